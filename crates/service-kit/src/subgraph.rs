@@ -1,0 +1,79 @@
+//! A subgraph as the launcher, the tests and its own binary see it: a name, a port, a
+//! database schema, demo data and an HTTP router. Every subgraph crate exports one
+//! [`Subgraph`], so starting one or all five is the same code.
+
+use std::process::ExitCode;
+
+use async_graphql::SDLExportOptions;
+use futures::future::BoxFuture;
+
+use crate::config::ServiceConfig;
+use crate::db::DatabaseSpec;
+use crate::{Stores, http};
+
+/// Everything needed to start one subgraph.
+pub struct Subgraph {
+    /// Name in the supergraph (`user`, `catalog`, ...), also its schema file's name.
+    pub name: &'static str,
+    /// Port it listens on by default (the router's supergraph points there).
+    pub default_port: u16,
+    /// Its PostgreSQL schema and migrations.
+    pub database: &'static DatabaseSpec,
+    /// Its federation SDL, exported from code.
+    pub sdl: fn() -> String,
+    /// Inserts its part of the demo data; must be idempotent.
+    pub seed: fn(&Stores) -> BoxFuture<'_, anyhow::Result<()>>,
+    /// Its HTTP routes over connected stores.
+    pub router: fn(Stores) -> axum::Router,
+}
+
+impl Subgraph {
+    /// Reads the shared configuration with this subgraph's listen address.
+    pub fn config_from_env(&self) -> anyhow::Result<ServiceConfig> {
+        ServiceConfig::from_env(self.name, self.default_port)
+    }
+
+    /// Connects and migrates its stores, seeds demo data when configured, and returns its
+    /// routes.
+    pub async fn prepare(&self, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+        let stores = Stores::connect(config, self.database).await?;
+        if config.seed_demo_data {
+            (self.seed)(&stores).await?;
+        }
+        Ok((self.router)(stores))
+    }
+
+    /// Serves the subgraph on `config.listen_addr` until Ctrl-C or SIGTERM.
+    pub async fn run(&self, config: ServiceConfig) -> anyhow::Result<()> {
+        let app = self.prepare(&config).await?;
+        let listener = http::bind(config.listen_addr).await?;
+        tracing::info!(subgraph = self.name, addr = %config.listen_addr, "subgraph listening");
+        http::serve(listener, app, http::shutdown_signal()).await?;
+        Ok(())
+    }
+}
+
+/// The body of a subgraph binary's `main`: configuration from the environment, then
+/// [`Subgraph::run`]. Start-up failures print one clear line and exit with status 1.
+pub fn main(subgraph: &'static Subgraph) -> ExitCode {
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return exit_with(&anyhow::Error::new(error)),
+    };
+    match runtime.block_on(async { subgraph.run(subgraph.config_from_env()?).await }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit_with(&error),
+    }
+}
+
+/// Prints `error` with its causes on one line (never a backtrace) and returns failure.
+pub fn exit_with(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// Options every subgraph exports its SDL with.
+pub fn sdl_options() -> SDLExportOptions {
+    SDLExportOptions::new().federation().compose_directive()
+}

@@ -1,0 +1,22 @@
+//! The Douyin Mall federation router: Hive Router embedded as a library. It reads its
+//! configuration from the YAML file named by `ROUTER_CONFIG_FILE_PATH` (see
+//! `router-config/router.config.yaml`) and serves the composed supergraph.
+//!
+//! The router owns its entry point: [`run`] starts Hive Router's own (ntex) runtime and blocks,
+//! so it runs in a process of its own, never inside the subgraphs' tokio runtime.
+
+// Needed by ntex's way of defining middlewares.
+#![recursion_limit = "256"]
+
+pub use hive_router::error::RouterInitError;
+use hive_router::{PluginRegistry, init_rustls_crypto_provider, ntex, router_entrypoint};
+
+/// Environment variable naming the router's configuration file.
+pub const CONFIG_ENV: &str = "ROUTER_CONFIG_FILE_PATH";
+
+/// Runs the router until it is stopped (Ctrl-C or SIGTERM). Blocks the calling thread.
+#[hive_router::main]
+pub async fn run() -> Result<(), RouterInitError> {
+    init_rustls_crypto_provider();
+    router_entrypoint(PluginRegistry::new()).await
+}

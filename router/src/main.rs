@@ -1,0 +1,15 @@
+//! The router alone, as `compose.yaml` runs it: `ROUTER_CONFIG_FILE_PATH=router-config/router.config.yaml router`.
+
+use hive_router::RouterGlobalAllocator;
+
+hive_router::configure_global_allocator!();
+
+fn main() -> std::process::ExitCode {
+    match router::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

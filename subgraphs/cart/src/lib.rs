@@ -1,0 +1,85 @@
+//! The cart subgraph: one cart per user, whose lines reference catalog products.
+
+pub mod db;
+pub mod graphql;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use chrono::{Duration, Utc};
+use diesel_async::RunQueryDsl;
+use diesel_migrations::embed_migrations;
+use service_kit::db::DatabaseSpec;
+use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
+use service_kit::subgraph::sdl_options;
+use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
+
+pub use graphql::Query;
+
+/// The cart subgraph's PostgreSQL schema and migrations.
+pub static DATABASE: DatabaseSpec = DatabaseSpec {
+    schema: "cart",
+    migrations: embed_migrations!("../../migrations/cart"),
+    migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/cart"),
+};
+
+/// How the launcher, the tests and the binary start this subgraph.
+pub static SUBGRAPH: Subgraph = Subgraph {
+    name: "cart",
+    default_port: 4003,
+    database: &DATABASE,
+    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    seed: |stores| Box::pin(seed_demo_data(&stores.db)),
+    router,
+};
+
+/// The schema with nothing attached.
+pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+}
+
+/// HTTP routes over connected stores.
+pub fn router(stores: Stores) -> axum::Router {
+    let schema = schema().data(stores.db.clone()).finish();
+    http::subgraph_router(schema, Arc::new(|_, _| {}), stores)
+}
+
+/// Runs the cart subgraph alone.
+pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
+    SUBGRAPH.run(config).await
+}
+
+/// Products in the demo customer's cart (slugs of demo catalog names) and quantities.
+pub const DEMO_CART: [(&str, i32); 3] = [
+    ("iphone-15-pro-256gb", 1),
+    ("silicone-phone-case-for-iphone-15-blue", 2),
+    ("西湖龙井-longjing-green-tea-250g", 1),
+];
+
+/// Gives the demo customer a cart of three lines, unless they already have one.
+pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
+    let user_id = demo_id("user", DEMO_CUSTOMER_EMAIL);
+    let cart_id = demo_id("cart", DEMO_CUSTOMER_EMAIL);
+    let now = Utc::now();
+    let mut conn = db.get().await?;
+    let created = diesel::insert_into(db::carts::table)
+        .values(db::CartRow { id: cart_id, user_id, created_at: now, updated_at: now })
+        .on_conflict_do_nothing()
+        .execute(&mut conn)
+        .await?;
+    if created == 0 {
+        return Ok(());
+    }
+    let lines: Vec<db::CartItemRow> = DEMO_CART
+        .iter()
+        .enumerate()
+        .map(|(i, (slug, quantity))| db::CartItemRow {
+            cart_id,
+            product_id: demo_id("product", slug),
+            quantity: *quantity,
+            added_at: now + Duration::milliseconds(i as i64),
+        })
+        .collect();
+    diesel::insert_into(db::cart_items::table).values(lines).on_conflict_do_nothing().execute(&mut conn).await?;
+    Ok(())
+}

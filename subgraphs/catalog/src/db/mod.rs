@@ -1,0 +1,4 @@
+//! The catalog's tables and rows.
+
+pub mod models;
+pub mod schema;

@@ -1,0 +1,31 @@
+//! Tables of `migrations/catalog/`, in the catalog's own schema (set as `search_path`).
+
+diesel::table! {
+    categories (id) {
+        id -> Uuid,
+        parent_id -> Nullable<Uuid>,
+        name -> Text,
+        position -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Uuid,
+        category_id -> Nullable<Uuid>,
+        name -> Text,
+        description -> Text,
+        image_url -> Nullable<Text>,
+        price_amount -> Int8,
+        currency -> Text,
+        status -> Text,
+        stock -> Int4,
+        sales_count -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(products -> categories (category_id));
+diesel::allow_tables_to_appear_in_same_query!(categories, products);

@@ -1,0 +1,87 @@
+//! DataLoaders: every product or category lookup of one request goes through these, so N
+//! lookups cost one `= ANY($1)` query per batch.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use service_kit::{ApiError, DbPool};
+use uuid::Uuid;
+
+use crate::db::models::{CategoryRow, ProductRow};
+use crate::db::schema::{categories, products};
+
+/// How long a loader waits for more keys before querying. The resolvers of one list are
+/// polled together, so a short wait already collects the whole list; async-graphql's 1 ms
+/// default is kept until the catalog benchmark measures a better value.
+pub const BATCH_DELAY: Duration = Duration::from_millis(1);
+
+/// Products by id, any status (orders and carts keep pointing at archived products).
+pub struct ProductLoader(pub DbPool);
+
+impl Loader<Uuid> for ProductLoader {
+    type Value = ProductRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = products::table
+            .filter(products::id.eq_any(ids))
+            .select(ProductRow::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// Categories by id.
+pub struct CategoryLoader(pub DbPool);
+
+impl Loader<Uuid> for CategoryLoader {
+    type Value = CategoryRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CategoryRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = categories::table
+            .filter(categories::id.eq_any(ids))
+            .select(CategoryRow::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// The children of categories, by parent id, in display order.
+pub struct ChildCategoriesLoader(pub DbPool);
+
+impl Loader<Uuid> for ChildCategoriesLoader {
+    type Value = Vec<CategoryRow>;
+    type Error = ApiError;
+
+    async fn load(&self, parent_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<CategoryRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = categories::table
+            .filter(categories::parent_id.eq_any(parent_ids))
+            .order((categories::position, categories::name))
+            .select(CategoryRow::as_select())
+            .load(&mut conn)
+            .await?;
+        let mut children: HashMap<Uuid, Vec<CategoryRow>> = HashMap::new();
+        for row in rows {
+            if let Some(parent) = row.parent_id {
+                children.entry(parent).or_default().push(row);
+            }
+        }
+        Ok(children)
+    }
+}
+
+/// Adds a fresh set of loaders (a per-request cache) to a request's data.
+pub fn add_loaders(db: &DbPool, data: &mut async_graphql::Data) {
+    data.insert(DataLoader::new(ProductLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
+    data.insert(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
+    data.insert(DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
+}

@@ -1,0 +1,5 @@
+//! The catalog's GraphQL schema.
+
+pub mod loaders;
+pub mod query;
+pub mod types;

@@ -1,0 +1,164 @@
+//! The catalog's GraphQL types.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use service_kit::money::Money;
+use service_kit::paging::PageInfo;
+
+use super::loaders::{CategoryLoader, ChildCategoriesLoader};
+use crate::db::models::{CategoryRow, ProductRow};
+
+/// Lifecycle of a product. Only `ACTIVE` products are visible to customers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum ProductStatus {
+    /// Being prepared; not visible to customers.
+    Draft,
+    /// On sale.
+    Active,
+    /// Withdrawn (soft-deleted); kept for the orders and carts that reference it.
+    Archived,
+}
+
+impl ProductStatus {
+    /// The value stored in `products.status`.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Active => "ACTIVE",
+            Self::Archived => "ARCHIVED",
+        }
+    }
+
+    fn from_db(value: &str) -> Self {
+        match value {
+            "DRAFT" => Self::Draft,
+            "ACTIVE" => Self::Active,
+            _ => Self::Archived,
+        }
+    }
+}
+
+/// A node of the category tree.
+pub struct Category(pub CategoryRow);
+
+#[Object]
+impl Category {
+    /// Opaque id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The parent category; `null` for a top-level category.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Category>> {
+        let Some(parent_id) = self.0.parent_id else {
+            return Ok(None);
+        };
+        let loader = ctx.data_unchecked::<DataLoader<CategoryLoader>>();
+        Ok(loader.load_one(parent_id).await?.map(Category))
+    }
+
+    /// Direct sub-categories, in display order.
+    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
+        let loader = ctx.data_unchecked::<DataLoader<ChildCategoriesLoader>>();
+        let rows = loader.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Category).collect())
+    }
+}
+
+/// A product of the catalog; an entity other subgraphs reference by `id`.
+pub struct Product(pub ProductRow);
+
+impl Product {
+    /// Whether customers may see it.
+    pub fn is_visible(&self) -> bool {
+        self.status() == ProductStatus::Active
+    }
+
+    fn status(&self) -> ProductStatus {
+        ProductStatus::from_db(&self.0.status)
+    }
+}
+
+#[Object]
+impl Product {
+    /// Opaque id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Long description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// Picture of the product.
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+
+    /// Current price.
+    async fn price(&self) -> Money {
+        Money::new(self.0.price_amount, self.0.currency.clone())
+    }
+
+    /// Lifecycle status.
+    #[graphql(name = "status")]
+    async fn status_field(&self) -> ProductStatus {
+        self.status()
+    }
+
+    /// The category it is listed in.
+    async fn category(&self, ctx: &Context<'_>) -> Result<Option<Category>> {
+        let Some(category_id) = self.0.category_id else {
+            return Ok(None);
+        };
+        let loader = ctx.data_unchecked::<DataLoader<CategoryLoader>>();
+        Ok(loader.load_one(category_id).await?.map(Category))
+    }
+
+    /// At least one unit can be bought.
+    async fn in_stock(&self) -> bool {
+        self.0.stock > 0
+    }
+
+    /// Units sold so far.
+    async fn sales_count(&self) -> i32 {
+        self.0.sales_count
+    }
+
+    /// When it was added to the catalog.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A page of products.
+#[derive(SimpleObject)]
+pub struct ProductConnection {
+    /// How many products match, over all pages.
+    pub total_count: i64,
+    /// Paging state.
+    pub page_info: PageInfo,
+    /// The products of this page.
+    pub edges: Vec<ProductEdge>,
+}
+
+/// A product and its position.
+#[derive(SimpleObject)]
+pub struct ProductEdge {
+    /// Pass as `after` to continue after this product.
+    pub cursor: String,
+    /// The product.
+    pub node: Product,
+}

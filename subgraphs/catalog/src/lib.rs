@@ -1,0 +1,53 @@
+//! The catalog subgraph: categories and products. It owns the `Product` entity, which the
+//! cart and order subgraphs reference and the router resolves here in batches.
+
+pub mod db;
+pub mod graphql;
+pub mod seed;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use diesel_migrations::embed_migrations;
+use service_kit::db::DatabaseSpec;
+use service_kit::subgraph::sdl_options;
+use service_kit::{ServiceConfig, Stores, Subgraph, http};
+
+pub use graphql::query::Query;
+
+/// The catalog's schema type.
+pub type CatalogSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// The catalog's PostgreSQL schema and migrations.
+pub static DATABASE: DatabaseSpec = DatabaseSpec {
+    schema: "catalog",
+    migrations: embed_migrations!("../../migrations/catalog"),
+    migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/catalog"),
+};
+
+/// How the launcher, the tests and the binary start this subgraph.
+pub static SUBGRAPH: Subgraph = Subgraph {
+    name: "catalog",
+    default_port: 4002,
+    database: &DATABASE,
+    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    seed: |stores| Box::pin(seed::seed_demo_data(&stores.db)),
+    router,
+};
+
+/// The schema with nothing attached; [`router`] adds the stores, tests may add their own.
+pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+}
+
+/// HTTP routes over connected stores; every request gets its own DataLoaders.
+pub fn router(stores: Stores) -> axum::Router {
+    let schema = schema().data(stores.db.clone()).data(stores.redis.clone()).finish();
+    let db = stores.db.clone();
+    http::subgraph_router(schema, Arc::new(move |_headers, data| graphql::loaders::add_loaders(&db, data)), stores)
+}
+
+/// Runs the catalog subgraph alone.
+pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
+    SUBGRAPH.run(config).await
+}

@@ -1,0 +1,56 @@
+//! The order subgraph: orders and their lines. It owns the `Order` entity.
+
+pub mod db;
+pub mod graphql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use diesel_migrations::embed_migrations;
+use service_kit::db::DatabaseSpec;
+use service_kit::subgraph::sdl_options;
+use service_kit::{ServiceConfig, Stores, Subgraph, http};
+
+pub use graphql::Query;
+
+/// The order subgraph's PostgreSQL schema and migrations.
+pub static DATABASE: DatabaseSpec = DatabaseSpec {
+    schema: "order",
+    migrations: embed_migrations!("../../migrations/order"),
+    migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/order"),
+};
+
+/// How the launcher, the tests and the binary start this subgraph.
+pub static SUBGRAPH: Subgraph = Subgraph {
+    name: "order",
+    default_port: 4004,
+    database: &DATABASE,
+    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    // Orders come from checkout; there is no demo order.
+    seed: |_| Box::pin(async { Ok(()) }),
+    router,
+};
+
+/// The schema with nothing attached.
+pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+}
+
+/// HTTP routes over connected stores; every request gets its own DataLoaders.
+pub fn router(stores: Stores) -> axum::Router {
+    let schema = schema().data(stores.db.clone()).finish();
+    let db = stores.db.clone();
+    let request_data = Arc::new(move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
+        let delay = Duration::from_millis(1);
+        data.insert(DataLoader::new(graphql::OrderLoader(db.clone()), tokio::spawn).delay(delay));
+        data.insert(DataLoader::new(graphql::OrderItemsLoader(db.clone()), tokio::spawn).delay(delay));
+    });
+    http::subgraph_router(schema, request_data, stores)
+}
+
+/// Runs the order subgraph alone.
+pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
+    SUBGRAPH.run(config).await
+}

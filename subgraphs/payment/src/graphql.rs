@@ -1,0 +1,184 @@
+//! The payment subgraph's GraphQL schema: the `Payment` entity and `Order.payments`.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use service_kit::money::Money;
+use service_kit::{ApiError, DbPool};
+use uuid::Uuid;
+
+use crate::db::{PaymentRow, payments};
+
+/// Where a payment is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum PaymentStatus {
+    /// Waiting for the customer at the gateway.
+    Pending,
+    /// Paid.
+    Succeeded,
+    /// Declined by the gateway.
+    Failed,
+    /// Cancelled with its order.
+    Cancelled,
+    /// Not completed in time.
+    Expired,
+    /// Fully refunded.
+    Refunded,
+    /// Partly refunded.
+    PartiallyRefunded,
+}
+
+/// How the customer pays (sandbox gateway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum PaymentMethod {
+    /// Sandbox card.
+    SandboxCard,
+    /// Sandbox wallet.
+    SandboxWallet,
+}
+
+/// An order of the order subgraph; this subgraph adds `payments`.
+pub struct Order {
+    id: ID,
+}
+
+#[Object]
+impl Order {
+    /// The order's id.
+    async fn id(&self) -> &ID {
+        &self.id
+    }
+
+    /// Payments of the order, oldest first.
+    async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
+        let Ok(order_id) = Uuid::parse_str(&self.id) else {
+            return Ok(Vec::new());
+        };
+        let loader = ctx.data_unchecked::<DataLoader<PaymentsByOrderLoader>>();
+        Ok(loader.load_one(order_id).await?.unwrap_or_default().into_iter().map(Payment).collect())
+    }
+}
+
+/// A reference to an order, resolved by the order subgraph.
+#[derive(SimpleObject)]
+#[graphql(name = "Order", unresolvable = "id")]
+pub struct OrderRef {
+    /// The order's id.
+    pub id: ID,
+}
+
+/// A payment of an order.
+pub struct Payment(pub PaymentRow);
+
+#[Object]
+impl Payment {
+    /// Opaque id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The order paid for.
+    async fn order(&self) -> OrderRef {
+        OrderRef { id: ID(self.0.order_id.to_string()) }
+    }
+
+    /// Current status.
+    async fn status(&self) -> PaymentStatus {
+        match self.0.status.as_str() {
+            "SUCCEEDED" => PaymentStatus::Succeeded,
+            "FAILED" => PaymentStatus::Failed,
+            "CANCELLED" => PaymentStatus::Cancelled,
+            "EXPIRED" => PaymentStatus::Expired,
+            "REFUNDED" => PaymentStatus::Refunded,
+            "PARTIALLY_REFUNDED" => PaymentStatus::PartiallyRefunded,
+            _ => PaymentStatus::Pending,
+        }
+    }
+
+    /// Payment method.
+    async fn method(&self) -> PaymentMethod {
+        if self.0.method == "SANDBOX_WALLET" { PaymentMethod::SandboxWallet } else { PaymentMethod::SandboxCard }
+    }
+
+    /// Amount charged; always the order total.
+    async fn amount(&self) -> Money {
+        Money::new(self.0.amount, self.0.currency.clone())
+    }
+
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Payments by id, one query per batch.
+pub struct PaymentLoader(pub DbPool);
+
+impl Loader<Uuid> for PaymentLoader {
+    type Value = PaymentRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, PaymentRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = payments::table.filter(payments::id.eq_any(ids)).select(PaymentRow::as_select()).load(&mut conn).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// Payments by order id, one query per batch.
+pub struct PaymentsByOrderLoader(pub DbPool);
+
+impl Loader<Uuid> for PaymentsByOrderLoader {
+    type Value = Vec<PaymentRow>;
+    type Error = ApiError;
+
+    async fn load(&self, order_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<PaymentRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = payments::table
+            .filter(payments::order_id.eq_any(order_ids))
+            .order((payments::created_at, payments::id))
+            .select(PaymentRow::as_select())
+            .load(&mut conn)
+            .await?;
+        let mut by_order: HashMap<Uuid, Vec<PaymentRow>> = HashMap::new();
+        for row in rows {
+            by_order.entry(row.order_id).or_default().push(row);
+        }
+        Ok(by_order)
+    }
+}
+
+/// Root queries of the payment subgraph.
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// One payment; `null` when the id is unknown.
+    async fn payment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payment>> {
+        load_payment(ctx, &id).await
+    }
+
+    /// Resolves `Payment` references, in batches.
+    #[graphql(entity)]
+    async fn find_payment_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payment>> {
+        load_payment(ctx, &id).await
+    }
+
+    /// Lets the router ask this subgraph for `Order.payments`.
+    #[graphql(entity)]
+    async fn find_order_by_id(&self, id: ID) -> Order {
+        Order { id }
+    }
+}
+
+async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Option<Payment>> {
+    let Ok(uuid) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    Ok(ctx.data_unchecked::<DataLoader<PaymentLoader>>().load_one(uuid).await?.map(Payment))
+}

@@ -1,0 +1,57 @@
+//! The payment subgraph: payments of orders. It owns the `Payment` entity and adds
+//! `Order.payments`.
+
+pub mod db;
+pub mod graphql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use diesel_migrations::embed_migrations;
+use service_kit::db::DatabaseSpec;
+use service_kit::subgraph::sdl_options;
+use service_kit::{ServiceConfig, Stores, Subgraph, http};
+
+pub use graphql::Query;
+
+/// The payment subgraph's PostgreSQL schema and migrations.
+pub static DATABASE: DatabaseSpec = DatabaseSpec {
+    schema: "payment",
+    migrations: embed_migrations!("../../migrations/payment"),
+    migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/payment"),
+};
+
+/// How the launcher, the tests and the binary start this subgraph.
+pub static SUBGRAPH: Subgraph = Subgraph {
+    name: "payment",
+    default_port: 4005,
+    database: &DATABASE,
+    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    // Payments come from paying orders; there is no demo payment.
+    seed: |_| Box::pin(async { Ok(()) }),
+    router,
+};
+
+/// The schema with nothing attached.
+pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+}
+
+/// HTTP routes over connected stores; every request gets its own DataLoaders.
+pub fn router(stores: Stores) -> axum::Router {
+    let schema = schema().data(stores.db.clone()).finish();
+    let db = stores.db.clone();
+    let request_data = Arc::new(move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
+        let delay = Duration::from_millis(1);
+        data.insert(DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay));
+        data.insert(DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay));
+    });
+    http::subgraph_router(schema, request_data, stores)
+}
+
+/// Runs the payment subgraph alone.
+pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
+    SUBGRAPH.run(config).await
+}
