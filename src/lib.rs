@@ -1,0 +1,183 @@
+//! Douyin Mall as one system: the five subgraphs and the federation router. `cargo run`
+//! uses this to start everything; the end-to-end tests use it to start everything on free
+//! ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use service_kit::{ServiceConfig, Subgraph, http};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Every subgraph, in the order they start.
+pub const SUBGRAPHS: [&Subgraph; 5] = [
+    &user_subgraph::SUBGRAPH,
+    &catalog_subgraph::SUBGRAPH,
+    &cart_subgraph::SUBGRAPH,
+    &order_subgraph::SUBGRAPH,
+    &payment_subgraph::SUBGRAPH,
+];
+
+/// The router's configuration file in this repository.
+pub fn default_router_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("router-config/router.config.yaml")
+}
+
+/// The `schema/` directory of this repository.
+pub fn schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema")
+}
+
+/// Subgraphs serving in this process.
+pub struct RunningSubgraphs {
+    /// Name and address of each subgraph.
+    pub addrs: Vec<(&'static str, SocketAddr)>,
+    servers: Vec<Server>,
+}
+
+struct Server {
+    name: &'static str,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSubgraphs {
+    /// The GraphQL URL of each subgraph, as the router's `<NAME>_SUBGRAPH_URL` variables.
+    pub fn router_env(&self) -> Vec<(String, String)> {
+        self.addrs
+            .iter()
+            .map(|(name, addr)| {
+                (
+                    format!("{}_SUBGRAPH_URL", name.to_uppercase()),
+                    format!("http://{addr}/graphql"),
+                )
+            })
+            .collect()
+    }
+
+    /// Stops one subgraph (finishing its in-flight requests); the others keep serving.
+    pub async fn stop(&mut self, name: &str) {
+        if let Some(index) = self.servers.iter().position(|s| s.name == name) {
+            let server = self.servers.remove(index);
+            let _ = server.stop.send(true);
+            let _ = server.task.await;
+        }
+    }
+
+    /// Stops every subgraph, finishing in-flight requests.
+    pub async fn shutdown(mut self) {
+        for server in &self.servers {
+            let _ = server.stop.send(true);
+        }
+        for server in self.servers.drain(..) {
+            let _ = server.task.await;
+        }
+    }
+}
+
+/// Connects, migrates and (when configured) seeds every subgraph, then serves each on the
+/// address `config_for` gives it.
+pub async fn start_subgraphs(
+    config_for: impl Fn(&Subgraph) -> anyhow::Result<ServiceConfig>,
+) -> anyhow::Result<RunningSubgraphs> {
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for subgraph in SUBGRAPHS {
+        let config = config_for(subgraph)?;
+        let app = subgraph
+            .prepare(&config)
+            .await
+            .with_context(|| format!("starting the {} subgraph", subgraph.name))?;
+        let listener = http::bind(config.listen_addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(http::serve(listener, app, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        servers.push(Server {
+            name: subgraph.name,
+            stop,
+            task,
+        });
+        addrs.push((subgraph.name, addr));
+    }
+    Ok(RunningSubgraphs { addrs, servers })
+}
+
+/// Starts the router as a child process (`<exe> router`): Hive Router runs its own runtime
+/// and sets process-wide state (allocator, logging), so it gets a process of its own.
+pub fn spawn_router(
+    exe: &Path,
+    config_file: &Path,
+    port: u16,
+    subgraphs: &RunningSubgraphs,
+) -> anyhow::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .arg("router")
+        .env(router::CONFIG_ENV, config_file)
+        .env("PORT", port.to_string())
+        .envs(subgraphs.router_env())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+        .spawn()
+        .with_context(|| format!("starting the router ({})", exe.display()))
+}
+
+/// Waits until `url` answers 200, or fails after `limit`.
+pub async fn wait_until_ready(url: &str, limit: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if http_get_status(url).await.is_ok_and(|status| status == 200) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{url} did not become ready within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Status code of a plain HTTP/1.1 GET (enough for health checks, without an HTTP client).
+async fn http_get_status(url: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".to_owned()));
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    let status = std::str::from_utf8(&head[9..12])?.parse()?;
+    Ok(status)
+}
+
+/// Writes every subgraph's SDL to `dir/<name>.graphql` and the list of subgraphs with their
+/// development URLs to `dir/subgraphs.json` (read by the composition script).
+pub fn export_schemas(dir: &Path) -> anyhow::Result<()> {
+    let mut list = Vec::new();
+    for subgraph in SUBGRAPHS {
+        let path = dir.join(format!("{}.graphql", subgraph.name));
+        std::fs::write(&path, (subgraph.sdl)())
+            .with_context(|| format!("writing {}", path.display()))?;
+        list.push(format!(
+            "  {{ \"name\": \"{}\", \"url\": \"http://127.0.0.1:{}/graphql\" }}",
+            subgraph.name, subgraph.default_port
+        ));
+    }
+    std::fs::write(
+        dir.join("subgraphs.json"),
+        format!("[\n{}\n]\n", list.join(",\n")),
+    )?;
+    Ok(())
+}

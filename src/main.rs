@@ -1,1 +1,99 @@
-fn main(){}
+//! `mall`: runs Douyin Mall.
+//!
+//! - `mall` (what `cargo run` does): the five subgraphs (migrations and demo data included)
+//!   and the router; prints the endpoint.
+//! - `mall router`: the router alone (the launcher starts itself this way).
+//! - `mall export-schemas [DIR]`: writes each subgraph's SDL into `schema/`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use douyin_mall::{
+    default_router_config, export_schemas, schema_dir, spawn_router, start_subgraphs,
+    wait_until_ready,
+};
+use service_kit::subgraph::exit_with;
+
+#[global_allocator]
+static GLOBAL: router::RouterGlobalAllocator = router::RouterGlobalAllocator;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("run") => run_all(),
+        Some("router") => match router::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("export-schemas") => {
+            let dir = args.get(1).map(Into::into).unwrap_or_else(schema_dir);
+            match export_schemas(&dir) {
+                Ok(()) => {
+                    println!("wrote the subgraph schemas to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => exit_with(&error),
+            }
+        }
+        Some(other) => {
+            eprintln!(
+                "unknown command {other:?}; usage: mall [run | router | export-schemas [DIR]]"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_all() -> ExitCode {
+    service_kit::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return exit_with(&error.into()),
+    };
+    match runtime.block_on(run_system()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit_with(&error),
+    }
+}
+
+async fn run_system() -> anyhow::Result<()> {
+    let subgraphs = start_subgraphs(|subgraph| subgraph.config_from_env()).await?;
+
+    // The router reads PORT itself; the launcher needs it to say where the endpoint is.
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| anyhow::anyhow!("PORT={port:?} is not a port number"))?,
+        Err(_) => 4000,
+    };
+    let config_file = std::env::var_os(router::CONFIG_ENV)
+        .map(Into::into)
+        .unwrap_or_else(default_router_config);
+    let exe = std::env::current_exe()?;
+    let mut router = spawn_router(&exe, &config_file, port, &subgraphs)?;
+
+    let health = format!("http://127.0.0.1:{port}/health");
+    tokio::select! {
+        ready = wait_until_ready(&health, Duration::from_secs(60)) => ready?,
+        status = router.wait() => anyhow::bail!("the router exited during start-up ({})", status?),
+    }
+    println!();
+    println!("Douyin Mall is running.");
+    println!("  GraphQL endpoint and GraphiQL: http://localhost:{port}/graphql");
+    for (name, addr) in &subgraphs.addrs {
+        println!("  {name:<8} subgraph: http://{addr}/graphql");
+    }
+    println!("Press Ctrl-C to stop.");
+
+    let outcome = tokio::select! {
+        () = service_kit::http::shutdown_signal() => Ok(()),
+        status = router.wait() => Err(anyhow::anyhow!("the router stopped unexpectedly ({})", status?)),
+    };
+    let _ = router.start_kill();
+    let _ = router.wait().await;
+    subgraphs.shutdown().await;
+    outcome
+}

@@ -8,6 +8,7 @@
 // Needed by ntex's way of defining middlewares.
 #![recursion_limit = "256"]
 
+pub use hive_router::RouterGlobalAllocator;
 pub use hive_router::error::RouterInitError;
 use hive_router::{PluginRegistry, init_rustls_crypto_provider, ntex, router_entrypoint};
 

@@ -1,8 +1,8 @@
-//! The router alone, as `compose.yaml` runs it: `ROUTER_CONFIG_FILE_PATH=router-config/router.config.yaml router`.
+//! The router alone, as `compose.yaml` runs it:
+//! `ROUTER_CONFIG_FILE_PATH=router-config/router.config.yaml router`.
 
-use hive_router::RouterGlobalAllocator;
-
-hive_router::configure_global_allocator!();
+#[global_allocator]
+static GLOBAL: router::RouterGlobalAllocator = router::RouterGlobalAllocator;
 
 fn main() -> std::process::ExitCode {
     match router::run() {

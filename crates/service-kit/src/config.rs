@@ -41,9 +41,11 @@ impl ServiceConfig {
     pub fn from_env(subgraph: &str, default_port: u16) -> anyhow::Result<Self> {
         let addr_var = format!("{}_SUBGRAPH_ADDR", subgraph.to_uppercase());
         let listen_addr = match std::env::var(&addr_var) {
-            Ok(value) => value
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{addr_var}={value:?} is not a socket address like 127.0.0.1:4002: {e}"))?,
+            Ok(value) => value.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "{addr_var}={value:?} is not a socket address like 127.0.0.1:4002: {e}"
+                )
+            })?,
             Err(_) => SocketAddr::from(([127, 0, 0, 1], default_port)),
         };
         Ok(Self {
@@ -60,7 +62,10 @@ impl ServiceConfig {
 }
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>

@@ -10,8 +10,12 @@ use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::migration::{Migration, MigrationSource};
 use diesel::pg::Pg;
 use diesel::{ConnectionError, ConnectionResult};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::config::ServiceConfig;
@@ -62,16 +66,30 @@ impl Instrumentation for CountStatements {
 
 /// Connects to `DATABASE_URL` (creating the database if it does not exist), applies the
 /// pending migrations of `spec`, and returns a pool confined to its schema.
-pub async fn connect_and_migrate(config: &ServiceConfig, spec: &'static DatabaseSpec) -> anyhow::Result<DbPool> {
+pub async fn connect_and_migrate(
+    config: &ServiceConfig,
+    spec: &'static DatabaseSpec,
+) -> anyhow::Result<DbPool> {
     let url = &config.database_url;
     ensure_database_exists(url).await?;
     migrate(url, spec).await?;
-    let pool = pool(url, spec.schema, config.database_pool_size, config.statement_counter.clone()).await?;
+    let pool = pool(
+        url,
+        spec.schema,
+        config.database_pool_size,
+        config.statement_counter.clone(),
+    )
+    .await?;
     Ok(pool)
 }
 
 /// A pool whose connections all use `schema` as their `search_path`.
-pub async fn pool(url: &str, schema: &'static str, size: u32, counter: Option<Arc<StatementCounter>>) -> anyhow::Result<DbPool> {
+pub async fn pool(
+    url: &str,
+    schema: &'static str,
+    size: u32,
+    counter: Option<Arc<StatementCounter>>,
+) -> anyhow::Result<DbPool> {
     let mut manager_config = ManagerConfig::default();
     // `Verified` would add a `SELECT 1` round trip to every checkout; a broken connection
     // is reported on first use instead and bb8 discards it.
@@ -107,7 +125,9 @@ async fn establish_in_schema(url: &str, schema: &str) -> ConnectionResult<AsyncP
 async fn establish(url: &str) -> ConnectionResult<AsyncPgConnection> {
     match tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url)).await {
         Ok(result) => result,
-        Err(_) => Err(ConnectionError::BadConnection(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+        Err(_) => Err(ConnectionError::BadConnection(format!(
+            "no answer within {CONNECT_TIMEOUT:?}"
+        ))),
     }
 }
 
@@ -124,19 +144,26 @@ pub async fn ensure_database_exists(url: &str) -> anyhow::Result<()> {
     let mut admin = establish(&with_database(url, "postgres"))
         .await
         .with_context(|| postgres_unreachable(url))?;
-    match admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).await {
+    match admin
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .await
+    {
         Ok(()) => {
             tracing::info!(database = %name, "created database");
             Ok(())
         }
         // Another process created it at the same moment.
         Err(error) if error.to_string().contains("already exists") => Ok(()),
-        Err(error) => Err(anyhow::Error::new(error).context(format!("cannot create database {name}"))),
+        Err(error) => {
+            Err(anyhow::Error::new(error).context(format!("cannot create database {name}")))
+        }
     }
 }
 
 async fn migrate(url: &str, spec: &'static DatabaseSpec) -> anyhow::Result<()> {
-    let mut conn = establish(url).await.with_context(|| postgres_unreachable(url))?;
+    let mut conn = establish(url)
+        .await
+        .with_context(|| postgres_unreachable(url))?;
     let schema = quote_ident(spec.schema);
     // Replicas starting together apply migrations one at a time; the lock ends with the
     // connection.
@@ -144,8 +171,10 @@ async fn migrate(url: &str, spec: &'static DatabaseSpec) -> anyhow::Result<()> {
         .bind::<diesel::sql_types::Text, _>(format!("migrations:{}", spec.schema))
         .execute(&mut conn)
         .await?;
-    conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))
-        .await?;
+    conn.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+    ))
+    .await?;
     let applied = tokio::task::spawn_blocking(move || {
         let mut harness = AsyncMigrationHarness::new(conn);
         let applied: Vec<String> = harness
@@ -212,7 +241,10 @@ pub fn database_name(url: &str) -> Option<String> {
 pub fn with_database(url: &str, database: &str) -> String {
     let (scheme, after_scheme) = url.split_once("://").unwrap_or(("postgres", url));
     let (authority, path) = after_scheme.split_once('/').unwrap_or((after_scheme, ""));
-    let query = path.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = path
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{scheme}://{authority}/{database}{query}")
 }
 
@@ -224,10 +256,19 @@ mod tests {
     fn urls_are_rewritten_and_redacted() {
         let url = "postgres://app:secret@db:5432/mall?sslmode=disable";
         assert_eq!(database_name(url).as_deref(), Some("mall"));
-        assert_eq!(with_database(url, "postgres"), "postgres://app:secret@db:5432/postgres?sslmode=disable");
-        assert_eq!(redact_password(url), "postgres://app:***@db:5432/mall?sslmode=disable");
+        assert_eq!(
+            with_database(url, "postgres"),
+            "postgres://app:secret@db:5432/postgres?sslmode=disable"
+        );
+        assert_eq!(
+            redact_password(url),
+            "postgres://app:***@db:5432/mall?sslmode=disable"
+        );
         assert_eq!(database_name("postgres://h:5432"), None);
-        assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
         assert_eq!(quote_ident("order"), "\"order\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }

@@ -28,7 +28,10 @@ pub enum ApiError {
 impl ApiError {
     /// `BAD_USER_INPUT` for `field`.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::BadUserInput { field: field.into(), message: message.into() }
+        Self::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// What the client is told.
@@ -76,7 +79,8 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         match error {
             diesel::result::Error::NotFound => Self::NotFound("record".into()),
-            diesel::result::Error::DatabaseError(_, _) | diesel::result::Error::BrokenTransactionManager => {
+            diesel::result::Error::DatabaseError(_, _)
+            | diesel::result::Error::BrokenTransactionManager => {
                 tracing::error!(error = %error, "database query failed");
                 Self::Unavailable("the database")
             }

@@ -30,21 +30,37 @@ struct HttpState<E> {
 
 impl<E: Clone> Clone for HttpState<E> {
     fn clone(&self) -> Self {
-        Self { executor: self.executor.clone(), request_data: self.request_data.clone(), stores: self.stores.clone() }
+        Self {
+            executor: self.executor.clone(),
+            request_data: self.request_data.clone(),
+            stores: self.stores.clone(),
+        }
     }
 }
 
 /// The routes every subgraph serves.
-pub fn subgraph_router<E: Executor>(executor: E, request_data: RequestData, stores: Stores) -> Router {
+pub fn subgraph_router<E: Executor>(
+    executor: E,
+    request_data: RequestData,
+    stores: Stores,
+) -> Router {
     Router::new()
         .route("/graphql", post(graphql::<E>))
         .route("/ws", get(websocket::<E>))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready::<E>))
-        .with_state(HttpState { executor, request_data, stores })
+        .with_state(HttpState {
+            executor,
+            request_data,
+            stores,
+        })
 }
 
-async fn graphql<E: Executor>(State(state): State<HttpState<E>>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+async fn graphql<E: Executor>(
+    State(state): State<HttpState<E>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
     let mut request = request.into_inner();
     (state.request_data)(&headers, &mut request.data);
     state.executor.execute(request).await.into()
@@ -60,14 +76,20 @@ async fn websocket<E: Executor>(
     (state.request_data)(&headers, &mut data);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, state.executor, protocol).with_data(data).serve())
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, state.executor, protocol)
+                .with_data(data)
+                .serve()
+        })
 }
 
 async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
     const LIMIT: Duration = Duration::from_secs(2);
     let database = tokio::time::timeout(LIMIT, async {
         let mut conn = state.stores.db.get().await.map_err(|e| e.to_string())?;
-        conn.batch_execute("SELECT 1").await.map_err(|e| e.to_string())
+        conn.batch_execute("SELECT 1")
+            .await
+            .map_err(|e| e.to_string())
     });
     let redis = tokio::time::timeout(LIMIT, state.stores.redis.ping());
     let (database, redis) = tokio::join!(database, redis);
@@ -81,7 +103,11 @@ async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
-    let status = if database.is_ok() && redis.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database.is_ok() && redis.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let describe = |r: &Result<(), String>| match r {
         Ok(()) => "up".to_owned(),
         Err(e) => format!("down: {e}"),
@@ -95,8 +121,14 @@ async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds `addr`, with an error that names it.

@@ -34,9 +34,17 @@ impl Stores {
     /// Connects to PostgreSQL (creating the database if needed), applies the subgraph's
     /// pending migrations, and connects to Redis. Errors name the URL that was tried and the
     /// variable that sets it.
-    pub async fn connect(config: &ServiceConfig, spec: &'static DatabaseSpec) -> anyhow::Result<Self> {
+    pub async fn connect(
+        config: &ServiceConfig,
+        spec: &'static DatabaseSpec,
+    ) -> anyhow::Result<Self> {
         let db = db::connect_and_migrate(config, spec).await?;
-        let redis = Redis::connect(&config.redis_url, &config.redis_prefix, config.redis_pool_size).await?;
+        let redis = Redis::connect(
+            &config.redis_url,
+            &config.redis_prefix,
+            config.redis_pool_size,
+        )
+        .await?;
         Ok(Self { db, redis })
     }
 }

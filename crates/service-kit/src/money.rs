@@ -27,7 +27,10 @@ impl Money {
 impl Money {
     /// `amount` minor units of `currency`.
     pub fn new(amount: i64, currency: impl Into<String>) -> Self {
-        Self { amount, currency: currency.into() }
+        Self {
+            amount,
+            currency: currency.into(),
+        }
     }
 
     /// Symbol and decimal places from the currency: "¥12.50", "$0.99", "¥1200" for JPY,

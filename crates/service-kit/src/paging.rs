@@ -43,7 +43,10 @@ impl<C: DeserializeOwned> PageRequest<C> {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if (0..=MAX_PAGE_SIZE).contains(&i64::from(n)) => i64::from(n),
             Some(n) => {
-                return Err(ApiError::bad_input("first", format!("must be between 0 and {MAX_PAGE_SIZE}, got {n}")));
+                return Err(ApiError::bad_input(
+                    "first",
+                    format!("must be between 0 and {MAX_PAGE_SIZE}, got {n}"),
+                ));
             }
         };
         let after = after.map(decode_cursor).transpose()?;
@@ -78,7 +81,12 @@ mod tests {
         let cursor = encode_cursor(&("2026-11-22T08:00:00Z", 42));
         let decoded: (String, i32) = decode_cursor(&cursor).unwrap();
         assert_eq!(decoded, ("2026-11-22T08:00:00Z".to_owned(), 42));
-        for garbage in ["", "!!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("c1:{")] {
+        for garbage in [
+            "",
+            "!!!",
+            "bm90LWEtY3Vyc29y",
+            &URL_SAFE_NO_PAD.encode("c1:{"),
+        ] {
             let error = decode_cursor::<(String, i32)>(garbage).unwrap_err();
             assert_eq!(error.code(), "BAD_USER_INPUT", "{garbage}");
         }
@@ -87,10 +95,18 @@ mod tests {
     #[test]
     fn first_is_bounded() {
         assert_eq!(PageRequest::<i32>::parse(None, None).unwrap().limit, 20);
-        assert_eq!(PageRequest::<i32>::parse(Some(100), None).unwrap().limit, 100);
+        assert_eq!(
+            PageRequest::<i32>::parse(Some(100), None).unwrap().limit,
+            100
+        );
         assert_eq!(PageRequest::<i32>::parse(Some(0), None).unwrap().limit, 0);
         for bad in [-1, 101, 1000] {
-            assert_eq!(PageRequest::<i32>::parse(Some(bad), None).unwrap_err().code(), "BAD_USER_INPUT");
+            assert_eq!(
+                PageRequest::<i32>::parse(Some(bad), None)
+                    .unwrap_err()
+                    .code(),
+                "BAD_USER_INPUT"
+            );
         }
     }
 }

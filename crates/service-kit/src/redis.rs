@@ -36,7 +36,10 @@ impl Redis {
             .build(manager)
             .await
             .with_context(unreachable)?;
-        let redis = Self { pool, prefix: prefix.to_owned() };
+        let redis = Self {
+            pool,
+            prefix: prefix.to_owned(),
+        };
         redis.ping().await.with_context(unreachable)?;
         Ok(redis)
     }

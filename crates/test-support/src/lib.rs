@@ -31,15 +31,26 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A fresh database holding the migrated schemas of `specs`.
     pub async fn create(specs: &[&'static DatabaseSpec]) -> anyhow::Result<Self> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
         let template = ensure_template(&admin_url, specs).await?;
         let name = format!("mall_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = AsyncPgConnection::establish(&admin_url).await.context("connecting to TEST_DATABASE_URL")?;
+        let mut admin = AsyncPgConnection::establish(&admin_url)
+            .await
+            .context("connecting to TEST_DATABASE_URL")?;
         admin
-            .batch_execute(&format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&template)))
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(&name),
+                quote_ident(&template)
+            ))
             .await
             .with_context(|| format!("cloning {template}"))?;
-        Ok(Self { url: with_database(&admin_url, &name), name, admin_url })
+        Ok(Self {
+            url: with_database(&admin_url, &name),
+            name,
+            admin_url,
+        })
     }
 }
 
@@ -49,10 +60,17 @@ impl Drop for TestDatabase {
         // Drop runs outside async code (or inside a runtime that may be shutting down): use
         // a thread with a runtime of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let mut admin = AsyncPgConnection::establish(&admin_url).await?;
-                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name))).await?;
+                admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        quote_ident(&name)
+                    ))
+                    .await?;
                 Ok::<_, anyhow::Error>(())
             })
         })
@@ -65,37 +83,58 @@ impl Drop for TestDatabase {
 
 /// Creates the template for `specs` once (any process may ask at the same time) and returns
 /// its name. The name hashes the migration files, so changed migrations get a new template.
-async fn ensure_template(admin_url: &str, specs: &[&'static DatabaseSpec]) -> anyhow::Result<String> {
+async fn ensure_template(
+    admin_url: &str,
+    specs: &[&'static DatabaseSpec],
+) -> anyhow::Result<String> {
     let name = format!("mall_template_{:016x}", migrations_hash(specs)?);
     let mut admin = AsyncPgConnection::establish(admin_url).await.with_context(|| {
         format!("cannot connect to PostgreSQL at {admin_url} (set TEST_DATABASE_URL to a reachable server)")
     })?;
     // Serialize template creation across test processes; the lock ends with the connection.
-    admin.batch_execute("SELECT pg_advisory_lock(727274)").await?;
+    admin
+        .batch_execute("SELECT pg_advisory_lock(727274)")
+        .await?;
     #[derive(diesel::QueryableByName)]
     struct Exists {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         exists: bool,
     }
-    let exists: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-        .bind::<diesel::sql_types::Text, _>(&name)
-        .get_result(&mut admin)
-        .await?;
+    let exists: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result(&mut admin)
+            .await?;
     if exists.exists {
         return Ok(name);
     }
     // Build under a temporary name and rename when complete, so that a crash never leaves a
     // half-migrated template behind.
     let building = format!("{name}_building");
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building))).await?;
-    admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&building))).await?;
-    let config = ServiceConfig { database_url: with_database(admin_url, &building), database_pool_size: 1, ..base_config() };
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&building)
+        ))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&building)))
+        .await?;
+    let config = ServiceConfig {
+        database_url: with_database(admin_url, &building),
+        database_pool_size: 1,
+        ..base_config()
+    };
     for spec in specs {
         let pool = service_kit::db::connect_and_migrate(&config, spec).await?;
         drop(pool);
     }
     admin
-        .batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&building), quote_ident(&name)))
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&building),
+            quote_ident(&name)
+        ))
         .await
         .context("finishing the test template")?;
     Ok(name)
@@ -134,7 +173,10 @@ pub fn redis_prefix() -> String {
 /// A configuration for a subgraph under test: the test's database, its own Redis prefix,
 /// small pools, no demo data, an ephemeral port.
 pub fn service_config(database: &TestDatabase) -> ServiceConfig {
-    ServiceConfig { database_url: database.url.clone(), ..base_config() }
+    ServiceConfig {
+        database_url: database.url.clone(),
+        ..base_config()
+    }
 }
 
 fn base_config() -> ServiceConfig {
@@ -165,8 +207,15 @@ impl TestStores {
     pub async fn create(spec: &'static DatabaseSpec) -> anyhow::Result<Self> {
         let database = TestDatabase::create(&[spec]).await?;
         let statements = Arc::new(StatementCounter::default());
-        let config = ServiceConfig { statement_counter: Some(statements.clone()), ..service_config(&database) };
+        let config = ServiceConfig {
+            statement_counter: Some(statements.clone()),
+            ..service_config(&database)
+        };
         let stores = Stores::connect(&config, spec).await?;
-        Ok(Self { stores, statements, database })
+        Ok(Self {
+            stores,
+            statements,
+            database,
+        })
     }
 }

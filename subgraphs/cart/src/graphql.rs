@@ -33,7 +33,9 @@ impl User {
         let Ok(user_id) = Uuid::parse_str(&self.id) else {
             return Ok(None);
         };
-        Ok(Some(load_cart(ctx.data_unchecked::<DbPool>(), user_id).await?))
+        Ok(Some(
+            load_cart(ctx.data_unchecked::<DbPool>(), user_id).await?,
+        ))
     }
 }
 
@@ -68,7 +70,9 @@ pub struct CartItem(CartItemRow);
 impl CartItem {
     /// The product, resolved by the catalog subgraph.
     async fn product(&self) -> ProductRef {
-        ProductRef { id: ID(self.0.product_id.to_string()) }
+        ProductRef {
+            id: ID(self.0.product_id.to_string()),
+        }
     }
 
     /// Units of the product.
@@ -88,7 +92,10 @@ async fn load_cart(db: &DbPool, user_id: Uuid) -> Result<Cart, ApiError> {
         .await
         .optional()?;
     let Some(cart) = cart else {
-        return Ok(Cart { id: user_id, items: Vec::new() });
+        return Ok(Cart {
+            id: user_id,
+            items: Vec::new(),
+        });
     };
     let items = cart_items::table
         .filter(cart_items::cart_id.eq(cart.id))

@@ -63,7 +63,12 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let now = Utc::now();
     let mut conn = db.get().await?;
     let created = diesel::insert_into(db::carts::table)
-        .values(db::CartRow { id: cart_id, user_id, created_at: now, updated_at: now })
+        .values(db::CartRow {
+            id: cart_id,
+            user_id,
+            created_at: now,
+            updated_at: now,
+        })
         .on_conflict_do_nothing()
         .execute(&mut conn)
         .await?;
@@ -80,6 +85,10 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
             added_at: now + Duration::milliseconds(i as i64),
         })
         .collect();
-    diesel::insert_into(db::cart_items::table).values(lines).on_conflict_do_nothing().execute(&mut conn).await?;
+    diesel::insert_into(db::cart_items::table)
+        .values(lines)
+        .on_conflict_do_nothing()
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }

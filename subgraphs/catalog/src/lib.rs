@@ -42,9 +42,16 @@ pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores) -> axum::Router {
-    let schema = schema().data(stores.db.clone()).data(stores.redis.clone()).finish();
+    let schema = schema()
+        .data(stores.db.clone())
+        .data(stores.redis.clone())
+        .finish();
     let db = stores.db.clone();
-    http::subgraph_router(schema, Arc::new(move |_headers, data| graphql::loaders::add_loaders(&db, data)), stores)
+    http::subgraph_router(
+        schema,
+        Arc::new(move |_headers, data| graphql::loaders::add_loaders(&db, data)),
+        stores,
+    )
 }
 
 /// Runs the catalog subgraph alone.

@@ -19,7 +19,11 @@ struct Family {
 }
 
 const fn family(name: &'static str, base_price_yuan: i64, variants: [&'static str; 4]) -> Family {
-    Family { name, base_price_yuan, variants }
+    Family {
+        name,
+        base_price_yuan,
+        variants,
+    }
 }
 
 const STORAGE: [&str; 4] = ["64GB", "128GB", "256GB", "512GB"];
@@ -74,10 +78,26 @@ const TREE: &Tree = &[
             (
                 "Laptops 笔记本",
                 &[
-                    family("MacBook Air 13 Laptop", 7999, ["8GB/256GB", "16GB/512GB", "24GB/1TB", "32GB/2TB"]),
-                    family("ThinkPad X1 Carbon Laptop", 9999, ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/2TB"]),
-                    family("小米笔记本 Pro 14", 4999, ["16GB/512GB", "16GB/1TB", "32GB/1TB", "32GB/2TB"]),
-                    family("Dell XPS 14 Laptop", 8999, ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/4TB"]),
+                    family(
+                        "MacBook Air 13 Laptop",
+                        7999,
+                        ["8GB/256GB", "16GB/512GB", "24GB/1TB", "32GB/2TB"],
+                    ),
+                    family(
+                        "ThinkPad X1 Carbon Laptop",
+                        9999,
+                        ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/2TB"],
+                    ),
+                    family(
+                        "小米笔记本 Pro 14",
+                        4999,
+                        ["16GB/512GB", "16GB/1TB", "32GB/1TB", "32GB/2TB"],
+                    ),
+                    family(
+                        "Dell XPS 14 Laptop",
+                        8999,
+                        ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/4TB"],
+                    ),
                 ],
             ),
             (
@@ -108,15 +128,31 @@ const TREE: &Tree = &[
                     family("Rice Cooker 电饭煲", 399, ["2L", "3L", "4L", "5L"]),
                     family("Air Fryer 空气炸锅", 499, ["3L", "4L", "5L", "6L"]),
                     family("Electric Kettle", 129, ["1.0L", "1.5L", "1.7L", "2.0L"]),
-                    family("豆浆机 Soymilk Maker", 359, ["Standard", "Quiet", "Deluxe", "Family"]),
+                    family(
+                        "豆浆机 Soymilk Maker",
+                        359,
+                        ["Standard", "Quiet", "Deluxe", "Family"],
+                    ),
                 ],
             ),
             (
                 "Cleaning 清洁电器",
                 &[
-                    family("Robot Vacuum Cleaner", 1999, ["Lite", "Standard", "Pro", "Max"]),
-                    family("Cordless Stick Vacuum", 1299, ["Lite", "Standard", "Pro", "Max"]),
-                    family("扫地机器人 自动集尘", 2999, ["Lite", "Standard", "Pro", "Max"]),
+                    family(
+                        "Robot Vacuum Cleaner",
+                        1999,
+                        ["Lite", "Standard", "Pro", "Max"],
+                    ),
+                    family(
+                        "Cordless Stick Vacuum",
+                        1299,
+                        ["Lite", "Standard", "Pro", "Max"],
+                    ),
+                    family(
+                        "扫地机器人 自动集尘",
+                        2999,
+                        ["Lite", "Standard", "Pro", "Max"],
+                    ),
                 ],
             ),
         ],
@@ -187,7 +223,13 @@ pub fn demo_categories() -> Vec<CategoryRow> {
     let mut rows = Vec::new();
     for (top_position, (top, leaves)) in TREE.iter().enumerate() {
         let top_id = demo_id("category", &slug(top));
-        rows.push(CategoryRow { id: top_id, parent_id: None, name: (*top).to_owned(), position: top_position as i32, created_at });
+        rows.push(CategoryRow {
+            id: top_id,
+            parent_id: None,
+            name: (*top).to_owned(),
+            position: top_position as i32,
+            created_at,
+        });
         for (leaf_position, (leaf, _)) in leaves.iter().enumerate() {
             rows.push(CategoryRow {
                 id: demo_id("category", &slug(leaf)),
@@ -214,7 +256,11 @@ pub fn demo_products() -> Vec<ProductRow> {
                     let name = format!("{} {variant}", family.name);
                     let price_yuan = family.base_price_yuan + family.base_price_yuan * v as i64 / 5;
                     // Deterministic variety: some sold out, a few drafts and archived items.
-                    let stock = if n % 13 == 5 { 0 } else { ((n * 37) % 200 + 1) as i32 };
+                    let stock = if n % 13 == 5 {
+                        0
+                    } else {
+                        ((n * 37) % 200 + 1) as i32
+                    };
                     let status = match n {
                         _ if n % 53 == 17 => "DRAFT",
                         _ if n % 61 == 29 => "ARCHIVED",
@@ -225,7 +271,10 @@ pub fn demo_products() -> Vec<ProductRow> {
                         id: demo_id("product", &slug(&name)),
                         category_id: Some(category_id),
                         description: format!("{} ({variant}). Listed under {leaf}.", family.name),
-                        image_url: Some(format!("https://img.douyin-mall.dev/products/{}.jpg", slug(&name))),
+                        image_url: Some(format!(
+                            "https://img.douyin-mall.dev/products/{}.jpg",
+                            slug(&name)
+                        )),
                         name,
                         price_amount: price_yuan * 100 + 90 * (v as i64 % 2),
                         currency: "CNY".to_owned(),
@@ -243,7 +292,9 @@ pub fn demo_products() -> Vec<ProductRow> {
 }
 
 fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// Inserts the demo catalog; rows that already exist are left as they are.
@@ -260,7 +311,11 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
         .execute(&mut conn)
         .await?;
     if inserted_categories + inserted_products > 0 {
-        tracing::info!(categories = inserted_categories, products = inserted_products, "seeded demo catalog");
+        tracing::info!(
+            categories = inserted_categories,
+            products = inserted_products,
+            "seeded demo catalog"
+        );
     }
     Ok(())
 }

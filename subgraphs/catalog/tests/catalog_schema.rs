@@ -16,7 +16,12 @@ async fn seeded() -> (TestStores, CatalogSchema) {
     (test, schema)
 }
 
-async fn execute(test: &TestStores, schema: &CatalogSchema, query: &str, variables: Value) -> Value {
+async fn execute(
+    test: &TestStores,
+    schema: &CatalogSchema,
+    query: &str,
+    variables: Value,
+) -> Value {
     let mut request = Request::new(query).variables(Variables::from_json(variables));
     add_loaders(&test.stores.db, &mut request.data);
     let response = schema.execute(request).await;
@@ -26,7 +31,12 @@ async fn execute(test: &TestStores, schema: &CatalogSchema, query: &str, variabl
 fn error_codes(response: &Value) -> Vec<String> {
     response["errors"]
         .as_array()
-        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -34,8 +44,11 @@ fn error_codes(response: &Value) -> Vec<String> {
 async fn resolving_many_product_entities_costs_one_sql_statement() {
     let (test, schema) = seeded().await;
     let products = demo_products();
-    let representations: Vec<Value> =
-        products.iter().take(50).map(|p| json!({"__typename": "Product", "id": p.id.to_string()})).collect();
+    let representations: Vec<Value> = products
+        .iter()
+        .take(50)
+        .map(|p| json!({"__typename": "Product", "id": p.id.to_string()}))
+        .collect();
     let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id name price { amount } } } }";
 
     test.statements.reset();
@@ -48,7 +61,11 @@ async fn resolving_many_product_entities_costs_one_sql_statement() {
         assert_eq!(entity["id"], product.id.to_string());
         assert_eq!(entity["name"], product.name);
     }
-    assert_eq!(test.statements.get(), 1, "50 entities must be loaded with one query");
+    assert_eq!(
+        test.statements.get(),
+        1,
+        "50 entities must be loaded with one query"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,7 +83,11 @@ async fn unknown_entities_resolve_to_null_in_place() {
         ]}),
     )
     .await;
-    assert_eq!(response["data"]["_entities"], json!([null, {"id": known}, null]), "{response}");
+    assert_eq!(
+        response["data"]["_entities"],
+        json!([null, {"id": known}, null]),
+        "{response}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,14 +103,22 @@ async fn paging_with_first_7_visits_every_visible_product_once_newest_first() {
         let page = &response["data"]["products"];
         let edges = page["edges"].as_array().unwrap();
         assert!(edges.len() <= 7);
-        seen.extend(edges.iter().map(|e| (e["node"]["createdAt"].as_str().unwrap().to_owned(), e["node"]["id"].clone())));
+        seen.extend(edges.iter().map(|e| {
+            (
+                e["node"]["createdAt"].as_str().unwrap().to_owned(),
+                e["node"]["id"].clone(),
+            )
+        }));
         if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
             assert_eq!(page["totalCount"].as_u64().unwrap() as usize, seen.len());
             break;
         }
         after = page["pageInfo"]["endCursor"].clone();
     }
-    let visible = demo_products().into_iter().filter(|p| p.status == "ACTIVE").count();
+    let visible = demo_products()
+        .into_iter()
+        .filter(|p| p.status == "ACTIVE")
+        .count();
     assert_eq!(seen.len(), visible, "every active product, and only those");
     let unique: HashSet<_> = seen.iter().map(|(_, id)| id.to_string()).collect();
     assert_eq!(unique.len(), seen.len(), "no product twice");
@@ -99,7 +128,11 @@ async fn paging_with_first_7_visits_every_visible_product_once_newest_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_paging_arguments_are_bad_user_input() {
     let (test, schema) = seeded().await;
-    for (first, after) in [(json!(-1), Value::Null), (json!(1000), Value::Null), (json!(5), json!("garbage-cursor"))] {
+    for (first, after) in [
+        (json!(-1), Value::Null),
+        (json!(1000), Value::Null),
+        (json!(5), json!("garbage-cursor")),
+    ] {
         let response = execute(
             &test,
             &schema,
@@ -107,7 +140,11 @@ async fn invalid_paging_arguments_are_bad_user_input() {
             json!({ "first": first, "after": after }),
         )
         .await;
-        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "first={first} after={after}: {response}");
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "first={first} after={after}: {response}"
+        );
         assert_eq!(response["data"], Value::Null);
     }
 }
@@ -116,9 +153,18 @@ async fn invalid_paging_arguments_are_bad_user_input() {
 async fn products_by_ids_keeps_order_hides_inactive_and_caps_at_100() {
     let (test, schema) = seeded().await;
     let products = demo_products();
-    let active: Vec<_> = products.iter().filter(|p| p.status == "ACTIVE").take(2).collect();
+    let active: Vec<_> = products
+        .iter()
+        .filter(|p| p.status == "ACTIVE")
+        .take(2)
+        .collect();
     let hidden = products.iter().find(|p| p.status != "ACTIVE").unwrap();
-    let ids = json!([active[1].id.to_string(), "nope", hidden.id.to_string(), active[0].id.to_string()]);
+    let ids = json!([
+        active[1].id.to_string(),
+        "nope",
+        hidden.id.to_string(),
+        active[0].id.to_string()
+    ]);
     let query = "query($ids: [ID!]!) { productsByIds(ids: $ids) { id } }";
     let response = execute(&test, &schema, query, json!({ "ids": ids })).await;
     assert_eq!(
@@ -127,7 +173,11 @@ async fn products_by_ids_keeps_order_hides_inactive_and_caps_at_100() {
         "{response}"
     );
 
-    let too_many: Vec<String> = products.iter().take(101).map(|p| p.id.to_string()).collect();
+    let too_many: Vec<String> = products
+        .iter()
+        .take(101)
+        .map(|p| p.id.to_string())
+        .collect();
     let response = execute(&test, &schema, query, json!({ "ids": too_many })).await;
     assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
 }
@@ -136,8 +186,21 @@ async fn products_by_ids_keeps_order_hides_inactive_and_caps_at_100() {
 async fn seeding_twice_changes_nothing() {
     let (test, schema) = seeded().await;
     seed_demo_data(&test.stores.db).await.expect("second seed");
-    let response = execute(&test, &schema, "{ products(first: 1) { totalCount } categories { id children { id } } }", json!({})).await;
-    let visible = demo_products().into_iter().filter(|p| p.status == "ACTIVE").count();
-    assert_eq!(response["data"]["products"]["totalCount"], json!(visible), "{response}");
+    let response = execute(
+        &test,
+        &schema,
+        "{ products(first: 1) { totalCount } categories { id children { id } } }",
+        json!({}),
+    )
+    .await;
+    let visible = demo_products()
+        .into_iter()
+        .filter(|p| p.status == "ACTIVE")
+        .count();
+    assert_eq!(
+        response["data"]["products"]["totalCount"],
+        json!(visible),
+        "{response}"
+    );
     assert_eq!(response["data"]["categories"].as_array().unwrap().len(), 6);
 }

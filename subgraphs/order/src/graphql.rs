@@ -71,7 +71,13 @@ impl Order {
     /// The lines, in the order they were bought.
     async fn items(&self, ctx: &Context<'_>) -> Result<Vec<OrderItem>> {
         let loader = ctx.data_unchecked::<DataLoader<OrderItemsLoader>>();
-        Ok(loader.load_one(self.0.id).await?.unwrap_or_default().into_iter().map(OrderItem).collect())
+        Ok(loader
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(OrderItem)
+            .collect())
     }
 
     /// Sum of the lines.
@@ -102,7 +108,9 @@ pub struct OrderItem(OrderItemRow);
 impl OrderItem {
     /// The product, resolved by the catalog subgraph.
     async fn product(&self) -> ProductRef {
-        ProductRef { id: ID(self.0.product_id.to_string()) }
+        ProductRef {
+            id: ID(self.0.product_id.to_string()),
+        }
     }
 
     /// Product name at purchase time.
@@ -112,7 +120,10 @@ impl OrderItem {
 
     /// Unit price at purchase time.
     async fn unit_price(&self, ctx: &Context<'_>) -> Result<Money> {
-        Ok(Money::new(self.0.unit_price, currency_of(ctx, self.0.order_id).await?))
+        Ok(Money::new(
+            self.0.unit_price,
+            currency_of(ctx, self.0.order_id).await?,
+        ))
     }
 
     /// Units bought.
@@ -128,8 +139,13 @@ impl OrderItem {
 }
 
 async fn currency_of(ctx: &Context<'_>, order_id: Uuid) -> Result<String> {
-    let order = ctx.data_unchecked::<DataLoader<OrderLoader>>().load_one(order_id).await?;
-    Ok(order.map(|o| o.currency).ok_or(ApiError::NotFound("order".into()))?)
+    let order = ctx
+        .data_unchecked::<DataLoader<OrderLoader>>()
+        .load_one(order_id)
+        .await?;
+    Ok(order
+        .map(|o| o.currency)
+        .ok_or(ApiError::NotFound("order".into()))?)
 }
 
 /// Orders by id, one query per batch.
@@ -141,7 +157,11 @@ impl Loader<Uuid> for OrderLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = orders::table.filter(orders::id.eq_any(ids)).select(OrderRow::as_select()).load(&mut conn).await?;
+        let rows = orders::table
+            .filter(orders::id.eq_any(ids))
+            .select(OrderRow::as_select())
+            .load(&mut conn)
+            .await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -191,5 +211,9 @@ async fn load_order(ctx: &Context<'_>, id: &ID) -> Result<Option<Order>> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(ctx.data_unchecked::<DataLoader<OrderLoader>>().load_one(uuid).await?.map(Order))
+    Ok(ctx
+        .data_unchecked::<DataLoader<OrderLoader>>()
+        .load_one(uuid)
+        .await?
+        .map(Order))
 }

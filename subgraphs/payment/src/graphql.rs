@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -59,16 +59,14 @@ impl Order {
             return Ok(Vec::new());
         };
         let loader = ctx.data_unchecked::<DataLoader<PaymentsByOrderLoader>>();
-        Ok(loader.load_one(order_id).await?.unwrap_or_default().into_iter().map(Payment).collect())
+        Ok(loader
+            .load_one(order_id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Payment)
+            .collect())
     }
-}
-
-/// A reference to an order, resolved by the order subgraph.
-#[derive(SimpleObject)]
-#[graphql(name = "Order", unresolvable = "id")]
-pub struct OrderRef {
-    /// The order's id.
-    pub id: ID,
 }
 
 /// A payment of an order.
@@ -81,9 +79,11 @@ impl Payment {
         ID(self.0.id.to_string())
     }
 
-    /// The order paid for.
-    async fn order(&self) -> OrderRef {
-        OrderRef { id: ID(self.0.order_id.to_string()) }
+    /// The order paid for (its fields come from the order subgraph).
+    async fn order(&self) -> Order {
+        Order {
+            id: ID(self.0.order_id.to_string()),
+        }
     }
 
     /// Current status.
@@ -101,7 +101,11 @@ impl Payment {
 
     /// Payment method.
     async fn method(&self) -> PaymentMethod {
-        if self.0.method == "SANDBOX_WALLET" { PaymentMethod::SandboxWallet } else { PaymentMethod::SandboxCard }
+        if self.0.method == "SANDBOX_WALLET" {
+            PaymentMethod::SandboxWallet
+        } else {
+            PaymentMethod::SandboxCard
+        }
     }
 
     /// Amount charged; always the order total.
@@ -124,7 +128,11 @@ impl Loader<Uuid> for PaymentLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, PaymentRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = payments::table.filter(payments::id.eq_any(ids)).select(PaymentRow::as_select()).load(&mut conn).await?;
+        let rows = payments::table
+            .filter(payments::id.eq_any(ids))
+            .select(PaymentRow::as_select())
+            .load(&mut conn)
+            .await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -180,5 +188,9 @@ async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Option<Payment>> {
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(ctx.data_unchecked::<DataLoader<PaymentLoader>>().load_one(uuid).await?.map(Payment))
+    Ok(ctx
+        .data_unchecked::<DataLoader<PaymentLoader>>()
+        .load_one(uuid)
+        .await?
+        .map(Payment))
 }

@@ -43,11 +43,18 @@ pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 pub fn router(stores: Stores) -> axum::Router {
     let schema = schema().data(stores.db.clone()).finish();
     let db = stores.db.clone();
-    let request_data = Arc::new(move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
-        let delay = Duration::from_millis(1);
-        data.insert(DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay));
-        data.insert(DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay));
-    });
+    let request_data = Arc::new(
+        move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
+            let delay = Duration::from_millis(1);
+            data.insert(
+                DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay),
+            );
+            data.insert(
+                DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn)
+                    .delay(delay),
+            );
+        },
+    );
     http::subgraph_router(schema, request_data, stores)
 }
 

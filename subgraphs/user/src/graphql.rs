@@ -38,7 +38,11 @@ impl User {
 
     /// Account status.
     async fn status(&self) -> UserStatus {
-        if self.0.status == "BANNED" { UserStatus::Banned } else { UserStatus::Active }
+        if self.0.status == "BANNED" {
+            UserStatus::Banned
+        } else {
+            UserStatus::Active
+        }
     }
 
     /// When the account was created.
@@ -56,7 +60,11 @@ impl Loader<Uuid> for UserLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, UserRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(&mut conn).await?;
+        let rows = users::table
+            .filter(users::id.eq_any(ids))
+            .select(UserRow::as_select())
+            .load(&mut conn)
+            .await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }

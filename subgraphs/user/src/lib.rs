@@ -45,9 +45,14 @@ pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 pub fn router(stores: Stores) -> axum::Router {
     let schema = schema().data(stores.db.clone()).finish();
     let db = stores.db.clone();
-    let request_data = Arc::new(move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
-        data.insert(DataLoader::new(graphql::UserLoader(db.clone()), tokio::spawn).delay(Duration::from_millis(1)));
-    });
+    let request_data = Arc::new(
+        move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
+            data.insert(
+                DataLoader::new(graphql::UserLoader(db.clone()), tokio::spawn)
+                    .delay(Duration::from_millis(1)),
+            );
+        },
+    );
     http::subgraph_router(schema, request_data, stores)
 }
 
@@ -61,13 +66,21 @@ pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
 pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
     let now = Utc::now();
-    let rows = [(DEMO_CUSTOMER_EMAIL, "Demo Customer"), (DEMO_ADMIN_EMAIL, "Mall Admin")].map(|(email, name)| db::UserRow {
+    let rows = [
+        (DEMO_CUSTOMER_EMAIL, "Demo Customer"),
+        (DEMO_ADMIN_EMAIL, "Mall Admin"),
+    ]
+    .map(|(email, name)| db::UserRow {
         id: demo_id("user", email),
         email: email.to_owned(),
         display_name: name.to_owned(),
         status: "ACTIVE".to_owned(),
         created_at: now,
     });
-    diesel::insert_into(db::users::table).values(&rows[..]).on_conflict_do_nothing().execute(&mut conn).await?;
+    diesel::insert_into(db::users::table)
+        .values(&rows[..])
+        .on_conflict_do_nothing()
+        .execute(&mut conn)
+        .await?;
     Ok(())
 }

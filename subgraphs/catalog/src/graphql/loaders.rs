@@ -83,5 +83,7 @@ impl Loader<Uuid> for ChildCategoriesLoader {
 pub fn add_loaders(db: &DbPool, data: &mut async_graphql::Data) {
     data.insert(DataLoader::new(ProductLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
     data.insert(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
-    data.insert(DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
+    data.insert(
+        DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY),
+    );
 }

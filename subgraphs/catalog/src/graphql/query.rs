@@ -28,7 +28,11 @@ pub struct Query;
 impl Query {
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        let mut conn = ctx.data_unchecked::<DbPool>().get().await.map_err(ApiError::from)?;
+        let mut conn = ctx
+            .data_unchecked::<DbPool>()
+            .get()
+            .await
+            .map_err(ApiError::from)?;
         let rows = categories::table
             .filter(categories::parent_id.is_null())
             .order((categories::position, categories::name))
@@ -52,7 +56,11 @@ impl Query {
         after: Option<String>,
     ) -> Result<ProductConnection> {
         let page = PageRequest::<NewestCursor>::parse(first, after.as_deref())?;
-        let mut conn = ctx.data_unchecked::<DbPool>().get().await.map_err(ApiError::from)?;
+        let mut conn = ctx
+            .data_unchecked::<DbPool>()
+            .get()
+            .await
+            .map_err(ApiError::from)?;
 
         let visible = products::status.eq(ProductStatus::Active.as_db());
         let mut query = products::table
@@ -80,7 +88,10 @@ impl Query {
         rows.truncate(page.limit as usize);
         let edges: Vec<ProductEdge> = rows
             .into_iter()
-            .map(|row| ProductEdge { cursor: encode_cursor(&(row.created_at, row.id)), node: Product(row) })
+            .map(|row| ProductEdge {
+                cursor: encode_cursor(&(row.created_at, row.id)),
+                node: Product(row),
+            })
             .collect();
         Ok(ProductConnection {
             total_count,
@@ -96,12 +107,20 @@ impl Query {
 
     /// Products on sale by id, in the order asked; `null` for unknown or inactive ids.
     /// At most 100 ids.
-    async fn products_by_ids(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Product>>> {
+    async fn products_by_ids(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> Result<Vec<Option<Product>>> {
         if ids.len() > MAX_IDS {
-            return Err(ApiError::bad_input("ids", format!("at most {MAX_IDS} ids, got {}", ids.len())).into());
+            return Err(ApiError::bad_input(
+                "ids",
+                format!("at most {MAX_IDS} ids, got {}", ids.len()),
+            )
+            .into());
         }
         let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
-        let keys: Vec<Uuid> = ids.iter().filter_map(|id| parse_id(id)).collect();
+        let keys: Vec<Uuid> = ids.iter().filter_map(parse_id).collect();
         let found = loader.load_many(keys).await?;
         Ok(ids
             .iter()

@@ -1,0 +1,90 @@
+// The contract ratchet: validates every operation of the frontend contract
+// (../shared/contract/operations, or CONTRACT_DIR) against schema/supergraph.graphql, and
+// compares the result with schema/contract-passing.txt, the operations expected to pass.
+// Fails when a listed operation no longer validates; reports the count; --update rewrites
+// the list with every operation that validates today.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Kind, buildASTSchema, parse, validate, visit } from "graphql";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const contractDir = process.env.CONTRACT_DIR ?? join(root, "..", "shared", "contract", "operations");
+const listPath = join(root, "schema", "contract-passing.txt");
+
+if (!existsSync(contractDir)) {
+  console.error(`contract operations not found at ${contractDir} (set CONTRACT_DIR)`);
+  process.exit(1);
+}
+
+const schema = buildASTSchema(parse(readFileSync(join(root, "schema", "supergraph.graphql"), "utf8")), {
+  assumeValidSDL: true,
+});
+
+const definitions = readdirSync(contractDir)
+  .filter((file) => file.endsWith(".graphql"))
+  .sort()
+  .flatMap((file) => parse(readFileSync(join(contractDir, file), "utf8")).definitions.map((d) => ({ file, d })));
+const fragments = new Map(
+  definitions.filter(({ d }) => d.kind === Kind.FRAGMENT_DEFINITION).map(({ d }) => [d.name.value, d]),
+);
+const operations = definitions.filter(({ d }) => d.kind === Kind.OPERATION_DEFINITION);
+
+// An operation with exactly the fragments it uses, transitively.
+function documentFor(operation) {
+  const used = new Map();
+  const pending = [operation];
+  while (pending.length > 0) {
+    visit(pending.pop(), {
+      FragmentSpread(node) {
+        const name = node.name.value;
+        if (!used.has(name) && fragments.has(name)) {
+          used.set(name, fragments.get(name));
+          pending.push(fragments.get(name));
+        }
+      },
+    });
+  }
+  return { kind: Kind.DOCUMENT, definitions: [operation, ...used.values()] };
+}
+
+const results = operations.map(({ file, d }) => {
+  // graphql-js 16 does not reject an operation whose root type is missing (a mutation
+  // against a schema without Mutation would validate vacuously).
+  const errors = schema.getRootType(d.operation)
+    ? validate(schema, documentFor(d))
+    : [new Error(`the supergraph has no ${d.operation} type`)];
+  return { name: `${file.replace(/\.graphql$/, "")}/${d.name.value}`, errors };
+});
+const passing = results.filter((r) => r.errors.length === 0).map((r) => r.name);
+
+if (process.argv.includes("--update")) {
+  writeFileSync(listPath, passing.join("\n") + "\n");
+  console.log(`wrote ${passing.length} operations to ${listPath}`);
+}
+
+const expected = existsSync(listPath)
+  ? readFileSync(listPath, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
+  : [];
+const regressions = expected.filter((name) => !passing.includes(name));
+const unknown = expected.filter((name) => !results.some((r) => r.name === name));
+const newlyPassing = passing.filter((name) => !expected.includes(name));
+
+if (process.argv.includes("--verbose")) {
+  for (const r of results) {
+    console.log(`${r.errors.length === 0 ? "ok  " : "FAIL"} ${r.name}`);
+    for (const e of r.errors) console.log(`       ${e.message}`);
+  }
+}
+console.log(`contract: ${passing.length} of ${results.length} operations validate against schema/supergraph.graphql`);
+if (newlyPassing.length > 0) {
+  console.log(`  newly passing (add them to schema/contract-passing.txt): ${newlyPassing.join(", ")}`);
+}
+if (unknown.length > 0 || regressions.length > 0) {
+  for (const name of unknown) console.error(`  listed but not in the contract: ${name}`);
+  for (const name of regressions) {
+    console.error(`  REGRESSION: ${name} is listed as passing but no longer validates:`);
+    for (const e of results.find((r) => r.name === name)?.errors ?? []) console.error(`       ${e.message}`);
+  }
+  process.exit(1);
+}
