@@ -1,7 +1,9 @@
 //! Configuration from environment variables, with defaults that work on a developer machine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::db::StatementCounter;
 
@@ -33,7 +35,84 @@ pub struct ServiceConfig {
     pub listen_addr: SocketAddr,
     /// Counts SQL statements (tests use it to prove batching); `None` in production.
     pub statement_counter: Option<Arc<StatementCounter>>,
+    /// Token keys, lifetimes and the public operation list.
+    pub auth: AuthSettings,
+    /// `CATALOG_SUBGRAPH_URL`: the catalog subgraph's GraphQL URL, for subgraphs that read
+    /// current product data service-to-service (the cart). The launcher sets it to the
+    /// catalog it started.
+    pub catalog_url: String,
+    /// `DATALOADER_DELAY_MICROS`: how long the catalog's DataLoaders wait for more keys
+    /// before querying (default 1000, async-graphql's default; `benches/catalog.rs`
+    /// measures it).
+    pub loader_delay: Duration,
 }
+
+/// Default `CATALOG_SUBGRAPH_URL`.
+pub const DEFAULT_CATALOG_URL: &str = "http://127.0.0.1:4002/graphql";
+
+/// Settings of identity and access (read by the `auth` crate).
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// `AUTH_SIGNING_KEY` (PEM text) or `AUTH_SIGNING_KEY_FILE` (a path): the Ed25519 key
+    /// that signs access tokens. Unset: the public development key of this repository.
+    pub signing_key_pem: Option<String>,
+    /// `AUTH_KEY_ID`: the `kid` of that key in tokens and in the JWKS.
+    pub key_id: String,
+    /// `PUBLIC_OPERATIONS_FILE`: root fields callable without a token. Unset: the file in
+    /// `router-config/` (the router reads the same variable).
+    pub public_operations_file: Option<PathBuf>,
+    /// `ACCESS_TOKEN_TTL_SECONDS` (default 900).
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECONDS` (default 30 days).
+    pub refresh_token_ttl: Duration,
+}
+
+impl AuthSettings {
+    /// Reads the `AUTH_*`, `PUBLIC_OPERATIONS_FILE` and token lifetime variables.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let signing_key_pem = match (
+            std::env::var("AUTH_SIGNING_KEY")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            std::env::var("AUTH_SIGNING_KEY_FILE")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        ) {
+            (Some(pem), _) => Some(pem),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!("AUTH_SIGNING_KEY_FILE={path:?} cannot be read: {e}")
+            })?),
+            (None, None) => None,
+        };
+        Ok(Self {
+            signing_key_pem,
+            key_id: env_or("AUTH_KEY_ID", DEFAULT_KEY_ID),
+            public_operations_file: std::env::var_os("PUBLIC_OPERATIONS_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            access_token_ttl: Duration::from_secs(env_parse("ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            refresh_token_ttl: Duration::from_secs(env_parse(
+                "REFRESH_TOKEN_TTL_SECONDS",
+                30 * 24 * 3600,
+            )?),
+        })
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            signing_key_pem: None,
+            key_id: DEFAULT_KEY_ID.to_owned(),
+            public_operations_file: None,
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// Key id of the development signing key.
+pub const DEFAULT_KEY_ID: &str = "mall-dev-2026-11";
 
 impl ServiceConfig {
     /// Reads the shared variables; `subgraph` names the per-subgraph listen variable
@@ -57,6 +136,9 @@ impl ServiceConfig {
             seed_demo_data: env_parse("SEED_DEMO_DATA", true)?,
             listen_addr,
             statement_counter: None,
+            auth: AuthSettings::from_env()?,
+            catalog_url: env_or("CATALOG_SUBGRAPH_URL", DEFAULT_CATALOG_URL),
+            loader_delay: Duration::from_micros(env_parse("DATALOADER_DELAY_MICROS", 1000)?),
         })
     }
 }

@@ -27,6 +27,13 @@ pub type DbPool = bb8::Pool<DbManager>;
 /// A connection borrowed from a [`DbPool`].
 pub type DbConn<'a> = bb8::PooledConnection<'a, DbManager>;
 
+/// A connection from the pool a subgraph's schema carries (`.data(db)`), for resolvers.
+pub async fn connection<'a>(
+    ctx: &async_graphql::Context<'a>,
+) -> Result<DbConn<'a>, crate::ApiError> {
+    Ok(ctx.data_unchecked::<DbPool>().get().await?)
+}
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A subgraph's own slice of the database: its schema and the migrations that build it.

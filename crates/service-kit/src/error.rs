@@ -19,6 +19,11 @@ pub enum ApiError {
     Forbidden(String),
     /// `CONFLICT`: the current state does not allow the operation.
     Conflict(String),
+    /// `RATE_LIMITED`: try again in `retry_after_seconds`.
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// `UNAVAILABLE`: a dependency is down; retrying later may work.
     Unavailable(&'static str),
     /// `INTERNAL_SERVER_ERROR`: a bug. The message reveals nothing.
@@ -40,6 +45,7 @@ impl ApiError {
             Self::BadUserInput { field, message } => format!("{field}: {message}"),
             Self::NotFound(what) => format!("{what} not found"),
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::Conflict(m) => m.clone(),
+            Self::RateLimited { message, .. } => message.clone(),
             Self::Unavailable(what) => format!("{what} is unavailable, try again later"),
             Self::Internal => "internal error".to_owned(),
         }
@@ -53,6 +59,7 @@ impl ApiError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -66,10 +73,20 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::BadUserInput { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let retry_after = match &error {
+            ApiError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
         async_graphql::Error::new(error.message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfterSeconds", seconds);
             }
         })
     }

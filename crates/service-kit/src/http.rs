@@ -14,13 +14,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use diesel_async::SimpleAsyncConnection as _;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 
-use crate::Stores;
+use crate::{ApiError, Stores};
 
-/// Fills the data of one GraphQL request (or one WebSocket connection) from its headers:
-/// a fresh set of DataLoaders, and later the caller's identity.
-pub type RequestData = Arc<dyn Fn(&HeaderMap, &mut Data) + Send + Sync>;
+/// Builds the data of one GraphQL request (or one WebSocket connection) from its headers:
+/// the authenticated caller and a fresh set of DataLoaders. An error (a bad token, say)
+/// answers the request without executing it.
+pub type RequestData =
+    Arc<dyn Fn(HeaderMap) -> BoxFuture<'static, Result<Data, ApiError>> + Send + Sync>;
 
 struct HttpState<E> {
     executor: E,
@@ -62,8 +65,19 @@ async fn graphql<E: Executor>(
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     let mut request = request.into_inner();
-    (state.request_data)(&headers, &mut request.data);
-    state.executor.execute(request).await.into()
+    match (state.request_data)(headers).await {
+        Ok(data) => {
+            // The request arrives with no data of its own.
+            request.data = data;
+            state.executor.execute(request).await.into()
+        }
+        Err(error) => {
+            let mut error = async_graphql::Error::from(error).into_server_error(Default::default());
+            // The request failed before any field: no location to point at.
+            error.locations.clear();
+            async_graphql::Response::from_errors(vec![error]).into()
+        }
+    }
 }
 
 async fn websocket<E: Executor>(
@@ -72,15 +86,38 @@ async fn websocket<E: Executor>(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let mut data = Data::default();
-    (state.request_data)(&headers, &mut data);
+    let request_data = state.request_data.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, state.executor, protocol)
-                .with_data(data)
+                // The caller is known once `connection_init` arrives: its payload may carry
+                // `Authorization` (directly or under `headers`), which wins over the
+                // upgrade request's header.
+                .on_connection_init(move |payload| async move {
+                    let mut headers = headers;
+                    if let Some(value) = connection_init_authorization(&payload) {
+                        let value = axum::http::HeaderValue::from_str(value)
+                            .map_err(|_| async_graphql::Error::new("invalid Authorization"))?;
+                        headers.insert(axum::http::header::AUTHORIZATION, value);
+                    }
+                    request_data(headers)
+                        .await
+                        .map_err(async_graphql::Error::from)
+                })
                 .serve()
         })
+}
+
+fn connection_init_authorization(payload: &serde_json::Value) -> Option<&str> {
+    fn find(object: &serde_json::Value) -> Option<&str> {
+        object.as_object().and_then(|map| {
+            map.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+                .and_then(|(_, value)| value.as_str())
+        })
+    }
+    find(payload).or_else(|| payload.get("headers").and_then(find))
 }
 
 async fn ready<E>(State(state): State<HttpState<E>>) -> Response {

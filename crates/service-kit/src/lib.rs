@@ -13,6 +13,7 @@ pub mod paging;
 pub mod redis;
 pub mod subgraph;
 pub mod telemetry;
+pub mod validate;
 
 pub use config::ServiceConfig;
 pub use db::{DatabaseSpec, DbPool, StatementCounter};

@@ -27,6 +27,23 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+impl PageInfo {
+    /// The paging state of a page whose edges have these `cursors` (in order), fetched
+    /// after a cursor or not.
+    pub fn of_page<'a>(
+        cursors: impl DoubleEndedIterator<Item = &'a String> + Clone,
+        has_next_page: bool,
+        after_cursor: bool,
+    ) -> Self {
+        Self {
+            has_next_page,
+            has_previous_page: after_cursor,
+            start_cursor: cursors.clone().next().cloned(),
+            end_cursor: cursors.last().cloned(),
+        }
+    }
+}
+
 /// Validated `first`/`after` arguments.
 #[derive(Debug)]
 pub struct PageRequest<C> {

@@ -44,6 +44,22 @@ impl Redis {
         Ok(redis)
     }
 
+    /// A pool that connects on first use, without checking the server now: for callers
+    /// that must work (degraded) while Redis is down, and for tests of exactly that.
+    pub fn connect_lazy(url: &str, prefix: &str, size: u32) -> anyhow::Result<Self> {
+        let manager = RedisConnectionManager::new(url)
+            .with_context(|| format!("REDIS_URL={url} is not a Redis URL"))?;
+        let pool = bb8::Pool::builder()
+            .max_size(size)
+            .connection_timeout(Duration::from_millis(500))
+            .test_on_check_out(false)
+            .build_unchecked(manager);
+        Ok(Self {
+            pool,
+            prefix: prefix.to_owned(),
+        })
+    }
+
     /// The full key for `name`: the deployment prefix followed by `name`.
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)

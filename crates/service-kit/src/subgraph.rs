@@ -24,7 +24,7 @@ pub struct Subgraph {
     /// Inserts its part of the demo data; must be idempotent.
     pub seed: fn(&Stores) -> BoxFuture<'_, anyhow::Result<()>>,
     /// Its HTTP routes over connected stores.
-    pub router: fn(Stores) -> axum::Router,
+    pub router: fn(Stores, &ServiceConfig) -> anyhow::Result<axum::Router>,
 }
 
 impl Subgraph {
@@ -40,7 +40,7 @@ impl Subgraph {
         if config.seed_demo_data {
             (self.seed)(&stores).await?;
         }
-        Ok((self.router)(stores))
+        (self.router)(stores, config)
     }
 
     /// Serves the subgraph on `config.listen_addr` until Ctrl-C or SIGTERM.

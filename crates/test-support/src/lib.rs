@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use service_kit::config::DEFAULT_REDIS_URL;
+use service_kit::config::{AuthSettings, DEFAULT_REDIS_URL};
 use service_kit::db::{DatabaseSpec, StatementCounter, quote_ident, with_database};
 use service_kit::{ServiceConfig, Stores};
 
@@ -189,6 +189,9 @@ fn base_config() -> ServiceConfig {
         seed_demo_data: false,
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         statement_counter: None,
+        auth: AuthSettings::default(),
+        catalog_url: service_kit::config::DEFAULT_CATALOG_URL.to_owned(),
+        loader_delay: std::time::Duration::from_millis(1),
     }
 }
 
@@ -218,4 +221,17 @@ impl TestStores {
             database,
         })
     }
+}
+
+/// The `extensions.code` of every error of a GraphQL response.
+pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
