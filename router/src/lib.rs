@@ -8,6 +8,8 @@
 // Needed by ntex's way of defining middlewares.
 #![recursion_limit = "256"]
 
+pub mod access;
+
 pub use hive_router::RouterGlobalAllocator;
 pub use hive_router::error::RouterInitError;
 use hive_router::{PluginRegistry, init_rustls_crypto_provider, ntex, router_entrypoint};
@@ -19,5 +21,5 @@ pub const CONFIG_ENV: &str = "ROUTER_CONFIG_FILE_PATH";
 #[hive_router::main]
 pub async fn run() -> Result<(), RouterInitError> {
     init_rustls_crypto_provider();
-    router_entrypoint(PluginRegistry::new()).await
+    router_entrypoint(PluginRegistry::new().register::<access::MallAccess>()).await
 }

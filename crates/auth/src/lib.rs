@@ -1,0 +1,210 @@
+//! Identity and access for every subgraph.
+//!
+//! - Access tokens are EdDSA JWTs naming a user and a session ([`tokens`]); the router
+//!   checks them against the JWKS, and every subgraph checks them again here.
+//! - On each authenticated request one Redis round trip ([`records`]) tells whether the
+//!   session was revoked, whether the user is banned, and the user's current roles and
+//!   their permission entries: revocations, bans and role changes apply on the next
+//!   request, in every subgraph, without a new login.
+//! - Permissions are decided by the oso policy in `policy/access.polar` ([`policy`]), used
+//!   through [`Caller`] and the field [`guards`].
+//! - Root fields not on the public list ([`PublicOperations`]) need a token.
+
+pub mod caller;
+pub mod guards;
+pub mod keys;
+pub mod permissions;
+pub mod policy;
+pub mod records;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
+use async_graphql::{Data, ErrorExtensions as _, PathSegment, ServerError, ServerResult, Value};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use chrono::Utc;
+use futures::FutureExt as _;
+use service_kit::config::AuthSettings;
+use service_kit::http::RequestData;
+use service_kit::{ApiError, Redis};
+
+pub use caller::{Caller, CallerExt, Identity};
+pub use guards::{OwnerOnly, OwnerOr, RequirePermission};
+pub use keys::TokenKeys;
+pub use policy::Policy;
+pub use public_operations::PublicOperations;
+
+/// The header in which the router tells subgraphs the client's address (it overwrites
+/// whatever the client sent under that name).
+pub const CLIENT_IP_HEADER: &str = "x-mall-client-ip";
+
+/// Authenticates requests and holds what access decisions need. One per subgraph process.
+pub struct Access {
+    keys: TokenKeys,
+    redis: Redis,
+    policy: Policy,
+    public: Arc<PublicOperations>,
+    settings: AuthSettings,
+}
+
+impl Access {
+    /// Loads keys, policy and the public operation list.
+    pub fn new(settings: &AuthSettings, redis: Redis) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            keys: TokenKeys::from_settings(settings)?,
+            redis,
+            policy: Policy::load()?,
+            public: Arc::new(PublicOperations::load(
+                settings.public_operations_file.as_deref(),
+            )?),
+            settings: settings.clone(),
+        }))
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn redis(&self) -> &Redis {
+        &self.redis
+    }
+
+    /// An anonymous caller (for internal use and tests).
+    pub fn anonymous(&self) -> Caller {
+        Caller::new(None, None, self.policy.clone())
+    }
+
+    /// The caller of a request with these headers. No `Authorization` header: anonymous.
+    /// A token that is malformed, badly signed, expired, not yet valid, of a revoked
+    /// session or of a banned user: `UNAUTHENTICATED`.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let client_ip = headers
+            .get(CLIENT_IP_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let Some(value) = headers.get(AUTHORIZATION) else {
+            return Ok(Caller::new(None, client_ip, self.policy.clone()));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "the Authorization header must be `Bearer <access token>`".into(),
+                )
+            })?;
+        let claims = tokens::verify(&self.keys, token)
+            .map_err(|rejected| ApiError::Unauthenticated(rejected.0.into()))?;
+        let state = records::load(&self.redis, claims.sub, claims.sid).await?;
+        if state.revoked {
+            return Err(ApiError::Unauthenticated(
+                "this session has been signed out".into(),
+            ));
+        }
+        let user = state.user.ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "this session is no longer valid: refresh the token or sign in again".into(),
+            )
+        })?;
+        if let Some(ban) = user.ban.as_ref().filter(|ban| ban.in_force(Utc::now())) {
+            return Err(ApiError::Unauthenticated(ban.message()));
+        }
+        let permissions = user
+            .roles
+            .iter()
+            .filter_map(|role| state.roles.get(role))
+            .flatten()
+            .cloned()
+            .collect();
+        let identity = Identity {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            roles: user.roles,
+            permissions,
+        };
+        Ok(Caller::new(Some(identity), client_ip, self.policy.clone()))
+    }
+
+    /// The per-request hook of [`service_kit::http::subgraph_router`]: authenticates the
+    /// caller, then lets `fill` add the subgraph's own data (its DataLoaders).
+    pub fn request_data(
+        self: &Arc<Self>,
+        fill: impl Fn(&mut Data) + Send + Sync + 'static,
+    ) -> RequestData {
+        let access = self.clone();
+        let fill = Arc::new(fill);
+        Arc::new(move |headers: HeaderMap| {
+            let access = access.clone();
+            let fill = fill.clone();
+            async move {
+                let caller = access.authenticate(&headers).await?;
+                let mut data = Data::default();
+                data.insert(caller);
+                fill(&mut data);
+                Ok(data)
+            }
+            .boxed()
+        })
+    }
+
+    /// Schema extension that refuses root fields off the public list to anonymous callers.
+    pub fn root_field_guard(&self) -> PublicRootFields {
+        PublicRootFields(self.public.clone())
+    }
+}
+
+/// See [`Access::root_field_guard`].
+pub struct PublicRootFields(Arc<PublicOperations>);
+
+impl ExtensionFactory for PublicRootFields {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PublicRootFieldsExtension(self.0.clone()))
+    }
+}
+
+struct PublicRootFieldsExtension(Arc<PublicOperations>);
+
+#[async_trait::async_trait]
+impl Extension for PublicRootFieldsExtension {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let is_root = info.path_node.parent.is_none();
+        if is_root && !self.0.allows(info.parent_type, info.name) {
+            let anonymous = ctx
+                .data_opt::<Caller>()
+                .is_none_or(|caller| caller.identity_opt().is_none());
+            if anonymous {
+                let error = ApiError::Unauthenticated(format!(
+                    "sign in first: `{}` needs an access token",
+                    info.name
+                ));
+                let extended = async_graphql::Error::from(error).extend();
+                return Err(ServerError {
+                    message: extended.message,
+                    source: None,
+                    locations: vec![info.field.name.pos],
+                    path: vec![PathSegment::Field(
+                        info.alias.unwrap_or(info.name).to_owned(),
+                    )],
+                    extensions: extended.extensions,
+                });
+            }
+        }
+        next.run(ctx, info).await
+    }
+}
