@@ -1,4 +1,4 @@
-//! The user subgraph's table and rows.
+//! The user subgraph's tables and rows.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -11,16 +11,123 @@ diesel::table! {
         display_name -> Text,
         status -> Text,
         created_at -> Timestamptz,
+        password_hash -> Nullable<Text>,
+        banned_until -> Nullable<Timestamptz>,
+        ban_reason -> Nullable<Text>,
+        updated_at -> Timestamptz,
     }
 }
 
-/// A row of `users`.
-#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        permissions -> Array<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> Uuid,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Bytea,
+        session_id -> Uuid,
+        issued_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    addresses (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        recipient -> Text,
+        phone -> Text,
+        province -> Text,
+        city -> Text,
+        district -> Text,
+        line1 -> Text,
+        postal_code -> Nullable<Text>,
+        is_default -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    roles,
+    user_roles,
+    sessions,
+    refresh_tokens,
+    addresses
+);
+
+/// A row of `users` as the API shows it (never the password hash).
+#[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct UserRow {
     pub id: Uuid,
     pub email: String,
     pub display_name: String,
     pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub banned_until: Option<DateTime<Utc>>,
+    pub ban_reason: Option<String>,
+}
+
+impl UserRow {
+    /// The ban in force at `now`, if any: a ban with an end time in the past no longer
+    /// applies.
+    pub fn ban(&self, now: DateTime<Utc>) -> Option<auth::records::Ban> {
+        let ban = auth::records::Ban {
+            reason: self.ban_reason.clone().unwrap_or_default(),
+            until: self.banned_until,
+        };
+        (self.status == "BANNED" && ban.in_force(now)).then_some(ban)
+    }
+}
+
+/// A new account.
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// A row of `addresses`.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = addresses, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub struct AddressRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub recipient: String,
+    pub phone: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub line1: String,
+    pub postal_code: Option<String>,
+    pub is_default: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -1,15 +1,19 @@
-//! The user subgraph: accounts. It owns the `User` entity that the cart and order subgraphs
-//! extend.
+//! The user subgraph: accounts, sessions with rotating refresh tokens, bans, roles and
+//! addresses. It owns the `User` entity that the cart and order subgraphs extend, signs
+//! access tokens, publishes their public keys (`/.well-known/jwks.json`), and publishes
+//! each user's roles and ban to Redis for every subgraph's per-request check.
 
+pub mod accounts;
 pub mod db;
 pub mod graphql;
+pub mod sessions;
+pub mod throttle;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use auth::Access;
+use axum::routing::get;
 use chrono::Utc;
+use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
@@ -17,7 +21,7 @@ use service_kit::demo::{DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, demo_id};
 use service_kit::subgraph::sdl_options;
 use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
 
-pub use graphql::Query;
+pub use graphql::{Mutation, Query};
 
 /// The user subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -36,24 +40,30 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     router,
 };
 
+/// Passwords of the demo accounts (development only; see the README).
+pub const DEMO_CUSTOMER_PASSWORD: &str = "demo-password";
+pub const DEMO_ADMIN_PASSWORD: &str = "admin-password";
+
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
-/// HTTP routes over connected stores; every request gets its own DataLoader.
-pub fn router(stores: Stores) -> axum::Router {
-    let schema = schema().data(stores.db.clone()).finish();
+/// HTTP routes over connected stores: the subgraph routes plus the JWKS.
+pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let access = Access::new(&config.auth, stores.redis.clone())?;
+    let schema = schema()
+        .extension(access.root_field_guard())
+        .data(stores.db.clone())
+        .data(access.clone())
+        .finish();
     let db = stores.db.clone();
-    let request_data = Arc::new(
-        move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
-            data.insert(
-                DataLoader::new(graphql::UserLoader(db.clone()), tokio::spawn)
-                    .delay(Duration::from_millis(1)),
-            );
-        },
-    );
-    http::subgraph_router(schema, request_data, stores)
+    let request_data = access.request_data(move |data| graphql::types::add_loaders(&db, data));
+    let jwks = serde_json::to_value(access.keys().jwks())?;
+    Ok(http::subgraph_router(schema, request_data, stores).route(
+        "/.well-known/jwks.json",
+        get(move || async move { axum::Json(jwks.clone()) }),
+    ))
 }
 
 /// Runs the user subgraph alone.
@@ -61,26 +71,54 @@ pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
     SUBGRAPH.run(config).await
 }
 
-/// The demo accounts: a customer and an administrator (sign-in arrives with the identity
-/// issue). Existing rows are left as they are.
+/// The demo accounts: a customer and an administrator (roles `customer`, and `admin` +
+/// `customer`), with the passwords above. Existing rows keep their data; a missing password
+/// is set.
 pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
+    use db::{user_roles, users};
+    let accounts = [
+        (
+            DEMO_CUSTOMER_EMAIL,
+            "Demo Customer",
+            DEMO_CUSTOMER_PASSWORD,
+            &["customer"][..],
+        ),
+        (
+            DEMO_ADMIN_EMAIL,
+            "Mall Admin",
+            DEMO_ADMIN_PASSWORD,
+            &["admin", "customer"][..],
+        ),
+    ];
     let mut conn = db.get().await?;
-    let now = Utc::now();
-    let rows = [
-        (DEMO_CUSTOMER_EMAIL, "Demo Customer"),
-        (DEMO_ADMIN_EMAIL, "Mall Admin"),
-    ]
-    .map(|(email, name)| db::UserRow {
-        id: demo_id("user", email),
-        email: email.to_owned(),
-        display_name: name.to_owned(),
-        status: "ACTIVE".to_owned(),
-        created_at: now,
-    });
-    diesel::insert_into(db::users::table)
-        .values(&rows[..])
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
+    for (email, name, password, roles) in accounts {
+        let id = demo_id("user", email);
+        let hash = accounts::hash_password(password.to_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!("hashing a demo password: {}", e.message()))?;
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(id),
+                users::email.eq(email),
+                users::display_name.eq(name),
+                users::status.eq("ACTIVE"),
+                users::created_at.eq(Utc::now()),
+                users::password_hash.eq(&hash),
+            ))
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await?;
+        diesel::update(users::table.find(id).filter(users::password_hash.is_null()))
+            .set(users::password_hash.eq(&hash))
+            .execute(&mut conn)
+            .await?;
+        for role in roles {
+            diesel::insert_into(user_roles::table)
+                .values((user_roles::user_id.eq(id), user_roles::role.eq(role)))
+                .on_conflict_do_nothing()
+                .execute(&mut conn)
+                .await?;
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,10 @@
+DROP TABLE addresses;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE roles;
+ALTER TABLE users
+    DROP COLUMN password_hash,
+    DROP COLUMN banned_until,
+    DROP COLUMN ban_reason,
+    DROP COLUMN updated_at;

@@ -1,0 +1,130 @@
+//! Root queries of the user subgraph and the `User` entity resolver.
+
+use async_graphql::{Context, ID, Object, Result};
+use auth::RequirePermission;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use service_kit::ApiError;
+use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
+use service_kit::validate::optional_text;
+use uuid::Uuid;
+
+use super::types::{Role, User, UserConnection, UserEdge, load_user, me};
+use crate::db::{UserRow, roles, users};
+
+/// Position in the newest-first user listing.
+type UserCursor = (DateTime<Utc>, Uuid);
+
+/// Root queries of the user subgraph.
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        me(ctx).await.map(Some)
+    }
+
+    /// One account's public profile; `null` when the id is unknown.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        load_user(ctx, &id).await
+    }
+
+    /// Accounts, newest first; `search` matches email or display name (case-insensitive).
+    /// Needs `users:read`.
+    #[graphql(guard = "RequirePermission(\"users:read\")")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<UserConnection> {
+        let page = PageRequest::<UserCursor>::parse(first, after.as_deref())?;
+        let pattern = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => {
+                let text = optional_text("search", text, 100)?;
+                let escaped = text
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                Some(format!("%{escaped}%"))
+            }
+            None => None,
+        };
+        let filtered = || {
+            let mut query = users::table.into_boxed();
+            if let Some(pattern) = &pattern {
+                query = query.filter(
+                    users::email
+                        .ilike(pattern.clone())
+                        .or(users::display_name.ilike(pattern.clone())),
+                );
+            }
+            query
+        };
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let total_count: i64 = filtered()
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        let mut query = filtered();
+        if let Some((created_at, id)) = page.after {
+            query = query.filter(
+                users::created_at
+                    .lt(created_at)
+                    .or(users::created_at.eq(created_at).and(users::id.lt(id))),
+            );
+        }
+        let mut rows: Vec<UserRow> = query
+            .order((users::created_at.desc(), users::id.desc()))
+            .limit(page.limit + 1)
+            .select(UserRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        let has_next_page = rows.len() as i64 > page.limit;
+        rows.truncate(page.limit as usize);
+        let edges: Vec<UserEdge> = rows
+            .into_iter()
+            .map(|row| UserEdge {
+                cursor: encode_cursor(&(row.created_at, row.id)),
+                node: User::new(row),
+            })
+            .collect();
+        Ok(UserConnection {
+            total_count,
+            page_info: PageInfo::of_page(
+                edges.iter().map(|e| &e.cursor),
+                has_next_page,
+                page.after.is_some(),
+            ),
+            edges,
+        })
+    }
+
+    /// Every role with its permission entries. Needs `roles:read`.
+    #[graphql(guard = "RequirePermission(\"roles:read\")")]
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>> {
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let rows: Vec<(String, Vec<String>)> = roles::table
+            .order(roles::name)
+            .select((roles::name, roles::permissions))
+            .load(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, permissions)| Role { name, permissions })
+            .collect())
+    }
+
+    /// Resolves `User` references from other subgraphs, in batches.
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        load_user(ctx, &id).await
+    }
+}
