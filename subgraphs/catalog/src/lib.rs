@@ -1,22 +1,23 @@
 //! The catalog subgraph: categories and products. It owns the `Product` entity, which the
 //! cart and order subgraphs reference and the router resolves here in batches.
 
+pub mod cache;
 pub mod db;
 pub mod graphql;
 pub mod seed;
 
-use std::sync::Arc;
-
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, http};
 
+pub use graphql::mutation::Mutation;
 pub use graphql::query::Query;
 
 /// The catalog's schema type.
-pub type CatalogSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The catalog's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -36,22 +37,24 @@ pub static SUBGRAPH: Subgraph = Subgraph {
 };
 
 /// The schema with nothing attached; [`router`] adds the stores, tests may add their own.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation::default(), EmptySubscription).enable_federation()
 }
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
-pub fn router(stores: Stores) -> axum::Router {
+pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let access = Access::new(&config.auth, stores.redis.clone())?;
+    let cache = cache::ProductCache::new(stores.redis.clone());
     let schema = schema()
+        .extension(access.root_field_guard())
         .data(stores.db.clone())
-        .data(stores.redis.clone())
+        .data(cache.clone())
         .finish();
     let db = stores.db.clone();
-    http::subgraph_router(
-        schema,
-        Arc::new(move |_headers, data| graphql::loaders::add_loaders(&db, data)),
-        stores,
-    )
+    let delay = config.loader_delay;
+    let request_data =
+        access.request_data(move |data| graphql::loaders::add_loaders(&db, &cache, delay, data));
+    Ok(http::subgraph_router(schema, request_data, stores))
 }
 
 /// Runs the catalog subgraph alone.

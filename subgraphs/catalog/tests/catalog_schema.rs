@@ -3,11 +3,12 @@
 use std::collections::HashSet;
 
 use async_graphql::{Request, Variables};
+use catalog_subgraph::cache::ProductCache;
 use catalog_subgraph::graphql::loaders::add_loaders;
 use catalog_subgraph::seed::{demo_products, seed_demo_data};
 use catalog_subgraph::{CatalogSchema, DATABASE, schema};
 use serde_json::{Value, json};
-use test_support::TestStores;
+use test_support::{TestStores, error_codes};
 
 async fn seeded() -> (TestStores, CatalogSchema) {
     let test = TestStores::create(&DATABASE).await.expect("test database");
@@ -22,25 +23,32 @@ async fn execute(
     query: &str,
     variables: Value,
 ) -> Value {
+    let cache = ProductCache::new(test.stores.redis.clone());
+    execute_with(test, &cache, schema, query, variables).await
+}
+
+async fn execute_with(
+    test: &TestStores,
+    cache: &ProductCache,
+    schema: &CatalogSchema,
+    query: &str,
+    variables: Value,
+) -> Value {
     let mut request = Request::new(query).variables(Variables::from_json(variables));
-    add_loaders(&test.stores.db, &mut request.data);
+    add_loaders(
+        &test.stores.db,
+        cache,
+        catalog_subgraph::graphql::loaders::BATCH_DELAY,
+        &mut request.data,
+    );
     let response = schema.execute(request).await;
     serde_json::to_value(&response).unwrap()
 }
 
-fn error_codes(response: &Value) -> Vec<String> {
-    response["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[tokio::test(flavor = "multi_thread")]
+// One thread: the DataLoader's batch task cannot start (its 1 ms timer cannot fire) while
+// the `_entities` resolvers are still being polled, so the batch is never split by a slow,
+// busy machine. Under load in production a batch may split in two; it never becomes N.
+#[tokio::test(flavor = "current_thread")]
 async fn resolving_many_product_entities_costs_one_sql_statement() {
     let (test, schema) = seeded().await;
     let products = demo_products();
@@ -65,6 +73,36 @@ async fn resolving_many_product_entities_costs_one_sql_statement() {
         test.statements.get(),
         1,
         "50 entities must be loaded with one query"
+    );
+
+    // The same entities again come from the Redis cache: no SQL at all.
+    test.statements.reset();
+    let again = execute(&test, &schema, query, json!({ "r": representations })).await;
+    assert_eq!(again["data"], response["data"]);
+    assert_eq!(test.statements.get(), 0, "served from the product cache");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn product_reads_survive_a_redis_outage() {
+    let (test, schema) = seeded().await;
+    // Nothing listens on port 1: every cache call fails.
+    let down = service_kit::Redis::connect_lazy("redis://127.0.0.1:1", "down:", 1).unwrap();
+    let cache = ProductCache::new(down);
+    let products = demo_products();
+    let id = products[0].id.to_string();
+    let response = execute_with(
+        &test,
+        &cache,
+        &schema,
+        "query($id: ID!, $ids: [ID!]!) { product(id: $id) { name } productsByIds(ids: $ids) { name } }",
+        json!({ "id": id, "ids": [id] }),
+    )
+    .await;
+    assert_eq!(response["errors"], Value::Null, "{response}");
+    assert_eq!(response["data"]["product"]["name"], products[0].name);
+    assert_eq!(
+        response["data"]["productsByIds"][0]["name"],
+        products[0].name
     );
 }
 
@@ -203,4 +241,286 @@ async fn seeding_twice_changes_nothing() {
         "{response}"
     );
     assert_eq!(response["data"]["categories"].as_array().unwrap().len(), 6);
+}
+
+/// Every page of `products(filter, sort)` with `first: 7`: the ids in order, and each
+/// page's `totalCount`.
+async fn page_through(
+    test: &TestStores,
+    schema: &CatalogSchema,
+    filter: &Value,
+    sort: &str,
+) -> (Vec<String>, Vec<i64>) {
+    let query = "query($after: String, $filter: ProductFilter, $sort: ProductSort) {
+        products(first: 7, after: $after, filter: $filter, sort: $sort) {
+            totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }";
+    let mut after = Value::Null;
+    let (mut ids, mut totals) = (Vec::new(), Vec::new());
+    loop {
+        let response = execute(
+            test,
+            schema,
+            query,
+            json!({ "after": after, "filter": filter, "sort": sort }),
+        )
+        .await;
+        assert_eq!(
+            response["errors"],
+            Value::Null,
+            "{sort} {filter}: {response}"
+        );
+        let page = &response["data"]["products"];
+        totals.push(page["totalCount"].as_i64().unwrap());
+        ids.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned()),
+        );
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            return (ids, totals);
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_filter_and_sort_pages_through_exactly_the_expected_products() {
+    use catalog_subgraph::db::models::ProductRow;
+    use catalog_subgraph::seed::demo_categories;
+
+    let (test, schema) = seeded().await;
+    let categories = demo_categories();
+    // A top-level category with sub-categories: its products are those of its children.
+    let parent = categories
+        .iter()
+        .find(|c| c.parent_id.is_none() && categories.iter().any(|k| k.parent_id == Some(c.id)))
+        .unwrap();
+    let subtree: HashSet<_> = categories
+        .iter()
+        .filter(|c| c.id == parent.id || c.parent_id == Some(parent.id))
+        .map(|c| c.id)
+        .collect();
+    let visible: Vec<ProductRow> = demo_products()
+        .into_iter()
+        .filter(|p| p.status == "ACTIVE")
+        .collect();
+
+    type Keep = Box<dyn Fn(&ProductRow) -> bool>;
+    let subtree_keep = subtree.clone();
+    let filters: Vec<(Value, Keep)> = vec![
+        (json!({}), Box::new(|_| true)),
+        (
+            json!({ "categoryId": parent.id.to_string() }),
+            Box::new(move |p| p.category_id.is_some_and(|c| subtree_keep.contains(&c))),
+        ),
+        (
+            json!({ "minPrice": 10000, "maxPrice": 300000 }),
+            Box::new(|p| (10000..=300000).contains(&p.price_amount)),
+        ),
+        (json!({ "inStock": false }), Box::new(|p| p.stock == 0)),
+        (
+            json!({ "inStock": true, "maxPrice": 50000, "categoryId": parent.id.to_string() }),
+            Box::new(move |p| {
+                p.stock > 0
+                    && p.price_amount <= 50000
+                    && p.category_id.is_some_and(|c| subtree.contains(&c))
+            }),
+        ),
+    ];
+    type Order = fn(&ProductRow, &ProductRow) -> std::cmp::Ordering;
+    let sorts: [(&str, Order); 5] = [
+        ("NEWEST", |a, b| {
+            (b.created_at, b.id).cmp(&(a.created_at, a.id))
+        }),
+        ("RELEVANCE", |a, b| {
+            (b.created_at, b.id).cmp(&(a.created_at, a.id))
+        }),
+        ("PRICE_ASC", |a, b| {
+            (a.price_amount, a.id).cmp(&(b.price_amount, b.id))
+        }),
+        ("PRICE_DESC", |a, b| {
+            (b.price_amount, b.id).cmp(&(a.price_amount, a.id))
+        }),
+        ("BEST_SELLING", |a, b| {
+            (b.sales_count, b.id).cmp(&(a.sales_count, a.id))
+        }),
+    ];
+    for (filter, keep) in &filters {
+        let mut expected: Vec<&ProductRow> = visible.iter().filter(|p| keep(p)).collect();
+        assert!(!expected.is_empty(), "the fixture exercises {filter}");
+        for (sort, order) in &sorts {
+            expected.sort_by(|a, b| order(a, b));
+            let (ids, totals) = page_through(&test, &schema, filter, sort).await;
+            let want: Vec<String> = expected.iter().map(|p| p.id.to_string()).collect();
+            assert_eq!(ids, want, "{sort} {filter}");
+            assert!(
+                totals.iter().all(|t| *t as usize == want.len()),
+                "{sort} {filter}: {totals:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_filters_and_foreign_cursors_are_bad_user_input() {
+    let (test, schema) = seeded().await;
+    let query = "query($after: String, $filter: ProductFilter, $sort: ProductSort) {
+        products(first: 3, after: $after, filter: $filter, sort: $sort) { pageInfo { endCursor } } }";
+    let price_cursor = execute(&test, &schema, query, json!({ "sort": "PRICE_ASC" })).await["data"]
+        ["products"]["pageInfo"]["endCursor"]
+        .clone();
+    let cases = [
+        ("filter.minPrice", json!({ "filter": { "minPrice": -1 } })),
+        (
+            "filter.minPrice",
+            json!({ "filter": { "minPrice": 500, "maxPrice": 100 } }),
+        ),
+        (
+            "filter.categoryId",
+            json!({ "filter": { "categoryId": "nope" } }),
+        ),
+        (
+            "filter.categoryId",
+            json!({ "filter": { "categoryId": "00000000-0000-0000-0000-000000000000" } }),
+        ),
+        ("after", json!({ "sort": "NEWEST", "after": price_cursor })),
+        ("after", json!({ "after": "eyJzIjoiTmV3ZXN0In0" })),
+    ];
+    for (field, variables) in cases {
+        let response = execute(&test, &schema, query, variables.clone()).await;
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{variables}: {response}"
+        );
+        assert_eq!(
+            response["errors"][0]["extensions"]["field"], field,
+            "{response}"
+        );
+    }
+}
+
+/// All results of a search, in one page (the fixture has fewer than 100 matches).
+async fn search_all(
+    test: &TestStores,
+    schema: &CatalogSchema,
+    term: &str,
+    sort: &str,
+) -> Vec<(String, String, String)> {
+    let response = execute(
+        test,
+        schema,
+        "query($f: ProductFilter, $s: ProductSort) { products(first: 100, filter: $f, sort: $s) {
+            totalCount edges { node { id name category { name } } } } }",
+        json!({ "f": { "search": term }, "s": sort }),
+    )
+    .await;
+    assert_eq!(response["errors"], Value::Null, "{term}: {response}");
+    let page = &response["data"]["products"];
+    let edges = page["edges"].as_array().unwrap();
+    assert_eq!(
+        page["totalCount"].as_u64().unwrap() as usize,
+        edges.len(),
+        "{term}"
+    );
+    edges
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["id"].as_str().unwrap().to_owned(),
+                e["node"]["name"].as_str().unwrap().to_owned(),
+                e["node"]["category"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_ranks_phones_first_tolerates_typos_and_finds_chinese() {
+    let (test, schema) = seeded().await;
+    let active_iphones: HashSet<String> = demo_products()
+        .into_iter()
+        .filter(|p| p.status == "ACTIVE" && p.name.starts_with("iPhone"))
+        .map(|p| p.id.to_string())
+        .collect();
+    assert!(!active_iphones.is_empty());
+
+    // "phone": every product of the Phones category before any phone accessory.
+    let phone = search_all(&test, &schema, "phone", "RELEVANCE").await;
+    let last_phone = phone
+        .iter()
+        .rposition(|(_, _, c)| c.starts_with("Phones"))
+        .unwrap();
+    let first_accessory = phone
+        .iter()
+        .position(|(_, _, c)| c.starts_with("Phone Accessories"))
+        .unwrap();
+    assert!(last_phone < first_accessory, "{phone:#?}");
+    let found: HashSet<String> = phone.iter().map(|(id, ..)| id.clone()).collect();
+    assert!(active_iphones.is_subset(&found), "iPhones are phones");
+
+    // A typo still finds the iPhones, first.
+    let typo = search_all(&test, &schema, "iphnoe", "RELEVANCE").await;
+    let found: HashSet<String> = typo.iter().map(|(id, ..)| id.clone()).collect();
+    assert!(active_iphones.is_subset(&found), "{typo:#?}");
+
+    // Chinese: a word inside a name, and a category's Chinese name.
+    let tea = search_all(&test, &schema, "龙井", "RELEVANCE").await;
+    assert!(
+        tea.iter().any(|(_, n, _)| n.contains("西湖龙井")),
+        "{tea:#?}"
+    );
+    let cases = search_all(&test, &schema, "手机壳", "RELEVANCE").await;
+    let exact = cases
+        .iter()
+        .take_while(|(_, n, _)| n.contains("手机壳"))
+        .count();
+    assert!(exact > 0, "{cases:#?}");
+    assert!(
+        cases[exact..].iter().all(|(_, n, _)| !n.contains("手机壳")),
+        "names with the term come first: {cases:#?}"
+    );
+
+    // Nothing matches nonsense; SQL in the term is just text.
+    assert!(
+        search_all(&test, &schema, "zzqxv", "RELEVANCE")
+            .await
+            .is_empty()
+    );
+    search_all(&test, &schema, "'; DROP TABLE products; --", "RELEVANCE").await;
+    search_all(&test, &schema, "100% _cotton\\", "NEWEST").await;
+    assert_eq!(
+        search_all(&test, &schema, "phone", "RELEVANCE").await,
+        phone
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_pages_exactly_under_every_sort() {
+    let (test, schema) = seeded().await;
+    for sort in ["RELEVANCE", "NEWEST", "PRICE_ASC", "BEST_SELLING"] {
+        let whole = search_all(&test, &schema, "phone", sort).await;
+        let (paged, totals) =
+            page_through(&test, &schema, &json!({ "search": "phone" }), sort).await;
+        let whole_ids: Vec<String> = whole.iter().map(|(id, ..)| id.clone()).collect();
+        assert_eq!(paged, whole_ids, "{sort}: first 7 at a time = all at once");
+        assert!(totals.iter().all(|t| *t as usize == whole.len()), "{sort}");
+    }
+    // A relevance cursor continues only its own search.
+    let query = "query($f: ProductFilter, $after: String) { products(first: 2, after: $after, filter: $f, sort: RELEVANCE) { pageInfo { endCursor } } }";
+    let first = execute(&test, &schema, query, json!({ "f": { "search": "phone" } })).await;
+    let cursor = first["data"]["products"]["pageInfo"]["endCursor"].clone();
+    let other = execute(
+        &test,
+        &schema,
+        query,
+        json!({ "f": { "search": "tea" }, "after": cursor }),
+    )
+    .await;
+    assert_eq!(error_codes(&other), ["BAD_USER_INPUT"], "{other}");
 }

@@ -17,8 +17,8 @@ pub struct CategoryRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A row of `products`.
-#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+/// A row of `products` (also the product cache's value).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
 pub struct ProductRow {
     pub id: Uuid,

@@ -29,3 +29,18 @@ diesel::table! {
 
 diesel::joinable!(products -> categories (category_id));
 diesel::allow_tables_to_appear_in_same_query!(categories, products);
+
+diesel::table! {
+    stock_ledger (id) {
+        id -> Int8,
+        product_id -> Uuid,
+        delta -> Int4,
+        stock_after -> Int4,
+        reason -> Text,
+        actor -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(stock_ledger -> products (product_id));
+diesel::allow_tables_to_appear_in_same_query!(stock_ledger, products);

@@ -10,29 +10,44 @@ use diesel_async::RunQueryDsl;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
+use crate::cache::ProductCache;
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::schema::{categories, products};
 
-/// How long a loader waits for more keys before querying. The resolvers of one list are
-/// polled together, so a short wait already collects the whole list; async-graphql's 1 ms
-/// default is kept until the catalog benchmark measures a better value.
+/// How long a loader waits for more keys before querying, unless configured
+/// (`DATALOADER_DELAY_MICROS`): async-graphql's default.
 pub const BATCH_DELAY: Duration = Duration::from_millis(1);
 
-/// Products by id, any status (orders and carts keep pointing at archived products).
-pub struct ProductLoader(pub DbPool);
+/// Products by id, any status (orders and carts keep pointing at archived products): from
+/// the Redis cache, and the misses in one PostgreSQL query.
+pub struct ProductLoader {
+    pub db: DbPool,
+    pub cache: ProductCache,
+}
 
 impl Loader<Uuid> for ProductLoader {
     type Value = ProductRow;
     type Error = ApiError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductRow>, ApiError> {
-        let mut conn = self.0.get().await?;
+        let mut found = self.cache.get_many(ids).await;
+        let misses: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if misses.is_empty() {
+            return Ok(found);
+        }
+        let mut conn = self.db.get().await?;
         let rows = products::table
-            .filter(products::id.eq_any(ids))
+            .filter(products::id.eq_any(&misses))
             .select(ProductRow::as_select())
             .load(&mut conn)
             .await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        self.cache.fill(&rows).await;
+        found.extend(rows.into_iter().map(|row| (row.id, row)));
+        Ok(found)
     }
 }
 
@@ -80,10 +95,17 @@ impl Loader<Uuid> for ChildCategoriesLoader {
 }
 
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
-pub fn add_loaders(db: &DbPool, data: &mut async_graphql::Data) {
-    data.insert(DataLoader::new(ProductLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
-    data.insert(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY));
-    data.insert(
-        DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(BATCH_DELAY),
-    );
+pub fn add_loaders(
+    db: &DbPool,
+    cache: &ProductCache,
+    delay: Duration,
+    data: &mut async_graphql::Data,
+) {
+    let products = ProductLoader {
+        db: db.clone(),
+        cache: cache.clone(),
+    };
+    data.insert(DataLoader::new(products, tokio::spawn).delay(delay));
+    data.insert(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn).delay(delay));
+    data.insert(DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(delay));
 }

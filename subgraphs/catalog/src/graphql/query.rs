@@ -2,23 +2,19 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
-use service_kit::{ApiError, DbPool};
+use service_kit::ApiError;
 use uuid::Uuid;
 
+use super::listing::{self, ProductFilter, ProductSort};
 use super::loaders::ProductLoader;
-use super::types::{Category, Product, ProductConnection, ProductEdge, ProductStatus};
-use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::schema::{categories, products};
+use super::types::{Category, Product, ProductConnection};
+use crate::db::models::CategoryRow;
+use crate::db::schema::categories;
 
 /// Most ids `productsByIds` accepts at once.
 pub const MAX_IDS: usize = 100;
-
-/// Position of a product in the newest-first listing.
-type NewestCursor = (DateTime<Utc>, Uuid);
 
 /// Root queries of the catalog.
 #[derive(Default)]
@@ -28,11 +24,7 @@ pub struct Query;
 impl Query {
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        let mut conn = ctx
-            .data_unchecked::<DbPool>()
-            .get()
-            .await
-            .map_err(ApiError::from)?;
+        let mut conn = service_kit::db::connection(ctx).await?;
         let rows = categories::table
             .filter(categories::parent_id.is_null())
             .order((categories::position, categories::name))
@@ -48,61 +40,25 @@ impl Query {
         Ok(load_product(ctx, &id).await?.filter(Product::is_visible))
     }
 
-    /// Products on sale, newest first, `first` at a time (default 20, at most 100).
+    /// Products on sale: filtered, sorted (default newest first), `first` at a time
+    /// (default 20, at most 100), with the exact number of matches in `totalCount`.
     async fn products(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        filter: Option<ProductFilter>,
+        sort: Option<ProductSort>,
     ) -> Result<ProductConnection> {
-        let page = PageRequest::<NewestCursor>::parse(first, after.as_deref())?;
-        let mut conn = ctx
-            .data_unchecked::<DbPool>()
-            .get()
-            .await
-            .map_err(ApiError::from)?;
-
-        let visible = products::status.eq(ProductStatus::Active.as_db());
-        let mut query = products::table
-            .filter(visible)
-            .order((products::created_at.desc(), products::id.desc()))
-            .limit(page.limit + 1)
-            .select(ProductRow::as_select())
-            .into_boxed();
-        if let Some((created_at, id)) = page.after {
-            query = query.filter(
-                products::created_at
-                    .lt(created_at)
-                    .or(products::created_at.eq(created_at).and(products::id.lt(id))),
-            );
-        }
-        let mut rows = query.load(&mut conn).await.map_err(ApiError::from)?;
-        let total_count: i64 = products::table
-            .filter(visible)
-            .count()
-            .get_result(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
-
-        let has_next_page = rows.len() as i64 > page.limit;
-        rows.truncate(page.limit as usize);
-        let edges: Vec<ProductEdge> = rows
-            .into_iter()
-            .map(|row| ProductEdge {
-                cursor: encode_cursor(&(row.created_at, row.id)),
-                node: Product(row),
-            })
-            .collect();
-        Ok(ProductConnection {
-            total_count,
-            page_info: PageInfo {
-                has_next_page,
-                has_previous_page: page.after.is_some(),
-                start_cursor: <[ProductEdge]>::first(&edges).map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-        })
+        let mut conn = service_kit::db::connection(ctx).await?;
+        Ok(listing::list(
+            &mut conn,
+            first,
+            after.as_deref(),
+            &filter.unwrap_or_default(),
+            sort.unwrap_or_default(),
+        )
+        .await?)
     }
 
     /// Products on sale by id, in the order asked; `null` for unknown or inactive ids.

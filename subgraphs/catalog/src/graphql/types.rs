@@ -30,7 +30,7 @@ impl ProductStatus {
         }
     }
 
-    fn from_db(value: &str) -> Self {
+    pub fn from_db(value: &str) -> Self {
         match value {
             "DRAFT" => Self::Draft,
             "ACTIVE" => Self::Active,
@@ -130,6 +130,12 @@ impl Product {
     /// At least one unit can be bought.
     async fn in_stock(&self) -> bool {
         self.0.stock > 0
+    }
+
+    /// Exact units in stock. Needs `catalog:stock:read`; everyone sees `inStock`.
+    #[graphql(guard = "auth::RequirePermission(\"catalog:stock:read\")")]
+    async fn stock(&self) -> Option<i32> {
+        Some(self.0.stock)
     }
 
     /// Units sold so far.

@@ -1,0 +1,2 @@
+DROP INDEX products_active_best_selling_idx;
+DROP INDEX products_active_price_idx;

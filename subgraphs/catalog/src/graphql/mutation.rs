@@ -1,0 +1,394 @@
+//! Admin mutations of the catalog: categories, products and stock.
+
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
+use auth::{CallerExt as _, RequirePermission};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use service_kit::ApiError;
+use service_kit::validate::{optional_text, required_text};
+use uuid::Uuid;
+
+use super::types::{Category, Product, ProductStatus};
+use crate::cache::ProductCache;
+use crate::db::models::{CategoryRow, ProductRow};
+use crate::db::schema::{categories, products, stock_ledger};
+
+/// A new category.
+#[derive(InputObject)]
+pub struct CategoryInput {
+    /// 1 to 200 characters.
+    name: String,
+    /// The parent category; omitted for a top-level category.
+    parent_id: Option<ID>,
+}
+
+/// Mutations of the catalog.
+#[derive(Default, MergedObject)]
+#[graphql(name = "Mutation")]
+pub struct Mutation(CategoryMutation, ProductMutation);
+
+/// Category administration.
+#[derive(Default)]
+pub struct CategoryMutation;
+
+/// Product and stock administration.
+#[derive(Default)]
+pub struct ProductMutation;
+
+#[Object]
+impl CategoryMutation {
+    /// Adds a category under `parentId` (or at the top), after its siblings. Needs
+    /// `catalog:category:write`.
+    #[graphql(guard = "RequirePermission(\"catalog:category:write\")")]
+    async fn create_category(&self, ctx: &Context<'_>, input: CategoryInput) -> Result<Category> {
+        let name = required_text("input.name", &input.name, 200)?;
+        let parent_id = input
+            .parent_id
+            .map(|id| {
+                Uuid::parse_str(&id)
+                    .map_err(|_| ApiError::bad_input("input.parentId", "is not a category id"))
+            })
+            .transpose()?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        if let Some(parent) = parent_id {
+            let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(parent)))
+                .get_result(&mut conn)
+                .await
+                .map_err(ApiError::from)?;
+            if !exists {
+                return Err(ApiError::bad_input("input.parentId", "no such category").into());
+            }
+        }
+        let siblings: i64 = categories::table
+            .filter(categories::parent_id.is_not_distinct_from(parent_id))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        let row = CategoryRow {
+            id: Uuid::now_v7(),
+            parent_id,
+            name,
+            position: siblings as i32,
+            created_at: Utc::now(),
+        };
+        diesel::insert_into(categories::table)
+            .values(&row)
+            .execute(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Category(row))
+    }
+}
+
+/// A new product.
+#[derive(InputObject)]
+pub struct CreateProductInput {
+    /// 1 to 200 characters.
+    name: String,
+    /// Up to 5,000 characters.
+    description: String,
+    /// An http(s) URL.
+    image_url: Option<String>,
+    /// Minor units, 0 or more.
+    price: i32,
+    /// ISO 4217 code (default `CNY`).
+    currency: Option<String>,
+    category_id: Option<ID>,
+    /// Initial units in stock (recorded in the stock ledger).
+    stock: i32,
+    /// Default `ACTIVE`.
+    status: Option<ProductStatus>,
+}
+
+/// Changes to a product; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProductInput {
+    name: Option<String>,
+    description: Option<String>,
+    image_url: Option<String>,
+    price: Option<i32>,
+    category_id: Option<ID>,
+    status: Option<ProductStatus>,
+}
+
+/// Longest description, in characters.
+pub const DESCRIPTION_MAX: usize = 5_000;
+/// Largest single stock adjustment.
+pub const MAX_STOCK_DELTA: i32 = 1_000_000;
+
+/// After a write committed: readers see the new row from now on.
+async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
+    if let Some(cache) = ctx.data_opt::<ProductCache>() {
+        cache.put(&row).await;
+    }
+    Product(row)
+}
+
+fn parse_uuid(field: &str, id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "is not a valid id"))
+}
+
+fn check_price(field: &str, price: i32) -> Result<i64, ApiError> {
+    if price < 0 {
+        return Err(ApiError::bad_input(
+            field,
+            "must be 0 or more (minor units)",
+        ));
+    }
+    Ok(i64::from(price))
+}
+
+fn check_image_url(field: &str, url: Option<&str>) -> Result<Option<String>, ApiError> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(url) => {
+            let url = optional_text(field, url, 2048)?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(' ') {
+                return Err(ApiError::bad_input(field, "must be an http(s) URL"));
+            }
+            Ok(Some(url.to_owned()))
+        }
+    }
+}
+
+fn check_currency(field: &str, currency: Option<&str>) -> Result<String, ApiError> {
+    let currency = currency.unwrap_or("CNY");
+    if currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(currency.to_owned())
+    } else {
+        Err(ApiError::bad_input(
+            field,
+            "must be a 3-letter ISO 4217 code like CNY",
+        ))
+    }
+}
+
+async fn check_category(
+    conn: &mut diesel_async::AsyncPgConnection,
+    field: &str,
+    id: &str,
+) -> Result<Uuid, ApiError> {
+    let id = parse_uuid(field, id)?;
+    let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(id)))
+        .get_result(conn)
+        .await?;
+    if exists {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_input(field, "no such category"))
+    }
+}
+
+async fn product_row(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+) -> Result<ProductRow, ApiError> {
+    products::table
+        .find(id)
+        .select(ProductRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("product".into()))
+}
+
+#[Object]
+impl ProductMutation {
+    /// Adds a product. Needs `catalog:product:write`.
+    #[graphql(guard = "RequirePermission(\"catalog:product:write\")")]
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<Product> {
+        let actor = ctx.caller().user_id()?;
+        let name = required_text("input.name", &input.name, 200)?;
+        let description = optional_text("input.description", &input.description, DESCRIPTION_MAX)?
+            .trim()
+            .to_owned();
+        let image_url = check_image_url("input.imageUrl", input.image_url.as_deref())?;
+        let price = check_price("input.price", input.price)?;
+        let currency = check_currency("input.currency", input.currency.as_deref())?;
+        if input.stock < 0 {
+            return Err(ApiError::bad_input("input.stock", "must be 0 or more").into());
+        }
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let category_id = match &input.category_id {
+            Some(id) => Some(check_category(&mut conn, "input.categoryId", id).await?),
+            None => None,
+        };
+        let now = Utc::now();
+        let row = ProductRow {
+            id: Uuid::now_v7(),
+            category_id,
+            name,
+            description,
+            image_url,
+            price_amount: price,
+            currency,
+            status: input
+                .status
+                .unwrap_or(ProductStatus::Active)
+                .as_db()
+                .to_owned(),
+            stock: input.stock,
+            sales_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        conn.transaction(async |conn| {
+            diesel::insert_into(products::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            if row.stock > 0 {
+                diesel::insert_into(stock_ledger::table)
+                    .values((
+                        stock_ledger::product_id.eq(row.id),
+                        stock_ledger::delta.eq(row.stock),
+                        stock_ledger::stock_after.eq(row.stock),
+                        stock_ledger::reason.eq("initial stock"),
+                        stock_ledger::actor.eq(actor),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+        Ok(written(ctx, row).await)
+    }
+
+    /// Changes a product; omitted fields stay. Needs `catalog:product:write`.
+    #[graphql(guard = "RequirePermission(\"catalog:product:write\")")]
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateProductInput,
+    ) -> Result<Product> {
+        let id = parse_uuid("id", &id)?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let mut row = product_row(&mut conn, id).await?;
+        if let Some(name) = &input.name {
+            row.name = required_text("input.name", name, 200)?;
+        }
+        if let Some(description) = &input.description {
+            row.description = optional_text("input.description", description, DESCRIPTION_MAX)?
+                .trim()
+                .to_owned();
+        }
+        if input.image_url.is_some() {
+            row.image_url = check_image_url("input.imageUrl", input.image_url.as_deref())?;
+        }
+        if let Some(price) = input.price {
+            row.price_amount = check_price("input.price", price)?;
+        }
+        if let Some(category) = &input.category_id {
+            row.category_id = Some(check_category(&mut conn, "input.categoryId", category).await?);
+        }
+        if let Some(status) = input.status {
+            row.status = status.as_db().to_owned();
+        }
+        row.updated_at = Utc::now();
+        // Stock and sales are not in this update: concurrent `adjustStock` calls are kept.
+        let row = diesel::update(products::table.find(id))
+            .set((
+                products::name.eq(&row.name),
+                products::description.eq(&row.description),
+                products::image_url.eq(&row.image_url),
+                products::price_amount.eq(row.price_amount),
+                products::category_id.eq(row.category_id),
+                products::status.eq(&row.status),
+                products::updated_at.eq(row.updated_at),
+            ))
+            .returning(ProductRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(written(ctx, row).await)
+    }
+
+    /// Withdraws a product (soft delete): customers no longer see it; carts and orders keep
+    /// their reference. Needs `catalog:product:write`.
+    #[graphql(guard = "RequirePermission(\"catalog:product:write\")")]
+    async fn archive_product(&self, ctx: &Context<'_>, id: ID) -> Result<Product> {
+        let id = parse_uuid("id", &id)?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let row = diesel::update(products::table.find(id))
+            .set((
+                products::status.eq(ProductStatus::Archived.as_db()),
+                products::updated_at.eq(Utc::now()),
+            ))
+            .returning(ProductRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound("product".into()))?;
+        Ok(written(ctx, row).await)
+    }
+
+    /// Adds `delta` units (negative removes) with a reason, recorded in the stock ledger.
+    /// Stock never goes below zero: `CONFLICT`. Needs `catalog:stock:write`.
+    #[graphql(guard = "RequirePermission(\"catalog:stock:write\")")]
+    async fn adjust_stock(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        delta: i32,
+        reason: String,
+    ) -> Result<Product> {
+        let actor = ctx.caller().user_id()?;
+        let id = parse_uuid("productId", &product_id)?;
+        if delta == 0 || delta.abs() > MAX_STOCK_DELTA {
+            return Err(ApiError::bad_input(
+                "delta",
+                format!("must be non-zero and at most {MAX_STOCK_DELTA} either way"),
+            )
+            .into());
+        }
+        let reason = required_text("reason", &reason, 200)?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        let row = conn
+            .transaction(async |conn| {
+                // One statement checks and changes: concurrent adjustments never lose an
+                // update, and never take stock below zero.
+                let updated: Option<ProductRow> = diesel::update(
+                    products::table
+                        .find(id)
+                        .filter((products::stock + delta).ge(0)),
+                )
+                .set((
+                    products::stock.eq(products::stock + delta),
+                    products::updated_at.eq(Utc::now()),
+                ))
+                .returning(ProductRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+                let Some(row) = updated else {
+                    let current = product_row(conn, id).await?;
+                    return Err(ApiError::Conflict(format!(
+                        "stock cannot go below zero: {} in stock, asked to remove {}",
+                        current.stock, -delta
+                    )));
+                };
+                diesel::insert_into(stock_ledger::table)
+                    .values((
+                        stock_ledger::product_id.eq(id),
+                        stock_ledger::delta.eq(delta),
+                        stock_ledger::stock_after.eq(row.stock),
+                        stock_ledger::reason.eq(&reason),
+                        stock_ledger::actor.eq(actor),
+                    ))
+                    .execute(conn)
+                    .await?;
+                Ok(row)
+            })
+            .await?;
+        Ok(written(ctx, row).await)
+    }
+}
