@@ -1,12 +1,24 @@
-//! The cart subgraph's GraphQL schema: `User.cart`, with lines that reference `Product`.
+//! The cart subgraph's GraphQL schema: the caller's `cart`, `User.cart`, and the cart
+//! mutations. Lines reference `Product`; their prices, totals and availability are read from
+//! the catalog on every request (one batched call), never stored here.
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Guard as _, ID, Object, Result, SimpleObject};
+use auth::{CallerExt as _, OwnerOnly};
+use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use service_kit::{ApiError, DbPool};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use service_kit::ApiError;
+use service_kit::money::{DEFAULT_CURRENCY, Money};
 use uuid::Uuid;
 
+use crate::catalog::{CatalogLoader, ProductInfo};
 use crate::db::{CartItemRow, CartRow, cart_items, carts};
+
+/// Most units of one product in a cart.
+pub const MAX_QUANTITY: i32 = 999;
+/// Most lines in a cart.
+pub const MAX_LINES: i64 = 100;
 
 /// A product of the catalog subgraph, referenced by id; the router fetches its fields there.
 #[derive(SimpleObject)]
@@ -28,14 +40,14 @@ impl User {
         &self.id
     }
 
-    /// The user's cart (empty when nothing was ever added).
+    /// The user's cart (empty when nothing was ever added). Owner only.
     async fn cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
         let Ok(user_id) = Uuid::parse_str(&self.id) else {
             return Ok(None);
         };
-        Ok(Some(
-            load_cart(ctx.data_unchecked::<DbPool>(), user_id).await?,
-        ))
+        OwnerOnly(user_id).check(ctx).await?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        Ok(Some(load_cart(&mut conn, user_id).await?))
     }
 }
 
@@ -43,6 +55,24 @@ impl User {
 pub struct Cart {
     id: Uuid,
     items: Vec<CartItemRow>,
+}
+
+async fn products_of(ctx: &Context<'_>, items: &[CartItemRow]) -> Result<Vec<Option<ProductInfo>>> {
+    let loader = ctx.data_unchecked::<DataLoader<CatalogLoader>>();
+    let found = loader
+        .load_many(items.iter().map(|item| item.product_id))
+        .await?;
+    Ok(items
+        .iter()
+        .map(|item| found.get(&item.product_id).cloned())
+        .collect())
+}
+
+fn line_total(item: &CartItemRow, product: Option<&ProductInfo>) -> Money {
+    match product {
+        Some(p) => Money::new(p.price.amount * i64::from(item.quantity), &p.price.currency),
+        None => Money::new(0, DEFAULT_CURRENCY),
+    }
 }
 
 #[Object]
@@ -60,6 +90,23 @@ impl Cart {
     /// Units over all lines.
     async fn total_quantity(&self) -> i32 {
         self.items.iter().map(|item| item.quantity).sum()
+    }
+
+    /// What the lines that can be bought now cost at the catalog's current prices.
+    async fn subtotal(&self, ctx: &Context<'_>) -> Result<Money> {
+        let products = products_of(ctx, &self.items).await?;
+        let mut currency = None;
+        let mut amount = 0;
+        for (item, product) in self.items.iter().zip(&products) {
+            if let Some(product) = product.as_ref().filter(|p| p.available()) {
+                currency.get_or_insert_with(|| product.price.currency.clone());
+                amount += line_total(item, Some(product)).amount;
+            }
+        }
+        Ok(Money::new(
+            amount,
+            currency.unwrap_or_else(|| DEFAULT_CURRENCY.to_owned()),
+        ))
     }
 }
 
@@ -79,16 +126,27 @@ impl CartItem {
     async fn quantity(&self) -> i32 {
         self.0.quantity
     }
-}
 
+    /// Quantity times the catalog's current price.
+    async fn line_total(&self, ctx: &Context<'_>) -> Result<Money> {
+        let products = products_of(ctx, std::slice::from_ref(&self.0)).await?;
+        Ok(line_total(&self.0, products[0].as_ref()))
+    }
+
+    /// False when the product is out of stock, archived or deleted.
+    async fn available(&self, ctx: &Context<'_>) -> Result<bool> {
+        let products = products_of(ctx, std::slice::from_ref(&self.0)).await?;
+        Ok(products[0].as_ref().is_some_and(ProductInfo::available))
+    }
+}
+/// user's (a cart created on first add gets that id too).
 /// The cart of `user_id`; a user without a cart row has an empty cart whose id is the
-/// user's (the row is created on first add).
-async fn load_cart(db: &DbPool, user_id: Uuid) -> Result<Cart, ApiError> {
-    let mut conn = db.get().await?;
+/// user's (a cart created on first add gets that id too).
+async fn load_cart(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Cart, ApiError> {
     let cart: Option<CartRow> = carts::table
         .filter(carts::user_id.eq(user_id))
         .select(CartRow::as_select())
-        .first(&mut conn)
+        .first(conn)
         .await
         .optional()?;
     let Some(cart) = cart else {
@@ -101,21 +159,202 @@ async fn load_cart(db: &DbPool, user_id: Uuid) -> Result<Cart, ApiError> {
         .filter(cart_items::cart_id.eq(cart.id))
         .order((cart_items::added_at, cart_items::product_id))
         .select(CartItemRow::as_select())
-        .load(&mut conn)
+        .load(conn)
         .await?;
     Ok(Cart { id: cart.id, items })
 }
 
-/// Root queries of the cart subgraph. The caller's own `cart` query arrives with
-/// authentication; until then carts are reached through `User.cart`.
+/// Root queries of the cart subgraph.
 #[derive(Default)]
 pub struct Query;
 
 #[Object]
 impl Query {
+    /// The signed-in user's cart.
+    async fn cart(&self, ctx: &Context<'_>) -> Result<Cart> {
+        let user = ctx.caller().user_id()?;
+        let mut conn = service_kit::db::connection(ctx).await?;
+        Ok(load_cart(&mut conn, user).await?)
+    }
+
     /// Lets the router ask this subgraph for `User.cart`.
     #[graphql(entity)]
     async fn find_user_by_id(&self, id: ID) -> User {
         User { id }
+    }
+}
+
+fn parse_product_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound("product".into()))
+}
+
+fn check_quantity(quantity: i32, min: i32) -> Result<(), ApiError> {
+    if (min..=MAX_QUANTITY).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_input(
+            "quantity",
+            format!("must be between {min} and {MAX_QUANTITY}, got {quantity}"),
+        ))
+    }
+}
+
+/// The product must exist (`NOT_FOUND`) and be on sale (`CONFLICT`).
+async fn check_product(ctx: &Context<'_>, id: Uuid) -> Result<(), ApiError> {
+    let loader = ctx.data_unchecked::<DataLoader<CatalogLoader>>();
+    match loader.load_one(id).await? {
+        None => Err(ApiError::NotFound("product".into())),
+        Some(product) if product.status != "ACTIVE" => {
+            Err(ApiError::Conflict("this product is no longer sold".into()))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// How a change sets a line's quantity.
+#[derive(Clone, Copy)]
+enum Change {
+    Add(i32),
+    Set(i32),
+    Remove,
+    Clear,
+}
+
+/// Applies `change` to the caller's cart under a row lock on the cart, so that concurrent
+/// changes of one cart take turns and none is lost.
+async fn change_cart(ctx: &Context<'_>, product: Option<Uuid>, change: Change) -> Result<Cart> {
+    let user = ctx.caller().user_id()?;
+    let mut conn = service_kit::db::connection(ctx).await?;
+    let cart = conn
+        .transaction(async |conn| {
+            let now = Utc::now();
+            diesel::insert_into(carts::table)
+                .values(CartRow {
+                    id: user,
+                    user_id: user,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            let cart_id: Uuid = carts::table
+                .filter(carts::user_id.eq(user))
+                .select(carts::id)
+                .for_update()
+                .first(conn)
+                .await?;
+            let line = |product: Uuid| {
+                cart_items::table
+                    .filter(cart_items::cart_id.eq(cart_id))
+                    .filter(cart_items::product_id.eq(product))
+            };
+            match (change, product) {
+                (Change::Clear, _) => {
+                    diesel::delete(cart_items::table.filter(cart_items::cart_id.eq(cart_id)))
+                        .execute(conn)
+                        .await?;
+                }
+                (Change::Remove, Some(product)) | (Change::Set(0), Some(product)) => {
+                    diesel::delete(line(product)).execute(conn).await?;
+                }
+                (Change::Add(quantity) | Change::Set(quantity), Some(product)) => {
+                    let adding = matches!(change, Change::Add(_));
+                    let current: Option<i32> = line(product)
+                        .select(cart_items::quantity)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let wanted = match (current, adding) {
+                        (Some(current), true) => current + quantity,
+                        _ => quantity,
+                    };
+                    if wanted > MAX_QUANTITY {
+                        return Err(ApiError::bad_input(
+                            "quantity",
+                            format!(
+                                "at most {MAX_QUANTITY} units per line; the cart already has {}",
+                                current.unwrap_or(0)
+                            ),
+                        ));
+                    }
+                    if current.is_some() {
+                        diesel::update(line(product))
+                            .set(cart_items::quantity.eq(wanted))
+                            .execute(conn)
+                            .await?;
+                    } else {
+                        let lines: i64 = cart_items::table
+                            .filter(cart_items::cart_id.eq(cart_id))
+                            .count()
+                            .get_result(conn)
+                            .await?;
+                        if lines >= MAX_LINES {
+                            return Err(ApiError::Conflict(format!(
+                                "a cart holds at most {MAX_LINES} different products"
+                            )));
+                        }
+                        diesel::insert_into(cart_items::table)
+                            .values(CartItemRow {
+                                cart_id,
+                                product_id: product,
+                                quantity: wanted,
+                                added_at: now,
+                            })
+                            .execute(conn)
+                            .await?;
+                    }
+                }
+                (_, None) => return Err(ApiError::Internal),
+            }
+            diesel::update(carts::table.find(cart_id))
+                .set(carts::updated_at.eq(now))
+                .execute(conn)
+                .await?;
+            load_cart(conn, user).await
+        })
+        .await?;
+    Ok(cart)
+}
+
+/// Cart mutations; each returns the cart as it is afterwards.
+#[derive(Default)]
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Adds `quantity` (1–999) units to the product's line (creating it). Unknown products:
+    /// `NOT_FOUND`; products no longer sold: `CONFLICT`; at most 100 lines.
+    async fn add_to_cart(&self, ctx: &Context<'_>, product_id: ID, quantity: i32) -> Result<Cart> {
+        check_quantity(quantity, 1)?;
+        let product = parse_product_id(&product_id)?;
+        check_product(ctx, product).await?;
+        change_cart(ctx, Some(product), Change::Add(quantity)).await
+    }
+
+    /// Sets the line's quantity (0 removes the line).
+    async fn update_cart_item(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        quantity: i32,
+    ) -> Result<Cart> {
+        check_quantity(quantity, 0)?;
+        let product = parse_product_id(&product_id)?;
+        if quantity > 0 {
+            check_product(ctx, product).await?;
+        }
+        change_cart(ctx, Some(product), Change::Set(quantity)).await
+    }
+
+    /// Removes the product's line (nothing happens if it is not in the cart).
+    async fn remove_from_cart(&self, ctx: &Context<'_>, product_id: ID) -> Result<Cart> {
+        let product = parse_product_id(&product_id)?;
+        change_cart(ctx, Some(product), Change::Remove).await
+    }
+
+    /// Empties the cart.
+    async fn clear_cart(&self, ctx: &Context<'_>) -> Result<Cart> {
+        change_cart(ctx, None, Change::Clear).await
     }
 }

@@ -1,11 +1,12 @@
 //! The cart subgraph: one cart per user, whose lines reference catalog products.
 
+pub mod catalog;
 pub mod db;
 pub mod graphql;
 
-use std::sync::Arc;
-
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use auth::Access;
 use chrono::{Duration, Utc};
 use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
@@ -14,7 +15,7 @@ use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
 use service_kit::subgraph::sdl_options;
 use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
 
-pub use graphql::Query;
+pub use graphql::{Mutation, Query};
 
 /// The cart subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -34,14 +35,26 @@ pub static SUBGRAPH: Subgraph = Subgraph {
 };
 
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
-/// HTTP routes over connected stores.
-pub fn router(stores: Stores) -> axum::Router {
-    let schema = schema().data(stores.db.clone()).finish();
-    http::subgraph_router(schema, Arc::new(|_, _| {}), stores)
+/// HTTP routes over connected stores; product data comes from the catalog at
+/// `config.catalog_url`.
+pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let access = Access::new(&config.auth, stores.redis.clone())?;
+    let catalog = catalog::CatalogClient::new(&config.catalog_url)?;
+    let schema = schema()
+        .extension(access.root_field_guard())
+        .data(stores.db.clone())
+        .finish();
+    let request_data = access.request_data(move |data| {
+        data.insert(
+            DataLoader::new(catalog::CatalogLoader(catalog.clone()), tokio::spawn)
+                .delay(std::time::Duration::from_millis(1)),
+        );
+    });
+    Ok(http::subgraph_router(schema, request_data, stores))
 }
 
 /// Runs the cart subgraph alone.

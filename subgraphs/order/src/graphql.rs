@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use auth::CallerExt as _;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -195,9 +196,14 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// One order; `null` when the id is unknown.
+    /// One order of the caller (any order with `orders:read`); `null` when the id is
+    /// unknown or the order is not visible to the caller.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        load_order(ctx, &id).await
+        let caller = ctx.caller();
+        caller.identity()?;
+        Ok(load_order(ctx, &id)
+            .await?
+            .filter(|order| caller.may_read_owned(order.0.user_id, "orders:read")))
     }
 
     /// Resolves `Order` references from other subgraphs, in batches.

@@ -166,7 +166,9 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// One payment; `null` when the id is unknown.
+    /// One payment; `null` when the id is unknown. Needs `payments:read` (customers reach
+    /// their payments through their orders).
+    #[graphql(guard = "auth::RequirePermission(\"payments:read\")")]
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payment>> {
         load_payment(ctx, &id).await
     }

@@ -4,11 +4,11 @@
 pub mod db;
 pub mod graphql;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
@@ -40,22 +40,21 @@ pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 }
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
-pub fn router(stores: Stores) -> axum::Router {
-    let schema = schema().data(stores.db.clone()).finish();
+pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let access = Access::new(&config.auth, stores.redis.clone())?;
+    let schema = schema()
+        .extension(access.root_field_guard())
+        .data(stores.db.clone())
+        .finish();
     let db = stores.db.clone();
-    let request_data = Arc::new(
-        move |_: &axum::http::HeaderMap, data: &mut async_graphql::Data| {
-            let delay = Duration::from_millis(1);
-            data.insert(
-                DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay),
-            );
-            data.insert(
-                DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn)
-                    .delay(delay),
-            );
-        },
-    );
-    http::subgraph_router(schema, request_data, stores)
+    let request_data = access.request_data(move |data| {
+        let delay = Duration::from_millis(1);
+        data.insert(DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay));
+        data.insert(
+            DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay),
+        );
+    });
+    Ok(http::subgraph_router(schema, request_data, stores))
 }
 
 /// Runs the payment subgraph alone.
