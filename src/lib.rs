@@ -86,7 +86,11 @@ pub async fn start_subgraphs(
     let mut servers = Vec::new();
     let mut addrs = Vec::new();
     for subgraph in SUBGRAPHS {
-        let config = config_for(subgraph)?;
+        let mut config = config_for(subgraph)?;
+        // Subgraphs that call the catalog get the one started here (it starts before them).
+        if let Some((_, catalog)) = addrs.iter().find(|(name, _)| *name == "catalog") {
+            config.catalog_url = format!("http://{catalog}/graphql");
+        }
         let app = subgraph
             .prepare(&config)
             .await
@@ -115,6 +119,18 @@ pub fn spawn_router(
     port: u16,
     subgraphs: &RunningSubgraphs,
 ) -> anyhow::Result<tokio::process::Child> {
+    router_command(exe, config_file, port, subgraphs)
+        .spawn()
+        .with_context(|| format!("starting the router ({})", exe.display()))
+}
+
+/// The command [`spawn_router`] runs, for callers that add variables of their own.
+pub fn router_command(
+    exe: &Path,
+    config_file: &Path,
+    port: u16,
+    subgraphs: &RunningSubgraphs,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(exe);
     command
         .arg("router")
@@ -124,8 +140,6 @@ pub fn spawn_router(
         .stdin(Stdio::null())
         .kill_on_drop(true);
     command
-        .spawn()
-        .with_context(|| format!("starting the router ({})", exe.display()))
 }
 
 /// Waits until `url` answers 200, or fails after `limit`.

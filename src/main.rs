@@ -88,9 +88,14 @@ async fn run_system() -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
+    // Ctrl-C in a terminal reaches the router too (same process group): a clean router exit
+    // is a normal stop, anything else is reported.
     let outcome = tokio::select! {
         () = service_kit::http::shutdown_signal() => Ok(()),
-        status = router.wait() => Err(anyhow::anyhow!("the router stopped unexpectedly ({})", status?)),
+        status = router.wait() => match status? {
+            status if status.success() => Ok(()),
+            status => Err(anyhow::anyhow!("the router stopped unexpectedly ({status})")),
+        },
     };
     let _ = router.start_kill();
     let _ = router.wait().await;
