@@ -5,7 +5,8 @@ mod support;
 
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
-use support::{System, error_codes};
+use support::System;
+use test_support::error_codes;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn products_through_the_router_return_the_seeded_catalog() {
@@ -44,8 +45,10 @@ async fn products_through_the_router_return_the_seeded_catalog() {
 async fn one_query_joins_the_user_cart_and_catalog_subgraphs() {
     let system = System::start().await;
     let customer = demo_id("user", DEMO_CUSTOMER_EMAIL).to_string();
+    let token = system.demo_customer_token().await;
     let response = system
-        .graphql(
+        .graphql_as(
+            &token,
             "query($id: ID!) { user(id: $id) { displayName cart { totalQuantity items { quantity product { name price { amount } category { name } } } } } }",
             json!({ "id": customer }),
         )
@@ -141,8 +144,11 @@ async fn a_subgraph_that_is_down_fails_only_its_own_fields() {
     let customer = demo_id("user", DEMO_CUSTOMER_EMAIL).to_string();
     let query = "query($id: ID!) { user(id: $id) { displayName cart { items { quantity product { name } } } } }";
 
+    let token = system.demo_customer_token().await;
     system.stop_subgraph("catalog").await;
-    let response = system.graphql(query, json!({ "id": customer })).await;
+    let response = system
+        .graphql_as(&token, query, json!({ "id": customer }))
+        .await;
 
     // The user subgraph's data arrives; `CartItem.product` is non-null, so the catalog's
     // failure nulls the nearest nullable field, `cart`, and the error names the service.
@@ -156,6 +162,7 @@ async fn a_subgraph_that_is_down_fails_only_its_own_fields() {
         .expect("an error for the product fields");
     assert_eq!(errors.len(), 1, "{response}");
     assert_eq!(errors[0]["extensions"]["service"], "catalog", "{response}");
+    assert_eq!(errors[0]["extensions"]["code"], "UNAVAILABLE", "{response}");
     assert_eq!(
         errors[0]["extensions"]["affectedPath"], "user.cart.items.@.product",
         "{response}"

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use douyin_mall::{
-    RunningSubgraphs, SUBGRAPHS, default_router_config, spawn_router, start_subgraphs,
+    RunningSubgraphs, SUBGRAPHS, default_router_config, router_command, start_subgraphs,
     wait_until_ready,
 };
 use serde_json::{Value, json};
@@ -25,6 +25,10 @@ pub const MALL_BIN: &str = env!("CARGO_BIN_EXE_mall");
 pub struct System {
     /// `http://127.0.0.1:<port>/graphql` of the router.
     pub router_url: String,
+    /// Counts the SQL statements of the catalog subgraph (batching proofs).
+    pub catalog_statements: std::sync::Arc<service_kit::StatementCounter>,
+    /// The Redis key prefix every subgraph of this system uses.
+    pub redis_prefix: String,
     /// Name and address of each subgraph.
     pub subgraph_addrs: Vec<(&'static str, std::net::SocketAddr)>,
     router: tokio::process::Child,
@@ -37,27 +41,44 @@ pub struct System {
 impl System {
     /// Starts everything and waits until the router is ready.
     pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts everything with `options`.
+    pub async fn start_with(options: Options) -> Self {
         let database = TestDatabase::create(&SUBGRAPHS.map(|s| s.database))
             .await
             .expect("test database");
         let prefix = redis_prefix();
-        let subgraphs = start_subgraphs(|_| {
-            Ok(ServiceConfig {
+        let catalog_statements = std::sync::Arc::new(service_kit::StatementCounter::default());
+        let subgraphs = start_subgraphs(|subgraph| {
+            let mut config = ServiceConfig {
                 seed_demo_data: true,
                 redis_prefix: prefix.clone(),
                 ..service_config(&database)
-            })
+            };
+            if subgraph.name == "catalog" {
+                config.statement_counter = Some(catalog_statements.clone());
+            }
+            config.auth.public_operations_file = options.public_operations_file.clone();
+            if let Some(delay) = options.loader_delay {
+                config.loader_delay = delay;
+            }
+            Ok(config)
         })
         .await
         .expect("subgraphs start");
         let port = free_port();
-        let router = spawn_router(
+        let mut command = router_command(
             MALL_BIN.as_ref(),
             &default_router_config(),
             port,
             &subgraphs,
-        )
-        .expect("router starts");
+        );
+        if let Some(file) = &options.public_operations_file {
+            command.env("PUBLIC_OPERATIONS_FILE", file);
+        }
+        let router = command.spawn().expect("router starts");
         wait_until_ready(
             &format!("http://127.0.0.1:{port}/readiness"),
             Duration::from_secs(60),
@@ -66,6 +87,8 @@ impl System {
         .expect("router ready");
         Self {
             router_url: format!("http://127.0.0.1:{port}/graphql"),
+            redis_prefix: prefix,
+            catalog_statements,
             subgraph_addrs: subgraphs.addrs.clone(),
             router,
             subgraphs: Some(subgraphs),
@@ -79,11 +102,74 @@ impl System {
         self.post(&self.router_url, query, variables).await
     }
 
+    /// Sends a GraphQL request through the router with `Authorization: Bearer <token>`.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.post_as(&self.router_url, Some(token), query, variables)
+            .await
+    }
+
+    /// Signs in through the router; returns the access token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let response = self
+            .graphql(
+                "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await;
+        response["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sign-in failed: {response}"))
+            .to_owned()
+    }
+
+    /// Signs in as the demo customer (who has a cart).
+    pub async fn demo_customer_token(&self) -> String {
+        self.sign_in(
+            service_kit::demo::DEMO_CUSTOMER_EMAIL,
+            user_subgraph::DEMO_CUSTOMER_PASSWORD,
+        )
+        .await
+    }
+
+    /// Empties the catalog's product cache, so that the next reads go to PostgreSQL.
+    pub async fn flush_product_cache(&self) {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis = service_kit::Redis::connect(&url, &self.redis_prefix, 1)
+            .await
+            .expect("redis");
+        let mut conn = redis.pool().get().await.expect("redis connection");
+        let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
+            .arg(redis.key("catalog:product:*"))
+            .query_async(&mut *conn)
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            let _: () = service_kit::redis::redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut *conn)
+                .await
+                .expect("DEL");
+        }
+    }
+
     /// Sends a GraphQL request to `url` (a subgraph, or the router).
     pub async fn post(&self, url: &str, query: &str, variables: Value) -> Value {
-        let response = self
-            .http
-            .post(url)
+        self.post_as(url, None, query, variables).await
+    }
+
+    /// Sends a GraphQL request to `url`, with a bearer token when given.
+    pub async fn post_as(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self.http.post(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
@@ -91,6 +177,45 @@ impl System {
         let status = response.status();
         let body = response.text().await.expect("response body");
         serde_json::from_str(&body).unwrap_or_else(|_| panic!("HTTP {status}, not JSON: {body}"))
+    }
+
+    /// Sends a POST to the router that announces a body of `length` bytes but stops after the
+    /// first 64 KiB, then reads the answer. The router refuses on the announced length and
+    /// drains 64 KiB before answering (hive-router's `drain_body_stream`), so that the
+    /// connection closes cleanly; a client that keeps writing a real 10 MB body races that
+    /// close and may see a reset instead of the answer.
+    pub async fn announce_body(&self, length: usize) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self
+            .router_url
+            .trim_start_matches("http://")
+            .trim_end_matches("/graphql");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("router reachable");
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("head sent");
+        let sent = length.min(64 * 1024);
+        stream
+            .write_all(&vec![b' '; sent])
+            .await
+            .expect("body start sent");
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("the router answers without waiting for the rest of the body")
+            .expect("answer read");
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, body.to_owned())
     }
 
     /// The GraphQL URL of one subgraph.
@@ -127,23 +252,19 @@ impl System {
     }
 }
 
+/// How to start the system.
+#[derive(Default)]
+pub struct Options {
+    /// A public operation list other than the repository's.
+    pub public_operations_file: Option<std::path::PathBuf>,
+    /// The catalog's DataLoader delay, if not the default.
+    pub loader_delay: Option<std::time::Duration>,
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
-}
-
-/// The `extensions.code` of every error of a response.
-pub fn error_codes(response: &Value) -> Vec<String> {
-    response["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }

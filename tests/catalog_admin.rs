@@ -1,0 +1,237 @@
+//! Catalog administration through the router: permissions, validation, soft delete, and
+//! stock that never goes below zero under concurrent adjustments.
+
+mod support;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use service_kit::demo::{DEMO_ADMIN_EMAIL, demo_id};
+use support::System;
+use test_support::error_codes;
+use user_subgraph::DEMO_ADMIN_PASSWORD;
+
+const CREATE: &str = "mutation($input: CreateProductInput!) { createProduct(input: $input) { id name status stock inStock price { amount currency } category { id } } }";
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id name status stock price { amount } } }";
+const ADJUST: &str = "mutation($id: ID!, $d: Int!, $r: String!) { adjustStock(productId: $id, delta: $d, reason: $r) { id stock inStock } }";
+const READ: &str =
+    "query($id: ID!) { product(id: $id) { id name stock inStock price { amount } } }";
+
+fn product_input(name: &str, stock: i32) -> Value {
+    json!({ "input": { "name": name, "description": "A test product", "price": 1999, "stock": stock } })
+}
+
+async fn admin(system: &System) -> String {
+    system.sign_in(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD).await
+}
+
+async fn total_products(system: &System) -> i64 {
+    system
+        .graphql("{ products { totalCount } }", json!({}))
+        .await["data"]["products"]["totalCount"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_permission_holders_manage_products_and_read_exact_stock() {
+    let system = System::start().await;
+    let customer = system.demo_customer_token().await;
+    let denied = system
+        .graphql_as(&customer, CREATE, product_input("Sneaky", 5))
+        .await;
+    assert_eq!(error_codes(&denied), ["FORBIDDEN"], "{denied}");
+
+    let admin = admin(&system).await;
+    let created = system
+        .graphql_as(&admin, CREATE, product_input("Bamboo Toothbrush", 7))
+        .await;
+    assert_eq!(created["errors"], Value::Null, "{created}");
+    let product = &created["data"]["createProduct"];
+    assert_eq!(product["stock"], 7);
+    assert_eq!(product["status"], "ACTIVE");
+    assert_eq!(
+        product["price"],
+        json!({ "amount": 1999, "currency": "CNY" })
+    );
+
+    // A customer sees inStock, and null + FORBIDDEN for the exact count only.
+    let id = product["id"].as_str().unwrap();
+    let read = system
+        .graphql_as(&customer, READ, json!({ "id": id }))
+        .await;
+    assert_eq!(read["data"]["product"]["inStock"], true, "{read}");
+    assert_eq!(read["data"]["product"]["name"], "Bamboo Toothbrush");
+    assert_eq!(read["data"]["product"]["stock"], Value::Null);
+    assert_eq!(error_codes(&read), ["FORBIDDEN"], "{read}");
+    assert_eq!(read["errors"][0]["path"], json!(["product", "stock"]));
+    let anonymous = system.graphql(READ, json!({ "id": id })).await;
+    assert_eq!(
+        anonymous["data"]["product"]["stock"],
+        Value::Null,
+        "{anonymous}"
+    );
+    assert_eq!(anonymous["data"]["product"]["inStock"], true);
+    let by_admin = system.graphql_as(&admin, READ, json!({ "id": id })).await;
+    assert_eq!(by_admin["data"]["product"]["stock"], 7, "{by_admin}");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_products_are_refused_naming_the_field_and_nothing_is_created() {
+    let system = System::start().await;
+    let admin = admin(&system).await;
+    let before = total_products(&system).await;
+    let base = |patch: Value| {
+        let mut input = json!({ "name": "Valid", "description": "d", "price": 100, "stock": 1 });
+        for (key, value) in patch.as_object().unwrap() {
+            input[key] = value.clone();
+        }
+        json!({ "input": input })
+    };
+    let cases = [
+        ("input.name", json!({ "name": "   " })),
+        ("input.name", json!({ "name": "n".repeat(201) })),
+        ("input.price", json!({ "price": -1 })),
+        ("input.currency", json!({ "currency": "yuan" })),
+        (
+            "input.categoryId",
+            json!({ "categoryId": demo_id("category", "no such category").to_string() }),
+        ),
+        ("input.categoryId", json!({ "categoryId": "not-an-id" })),
+        (
+            "input.imageUrl",
+            json!({ "imageUrl": "javascript:alert(1)" }),
+        ),
+        ("input.stock", json!({ "stock": -5 })),
+        (
+            "input.description",
+            json!({ "description": "bad\u{0}byte" }),
+        ),
+    ];
+    for (field, patch) in cases {
+        let response = system.graphql_as(&admin, CREATE, base(patch)).await;
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{field}: {response}"
+        );
+        assert_eq!(
+            response["errors"][0]["extensions"]["field"], field,
+            "{response}"
+        );
+    }
+    assert_eq!(total_products(&system).await, before, "nothing was created");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_show_at_once_and_archived_products_disappear_for_customers() {
+    let system = System::start().await;
+    let admin = admin(&system).await;
+    let created = system
+        .graphql_as(&admin, CREATE, product_input("Desk Lamp", 3))
+        .await;
+    let id = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Read first, so that the product cache holds the old row.
+    let before = system.graphql(READ, json!({ "id": id })).await;
+    assert_eq!(
+        before["data"]["product"]["price"]["amount"], 1999,
+        "{before}"
+    );
+
+    let updated = system
+        .graphql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": id, "input": { "price": 2599, "name": "LED Desk Lamp" } }),
+        )
+        .await;
+    assert_eq!(updated["errors"], Value::Null, "{updated}");
+    let read = system.graphql(READ, json!({ "id": id })).await;
+    assert_eq!(read["data"]["product"]["price"]["amount"], 2599, "{read}");
+    assert_eq!(read["data"]["product"]["name"], "LED Desk Lamp");
+
+    let archived = system
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!) { archiveProduct(id: $id) { id status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        archived["data"]["archiveProduct"]["status"], "ARCHIVED",
+        "{archived}"
+    );
+    let gone = system.graphql(READ, json!({ "id": id })).await;
+    assert_eq!(gone["data"]["product"], Value::Null, "{gone}");
+    let by_ids = system
+        .graphql(
+            "query($ids: [ID!]!) { productsByIds(ids: $ids) { id } }",
+            json!({ "ids": [id] }),
+        )
+        .await;
+    assert_eq!(by_ids["data"]["productsByIds"], json!([null]), "{by_ids}");
+
+    let missing = system
+        .graphql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": uuid::Uuid::new_v4().to_string(), "input": { "price": 1 } }),
+        )
+        .await;
+    assert_eq!(error_codes(&missing), ["NOT_FOUND"], "{missing}");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_stock_removals_never_take_stock_below_zero() {
+    let system = System::start().await;
+    let admin = admin(&system).await;
+    let created = system
+        .graphql_as(&admin, CREATE, product_input("Last Few Mugs", 10))
+        .await;
+    let id = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let too_many = system
+        .graphql_as(
+            &admin,
+            ADJUST,
+            json!({ "id": id, "d": -11, "r": "breakage" }),
+        )
+        .await;
+    assert_eq!(error_codes(&too_many), ["CONFLICT"], "{too_many}");
+
+    let results = join_all((0..20).map(|_| {
+        system.graphql_as(
+            &admin,
+            ADJUST,
+            json!({ "id": id, "d": -1, "r": "sold offline" }),
+        )
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r["errors"].is_null()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| error_codes(r) == ["CONFLICT"])
+        .count();
+    assert_eq!((ok, conflicts), (10, 10), "{results:?}");
+    let read = system.graphql_as(&admin, READ, json!({ "id": id })).await;
+    assert_eq!(read["data"]["product"]["stock"], 0, "{read}");
+    assert_eq!(read["data"]["product"]["inStock"], false);
+
+    let restock = system
+        .graphql_as(&admin, ADJUST, json!({ "id": id, "d": 5, "r": "delivery" }))
+        .await;
+    assert_eq!(restock["data"]["adjustStock"]["stock"], 5, "{restock}");
+    let zero = system
+        .graphql_as(&admin, ADJUST, json!({ "id": id, "d": 0, "r": "nothing" }))
+        .await;
+    assert_eq!(error_codes(&zero), ["BAD_USER_INPUT"], "{zero}");
+    system.stop().await;
+}
