@@ -1,0 +1,149 @@
+//! Load generation shared by the benchmark targets: open-loop (fixed rate) and closed-loop
+//! (fixed concurrency) runs, latency percentiles, and a GraphQL POST.
+
+#![allow(dead_code, reason = "each benchmark uses a different part")]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Latencies of one measurement, in microseconds, sorted.
+pub struct Latencies {
+    pub micros: Vec<u64>,
+    pub errors: usize,
+    pub seconds: f64,
+}
+
+impl Latencies {
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.micros.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.micros.len() as f64 - 1.0) * p).round() as usize;
+        self.micros[index] as f64 / 1000.0
+    }
+
+    /// Answers per second.
+    pub fn rps(&self) -> f64 {
+        self.micros.len() as f64 / self.seconds
+    }
+
+    pub fn row(&self, name: &str) -> String {
+        format!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            self.micros.len() as f64 / self.seconds,
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.percentile(1.0),
+            self.errors
+        )
+    }
+}
+
+/// Sends `request` `rate` times a second for `seconds`, each on its own task.
+pub async fn at_fixed_rate<F, Fut>(rate: u64, seconds: u64, request: F) -> Latencies
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let total = rate * seconds;
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + period * i as u32;
+        tokio::time::sleep_until(due).await;
+        let call = request();
+        tasks.push(tokio::spawn(async move {
+            let ok = call.await;
+            (due.elapsed(), ok)
+        }));
+    }
+    let mut micros = Vec::with_capacity(tasks.len());
+    let mut errors = 0;
+    for task in tasks {
+        let (elapsed, ok) = task.await.expect("request task");
+        micros.push(elapsed.as_micros() as u64);
+        if !ok {
+            errors += 1;
+        }
+    }
+    micros.sort_unstable();
+    Latencies {
+        micros,
+        errors,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> bool {
+    let mut request = client.post(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+    {
+        Ok(response) => response
+            .json::<Value>()
+            .await
+            .is_ok_and(|body| body["errors"].is_null()),
+        Err(_) => false,
+    }
+}
+
+/// Sends `request` from `workers` loops, each waiting for its answer, for `seconds`.
+pub async fn closed_loop<F, Fut>(workers: usize, seconds: u64, request: F) -> Latencies
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut micros = Vec::new();
+                let mut errors = 0;
+                while tokio::time::Instant::now() < deadline {
+                    let sent = std::time::Instant::now();
+                    if !request().await {
+                        errors += 1;
+                    }
+                    micros.push(sent.elapsed().as_micros() as u64);
+                }
+                (micros, errors)
+            })
+        })
+        .collect();
+    let mut all = Latencies {
+        micros: Vec::new(),
+        errors: 0,
+        seconds: 0.0,
+    };
+    for task in tasks {
+        let (micros, errors) = task.await.expect("worker");
+        all.micros.extend(micros);
+        all.errors += errors;
+    }
+    all.seconds = start.elapsed().as_secs_f64();
+    all.micros.sort_unstable();
+    all
+}
+
+/// Reads a number from the environment.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
