@@ -4,8 +4,11 @@
 
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test binary uses a different part of the harness"
 )]
+
+mod redis_proxy;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -17,6 +20,8 @@ use douyin_mall::{
 use serde_json::{Value, json};
 use service_kit::ServiceConfig;
 use test_support::{TestDatabase, redis_prefix, service_config};
+
+pub use redis_proxy::RedisProxy;
 
 /// Path of the `mall` binary built for these tests.
 pub const MALL_BIN: &str = env!("CARGO_BIN_EXE_mall");
@@ -63,6 +68,9 @@ impl System {
             config.auth.public_operations_file = options.public_operations_file.clone();
             if let Some(delay) = options.loader_delay {
                 config.loader_delay = delay;
+            }
+            if let Some(url) = &options.redis_url {
+                config.redis_url = url.clone();
             }
             Ok(config)
         })
@@ -259,6 +267,8 @@ pub struct Options {
     pub public_operations_file: Option<std::path::PathBuf>,
     /// The catalog's DataLoader delay, if not the default.
     pub loader_delay: Option<std::time::Duration>,
+    /// The Redis every subgraph uses, if not `REDIS_URL` (a [`RedisProxy`], say).
+    pub redis_url: Option<String>,
 }
 
 /// A port nobody listens on right now.

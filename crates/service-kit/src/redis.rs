@@ -4,11 +4,55 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bb8_redis::RedisConnectionManager;
-pub use bb8_redis::redis;
+pub use redis;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// The pool type.
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+pub type RedisPool = bb8::Pool<Reconnecting>;
+
+/// A bb8 manager whose connections are redis's `ConnectionManager`s: multiplexed connections
+/// that reconnect by themselves after an I/O error. bb8 cannot tell that a plain multiplexed
+/// connection died (bb8-redis's `has_broken` is always false), so a Redis restart used to
+/// leave every pooled connection dead until the service restarted (tests/outage.rs).
+#[derive(Debug, Clone)]
+pub struct Reconnecting {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+}
+
+impl Reconnecting {
+    fn new(url: &str) -> redis::RedisResult<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            // While Redis is down, a request waits for at most one quick reconnection attempt
+            // and then fails (UNAVAILABLE or a cache miss); the next request tries again.
+            config: ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(200)),
+        })
+    }
+}
+
+impl bb8::ManageConnection for Reconnecting {
+    type Connection = ConnectionManager;
+    type Error = redis::RedisError;
+
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await
+    }
+
+    async fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        redis::cmd("PING").query_async::<()>(conn).await
+    }
+
+    fn has_broken(&self, _: &mut Self::Connection) -> bool {
+        // It heals itself; dropping it would only cost a new TCP connection.
+        false
+    }
+}
 
 /// A Redis pool plus the key prefix of this deployment.
 #[derive(Clone, Debug)]
@@ -26,7 +70,7 @@ impl Redis {
                  reachable server (e.g. REDIS_URL=redis://127.0.0.1:6379)"
             )
         };
-        let manager = RedisConnectionManager::new(url).with_context(unreachable)?;
+        let manager = Reconnecting::new(url).with_context(unreachable)?;
         let pool = bb8::Pool::builder()
             .max_size(size)
             .connection_timeout(Duration::from_secs(3))
@@ -47,7 +91,7 @@ impl Redis {
     /// A pool that connects on first use, without checking the server now: for callers
     /// that must work (degraded) while Redis is down, and for tests of exactly that.
     pub fn connect_lazy(url: &str, prefix: &str, size: u32) -> anyhow::Result<Self> {
-        let manager = RedisConnectionManager::new(url)
+        let manager = Reconnecting::new(url)
             .with_context(|| format!("REDIS_URL={url} is not a Redis URL"))?;
         let pool = bb8::Pool::builder()
             .max_size(size)
