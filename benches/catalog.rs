@@ -3,10 +3,12 @@
 //! search. Then detail and listing directly with the DataLoader batching delay at
 //! async-graphql's default (1 ms) and at 0, on two systems started one after the other.
 //!
-//! Every request differs from the others (another product, page size or term, and a unique
-//! undeclared `nonce` variable): identical concurrent requests would be merged by the
-//! router's request deduplication, and the comparison would measure that instead of the
-//! router's cost.
+//! Every request differs from the others at the router (another product, page size or term,
+//! and a unique undeclared `nonce` variable). The router forwards only declared variables,
+//! so concurrent requests with the same page size or term still send the catalog identical
+//! requests, which the router deduplicates (`traffic_shaping.all.dedupe_enabled`, on by
+//! default). A second system whose router has deduplication off is measured beside the
+//! first, to show what that is worth.
 //!
 //! Run: `cargo bench --bench catalog` (needs PostgreSQL and Redis like the tests).
 //! Options (environment): `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` concurrent
@@ -16,6 +18,7 @@ mod load;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -96,6 +99,30 @@ fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 
     ]
 }
 
+/// The repository's router configuration with subgraph request deduplication off, written
+/// into `dir` (its relative paths made absolute: they are relative to the file).
+fn router_config_without_dedupe(dir: &Path) -> PathBuf {
+    let original = douyin_mall::default_router_config();
+    let base = original.parent().expect("router-config/");
+    let mut text = std::fs::read_to_string(&original).expect("router config");
+    for relative in [
+        "../schema/supergraph.graphql",
+        "./jwks.json",
+        "./public-operations.yaml",
+    ] {
+        assert!(text.contains(relative), "{relative} in the router config");
+        text = text.replace(relative, base.join(relative).to_str().expect("UTF-8 path"));
+    }
+    assert!(
+        !text.contains("traffic_shaping:"),
+        "set it in place instead"
+    );
+    text.push_str("\ntraffic_shaping:\n  all:\n    dedupe_enabled: false\n");
+    let file = dir.join("router.no-dedupe.yaml");
+    std::fs::write(&file, text).expect("router config written");
+    file
+}
+
 #[tokio::main]
 async fn main() {
     let seconds = env_number("BENCH_SECONDS", 5);
@@ -103,12 +130,21 @@ async fn main() {
     let client = reqwest::Client::new();
 
     let system = System::start().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let no_dedupe = System::start_with(Options {
+        router_config: Some(router_config_without_dedupe(dir.path())),
+        ..Options::default()
+    })
+    .await;
     let router = system.router_url.clone();
+    let router_no_dedupe = no_dedupe.router_url.clone();
     let direct = system.subgraph_url("catalog");
     let cases = requests(product_ids(&system).await);
-    // Warm up both paths (connections, caches, query plans).
+    // Both systems seed the same catalog, with the same ids.
+    assert_eq!(product_ids(&no_dedupe).await, product_ids(&system).await);
+    // Warm up every path (connections, caches, query plans).
     for (_, query, variables) in &cases {
-        for url in [&router, &direct] {
+        for url in [&router, &router_no_dedupe, &direct] {
             measure(&client, url, query, variables.clone(), workers, 1).await;
         }
     }
@@ -119,22 +155,42 @@ async fn main() {
     for (name, query, variables) in &cases {
         let via_router =
             measure(&client, &router, query, variables.clone(), workers, seconds).await;
+        let via_router_no_dedupe = measure(
+            &client,
+            &router_no_dedupe,
+            query,
+            variables.clone(),
+            workers,
+            seconds,
+        )
+        .await;
         let direct_only =
             measure(&client, &direct, query, variables.clone(), workers, seconds).await;
         println!("{}", via_router.row(&format!("{name} | router")));
+        println!(
+            "{}",
+            via_router_no_dedupe.row(&format!("{name} | router, dedupe off"))
+        );
         println!("{}", direct_only.row(&format!("{name} | direct")));
-        ratios.push((
-            *name,
-            via_router.rps() / direct_only.rps(),
-            via_router.percentile(0.5) / direct_only.percentile(0.5),
-            via_router.percentile(0.99) / direct_only.percentile(0.99),
-        ));
+        for (path, measured) in [
+            ("router", &via_router),
+            ("router, dedupe off", &via_router_no_dedupe),
+        ] {
+            ratios.push((
+                *name,
+                path,
+                measured.rps() / direct_only.rps(),
+                measured.percentile(0.5) / direct_only.percentile(0.5),
+                measured.percentile(0.99) / direct_only.percentile(0.99),
+            ));
+        }
     }
-    println!("\n| request | router/direct throughput | router/direct p50 | router/direct p99 |");
-    println!("|---|---|---|---|");
-    for (name, throughput, p50, p99) in ratios {
-        println!("| {name} | ×{throughput:.2} | ×{p50:.2} | ×{p99:.2} |");
+    println!("\n| request | path | ÷ direct throughput | ÷ direct p50 | ÷ direct p99 |");
+    println!("|---|---|---|---|---|");
+    for (name, path, throughput, p50, p99) in ratios {
+        println!("| {name} | {path} | ×{throughput:.2} | ×{p50:.2} | ×{p99:.2} |");
     }
+    no_dedupe.stop().await;
     system.stop().await;
 
     // The DataLoader's batching delay: a product detail loads one key and waits the whole

@@ -79,7 +79,10 @@ impl System {
         let port = free_port();
         let mut command = router_command(
             MALL_BIN.as_ref(),
-            &default_router_config(),
+            &options
+                .router_config
+                .clone()
+                .unwrap_or_else(default_router_config),
             port,
             &subgraphs,
         );
@@ -269,6 +272,8 @@ pub struct Options {
     pub loader_delay: Option<std::time::Duration>,
     /// The Redis every subgraph uses, if not `REDIS_URL` (a [`RedisProxy`], say).
     pub redis_url: Option<String>,
+    /// A router configuration file other than the repository's.
+    pub router_config: Option<std::path::PathBuf>,
 }
 
 /// A port nobody listens on right now.
