@@ -1,10 +1,13 @@
-//! A TCP proxy in front of the test Redis that a test can cut and restore: a Redis outage,
-//! and its end, for one system only, while the other tests keep using the shared server.
+//! A TCP proxy in front of the test Redis that a test can cut, freeze and restore: a Redis
+//! outage (refused connections) or a silent Redis (connections open, no answers), and its
+//! end, for one system only, while the other tests keep using the shared server.
 
 use std::net::SocketAddr;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub struct RedisProxy {
@@ -12,6 +15,7 @@ pub struct RedisProxy {
     upstream: String,
     url: String,
     forwarding: Mutex<Option<JoinHandle<()>>>,
+    frozen: watch::Sender<bool>,
 }
 
 impl RedisProxy {
@@ -33,6 +37,7 @@ impl RedisProxy {
             upstream: upstream.to_owned(),
             url: format!("redis://{credentials}{address}/{database}"),
             forwarding: Mutex::new(None),
+            frozen: watch::Sender::new(false),
         };
         *proxy.forwarding.lock().await = Some(proxy.forward(listener));
         proxy
@@ -51,8 +56,15 @@ impl RedisProxy {
         }
     }
 
-    /// Redis is back on the same address.
+    /// Redis falls silent: connections stay open (and new ones are accepted) but nothing
+    /// passes in either direction until [`RedisProxy::restore`].
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// Redis is back on the same address, and answers again.
     pub async fn restore(&self) {
+        self.frozen.send_replace(false);
         let mut forwarding = self.forwarding.lock().await;
         if forwarding.is_none() {
             let listener = TcpListener::bind(self.address)
@@ -64,17 +76,45 @@ impl RedisProxy {
 
     fn forward(&self, listener: TcpListener) -> JoinHandle<()> {
         let upstream = self.upstream.clone();
+        let frozen = self.frozen.subscribe();
         tokio::spawn(async move {
             // Dropped with this task when the proxy is cut, which aborts every connection.
             let mut connections = JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let mut frozen = frozen.clone();
                 connections.spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if frozen.wait_for(|frozen| !frozen).await.is_err() {
+                        return;
                     }
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pump(client_read, server_write, frozen.clone()),
+                        pump(server_read, client_write, frozen),
+                    );
                 });
             }
         })
     }
+}
+
+/// Copies one direction of a connection, holding the data back while the proxy is frozen.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut frozen: watch::Receiver<bool>) {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if frozen.wait_for(|frozen| !frozen).await.is_err()
+            || to.write_all(&buffer[..read]).await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
