@@ -235,3 +235,63 @@ async fn concurrent_stock_removals_never_take_stock_below_zero() {
     assert_eq!(error_codes(&zero), ["BAD_USER_INPUT"], "{zero}");
     system.stop().await;
 }
+
+/// Concurrent writes to one product: updates of different fields never undo each other or
+/// the stock, and the cache ends with the row of the last commit, whatever order the
+/// writers' cache updates arrived in.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_keep_every_change_and_leave_the_cache_current() {
+    let system = System::start().await;
+    let admin = admin(&system).await;
+    let created = system
+        .graphql_as(&admin, CREATE, product_input("Busy Mug", 100))
+        .await;
+    let id = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = || system.graphql_as(&admin, READ, json!({ "id": id }));
+    assert_eq!(read().await["data"]["product"]["stock"], 100);
+
+    let prices: Vec<i64> = (2001..=2010).collect();
+    let names: Vec<String> = (1..=10).map(|n| format!("Busy Mug {n}")).collect();
+    let mut writes = Vec::new();
+    for n in 0..10 {
+        writes.push(system.graphql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": id, "input": { "price": prices[n] } }),
+        ));
+        writes.push(system.graphql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": id, "input": { "name": names[n] } }),
+        ));
+        writes.push(system.graphql_as(
+            &admin,
+            ADJUST,
+            json!({ "id": id, "d": -1, "r": "sold offline" }),
+        ));
+    }
+    for result in join_all(writes).await {
+        assert_eq!(result["errors"], Value::Null, "{result}");
+    }
+
+    let cached = read().await;
+    system.flush_product_cache().await;
+    let stored = read().await;
+    assert_eq!(cached, stored, "the cache holds the last committed row");
+    let product = &stored["data"]["product"];
+    assert_eq!(product["stock"], 90, "{stored}");
+    let price = product["price"]["amount"].as_i64().unwrap();
+    assert!(
+        prices.contains(&price),
+        "a price update was undone: {stored}"
+    );
+    let name = product["name"].as_str().unwrap();
+    assert!(
+        names.iter().any(|n| n == name),
+        "a rename was undone: {stored}"
+    );
+    system.stop().await;
+}

@@ -1,12 +1,15 @@
 //! Product rows cached in Redis (cache-aside for reads, write-through for writes).
 //!
-//! Readers take what Redis has and load the rest from PostgreSQL, adding it with `SET NX`;
-//! every write replaces the cached row after its transaction commits. So a reader that
-//! loaded an old row before a write can never overwrite the newer row the write put there,
-//! and no reader sees an old price once the write has returned. Redis failures never fail a
-//! read: the rows come from PostgreSQL.
+//! Readers take what Redis has and load the rest from PostgreSQL, adding it to the cache;
+//! every write replaces the cached row after its transaction commits. Both go through one
+//! script that keeps whichever row has the higher version (`store_if_newer.lua`): a reader
+//! that loaded a row before a write cannot put it over the written one, and of two
+//! concurrent writes the later commit stays cached whatever order their cache updates
+//! arrive in. So no reader sees an old price once the write has returned. Redis failures
+//! never fail a read: the rows come from PostgreSQL.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use service_kit::Redis;
@@ -15,8 +18,17 @@ use uuid::Uuid;
 
 use crate::db::models::ProductRow;
 
+static STORE_IF_NEWER: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("store_if_newer.lua")));
+
 /// How long a cached row lives without being read from PostgreSQL again.
 pub const TTL: Duration = Duration::from_secs(300);
+
+/// How long a read waits for Redis before going to PostgreSQL instead. A cache slower than
+/// the database is worse than none: a silent Redis would otherwise cost every read the
+/// connection's response timeout (2 s) twice, once to look and once to fill. Writes wait
+/// longer (`put`), since a lost write-through leaves a stale price until the TTL.
+pub const READ_BUDGET: Duration = Duration::from_millis(250);
 
 /// The product cache of one deployment.
 #[derive(Clone, Debug)]
@@ -38,12 +50,16 @@ impl ProductCache {
         if ids.is_empty() {
             return HashMap::new();
         }
-        let result: anyhow::Result<Vec<Option<String>>> = async {
+        let lookup = async {
             let mut conn = self.redis.pool().get().await?;
             let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
             Ok(redis::cmd("MGET").arg(keys).query_async(&mut *conn).await?)
-        }
-        .await;
+        };
+        let result: anyhow::Result<Vec<Option<String>>> =
+            match tokio::time::timeout(READ_BUDGET, lookup).await {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::anyhow!("no answer within {READ_BUDGET:?}")),
+            };
         match result {
             Ok(values) => values
                 .into_iter()
@@ -60,13 +76,18 @@ impl ProductCache {
 
     /// Adds rows just read from PostgreSQL, unless a newer write already put them there.
     pub async fn fill(&self, rows: &[ProductRow]) {
-        self.store(rows, true).await;
+        if tokio::time::timeout(READ_BUDGET, self.store(rows))
+            .await
+            .is_err()
+        {
+            tracing::warn!("product cache fill gave up after {READ_BUDGET:?}");
+        }
     }
 
     /// Replaces the cached row after a write committed. If Redis cannot take it, the old
     /// row is at least deleted; if that fails too it may live until its TTL (logged).
     pub async fn put(&self, row: &ProductRow) {
-        if !self.store(std::slice::from_ref(row), false).await {
+        if !self.store(std::slice::from_ref(row)).await {
             let key = self.key(row.id);
             let deleted: anyhow::Result<()> = async {
                 let mut conn = self.redis.pool().get().await?;
@@ -80,26 +101,22 @@ impl ProductCache {
         }
     }
 
-    async fn store(&self, rows: &[ProductRow], only_if_absent: bool) -> bool {
+    /// Stores each row unless the cached one is at least as new; false if Redis failed.
+    async fn store(&self, rows: &[ProductRow]) -> bool {
         if rows.is_empty() {
             return true;
         }
         let result: anyhow::Result<()> = async {
-            let mut conn = self.redis.pool().get().await?;
-            let mut pipe = redis::pipe();
+            let mut invocation = STORE_IF_NEWER.prepare_invoke();
             for row in rows {
-                let command = pipe
-                    .cmd("SET")
-                    .arg(self.key(row.id))
+                invocation
+                    .key(self.key(row.id))
                     .arg(serde_json::to_string(row)?)
-                    .arg("EX")
-                    .arg(TTL.as_secs());
-                if only_if_absent {
-                    command.arg("NX");
-                }
-                command.ignore();
+                    .arg(row.version);
             }
-            let _: () = pipe.query_async(&mut *conn).await?;
+            invocation.arg(TTL.as_secs());
+            let mut conn = self.redis.pool().get().await?;
+            let _stored: i64 = invocation.invoke_async(&mut *conn).await?;
             Ok(())
         }
         .await;

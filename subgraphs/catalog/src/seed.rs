@@ -283,6 +283,7 @@ pub fn demo_products() -> Vec<ProductRow> {
                         sales_count: ((n * 7919) % 5000) as i32,
                         created_at,
                         updated_at: created_at,
+                        version: 1,
                     });
                 }
             }

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use async_graphql::{Request, Variables};
 use catalog_subgraph::cache::ProductCache;
+use catalog_subgraph::db::models::ProductRow;
 use catalog_subgraph::graphql::loaders::add_loaders;
 use catalog_subgraph::seed::{demo_products, seed_demo_data};
 use catalog_subgraph::{CatalogSchema, DATABASE, schema};
@@ -104,6 +105,37 @@ async fn product_reads_survive_a_redis_outage() {
         response["data"]["productsByIds"][0]["name"],
         products[0].name
     );
+}
+
+/// Whatever order cache updates arrive in, the cache keeps the row with the highest version
+/// (the last commit): a write-through delayed behind a later one, or a reader filling in a
+/// row it loaded before a write, cannot bring an old price back.
+#[tokio::test(flavor = "current_thread")]
+async fn the_cache_never_replaces_a_row_with_an_older_version() {
+    let test = TestStores::create(&DATABASE).await.expect("test database");
+    let cache = ProductCache::new(test.stores.redis.clone());
+    let original = demo_products()[0].clone();
+    let id = original.id;
+    let version = |version: i64, price_amount: i64| ProductRow {
+        version,
+        price_amount,
+        ..original.clone()
+    };
+    let cached_price = || async { cache.get_many(&[id]).await[&id].price_amount };
+
+    cache.put(&version(3, 300)).await;
+    cache.put(&version(2, 200)).await;
+    assert_eq!(cached_price().await, 300, "an earlier commit arrived late");
+    cache.fill(&[version(1, 100)]).await;
+    assert_eq!(cached_price().await, 300, "a reader's old row arrived late");
+    cache.fill(&[version(4, 400)]).await;
+    assert_eq!(
+        cached_price().await,
+        400,
+        "a newer row read from PostgreSQL"
+    );
+    cache.put(&version(5, 500)).await;
+    assert_eq!(cached_price().await, 500, "a newer write");
 }
 
 #[tokio::test(flavor = "multi_thread")]

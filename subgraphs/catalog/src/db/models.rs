@@ -33,4 +33,6 @@ pub struct ProductRow {
     pub sales_count: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Incremented by every write: orders concurrent writes for the cache.
+    pub version: i64,
 }

@@ -24,6 +24,7 @@ diesel::table! {
         sales_count -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        version -> Int8,
     }
 }
 

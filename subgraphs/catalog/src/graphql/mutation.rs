@@ -118,6 +118,19 @@ pub const DESCRIPTION_MAX: usize = 5_000;
 /// Largest single stock adjustment.
 pub const MAX_STOCK_DELTA: i32 = 1_000_000;
 
+/// The fields `updateProduct` writes; `None` leaves a column as it is.
+#[derive(Default, diesel::AsChangeset)]
+#[diesel(table_name = products)]
+struct ProductChanges {
+    name: Option<String>,
+    description: Option<String>,
+    image_url: Option<Option<String>>,
+    price_amount: Option<i64>,
+    category_id: Option<Option<Uuid>>,
+    status: Option<String>,
+    updated_at: chrono::DateTime<Utc>,
+}
+
 /// After a write committed: readers see the new row from now on.
 async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
     if let Some(cache) = ctx.data_opt::<ProductCache>() {
@@ -237,6 +250,7 @@ impl ProductMutation {
             sales_count: 0,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         conn.transaction(async |conn| {
             diesel::insert_into(products::table)
@@ -271,43 +285,47 @@ impl ProductMutation {
     ) -> Result<Product> {
         let id = parse_uuid("id", &id)?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        let mut row = product_row(&mut conn, id).await?;
+        // Only the fields given are written, so concurrent updates of different fields (and
+        // concurrent `adjustStock` calls) never undo each other.
+        let mut changes = ProductChanges {
+            updated_at: Utc::now(),
+            ..ProductChanges::default()
+        };
         if let Some(name) = &input.name {
-            row.name = required_text("input.name", name, 200)?;
+            changes.name = Some(required_text("input.name", name, 200)?);
         }
         if let Some(description) = &input.description {
-            row.description = optional_text("input.description", description, DESCRIPTION_MAX)?
-                .trim()
-                .to_owned();
+            changes.description = Some(
+                optional_text("input.description", description, DESCRIPTION_MAX)?
+                    .trim()
+                    .to_owned(),
+            );
         }
         if input.image_url.is_some() {
-            row.image_url = check_image_url("input.imageUrl", input.image_url.as_deref())?;
+            changes.image_url = Some(check_image_url(
+                "input.imageUrl",
+                input.image_url.as_deref(),
+            )?);
         }
         if let Some(price) = input.price {
-            row.price_amount = check_price("input.price", price)?;
+            changes.price_amount = Some(check_price("input.price", price)?);
         }
         if let Some(category) = &input.category_id {
-            row.category_id = Some(check_category(&mut conn, "input.categoryId", category).await?);
+            changes.category_id = Some(Some(
+                check_category(&mut conn, "input.categoryId", category).await?,
+            ));
         }
         if let Some(status) = input.status {
-            row.status = status.as_db().to_owned();
+            changes.status = Some(status.as_db().to_owned());
         }
-        row.updated_at = Utc::now();
-        // Stock and sales are not in this update: concurrent `adjustStock` calls are kept.
         let row = diesel::update(products::table.find(id))
-            .set((
-                products::name.eq(&row.name),
-                products::description.eq(&row.description),
-                products::image_url.eq(&row.image_url),
-                products::price_amount.eq(row.price_amount),
-                products::category_id.eq(row.category_id),
-                products::status.eq(&row.status),
-                products::updated_at.eq(row.updated_at),
-            ))
+            .set((changes, products::version.eq(products::version + 1)))
             .returning(ProductRow::as_returning())
             .get_result(&mut conn)
             .await
-            .map_err(ApiError::from)?;
+            .optional()
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound("product".into()))?;
         Ok(written(ctx, row).await)
     }
 
@@ -321,6 +339,7 @@ impl ProductMutation {
             .set((
                 products::status.eq(ProductStatus::Archived.as_db()),
                 products::updated_at.eq(Utc::now()),
+                products::version.eq(products::version + 1),
             ))
             .returning(ProductRow::as_returning())
             .get_result(&mut conn)
@@ -364,6 +383,7 @@ impl ProductMutation {
                 .set((
                     products::stock.eq(products::stock + delta),
                     products::updated_at.eq(Utc::now()),
+                    products::version.eq(products::version + 1),
                 ))
                 .returning(ProductRow::as_returning())
                 .get_result(conn)
