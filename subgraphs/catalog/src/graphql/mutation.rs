@@ -131,6 +131,22 @@ struct ProductChanges {
     updated_at: chrono::DateTime<Utc>,
 }
 
+/// Applies `changes` to one product and moves its version on (for the cache); NOT_FOUND if
+/// there is no such product.
+async fn change_product(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+    changes: ProductChanges,
+) -> Result<ProductRow, ApiError> {
+    diesel::update(products::table.find(id))
+        .set((changes, products::version.eq(products::version + 1)))
+        .returning(ProductRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("product".into()))
+}
+
 /// After a write committed: readers see the new row from now on.
 async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
     if let Some(cache) = ctx.data_opt::<ProductCache>() {
@@ -318,14 +334,7 @@ impl ProductMutation {
         if let Some(status) = input.status {
             changes.status = Some(status.as_db().to_owned());
         }
-        let row = diesel::update(products::table.find(id))
-            .set((changes, products::version.eq(products::version + 1)))
-            .returning(ProductRow::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::NotFound("product".into()))?;
+        let row = change_product(&mut conn, id, changes).await?;
         Ok(written(ctx, row).await)
     }
 
@@ -335,18 +344,12 @@ impl ProductMutation {
     async fn archive_product(&self, ctx: &Context<'_>, id: ID) -> Result<Product> {
         let id = parse_uuid("id", &id)?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        let row = diesel::update(products::table.find(id))
-            .set((
-                products::status.eq(ProductStatus::Archived.as_db()),
-                products::updated_at.eq(Utc::now()),
-                products::version.eq(products::version + 1),
-            ))
-            .returning(ProductRow::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::NotFound("product".into()))?;
+        let changes = ProductChanges {
+            status: Some(ProductStatus::Archived.as_db().to_owned()),
+            updated_at: Utc::now(),
+            ..ProductChanges::default()
+        };
+        let row = change_product(&mut conn, id, changes).await?;
         Ok(written(ctx, row).await)
     }
 
