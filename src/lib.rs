@@ -38,10 +38,54 @@ pub struct RunningSubgraphs {
     servers: Vec<Server>,
 }
 
-struct Server {
-    name: &'static str,
+/// One subgraph instance serving: its HTTP server and its background work.
+pub struct Server {
+    /// Which subgraph.
+    pub name: &'static str,
+    /// Where it listens.
+    pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops it: in-flight requests finish, background work ends.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+    }
+}
+
+/// Connects, migrates and (when configured) seeds one subgraph, then serves it on
+/// `config.listen_addr` with its background work. Several may run for one subgraph
+/// (replicas): they share the database and Redis.
+pub async fn serve_subgraph(
+    subgraph: &'static Subgraph,
+    config: &ServiceConfig,
+) -> anyhow::Result<Server> {
+    let prepared = subgraph
+        .prepare(config)
+        .await
+        .with_context(|| format!("starting the {} subgraph", subgraph.name))?;
+    let listener = http::bind(config.listen_addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let workers = service_kit::subgraph::spawn_workers(prepared.workers, &stopped);
+    let mut stopped_http = stopped.clone();
+    let task = tokio::spawn(http::serve(listener, prepared.app, async move {
+        let _ = stopped_http.wait_for(|stop| *stop).await;
+    }));
+    Ok(Server {
+        name: subgraph.name,
+        addr,
+        stop,
+        task,
+        workers,
+    })
 }
 
 impl RunningSubgraphs {
@@ -61,9 +105,7 @@ impl RunningSubgraphs {
     /// Stops one subgraph (finishing its in-flight requests); the others keep serving.
     pub async fn stop(&mut self, name: &str) {
         if let Some(index) = self.servers.iter().position(|s| s.name == name) {
-            let server = self.servers.remove(index);
-            let _ = server.stop.send(true);
-            let _ = server.task.await;
+            self.servers.remove(index).stop().await;
         }
     }
 
@@ -74,6 +116,9 @@ impl RunningSubgraphs {
         }
         for server in self.servers.drain(..) {
             let _ = server.task.await;
+            for worker in server.workers {
+                let _ = worker.await;
+            }
         }
     }
 }
@@ -87,26 +132,25 @@ pub async fn start_subgraphs(
     let mut addrs = Vec::new();
     for subgraph in SUBGRAPHS {
         let mut config = config_for(subgraph)?;
-        // Subgraphs that call the catalog get the one started here (it starts before them).
-        if let Some((_, catalog)) = addrs.iter().find(|(name, _)| *name == "catalog") {
-            config.catalog_url = format!("http://{catalog}/graphql");
+        // Subgraphs that call others get the ones started here (they start before them).
+        let url_of = |wanted: &str| {
+            addrs
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .map(|(_, addr)| format!("http://{addr}/graphql"))
+        };
+        if let Some(url) = url_of("user") {
+            config.user_url = url;
         }
-        let app = subgraph
-            .prepare(&config)
-            .await
-            .with_context(|| format!("starting the {} subgraph", subgraph.name))?;
-        let listener = http::bind(config.listen_addr).await?;
-        let addr = listener.local_addr()?;
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(http::serve(listener, app, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }));
-        servers.push(Server {
-            name: subgraph.name,
-            stop,
-            task,
-        });
-        addrs.push((subgraph.name, addr));
+        if let Some(url) = url_of("catalog") {
+            config.catalog_url = url;
+        }
+        if let Some(url) = url_of("cart") {
+            config.cart_url = url;
+        }
+        let server = serve_subgraph(subgraph, &config).await?;
+        addrs.push((subgraph.name, server.addr));
+        servers.push(server);
     }
     Ok(RunningSubgraphs { addrs, servers })
 }

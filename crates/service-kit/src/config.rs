@@ -45,6 +45,76 @@ pub struct ServiceConfig {
     /// before querying (default 1000, async-graphql's default; `benches/catalog.rs`
     /// measures it).
     pub loader_delay: Duration,
+    /// `USER_SUBGRAPH_URL`, `CART_SUBGRAPH_URL`: GraphQL URLs of the user and cart
+    /// subgraphs, for service-to-service calls (checkout reads addresses and cart lines).
+    /// The launcher sets them to the subgraphs it started.
+    pub user_url: String,
+    pub cart_url: String,
+    /// `INTERNAL_API_TOKEN`: the shared secret of service-to-service calls (`/internal/*`
+    /// routes). Unset: a public development value.
+    pub internal_token: String,
+    /// Checkout, expiry and event timings (order subgraph, event relay).
+    pub orders: OrderSettings,
+}
+
+/// Default `USER_SUBGRAPH_URL`.
+pub const DEFAULT_USER_URL: &str = "http://127.0.0.1:4001/graphql";
+/// Default `CART_SUBGRAPH_URL`.
+pub const DEFAULT_CART_URL: &str = "http://127.0.0.1:4003/graphql";
+/// The development value of `INTERNAL_API_TOKEN` (public: never deploy with it).
+pub const DEV_INTERNAL_TOKEN: &str = "mall-internal-development-token";
+
+/// Timings of checkout, order expiry and event publishing.
+#[derive(Clone, Debug)]
+pub struct OrderSettings {
+    /// `ORDER_PAYMENT_TTL_SECONDS`: how long an order waits for payment (default 900).
+    pub payment_ttl: Duration,
+    /// `CHECKOUT_ABANDON_AFTER_SECONDS`: a checkout that reserved stock but did not create
+    /// its order within this time (the process died) is abandoned and its stock released
+    /// (default 30).
+    pub abandon_after: Duration,
+    /// `ORDER_SWEEP_INTERVAL_MILLIS`: how often expiry and abandoned checkouts are swept
+    /// (default 1000).
+    pub sweep_interval: Duration,
+    /// `OUTBOX_POLL_MILLIS`: how often an idle outbox relay looks for new events
+    /// (default 50).
+    pub outbox_poll: Duration,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        Self {
+            payment_ttl: Duration::from_secs(900),
+            abandon_after: Duration::from_secs(30),
+            sweep_interval: Duration::from_millis(1000),
+            outbox_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+impl OrderSettings {
+    /// Reads the variables named on the fields.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = Self::default();
+        Ok(Self {
+            payment_ttl: Duration::from_secs(env_parse(
+                "ORDER_PAYMENT_TTL_SECONDS",
+                defaults.payment_ttl.as_secs(),
+            )?),
+            abandon_after: Duration::from_secs(env_parse(
+                "CHECKOUT_ABANDON_AFTER_SECONDS",
+                defaults.abandon_after.as_secs(),
+            )?),
+            sweep_interval: Duration::from_millis(env_parse(
+                "ORDER_SWEEP_INTERVAL_MILLIS",
+                defaults.sweep_interval.as_millis() as u64,
+            )?),
+            outbox_poll: Duration::from_millis(env_parse(
+                "OUTBOX_POLL_MILLIS",
+                defaults.outbox_poll.as_millis() as u64,
+            )?),
+        })
+    }
 }
 
 /// Default `CATALOG_SUBGRAPH_URL`.
@@ -139,6 +209,10 @@ impl ServiceConfig {
             auth: AuthSettings::from_env()?,
             catalog_url: env_or("CATALOG_SUBGRAPH_URL", DEFAULT_CATALOG_URL),
             loader_delay: Duration::from_micros(env_parse("DATALOADER_DELAY_MICROS", 1000)?),
+            user_url: env_or("USER_SUBGRAPH_URL", DEFAULT_USER_URL),
+            cart_url: env_or("CART_SUBGRAPH_URL", DEFAULT_CART_URL),
+            internal_token: env_or("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN),
+            orders: OrderSettings::from_env()?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// `INSUFFICIENT_STOCK`: fewer than asked are left of `product_id`.
+    InsufficientStock { product_id: String, available: i64 },
     /// `UNAVAILABLE`: a dependency is down; retrying later may work.
     Unavailable(&'static str),
     /// `INTERNAL_SERVER_ERROR`: a bug. The message reveals nothing.
@@ -46,6 +48,9 @@ impl ApiError {
             Self::NotFound(what) => format!("{what} not found"),
             Self::Unauthenticated(m) | Self::Forbidden(m) | Self::Conflict(m) => m.clone(),
             Self::RateLimited { message, .. } => message.clone(),
+            Self::InsufficientStock { available, .. } => {
+                format!("not enough stock: {available} left")
+            }
             Self::Unavailable(what) => format!("{what} is unavailable, try again later"),
             Self::Internal => "internal error".to_owned(),
         }
@@ -60,6 +65,7 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::InsufficientStock { .. } => "INSUFFICIENT_STOCK",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -80,8 +86,19 @@ impl From<ApiError> for async_graphql::Error {
             } => Some(*retry_after_seconds),
             _ => None,
         };
+        let stock = match &error {
+            ApiError::InsufficientStock {
+                product_id,
+                available,
+            } => Some((product_id.clone(), *available)),
+            _ => None,
+        };
         async_graphql::Error::new(error.message()).extend_with(|_, ext| {
             ext.set("code", code);
+            if let Some((product_id, available)) = &stock {
+                ext.set("productId", product_id.as_str());
+                ext.set("available", *available);
+            }
             if let Some(field) = field {
                 ext.set("field", field);
             }

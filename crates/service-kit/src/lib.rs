@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod internal;
 pub mod money;
 pub mod paging;
 pub mod redis;
@@ -19,7 +20,7 @@ pub use config::ServiceConfig;
 pub use db::{DatabaseSpec, DbPool, StatementCounter};
 pub use error::{ApiError, ApiResult};
 pub use redis::Redis;
-pub use subgraph::Subgraph;
+pub use subgraph::{Shutdown, Subgraph, Worker};
 
 /// The stores a subgraph talks to, connected and migrated.
 #[derive(Clone)]

@@ -59,6 +59,7 @@ impl bb8::ManageConnection for Reconnecting {
 pub struct Redis {
     pool: RedisPool,
     prefix: String,
+    client: redis::Client,
 }
 
 impl Redis {
@@ -71,6 +72,7 @@ impl Redis {
             )
         };
         let manager = Reconnecting::new(url).with_context(unreachable)?;
+        let client = manager.client.clone();
         let pool = bb8::Pool::builder()
             .max_size(size)
             .connection_timeout(Duration::from_secs(3))
@@ -83,6 +85,7 @@ impl Redis {
         let redis = Self {
             pool,
             prefix: prefix.to_owned(),
+            client,
         };
         redis.ping().await.with_context(unreachable)?;
         Ok(redis)
@@ -93,6 +96,7 @@ impl Redis {
     pub fn connect_lazy(url: &str, prefix: &str, size: u32) -> anyhow::Result<Self> {
         let manager = Reconnecting::new(url)
             .with_context(|| format!("REDIS_URL={url} is not a Redis URL"))?;
+        let client = manager.client.clone();
         let pool = bb8::Pool::builder()
             .max_size(size)
             .connection_timeout(Duration::from_millis(500))
@@ -101,6 +105,7 @@ impl Redis {
         Ok(Self {
             pool,
             prefix: prefix.to_owned(),
+            client,
         })
     }
 
@@ -117,6 +122,17 @@ impl Redis {
     /// The underlying pool, for commands.
     pub fn pool(&self) -> &RedisPool {
         &self.pool
+    }
+
+    /// A connection of its own, outside the pool, for blocking commands (`XREADGROUP …
+    /// BLOCK`), which would stall every request sharing a pooled multiplexed connection.
+    pub async fn dedicated(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(None);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     /// Round trip to the server (readiness).

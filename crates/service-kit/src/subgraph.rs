@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use async_graphql::SDLExportOptions;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::ServiceConfig;
 use crate::db::DatabaseSpec;
@@ -25,6 +27,45 @@ pub struct Subgraph {
     pub seed: fn(&Stores) -> BoxFuture<'_, anyhow::Result<()>>,
     /// Its HTTP routes over connected stores.
     pub router: fn(Stores, &ServiceConfig) -> anyhow::Result<axum::Router>,
+    /// Its background work (outbox relay, sweepers, event consumers), started beside the
+    /// routes and stopped with them.
+    pub workers: fn(&Stores, &ServiceConfig) -> anyhow::Result<Vec<Worker>>,
+}
+
+/// Tells background work to stop: the value turns `true`.
+pub type Shutdown = watch::Receiver<bool>;
+
+/// A background task of a subgraph; it returns soon after its [`Shutdown`] turns `true`.
+pub type Worker = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, ()> + Send>;
+
+/// For subgraphs without background work.
+pub fn no_workers(_: &Stores, _: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    Ok(Vec::new())
+}
+
+/// A subgraph ready to serve: its routes and its background work, not started yet.
+pub struct Prepared {
+    pub app: axum::Router,
+    pub workers: Vec<Worker>,
+}
+
+/// Starts background work; it stops when `shutdown` turns `true`.
+pub fn spawn_workers(workers: Vec<Worker>, shutdown: &Shutdown) -> Vec<JoinHandle<()>> {
+    workers
+        .into_iter()
+        .map(|worker| tokio::spawn(worker(shutdown.clone())))
+        .collect()
+}
+
+/// Sleeps for `period`, or less if `shutdown` turns `true`; returns whether to go on.
+pub async fn pause(shutdown: &mut Shutdown, period: std::time::Duration) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(period) => !*shutdown.borrow(),
+        _ = shutdown.changed() => false,
+    }
 }
 
 impl Subgraph {
@@ -34,21 +75,30 @@ impl Subgraph {
     }
 
     /// Connects and migrates its stores, seeds demo data when configured, and returns its
-    /// routes.
-    pub async fn prepare(&self, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    /// routes and background work.
+    pub async fn prepare(&self, config: &ServiceConfig) -> anyhow::Result<Prepared> {
         let stores = Stores::connect(config, self.database).await?;
         if config.seed_demo_data {
             (self.seed)(&stores).await?;
         }
-        (self.router)(stores, config)
+        let workers = (self.workers)(&stores, config)?;
+        let app = (self.router)(stores, config)?;
+        Ok(Prepared { app, workers })
     }
 
-    /// Serves the subgraph on `config.listen_addr` until Ctrl-C or SIGTERM.
+    /// Serves the subgraph on `config.listen_addr` until Ctrl-C or SIGTERM, then finishes
+    /// in-flight requests and stops its background work.
     pub async fn run(&self, config: ServiceConfig) -> anyhow::Result<()> {
-        let app = self.prepare(&config).await?;
+        let prepared = self.prepare(&config).await?;
         let listener = http::bind(config.listen_addr).await?;
         tracing::info!(subgraph = self.name, addr = %config.listen_addr, "subgraph listening");
-        http::serve(listener, app, http::shutdown_signal()).await?;
+        let (stop, shutdown) = watch::channel(false);
+        let workers = spawn_workers(prepared.workers, &shutdown);
+        http::serve(listener, prepared.app, http::shutdown_signal()).await?;
+        let _ = stop.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
         Ok(())
     }
 }

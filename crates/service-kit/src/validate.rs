@@ -30,6 +30,61 @@ pub fn optional_text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a 
     Ok(value)
 }
 
+/// The fields of a postal address as a client sent them.
+pub struct AddressParts<'a> {
+    pub recipient: &'a str,
+    pub phone: &'a str,
+    pub province: &'a str,
+    pub city: &'a str,
+    pub district: &'a str,
+    pub line1: &'a str,
+    pub postal_code: Option<&'a str>,
+}
+
+/// A checked, trimmed postal address; errors name `{prefix}.{field}` (`input.phone`).
+pub fn postal_address(
+    prefix: &str,
+    parts: AddressParts<'_>,
+) -> Result<crate::internal::api::PostalAddress, ApiError> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let phone = required_text(&field("phone"), parts.phone, 32)?;
+    if phone.chars().filter(char::is_ascii_digit).count() < 5
+        || !phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    {
+        return Err(ApiError::bad_input(
+            field("phone"),
+            "must be a phone number (digits, spaces, + - ( ))",
+        ));
+    }
+    let postal_code = match parts.postal_code.map(str::trim) {
+        None | Some("") => None,
+        Some(code) => {
+            if code.len() > 16
+                || !code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+            {
+                return Err(ApiError::bad_input(
+                    field("postalCode"),
+                    "must be up to 16 letters, digits, spaces or hyphens",
+                ));
+            }
+            Some(code.to_owned())
+        }
+    };
+    Ok(crate::internal::api::PostalAddress {
+        recipient: required_text(&field("recipient"), parts.recipient, 64)?,
+        phone,
+        province: required_text(&field("province"), parts.province, 64)?,
+        city: required_text(&field("city"), parts.city, 64)?,
+        district: required_text(&field("district"), parts.district, 64)?,
+        line1: required_text(&field("line1"), parts.line1, 200)?,
+        postal_code,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

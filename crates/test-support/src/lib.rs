@@ -191,6 +191,10 @@ fn base_config() -> ServiceConfig {
         statement_counter: None,
         auth: AuthSettings::default(),
         catalog_url: service_kit::config::DEFAULT_CATALOG_URL.to_owned(),
+        user_url: service_kit::config::DEFAULT_USER_URL.to_owned(),
+        cart_url: service_kit::config::DEFAULT_CART_URL.to_owned(),
+        internal_token: service_kit::config::DEV_INTERNAL_TOKEN.to_owned(),
+        orders: service_kit::config::OrderSettings::default(),
         loader_delay: std::time::Duration::from_millis(1),
     }
 }

@@ -2,7 +2,9 @@
 
 pub mod catalog;
 pub mod db;
+pub mod events;
 pub mod graphql;
+pub mod internal;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
@@ -32,6 +34,12 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     sdl: || schema().finish().sdl_with_options(sdl_options()),
     seed: |stores| Box::pin(seed_demo_data(&stores.db)),
     router,
+    workers: |stores, _| {
+        Ok(vec![events::order_events(
+            stores.redis.clone(),
+            stores.db.clone(),
+        )])
+    },
 };
 
 /// The schema with nothing attached.
@@ -54,7 +62,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
                 .delay(std::time::Duration::from_millis(1)),
         );
     });
-    Ok(http::subgraph_router(schema, request_data, stores))
+    let internal = internal::routes(stores.db.clone(), &config.internal_token);
+    Ok(http::subgraph_router(schema, request_data, stores).merge(internal))
 }
 
 /// Runs the cart subgraph alone.

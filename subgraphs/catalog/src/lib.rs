@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod db;
+pub mod events;
 pub mod graphql;
+pub mod internal;
 pub mod seed;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
@@ -11,7 +13,7 @@ use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
-use service_kit::{ServiceConfig, Stores, Subgraph, http};
+use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::mutation::Mutation;
 pub use graphql::query::Query;
@@ -34,6 +36,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     sdl: || schema().finish().sdl_with_options(sdl_options()),
     seed: |stores| Box::pin(seed::seed_demo_data(&stores.db)),
     router,
+    workers,
 };
 
 /// The schema with nothing attached; [`router`] adds the stores, tests may add their own.
@@ -52,9 +55,23 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .finish();
     let db = stores.db.clone();
     let delay = config.loader_delay;
+    let stock = internal::StockService {
+        db: db.clone(),
+        cache: cache.clone(),
+    };
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, &cache, delay, data));
-    Ok(http::subgraph_router(schema, request_data, stores))
+    Ok(http::subgraph_router(schema, request_data, stores)
+        .merge(internal::routes(stock, &config.internal_token)))
+}
+
+/// Background work: giving back the stock of cancelled and expired orders.
+pub fn workers(stores: &Stores, _: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    let stock = internal::StockService {
+        db: stores.db.clone(),
+        cache: cache::ProductCache::new(stores.redis.clone()),
+    };
+    Ok(vec![events::order_events(stores.redis.clone(), stock)])
 }
 
 /// Runs the catalog subgraph alone.

@@ -1,19 +1,32 @@
-//! The order subgraph: orders and their lines. It owns the `Order` entity.
+//! The order subgraph: checkout, orders and their life cycle. It owns the `Order` entity
+//! and `User.orders`, reserves stock through the catalog, and publishes every order change
+//! as an event (transactional outbox → Redis stream `orders`).
+//!
+//! Layout: `graphql/` (types and resolvers), `domain/` (the state machine and checkout
+//! rules, no I/O), `db/` (tables and statements), `checkout.rs` and `lifecycle.rs` (the
+//! workflows), `services.rs` (calls to the catalog, cart and user subgraphs), `events/`
+//! (outbox relay and the expiry sweeper).
 
+pub mod checkout;
 pub mod db;
+pub mod domain;
+pub mod events;
 pub mod graphql;
+pub mod lifecycle;
+pub mod services;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
+use futures::FutureExt as _;
 use service_kit::db::DatabaseSpec;
+use service_kit::http::RequestData;
 use service_kit::subgraph::sdl_options;
-use service_kit::{ServiceConfig, Stores, Subgraph, http};
+use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
-pub use graphql::Query;
+pub use graphql::{Mutation, Query};
 
 /// The order subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -31,29 +44,51 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     // Orders come from checkout; there is no demo order.
     seed: |_| Box::pin(async { Ok(()) }),
     router,
+    workers,
 };
 
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
-/// HTTP routes over connected stores; every request gets its own DataLoaders.
+/// HTTP routes over connected stores; every request gets its own DataLoaders and its trace
+/// context.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
+    let services = services::Services::new(config)?;
+    let checkout = checkout::Checkout {
+        db: stores.db.clone(),
+        services: services.clone(),
+        settings: config.orders.clone(),
+    };
     let schema = schema()
         .extension(access.root_field_guard())
         .data(stores.db.clone())
+        .data(services)
+        .data(checkout)
         .finish();
     let db = stores.db.clone();
-    let request_data = access.request_data(move |data| {
-        let delay = Duration::from_millis(1);
-        data.insert(DataLoader::new(graphql::OrderLoader(db.clone()), tokio::spawn).delay(delay));
-        data.insert(
-            DataLoader::new(graphql::OrderItemsLoader(db.clone()), tokio::spawn).delay(delay),
-        );
+    let delay = config.loader_delay;
+    let authenticated =
+        access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
+    let request_data: RequestData = Arc::new(move |headers: axum::http::HeaderMap| {
+        let traceparent =
+            event_bus::traceparent_or_new(headers.get("traceparent").and_then(|v| v.to_str().ok()));
+        let data = authenticated(headers);
+        async move {
+            let mut data = data.await?;
+            data.insert(graphql::TraceParent(traceparent));
+            Ok(data)
+        }
+        .boxed()
     });
     Ok(http::subgraph_router(schema, request_data, stores))
+}
+
+/// The outbox relay and the expiry sweeper.
+pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    Ok(events::workers(stores, &config.orders))
 }
 
 /// Runs the order subgraph alone.

@@ -32,6 +32,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     // Payments come from paying orders; there is no demo payment.
     seed: |_| Box::pin(async { Ok(()) }),
     router,
+    workers: service_kit::subgraph::no_workers,
 };
 
 /// The schema with nothing attached.

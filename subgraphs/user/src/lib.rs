@@ -11,15 +11,18 @@ pub mod throttle;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
-use axum::routing::get;
+use axum::Json;
+use axum::extract::State;
+use axum::routing::{get, post};
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, demo_id};
+use service_kit::internal::api::{AddressOf, PostalAddress};
 use service_kit::subgraph::sdl_options;
-use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
+use service_kit::{ApiError, DbPool, ServiceConfig, Stores, Subgraph, http, internal};
 
 pub use graphql::{Mutation, Query};
 
@@ -38,6 +41,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     sdl: || schema().finish().sdl_with_options(sdl_options()),
     seed: |stores| Box::pin(seed_demo_data(&stores.db)),
     router,
+    workers: service_kit::subgraph::no_workers,
 };
 
 /// Passwords of the demo accounts (development only; see the README).
@@ -60,10 +64,52 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let db = stores.db.clone();
     let request_data = access.request_data(move |data| graphql::types::add_loaders(&db, data));
     let jwks = serde_json::to_value(access.keys().jwks())?;
-    Ok(http::subgraph_router(schema, request_data, stores).route(
-        "/.well-known/jwks.json",
-        get(move || async move { axum::Json(jwks.clone()) }),
-    ))
+    let internal = internal::protect(
+        axum::Router::new()
+            .route("/internal/address", post(saved_address))
+            .with_state(stores.db.clone()),
+        &config.internal_token,
+    );
+    Ok(http::subgraph_router(schema, request_data, stores)
+        .route(
+            "/.well-known/jwks.json",
+            get(move || async move { axum::Json(jwks.clone()) }),
+        )
+        .merge(internal))
+}
+
+/// `POST /internal/address`: a saved address of a user, for checkout. `NOT_FOUND` when the
+/// address does not exist or belongs to someone else.
+async fn saved_address(
+    State(db): State<DbPool>,
+    Json(asked): Json<AddressOf>,
+) -> axum::response::Response {
+    let found = async {
+        let mut conn = db.get().await?;
+        let mut query = db::addresses::table
+            .filter(db::addresses::user_id.eq(asked.user_id))
+            .into_boxed();
+        query = match asked.address_id {
+            Some(id) => query.filter(db::addresses::id.eq(id)),
+            None => query.filter(db::addresses::is_default.eq(true)),
+        };
+        let row: Option<db::AddressRow> = query
+            .select(db::AddressRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        let row = row.ok_or_else(|| ApiError::NotFound("address".into()))?;
+        Ok::<_, ApiError>(PostalAddress {
+            recipient: row.recipient,
+            phone: row.phone,
+            province: row.province,
+            city: row.city,
+            district: row.district,
+            line1: row.line1,
+            postal_code: row.postal_code,
+        })
+    };
+    internal::respond(found.await)
 }
 
 /// Runs the user subgraph alone.

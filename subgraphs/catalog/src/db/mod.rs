@@ -1,4 +1,5 @@
-//! The catalog's tables and rows.
+//! The catalog's tables, rows and stock reservations.
 
 pub mod models;
+pub mod reservations;
 pub mod schema;

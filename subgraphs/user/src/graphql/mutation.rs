@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use service_kit::ApiError;
-use service_kit::validate::required_text;
+use service_kit::internal::api::PostalAddress;
+use service_kit::validate::{AddressParts, required_text};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -59,79 +60,42 @@ pub struct AddressInput {
     is_default: Option<bool>,
 }
 
-/// Validated address fields.
-struct AddressFields {
-    recipient: String,
-    phone: String,
-    province: String,
-    city: String,
-    district: String,
-    line1: String,
-    postal_code: Option<String>,
-}
-
 impl AddressInput {
-    fn validate(&self) -> Result<AddressFields, ApiError> {
-        let phone = required_text("input.phone", &self.phone, 32)?;
-        if phone.chars().filter(char::is_ascii_digit).count() < 5
-            || !phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-()".contains(c))
-        {
-            return Err(ApiError::bad_input(
-                "input.phone",
-                "must be a phone number (digits, spaces, + - ( ))",
-            ));
-        }
-        let postal_code = match self.postal_code.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(code) => {
-                if code.len() > 16
-                    || !code
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
-                {
-                    return Err(ApiError::bad_input(
-                        "input.postalCode",
-                        "must be up to 16 letters, digits, spaces or hyphens",
-                    ));
-                }
-                Some(code.to_owned())
-            }
-        };
-        Ok(AddressFields {
-            recipient: required_text("input.recipient", &self.recipient, 64)?,
-            phone,
-            province: required_text("input.province", &self.province, 64)?,
-            city: required_text("input.city", &self.city, 64)?,
-            district: required_text("input.district", &self.district, 64)?,
-            line1: required_text("input.line1", &self.line1, 200)?,
-            postal_code,
-        })
+    fn validate(&self) -> Result<PostalAddress, ApiError> {
+        service_kit::validate::postal_address(
+            "input",
+            AddressParts {
+                recipient: &self.recipient,
+                phone: &self.phone,
+                province: &self.province,
+                city: &self.city,
+                district: &self.district,
+                line1: &self.line1,
+                postal_code: self.postal_code.as_deref(),
+            },
+        )
     }
 }
 
-impl AddressFields {
-    fn into_row(
-        self,
-        id: Uuid,
-        user_id: Uuid,
-        is_default: bool,
-        created_at: DateTime<Utc>,
-    ) -> AddressRow {
-        AddressRow {
-            id,
-            user_id,
-            recipient: self.recipient,
-            phone: self.phone,
-            province: self.province,
-            city: self.city,
-            district: self.district,
-            line1: self.line1,
-            postal_code: self.postal_code,
-            is_default,
-            created_at,
-        }
+fn address_row(
+    fields: PostalAddress,
+    id: Uuid,
+    user_id: Uuid,
+    is_default: bool,
+    created_at: DateTime<Utc>,
+) -> AddressRow {
+    AddressRow {
+        id,
+        user_id,
+        recipient: fields.recipient,
+        phone: fields.phone,
+        province: fields.province,
+        city: fields.city,
+        district: fields.district,
+        line1: fields.line1,
+        postal_code: fields.postal_code,
+        is_default,
+        created_at,
     }
 }
 
@@ -341,7 +305,7 @@ impl Mutation {
                 if is_default {
                     clear_default(conn, user).await?;
                 }
-                let row = fields.into_row(Uuid::now_v7(), user, is_default, Utc::now());
+                let row = address_row(fields, Uuid::now_v7(), user, is_default, Utc::now());
                 diesel::insert_into(addresses::table)
                     .values(&row)
                     .execute(conn)
@@ -388,7 +352,7 @@ impl Mutation {
                 if is_default && !current.is_default {
                     clear_default(conn, user).await?;
                 }
-                let row = fields.into_row(current.id, user, is_default, current.created_at);
+                let row = address_row(fields, current.id, user, is_default, current.created_at);
                 diesel::update(addresses::table.find(id))
                     .set(&row)
                     .execute(conn)

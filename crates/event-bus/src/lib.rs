@@ -1,0 +1,83 @@
+//! Domain events: how a subgraph tells the others that something happened.
+//!
+//! A state change and its event commit together: the producer inserts the event into its
+//! own `outbox` table in the transaction of the change ([`outbox`]). A relay in every
+//! replica publishes committed events to a Redis stream, one replica at a time and in commit
+//! order, and marks them published; a rolled-back change never had an event. Delivery is at
+//! least once (a relay that dies between publishing and marking publishes again), so every
+//! consumer is idempotent by event id or by the state it changes ([`consumer`]).
+//!
+//! The envelope ([`Event`]) and every event's payload are listed in `docs/events.md`.
+
+pub mod consumer;
+pub mod outbox;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use service_kit::Redis;
+use uuid::Uuid;
+
+pub use consumer::consumer_worker;
+pub use outbox::{NewEvent, relay_worker};
+
+/// One domain event as it travels on the bus (the `event` field of a stream entry, JSON).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Unique; consumers deduplicate on it.
+    pub id: Uuid,
+    /// What happened: `OrderPlaced`, `OrderCancelled`, …
+    pub name: String,
+    /// Version of the payload's shape for this name; a consumer ignores versions it does not
+    /// know.
+    pub version: i32,
+    /// Id of the thing that changed (an order id).
+    pub aggregate_id: String,
+    /// When the change committed (its transaction's time).
+    pub occurred_at: DateTime<Utc>,
+    /// W3C trace context of the request that caused it (`00-<trace>-<span>-01`).
+    pub traceparent: Option<String>,
+    /// The event's data; its shape is given by `name` and `version`.
+    pub payload: serde_json::Value,
+}
+
+/// The Redis key of a stream of events (`orders`, …) under the deployment's prefix.
+pub fn stream_key(redis: &Redis, stream: &str) -> String {
+    redis.key(&format!("events:{stream}"))
+}
+
+/// The W3C `traceparent` of a request, or a new root one when it came without.
+pub fn traceparent_or_new(header: Option<&str>) -> String {
+    match header {
+        Some(value) if is_traceparent(value) => value.to_owned(),
+        _ => {
+            let trace: u128 = rand::random();
+            let span: u64 = rand::random();
+            format!("00-{trace:032x}-{span:016x}-01")
+        }
+    }
+}
+
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() == 4
+        && [2, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_is_kept_or_made() {
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(traceparent_or_new(Some(given)), given);
+        for bad in [None, Some("garbage"), Some("00-xyz-00f067aa0ba902b7-01")] {
+            let made = traceparent_or_new(bad);
+            assert!(is_traceparent(&made), "{made}");
+        }
+    }
+}

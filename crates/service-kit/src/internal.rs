@@ -1,0 +1,335 @@
+//! Service-to-service calls: JSON over HTTP on `/internal/*` routes, never through the
+//! router and never part of the supergraph. A caller proves it is one of our services with
+//! the shared secret `INTERNAL_API_TOKEN` in [`TOKEN_HEADER`] (compared in constant time).
+//! Errors travel as `{"code", "message", ...}` with the contract's codes, so a subgraph can
+//! hand them to its client unchanged.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::ApiError;
+
+/// The header that carries the internal secret.
+pub const TOKEN_HEADER: &str = "x-mall-internal-token";
+
+/// Wraps `routes` (paths under `/internal/`) so that only callers with the secret reach them.
+pub fn protect(routes: axum::Router, token: &str) -> axum::Router {
+    routes.layer(axum::middleware::from_fn_with_state(
+        std::sync::Arc::<str>::from(token),
+        require_token,
+    ))
+}
+
+async fn require_token(
+    State(token): State<std::sync::Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if constant_time_eq(given, token.as_bytes()) {
+        next.run(request).await
+    } else {
+        let error = ApiError::Unauthenticated("internal route: wrong or missing token".into());
+        error_response(&error)
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An [`ApiError`] as an internal route's answer.
+pub fn error_response(error: &ApiError) -> Response {
+    let status = match error {
+        ApiError::BadUserInput { .. } => StatusCode::BAD_REQUEST,
+        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::Conflict(_) | ApiError::InsufficientStock { .. } => StatusCode::CONFLICT,
+        ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut body = json!({ "code": error.code(), "message": error.message() });
+    match error {
+        ApiError::BadUserInput { field, message } => {
+            body["field"] = json!(field);
+            body["reason"] = json!(message);
+        }
+        ApiError::NotFound(what) => body["what"] = json!(what),
+        ApiError::InsufficientStock {
+            product_id,
+            available,
+        } => {
+            body["productId"] = json!(product_id);
+            body["available"] = json!(available);
+        }
+        _ => {}
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The answer of an internal route: a JSON value or an [`ApiError`].
+pub fn respond<T: Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// Reads an error body made by [`error_response`] back into an [`ApiError`].
+fn parse_error(body: &serde_json::Value) -> Option<ApiError> {
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_owned();
+    Some(match body["code"].as_str()? {
+        "BAD_USER_INPUT" => ApiError::bad_input(text("field"), text("reason")),
+        "NOT_FOUND" => ApiError::NotFound(text("what")),
+        "CONFLICT" => ApiError::Conflict(text("message")),
+        "FORBIDDEN" => ApiError::Forbidden(text("message")),
+        "INSUFFICIENT_STOCK" => ApiError::InsufficientStock {
+            product_id: text("productId"),
+            available: body["available"].as_i64().unwrap_or(0),
+        },
+        _ => return None,
+    })
+}
+
+/// A client of another subgraph's internal routes: a timeout on every call, and bounded
+/// retries with back-off when the other side cannot be reached or answers 5xx. Only
+/// idempotent routes are called through it (every internal route is idempotent).
+#[derive(Clone)]
+pub struct InternalClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    /// Shown in errors: "the catalog".
+    service: &'static str,
+}
+
+/// Attempts per call (first try + retries).
+const ATTEMPTS: u32 = 3;
+
+impl InternalClient {
+    /// `url` is the service's GraphQL URL (`…/graphql`) or its base URL.
+    pub fn new(service: &'static str, url: &str, token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .connect_timeout(Duration::from_secs(1))
+                .build()?,
+            base: url
+                .trim_end_matches('/')
+                .trim_end_matches("/graphql")
+                .to_owned(),
+            token: token.to_owned(),
+            service,
+        })
+    }
+
+    /// POSTs `body` to `path`; the answer's JSON, or the callee's contract error, or
+    /// `UNAVAILABLE` after [`ATTEMPTS`] failed tries.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=ATTEMPTS {
+            let outcome = self
+                .http
+                .post(&url)
+                .header(TOKEN_HEADER, &self.token)
+                .json(body)
+                .send()
+                .await;
+            match outcome {
+                Ok(response) if response.status().is_success() => {
+                    return response.json().await.map_err(|error| {
+                        tracing::error!(%error, %url, "internal call: unreadable answer");
+                        ApiError::Unavailable(self.service)
+                    });
+                }
+                Ok(response) if response.status().is_client_error() => {
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    return Err(parse_error(&body).unwrap_or_else(|| {
+                        tracing::error!(%status, %body, %url, "internal call refused");
+                        ApiError::Internal
+                    }));
+                }
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), %url, attempt, "internal call failed");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %url, attempt, "internal call failed");
+                }
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+        Err(ApiError::Unavailable(self.service))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+
+    #[test]
+    fn errors_survive_the_trip() {
+        let error = ApiError::InsufficientStock {
+            product_id: "p1".into(),
+            available: 3,
+        };
+        let response = error_response(&error);
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = json!({ "code": "INSUFFICIENT_STOCK", "productId": "p1", "available": 3 });
+        let back = parse_error(&body).unwrap();
+        assert_eq!(back.code(), "INSUFFICIENT_STOCK");
+        assert_eq!(back.message(), error.message());
+        let body = json!({ "code": "BAD_USER_INPUT", "field": "lines", "reason": "empty" });
+        assert_eq!(parse_error(&body).unwrap().message(), "lines: empty");
+    }
+}
+
+/// The bodies of the internal routes, shared by the subgraph that serves a route and the one
+/// that calls it.
+pub mod api {
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    /// Units of one product.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct StockLine {
+        pub product_id: Uuid,
+        pub quantity: i32,
+    }
+
+    /// Catalog `POST /internal/stock/reserve`: all lines or none, idempotent per order.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReserveStock {
+        pub order_id: Uuid,
+        pub lines: Vec<StockLine>,
+    }
+
+    /// What a reservation holds.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ReservationStatus {
+        /// Reserved by this call.
+        Reserved,
+        /// Reserved earlier for the same order (a retry).
+        Existing,
+        /// The order's checkout was abandoned and its stock released: nothing is reserved.
+        Released,
+    }
+
+    /// A reserved line with the catalog's name and price at that moment.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReservedLine {
+        pub product_id: Uuid,
+        pub quantity: i32,
+        pub product_name: String,
+        pub unit_price: i64,
+        pub currency: String,
+    }
+
+    /// The answer to [`ReserveStock`]; errors are `NOT_FOUND` (unknown product), `CONFLICT`
+    /// (not on sale) and `INSUFFICIENT_STOCK`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Reservation {
+        pub status: ReservationStatus,
+        pub lines: Vec<ReservedLine>,
+    }
+
+    /// Catalog `POST /internal/stock/release`: gives an order's stock back, once.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReleaseStock {
+        pub order_id: Uuid,
+        pub reason: String,
+    }
+
+    /// The answer to [`ReleaseStock`]: whether this call gave stock back.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Released {
+        pub released: bool,
+    }
+
+    /// Cart `POST /internal/cart/lines`: a user's cart lines, oldest first.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CartOf {
+        pub user_id: Uuid,
+    }
+
+    /// The answer to [`CartOf`].
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CartLines {
+        pub lines: Vec<StockLine>,
+    }
+
+    /// Cart `POST /internal/cart/checked-out`: removes what an order bought from the cart,
+    /// once per order.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CheckedOut {
+        pub user_id: Uuid,
+        pub order_id: Uuid,
+        pub lines: Vec<StockLine>,
+    }
+
+    /// User `POST /internal/address`: one saved address of a user, or their default one
+    /// when `address_id` is absent (`NOT_FOUND` when it is not theirs, or they have none).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct AddressOf {
+        pub user_id: Uuid,
+        pub address_id: Option<Uuid>,
+    }
+
+    /// A postal address (the answer to [`AddressOf`], and an order's shipping address).
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PostalAddress {
+        pub recipient: String,
+        pub phone: String,
+        pub province: String,
+        pub city: String,
+        pub district: String,
+        pub line1: String,
+        pub postal_code: Option<String>,
+    }
+}

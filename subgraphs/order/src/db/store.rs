@@ -1,0 +1,409 @@
+//! The statements of the order subgraph. Values always travel as bind parameters.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use service_kit::ApiError;
+use service_kit::internal::api::ReservedLine;
+use uuid::Uuid;
+
+use super::{AttemptRow, OrderRow, checkout_attempts, orders};
+use crate::domain::OrderStatus;
+
+/// The stream every order event goes to.
+pub const ORDERS_STREAM: &str = "orders";
+
+/// Claims `(user, key)` for a new checkout with `order_id`, or returns the claim that was
+/// there first (a retry, or a racing twin): the primary key decides, not a prior read.
+pub async fn claim_attempt(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+    key: &str,
+    request_hash: &str,
+    order_id: Uuid,
+) -> Result<(AttemptRow, bool), ApiError> {
+    let inserted: Option<AttemptRow> = diesel::insert_into(checkout_attempts::table)
+        .values((
+            checkout_attempts::user_id.eq(user),
+            checkout_attempts::idempotency_key.eq(key),
+            checkout_attempts::request_hash.eq(request_hash),
+            checkout_attempts::order_id.eq(order_id),
+            checkout_attempts::state.eq("RESERVING"),
+        ))
+        .on_conflict_do_nothing()
+        .returning(AttemptRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    if let Some(row) = inserted {
+        return Ok((row, true));
+    }
+    let existing = checkout_attempts::table
+        .find((user, key))
+        .select(AttemptRow::as_select())
+        .first(conn)
+        .await?;
+    Ok((existing, false))
+}
+
+/// Starts an abandoned checkout over with a new order id; `None` if it is not abandoned
+/// (any more).
+pub async fn restart_abandoned(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+    key: &str,
+    order_id: Uuid,
+) -> Result<Option<AttemptRow>, ApiError> {
+    Ok(diesel::update(
+        checkout_attempts::table
+            .find((user, key))
+            .filter(checkout_attempts::state.eq("ABANDONED")),
+    )
+    .set((
+        checkout_attempts::order_id.eq(order_id),
+        checkout_attempts::state.eq("RESERVING"),
+        checkout_attempts::created_at.eq(diesel::dsl::now),
+    ))
+    .returning(AttemptRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// The attempt that holds `order_id`, if any.
+pub async fn attempt_of(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+) -> Result<Option<AttemptRow>, ApiError> {
+    Ok(checkout_attempts::table
+        .filter(checkout_attempts::order_id.eq(order_id))
+        .select(AttemptRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Forgets a checkout that reserved nothing (it failed on the customer's input or on stock),
+/// so that the same key may try again.
+pub async fn forget_attempt(conn: &mut AsyncPgConnection, order_id: Uuid) -> Result<(), ApiError> {
+    diesel::delete(
+        checkout_attempts::table
+            .filter(checkout_attempts::order_id.eq(order_id))
+            .filter(checkout_attempts::state.eq("RESERVING")),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An order about to be placed, with its reserved lines.
+pub struct NewOrder<'a> {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub currency: &'a str,
+    pub subtotal: i64,
+    pub payment_ttl: std::time::Duration,
+    /// JSON of the `PostalAddress`.
+    pub shipping_address: &'a str,
+    pub note: Option<&'a str>,
+    pub from_cart: bool,
+    pub lines: &'a [ReservedLine],
+    pub traceparent: Option<String>,
+}
+
+/// Creates the order, its lines, its first history entry and its `OrderPlaced` event in one
+/// statement, if its checkout attempt is still `RESERVING` (moving it to `PLACED`). `None`
+/// when it is not: a twin placed it already, or the sweeper abandoned it.
+pub async fn place_order(
+    conn: &mut AsyncPgConnection,
+    order: &NewOrder<'_>,
+) -> Result<Option<OrderRow>, ApiError> {
+    let payload = serde_json::json!({
+        "orderId": order.id,
+        "userId": order.user_id,
+        "status": OrderStatus::PendingPayment,
+        "total": { "amount": order.subtotal, "currency": order.currency },
+        "fromCart": order.from_cart,
+        "items": order.lines.iter().map(|l| serde_json::json!({
+            "productId": l.product_id,
+            "quantity": l.quantity,
+            "unitPrice": l.unit_price,
+        })).collect::<Vec<_>>(),
+    });
+    let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<&str> = order
+        .lines
+        .iter()
+        .map(|l| l.product_name.as_str())
+        .collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    let row: Option<OrderRow> = diesel::sql_query(
+        "WITH placed AS ( \
+             UPDATE checkout_attempts SET state = 'PLACED' \
+             WHERE order_id = $1 AND state = 'RESERVING' RETURNING order_id \
+         ), new_order AS ( \
+             INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount, \
+                 discount_amount, total_amount, created_at, version, expires_at, \
+                 shipping_address, note) \
+             SELECT $1, 'DM' || to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYMMDD') \
+                        || lpad(nextval('order_number_seq')::text, 6, '0'), \
+                    $2, 'PENDING_PAYMENT', $3, $4, 0, $4, now(), 1, \
+                    now() + $5 * interval '1 millisecond', $6, $7 \
+             FROM placed \
+             RETURNING * \
+         ), lines AS ( \
+             INSERT INTO order_items (order_id, position, product_id, product_name, \
+                 unit_price, quantity) \
+             SELECT o.id, l.pos::int, l.product_id, l.product_name, l.unit_price, l.quantity \
+             FROM new_order o, unnest($8::uuid[], $9::text[], $10::bigint[], $11::int[]) \
+                  WITH ORDINALITY AS l (product_id, product_name, unit_price, quantity, pos) \
+         ), history AS ( \
+             INSERT INTO order_status_history (order_id, from_status, to_status, at) \
+             SELECT o.id, NULL, o.status, o.created_at FROM new_order o \
+         ), event AS ( \
+             INSERT INTO outbox (id, stream, name, version, aggregate_id, payload, \
+                 traceparent, occurred_at) \
+             SELECT $12, $13, 'OrderPlaced', 1, o.id::text, \
+                    ($14::jsonb || jsonb_build_object('number', o.number, \
+                        'expiresAt', o.expires_at, 'createdAt', o.created_at))::text, \
+                    $15, o.created_at \
+             FROM new_order o \
+         ) \
+         SELECT * FROM new_order",
+    )
+    .bind::<SqlUuid, _>(order.id)
+    .bind::<SqlUuid, _>(order.user_id)
+    .bind::<Text, _>(order.currency)
+    .bind::<Int8, _>(order.subtotal)
+    .bind::<Int8, _>(order.payment_ttl.as_millis() as i64)
+    .bind::<Text, _>(order.shipping_address)
+    .bind::<Nullable<Text>, _>(order.note)
+    .bind::<Array<SqlUuid>, _>(&product_ids)
+    .bind::<Array<Text>, _>(&names)
+    .bind::<Array<Int8>, _>(&prices)
+    .bind::<Array<Int4>, _>(&quantities)
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .bind::<Text, _>(ORDERS_STREAM)
+    .bind::<Text, _>(payload.to_string())
+    .bind::<Nullable<Text>, _>(order.traceparent.as_deref())
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row)
+}
+
+/// One order.
+pub async fn find_order(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<OrderRow>, ApiError> {
+    Ok(orders::table
+        .find(id)
+        .select(OrderRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The event name of a move to `status`.
+fn event_name(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::PendingPayment => "OrderPlaced",
+        OrderStatus::Paid => "OrderPaid",
+        OrderStatus::Cancelled => "OrderCancelled",
+        OrderStatus::Expired => "OrderExpired",
+        OrderStatus::Refunded => "OrderRefunded",
+    }
+}
+
+/// Moves `order` (as read, at its version) to `to`, with its history entry and event, in
+/// one statement. `None` when the order changed since it was read (the caller re-reads and
+/// decides again; nothing is overwritten).
+pub async fn change_status(
+    conn: &mut AsyncPgConnection,
+    order: &OrderRow,
+    to: OrderStatus,
+    reason: Option<&str>,
+    traceparent: Option<String>,
+) -> Result<Option<OrderRow>, ApiError> {
+    Ok(diesel::sql_query(
+        "WITH changed AS ( \
+             UPDATE orders SET status = $3, version = version + 1, \
+                 cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END, \
+                 cancel_reason = CASE WHEN $3 = 'CANCELLED' THEN $4 ELSE cancel_reason END, \
+                 paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END \
+             WHERE id = $1 AND version = $2 \
+             RETURNING * \
+         ), history AS ( \
+             INSERT INTO order_status_history (order_id, from_status, to_status, at, reason) \
+             SELECT c.id, $5, c.status, now(), $4 FROM changed c \
+         ), event AS ( \
+             INSERT INTO outbox (id, stream, name, version, aggregate_id, payload, \
+                 traceparent, occurred_at) \
+             SELECT $6, $7, $8, 1, c.id::text, \
+                    jsonb_build_object('orderId', c.id, 'userId', c.user_id, \
+                        'number', c.number, 'previousStatus', $5::text, 'status', c.status, \
+                        'at', now(), 'reason', $4::text)::text, \
+                    $9, now() \
+             FROM changed c \
+         ) \
+         SELECT * FROM changed",
+    )
+    .bind::<SqlUuid, _>(order.id)
+    .bind::<Int4, _>(order.version)
+    .bind::<Text, _>(to.as_db())
+    .bind::<Nullable<Text>, _>(reason)
+    .bind::<Text, _>(&order.status)
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .bind::<Text, _>(ORDERS_STREAM)
+    .bind::<Text, _>(event_name(to))
+    .bind::<Nullable<Text>, _>(traceparent.as_deref())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Replaces the shipping address of an unpaid order read at `version`; `None` when it
+/// changed meanwhile.
+pub async fn change_address(
+    conn: &mut AsyncPgConnection,
+    order: &OrderRow,
+    address_json: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    Ok(diesel::update(
+        orders::table
+            .find(order.id)
+            .filter(orders::version.eq(order.version))
+            .filter(orders::status.eq(OrderStatus::PendingPayment.as_db())),
+    )
+    .set((
+        orders::shipping_address.eq(address_json),
+        orders::version.eq(orders::version + 1),
+    ))
+    .returning(OrderRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Which orders a page lists.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OrderFilter {
+    /// Only this customer's.
+    pub user: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+}
+
+/// Position in the newest-first listing.
+pub type OrderCursor = (DateTime<Utc>, Uuid);
+
+/// Up to `limit + 1` orders after `after`, newest first, and the exact number matching.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filter: OrderFilter,
+    after: Option<OrderCursor>,
+    limit: i64,
+) -> Result<(Vec<OrderRow>, i64), ApiError> {
+    let filtered = || {
+        let mut query = orders::table.into_boxed();
+        if let Some(user) = filter.user {
+            query = query.filter(orders::user_id.eq(user));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(orders::status.eq(status.as_db()));
+        }
+        query
+    };
+    let total: i64 = filtered().count().get_result(conn).await?;
+    let mut query = filtered();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            orders::created_at
+                .lt(at)
+                .or(orders::created_at.eq(at).and(orders::id.lt(id))),
+        );
+    }
+    let rows = query
+        .order((orders::created_at.desc(), orders::id.desc()))
+        .limit(limit + 1)
+        .select(OrderRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Unpaid orders past their expiry, locked for this transaction; rows another replica has
+/// locked are skipped, so replicas never take the same order.
+pub async fn lock_due_for_expiry(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<OrderRow>, ApiError> {
+    Ok(orders::table
+        .filter(orders::status.eq(OrderStatus::PendingPayment.as_db()))
+        .filter(orders::expires_at.le(diesel::dsl::now))
+        .order(orders::expires_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(OrderRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Which checkout attempts to abandon.
+#[derive(Clone, Copy, Debug)]
+pub enum Abandon {
+    /// Those still `RESERVING` after this long (their process died), at most `limit`.
+    Stale {
+        older_than: std::time::Duration,
+        limit: i64,
+    },
+    /// This one, now (its reservation call failed without an answer).
+    Order(Uuid),
+}
+
+/// Abandons checkouts that may hold stock without an order, writing a `CheckoutAbandoned`
+/// event for each, which makes the catalog give the stock back (and refuse any later
+/// reservation for that order). Replicas skip each other's rows. Returns how many.
+pub async fn abandon_attempts(
+    conn: &mut AsyncPgConnection,
+    which: Abandon,
+) -> Result<i64, ApiError> {
+    let (older_than, limit, order_id) = match which {
+        Abandon::Stale { older_than, limit } => (older_than, limit, None),
+        Abandon::Order(id) => (std::time::Duration::ZERO, 1, Some(id)),
+    };
+    let abandoned: Count = diesel::sql_query(
+        "WITH stale AS ( \
+             SELECT user_id, idempotency_key FROM checkout_attempts \
+             WHERE state = 'RESERVING' AND created_at <= now() - $1 * interval '1 millisecond' \
+               AND ($4::uuid IS NULL OR order_id = $4) \
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED \
+         ), abandoned AS ( \
+             UPDATE checkout_attempts a SET state = 'ABANDONED' FROM stale s \
+             WHERE a.user_id = s.user_id AND a.idempotency_key = s.idempotency_key \
+             RETURNING a.order_id, a.user_id \
+         ), events AS ( \
+             INSERT INTO outbox (id, stream, name, version, aggregate_id, payload, occurred_at) \
+             SELECT gen_random_uuid(), $3, 'CheckoutAbandoned', 1, a.order_id::text, \
+                    jsonb_build_object('orderId', a.order_id, 'userId', a.user_id)::text, now() \
+             FROM abandoned a \
+         ) \
+         SELECT count(*) AS count FROM abandoned",
+    )
+    .bind::<Int8, _>(older_than.as_millis() as i64)
+    .bind::<Int8, _>(limit)
+    .bind::<Text, _>(ORDERS_STREAM)
+    .bind::<Nullable<SqlUuid>, _>(order_id)
+    .get_result(conn)
+    .await?;
+    Ok(abandoned.count)
+}

@@ -1,0 +1,70 @@
+//! The order subgraph's background work: the outbox relay that publishes its events to the
+//! `orders` stream (crates/event-bus), and the sweeper that expires unpaid orders and
+//! abandons checkouts whose process died. Every replica runs both; the database decides who
+//! does what (an advisory lock for the relay, `FOR UPDATE SKIP LOCKED` for the sweeper), so
+//! nothing is done twice and nothing depends on an in-memory timer.
+
+use service_kit::config::OrderSettings;
+use service_kit::subgraph::{Shutdown, pause};
+use service_kit::{DbPool, Stores, Worker};
+
+use crate::db::store::{self, Abandon};
+use crate::lifecycle;
+
+/// Orders expired (or checkouts abandoned) per transaction.
+const SWEEP_BATCH: i64 = 200;
+
+/// The relay and the sweeper.
+pub fn workers(stores: &Stores, settings: &OrderSettings) -> Vec<Worker> {
+    vec![
+        event_bus::relay_worker(
+            stores.db.clone(),
+            stores.redis.clone(),
+            settings.outbox_poll,
+        ),
+        sweeper(stores.db.clone(), settings.clone()),
+    ]
+}
+
+fn sweeper(db: DbPool, settings: OrderSettings) -> Worker {
+    Box::new(move |mut shutdown: Shutdown| {
+        Box::pin(async move {
+            loop {
+                if let Err(error) = sweep(&db, &settings).await {
+                    tracing::warn!(error = %error.message(), "order sweep failed; will retry");
+                }
+                if !pause(&mut shutdown, settings.sweep_interval).await {
+                    break;
+                }
+            }
+        })
+    })
+}
+
+async fn sweep(db: &DbPool, settings: &OrderSettings) -> Result<(), service_kit::ApiError> {
+    loop {
+        let expired = lifecycle::expire_due(db, SWEEP_BATCH).await?;
+        if expired > 0 {
+            tracing::info!(count = expired, "unpaid orders expired");
+        }
+        if (expired as i64) < SWEEP_BATCH {
+            break;
+        }
+    }
+    let mut conn = db.get().await?;
+    let abandoned = store::abandon_attempts(
+        &mut conn,
+        Abandon::Stale {
+            older_than: settings.abandon_after,
+            limit: SWEEP_BATCH,
+        },
+    )
+    .await?;
+    if abandoned > 0 {
+        tracing::warn!(
+            count = abandoned,
+            "abandoned checkouts: their stock is being released"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! DataLoaders: lookups of one request are batched into one query per kind.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use service_kit::{ApiError, DbPool};
+use uuid::Uuid;
+
+use crate::db::{HistoryRow, OrderItemRow, OrderRow, order_items, order_status_history, orders};
+
+/// Orders by id.
+pub struct OrderLoader(pub DbPool);
+
+impl Loader<Uuid> for OrderLoader {
+    type Value = OrderRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = orders::table
+            .filter(orders::id.eq_any(ids))
+            .select(OrderRow::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// Lines of orders, by order id, in purchase order.
+pub struct OrderItemsLoader(pub DbPool);
+
+impl Loader<Uuid> for OrderItemsLoader {
+    type Value = Vec<OrderItemRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<OrderItemRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = order_items::table
+            .filter(order_items::order_id.eq_any(ids))
+            .order((order_items::order_id, order_items::position))
+            .select(OrderItemRow::as_select())
+            .load(&mut conn)
+            .await?;
+        let mut by_order: HashMap<Uuid, Vec<OrderItemRow>> = HashMap::new();
+        for row in rows {
+            by_order.entry(row.order_id).or_default().push(row);
+        }
+        Ok(by_order)
+    }
+}
+
+/// Status changes of orders, by order id, oldest first.
+pub struct HistoryLoader(pub DbPool);
+
+impl Loader<Uuid> for HistoryLoader {
+    type Value = Vec<HistoryRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<HistoryRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = order_status_history::table
+            .filter(order_status_history::order_id.eq_any(ids))
+            .order((order_status_history::order_id, order_status_history::id))
+            .select(HistoryRow::as_select())
+            .load(&mut conn)
+            .await?;
+        let mut by_order: HashMap<Uuid, Vec<HistoryRow>> = HashMap::new();
+        for row in rows {
+            by_order.entry(row.order_id).or_default().push(row);
+        }
+        Ok(by_order)
+    }
+}
+
+/// Adds a fresh set of loaders (a per-request cache) to a request's data.
+pub fn add_loaders(db: &DbPool, delay: Duration, data: &mut async_graphql::Data) {
+    data.insert(DataLoader::new(OrderLoader(db.clone()), tokio::spawn).delay(delay));
+    data.insert(DataLoader::new(OrderItemsLoader(db.clone()), tokio::spawn).delay(delay));
+    data.insert(DataLoader::new(HistoryLoader(db.clone()), tokio::spawn).delay(delay));
+}

@@ -1,0 +1,15 @@
+//! The order subgraph's GraphQL schema: the `Order` entity (visible to its owner or an
+//! `orders:read` holder, however it is reached), `User.orders`, checkout and the customer's
+//! order mutations.
+
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+pub use mutation::Mutation;
+pub use query::Query;
+
+/// The W3C trace context of the current request, carried into the events it causes.
+#[derive(Clone, Debug)]
+pub struct TraceParent(pub String);

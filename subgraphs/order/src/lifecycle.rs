@@ -1,0 +1,98 @@
+//! Status changes after checkout, through the state machine ([`crate::domain::decide`])
+//! with optimistic concurrency: read the order at its version, decide, write only if the
+//! version is unchanged; a lost race reads again and decides again, never overwrites.
+
+use diesel_async::AsyncConnection as _;
+use service_kit::{ApiError, DbPool};
+use uuid::Uuid;
+
+use crate::db::OrderRow;
+use crate::db::store;
+use crate::domain::{Command, OrderStatus, decide};
+
+/// How often a change is decided again after losing a race before giving up.
+const ATTEMPTS: usize = 8;
+
+/// The status of a stored row.
+pub fn status_of(row: &OrderRow) -> Result<OrderStatus, ApiError> {
+    OrderStatus::from_db(&row.status).map_err(|error| {
+        tracing::error!(%error, order = %row.id, "unreadable order row");
+        ApiError::Internal
+    })
+}
+
+/// Applies `command` to the order; `CONFLICT` when its status does not allow it.
+pub async fn apply(
+    db: &DbPool,
+    order_id: Uuid,
+    command: Command,
+    reason: Option<&str>,
+    traceparent: Option<String>,
+) -> Result<OrderRow, ApiError> {
+    let mut conn = db.get().await?;
+    for _ in 0..ATTEMPTS {
+        let order = store::find_order(&mut conn, order_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("order".into()))?;
+        let to = decide(status_of(&order)?, command)
+            .map_err(|illegal| ApiError::Conflict(illegal.to_string()))?;
+        if let Some(changed) =
+            store::change_status(&mut conn, &order, to, reason, traceparent.clone()).await?
+        {
+            return Ok(changed);
+        }
+    }
+    Err(ApiError::Conflict(
+        "the order keeps changing; try again".into(),
+    ))
+}
+
+/// Replaces the shipping address while the order is unpaid.
+pub async fn change_address(
+    db: &DbPool,
+    order_id: Uuid,
+    address_json: &str,
+) -> Result<OrderRow, ApiError> {
+    let mut conn = db.get().await?;
+    for _ in 0..ATTEMPTS {
+        let order = store::find_order(&mut conn, order_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("order".into()))?;
+        let status = status_of(&order)?;
+        if !status.address_changeable() {
+            return Err(ApiError::Conflict(format!(
+                "the address of an order that is {} cannot change",
+                status.as_db()
+            )));
+        }
+        if let Some(changed) = store::change_address(&mut conn, &order, address_json).await? {
+            return Ok(changed);
+        }
+    }
+    Err(ApiError::Conflict(
+        "the order keeps changing; try again".into(),
+    ))
+}
+
+/// Expires up to `limit` unpaid orders past their time, in one transaction whose row locks
+/// keep other replicas off them; their `OrderExpired` events make the catalog release the
+/// stock. Returns how many expired.
+pub async fn expire_due(db: &DbPool, limit: i64) -> Result<usize, ApiError> {
+    let mut conn = db.get().await?;
+    conn.transaction(async |conn| {
+        let due = store::lock_due_for_expiry(conn, limit).await?;
+        let mut expired = 0;
+        for order in &due {
+            let to = decide(status_of(order)?, Command::Expire)
+                .map_err(|illegal| ApiError::Conflict(illegal.to_string()))?;
+            if store::change_status(conn, order, to, Some("not paid in time"), None)
+                .await?
+                .is_some()
+            {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    })
+    .await
+}

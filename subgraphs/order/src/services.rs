@@ -1,0 +1,84 @@
+//! The other subgraphs checkout talks to, over their internal routes: the catalog holds the
+//! stock, the cart the lines, the user subgraph the saved addresses.
+
+use service_kit::internal::InternalClient;
+use service_kit::internal::api::{
+    AddressOf, CartLines, CartOf, CheckedOut, PostalAddress, ReleaseStock, Released, Reservation,
+    ReserveStock, StockLine,
+};
+use service_kit::{ApiError, ServiceConfig};
+use uuid::Uuid;
+
+/// Clients of the catalog, cart and user subgraphs.
+#[derive(Clone)]
+pub struct Services {
+    catalog: InternalClient,
+    cart: InternalClient,
+    user: InternalClient,
+}
+
+impl Services {
+    pub fn new(config: &ServiceConfig) -> anyhow::Result<Self> {
+        let token = &config.internal_token;
+        Ok(Self {
+            catalog: InternalClient::new("the catalog", &config.catalog_url, token)?,
+            cart: InternalClient::new("the cart", &config.cart_url, token)?,
+            user: InternalClient::new("the user service", &config.user_url, token)?,
+        })
+    }
+
+    /// Reserves all lines for the order, or none (idempotent per order).
+    pub async fn reserve(
+        &self,
+        order_id: Uuid,
+        lines: &[StockLine],
+    ) -> Result<Reservation, ApiError> {
+        let body = ReserveStock {
+            order_id,
+            lines: lines.to_vec(),
+        };
+        self.catalog.post("/internal/stock/reserve", &body).await
+    }
+
+    /// Gives the order's stock back (idempotent); whether this call did.
+    pub async fn release(&self, order_id: Uuid, reason: &str) -> Result<bool, ApiError> {
+        let body = ReleaseStock {
+            order_id,
+            reason: reason.to_owned(),
+        };
+        let released: Released = self.catalog.post("/internal/stock/release", &body).await?;
+        Ok(released.released)
+    }
+
+    /// The lines of the user's cart.
+    pub async fn cart_lines(&self, user_id: Uuid) -> Result<Vec<StockLine>, ApiError> {
+        let lines: CartLines = self
+            .cart
+            .post("/internal/cart/lines", &CartOf { user_id })
+            .await?;
+        Ok(lines.lines)
+    }
+
+    /// Takes what the order bought out of the cart (once per order).
+    pub async fn remove_from_cart(&self, order: &CheckedOut) -> Result<(), ApiError> {
+        let _: bool = self.cart.post("/internal/cart/checked-out", order).await?;
+        Ok(())
+    }
+
+    /// A saved address of the user (`None`: their default one).
+    pub async fn saved_address(
+        &self,
+        user_id: Uuid,
+        address_id: Option<Uuid>,
+    ) -> Result<PostalAddress, ApiError> {
+        self.user
+            .post(
+                "/internal/address",
+                &AddressOf {
+                    user_id,
+                    address_id,
+                },
+            )
+            .await
+    }
+}
