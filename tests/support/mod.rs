@@ -36,6 +36,8 @@ pub struct System {
     pub redis_prefix: String,
     /// Name and address of each subgraph.
     pub subgraph_addrs: Vec<(&'static str, std::net::SocketAddr)>,
+    /// The order timings every order subgraph of this system runs with.
+    pub orders: service_kit::config::OrderSettings,
     router: tokio::process::Child,
     subgraphs: Option<RunningSubgraphs>,
     http: reqwest::Client,
@@ -72,6 +74,9 @@ impl System {
             if let Some(url) = &options.redis_url {
                 config.redis_url = url.clone();
             }
+            if let Some(orders) = &options.orders {
+                config.orders = orders.clone();
+            }
             Ok(config)
         })
         .await
@@ -96,7 +101,9 @@ impl System {
         )
         .await
         .expect("router ready");
+        let orders = options.orders.clone().unwrap_or_default();
         Self {
+            orders,
             router_url: format!("http://127.0.0.1:{port}/graphql"),
             redis_prefix: prefix,
             catalog_statements,
@@ -248,6 +255,74 @@ impl System {
         )
     }
 
+    /// The configuration of another instance of subgraph `name` of this system (same
+    /// database, Redis prefix and peers), listening on `addr` (port 0: any).
+    pub fn replica_config(&self, addr: std::net::SocketAddr) -> ServiceConfig {
+        let url = |name: &str| self.subgraph_url(name);
+        ServiceConfig {
+            redis_prefix: self.redis_prefix.clone(),
+            listen_addr: addr,
+            user_url: url("user"),
+            catalog_url: url("catalog"),
+            cart_url: url("cart"),
+            orders: self.orders.clone(),
+            ..service_config(&self.database)
+        }
+    }
+
+    /// Starts another instance of a subgraph (a replica) beside the running ones.
+    pub async fn start_replica(
+        &self,
+        subgraph: &'static service_kit::Subgraph,
+        addr: std::net::SocketAddr,
+    ) -> douyin_mall::Server {
+        douyin_mall::serve_subgraph(subgraph, &self.replica_config(addr))
+            .await
+            .expect("replica starts")
+    }
+
+    /// A connection to the database of this system, in subgraph `schema`.
+    pub async fn sql(&self, schema: &str) -> diesel_async::AsyncPgConnection {
+        use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+        let mut conn = diesel_async::AsyncPgConnection::establish(&self.database.url)
+            .await
+            .expect("database");
+        conn.batch_execute(&format!("SET search_path TO \"{schema}\""))
+            .await
+            .expect("search_path");
+        conn
+    }
+
+    /// Redis of this system.
+    pub async fn redis(&self) -> service_kit::Redis {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        service_kit::Redis::connect(&url, &self.redis_prefix, 1)
+            .await
+            .expect("redis")
+    }
+
+    /// The events on stream `name` (`orders`), oldest first.
+    pub async fn events(&self, name: &str) -> Vec<event_bus::Event> {
+        let redis = self.redis().await;
+        let mut conn = redis.pool().get().await.expect("redis connection");
+        let entries: service_kit::redis::redis::streams::StreamRangeReply =
+            service_kit::redis::redis::cmd("XRANGE")
+                .arg(event_bus::stream_key(&redis, name))
+                .arg("-")
+                .arg("+")
+                .query_async(&mut *conn)
+                .await
+                .expect("XRANGE");
+        entries
+            .ids
+            .iter()
+            .map(|entry| {
+                let json: String = entry.get("event").expect("event field");
+                serde_json::from_str(&json).expect("event JSON")
+            })
+            .collect()
+    }
+
     /// Stops one subgraph, as if its process died; the rest keeps running.
     pub async fn stop_subgraph(&mut self, name: &str) {
         self.subgraphs.as_mut().expect("running").stop(name).await;
@@ -274,6 +349,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// A router configuration file other than the repository's.
     pub router_config: Option<std::path::PathBuf>,
+    /// Order timings (payment TTL, sweeps) other than the defaults.
+    pub orders: Option<service_kit::config::OrderSettings>,
 }
 
 /// A port nobody listens on right now.

@@ -206,7 +206,9 @@ impl Checkout {
                 }
             }
         };
-        tokio::try_join!(lines, address)
+        // Both at once; when both fail, the lines' error is the one reported (deterministic).
+        let (lines, address) = tokio::join!(lines, address);
+        Ok((lines?, address?))
     }
 
     /// Forgets an attempt that reserved nothing, then returns `error`.
