@@ -185,7 +185,9 @@ fn base_config() -> ServiceConfig {
         database_pool_size: 4,
         redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
         redis_prefix: redis_prefix(),
-        redis_pool_size: 2,
+        // Every authenticated request checks a connection out of this pool (bb8 lends them
+        // exclusively); 2 made 200 concurrent checkouts time out on a busy machine.
+        redis_pool_size: 8,
         seed_demo_data: false,
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         statement_counter: None,
