@@ -5,10 +5,8 @@ mod support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use service_kit::demo::DEMO_ADMIN_EMAIL;
 use support::System;
 use test_support::error_codes;
-use user_subgraph::DEMO_ADMIN_PASSWORD;
 
 const CART: &str = "{ cart { id totalQuantity subtotal { amount currency } items { quantity available lineTotal { amount } product { id name price { amount } } } } }";
 const ADD: &str = "mutation($p: ID!, $q: Int!) { addToCart(productId: $p, quantity: $q) { totalQuantity items { quantity } } }";
@@ -35,23 +33,10 @@ async fn products_on_sale(system: &System, n: usize) -> Vec<(String, i64)> {
         .collect()
 }
 
-async fn new_customer(system: &System, email: &str) -> String {
-    let response = system
-        .graphql(
-            "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
-            json!({ "i": { "email": email, "password": "long enough", "displayName": "Shopper" } }),
-        )
-        .await;
-    response["data"]["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{response}"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_adds_of_one_unit_make_twenty() {
     let system = System::start().await;
-    let token = new_customer(&system, "eager@example.com").await;
+    let token = system.register("eager@example.com").await;
     let (product, _) = products_on_sale(&system, 1).await.remove(0);
     let results =
         join_all((0..20).map(|_| system.graphql_as(&token, ADD, json!({ "p": product, "q": 1 }))))
@@ -68,7 +53,7 @@ async fn twenty_concurrent_adds_of_one_unit_make_twenty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cart_shows_current_prices_and_availability() {
     let system = System::start().await;
-    let token = new_customer(&system, "watcher@example.com").await;
+    let token = system.register("watcher@example.com").await;
     let mut on_sale = products_on_sale(&system, 2).await;
     let (second, second_price) = on_sale.pop().unwrap();
     let (first, first_price) = on_sale.pop().unwrap();
@@ -84,7 +69,7 @@ async fn the_cart_shows_current_prices_and_availability() {
     assert_eq!(subtotal, 2 * first_price + second_price, "{cart}");
 
     // The admin changes a price and archives the other product: the next read shows both.
-    let admin = system.sign_in(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD).await;
+    let admin = system.admin_token().await;
     let update = system
         .graphql_as(
             &admin,
@@ -134,7 +119,7 @@ async fn the_cart_shows_current_prices_and_availability() {
 #[tokio::test(flavor = "multi_thread")]
 async fn quantities_are_bounded_and_lines_can_be_set_removed_and_cleared() {
     let system = System::start().await;
-    let token = new_customer(&system, "tidy@example.com").await;
+    let token = system.register("tidy@example.com").await;
     let products = products_on_sale(&system, 3).await;
     let (a, b, c) = (&products[0].0, &products[1].0, &products[2].0);
     for (q, field) in [(0, "quantity"), (1000, "quantity"), (-1, "quantity")] {
@@ -205,7 +190,7 @@ async fn quantities_are_bounded_and_lines_can_be_set_removed_and_cleared() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fifty_line_cart_and_a_hundred_ids_each_cost_one_catalog_query() {
     let system = System::start().await;
-    let token = new_customer(&system, "bulk@example.com").await;
+    let token = system.register("bulk@example.com").await;
     let products = products_on_sale(&system, 100).await;
     assert_eq!(products.len(), 100);
     for (id, _) in &products[..50] {

@@ -5,10 +5,9 @@ mod support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use service_kit::demo::{DEMO_ADMIN_EMAIL, demo_id};
+use service_kit::demo::demo_id;
 use support::System;
 use test_support::error_codes;
-use user_subgraph::DEMO_ADMIN_PASSWORD;
 
 const CREATE: &str = "mutation($input: CreateProductInput!) { createProduct(input: $input) { id name status stock inStock price { amount currency } category { id } } }";
 const UPDATE: &str = "mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id name status stock price { amount } } }";
@@ -18,10 +17,6 @@ const READ: &str =
 
 fn product_input(name: &str, stock: i32) -> Value {
     json!({ "input": { "name": name, "description": "A test product", "price": 1999, "stock": stock } })
-}
-
-async fn admin(system: &System) -> String {
-    system.sign_in(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD).await
 }
 
 async fn total_products(system: &System) -> i64 {
@@ -41,7 +36,7 @@ async fn only_permission_holders_manage_products_and_read_exact_stock() {
         .await;
     assert_eq!(error_codes(&denied), ["FORBIDDEN"], "{denied}");
 
-    let admin = admin(&system).await;
+    let admin = system.admin_token().await;
     let created = system
         .graphql_as(&admin, CREATE, product_input("Bamboo Toothbrush", 7))
         .await;
@@ -79,7 +74,7 @@ async fn only_permission_holders_manage_products_and_read_exact_stock() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_products_are_refused_naming_the_field_and_nothing_is_created() {
     let system = System::start().await;
-    let admin = admin(&system).await;
+    let admin = system.admin_token().await;
     let before = total_products(&system).await;
     let base = |patch: Value| {
         let mut input = json!({ "name": "Valid", "description": "d", "price": 100, "stock": 1 });
@@ -127,7 +122,7 @@ async fn invalid_products_are_refused_naming_the_field_and_nothing_is_created() 
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_show_at_once_and_archived_products_disappear_for_customers() {
     let system = System::start().await;
-    let admin = admin(&system).await;
+    let admin = system.admin_token().await;
     let created = system
         .graphql_as(&admin, CREATE, product_input("Desk Lamp", 3))
         .await;
@@ -189,7 +184,7 @@ async fn updates_show_at_once_and_archived_products_disappear_for_customers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_stock_removals_never_take_stock_below_zero() {
     let system = System::start().await;
-    let admin = admin(&system).await;
+    let admin = system.admin_token().await;
     let created = system
         .graphql_as(&admin, CREATE, product_input("Last Few Mugs", 10))
         .await;
@@ -244,7 +239,7 @@ async fn concurrent_stock_removals_never_take_stock_below_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writes_keep_every_change_and_leave_the_cache_current() {
     let system = System::start().await;
-    let admin = admin(&system).await;
+    let admin = system.admin_token().await;
     let created = system
         .graphql_as(&admin, CREATE, product_input("Busy Mug", 100))
         .await;

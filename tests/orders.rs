@@ -12,10 +12,8 @@ use diesel_async::RunQueryDsl;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use service_kit::config::OrderSettings;
-use service_kit::demo::DEMO_ADMIN_EMAIL;
 use support::{Options, System};
 use test_support::error_codes;
-use user_subgraph::DEMO_ADMIN_PASSWORD;
 
 const CHECKOUT: &str = "mutation($input: CheckoutInput!) { checkout(input: $input) { \
     id number status expiresAt nextStatuses subtotal { amount currency } total { amount } \
@@ -35,19 +33,6 @@ fn address() -> Value {
             "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road", "postalCode": "310000" })
 }
 
-async fn customer(system: &System, email: &str) -> String {
-    let response = system
-        .graphql(
-            "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
-            json!({ "i": { "email": email, "password": "long enough", "displayName": "Buyer" } }),
-        )
-        .await;
-    response["data"]["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{response}"))
-        .to_owned()
-}
-
 async fn saved_address(system: &System, token: &str) -> String {
     let response = system
         .graphql_as(
@@ -60,10 +45,6 @@ async fn saved_address(system: &System, token: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{response}"))
         .to_owned()
-}
-
-async fn admin(system: &System) -> String {
-    system.sign_in(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD).await
 }
 
 /// A new active product with `stock` units at `price`.
@@ -174,8 +155,8 @@ where
 #[tokio::test(flavor = "multi_thread")]
 async fn checkout_from_the_cart_snapshots_prices_reserves_stock_and_empties_the_cart() {
     let system = System::start().await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "cart-buyer@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("cart-buyer@example.com").await;
     let address_id = saved_address(&system, &token).await;
     let phone = product(&system, &admin, "Checkout phone", 99_900, 5).await;
     let case = product(&system, &admin, "Checkout case", 1_500, 10).await;
@@ -286,8 +267,8 @@ async fn checkout_from_the_cart_snapshots_prices_reserves_stock_and_empties_the_
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_buyers_of_the_last_ten_units_make_ten_orders() {
     let system = System::start().await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "crowd@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("crowd@example.com").await;
     let hot = product(&system, &admin, "Hot item", 500, 10).await;
     let tries = join_all((0..200).map(|i| {
         let input = buy(&format!("crowd-key-{i:03}"), &[(&hot, 1)]);
@@ -342,8 +323,8 @@ async fn two_hundred_buyers_of_the_last_ten_units_make_ten_orders() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_with_one_key_make_one_order_and_bad_requests_change_nothing() {
     let system = System::start().await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "retry@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("retry@example.com").await;
     let item = product(&system, &admin, "Retried", 700, 50).await;
     let input = buy("same-key-for-all", &[(&item, 3)]);
     let tries = join_all((0..10).map(|_| checkout(&system, &token, input.clone()))).await;
@@ -366,7 +347,7 @@ async fn retries_with_one_key_make_one_order_and_bad_requests_change_nothing() {
     assert_eq!(error_codes(&other_body), ["CONFLICT"], "{other_body}");
 
     // Bad requests: each refused with its code, and nothing changes anywhere.
-    let stranger = customer(&system, "stranger@example.com").await;
+    let stranger = system.register("stranger@example.com").await;
     let foreign_address = saved_address(&system, &stranger).await;
     let archived = product(&system, &admin, "Gone", 100, 5).await;
     system
@@ -452,9 +433,9 @@ async fn retries_with_one_key_make_one_order_and_bad_requests_change_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_returns_stock_once_and_only_the_owner_sees_or_changes_an_order() {
     let system = System::start().await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "owner@example.com").await;
-    let stranger = customer(&system, "nosy@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("owner@example.com").await;
+    let stranger = system.register("nosy@example.com").await;
     let item = product(&system, &admin, "Cancellable", 300, 5).await;
     let placed = checkout(&system, &token, buy("cancel-me-please", &[(&item, 2)])).await;
     let id = placed["data"]["checkout"]["id"]
@@ -549,8 +530,8 @@ async fn cancelling_returns_stock_once_and_only_the_owner_sees_or_changes_an_ord
 #[tokio::test(flavor = "multi_thread")]
 async fn order_history_pages_newest_first_and_admin_listing_needs_orders_read() {
     let system = System::start().await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "pager@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("pager@example.com").await;
     let item = product(&system, &admin, "Paged", 100, 100).await;
     let mut placed = place_orders(&system, &token, "page-key", &item, 1, 5).await;
     system
@@ -610,6 +591,15 @@ fn fast_orders(payment_ttl: Duration) -> OrderSettings {
     }
 }
 
+/// The system with a payment TTL of `payment_ttl` and sweeps fast enough for tests.
+async fn fast_system(payment_ttl: Duration) -> System {
+    System::start_with(Options {
+        orders: Some(fast_orders(payment_ttl)),
+        ..Options::default()
+    })
+    .await
+}
+
 fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], support::free_port()))
 }
@@ -630,16 +620,12 @@ async fn statuses(system: &System, admin: &str, ids: &[String]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unpaid_orders_expire_exactly_once_with_two_replicas_and_across_restarts() {
-    let system = System::start_with(Options {
-        orders: Some(fast_orders(Duration::from_secs(2))),
-        ..Options::default()
-    })
-    .await;
+    let system = fast_system(Duration::from_secs(2)).await;
     let replica = system
         .start_replica(&order_subgraph::SUBGRAPH, free_addr())
         .await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "late@example.com").await;
+    let admin = system.admin_token().await;
+    let token = system.register("late@example.com").await;
     let item = product(&system, &admin, "Expiring", 100, 20).await;
     let mut ids = place_orders(&system, &token, "expire-key", &item, 2, 6).await;
     assert_eq!(stock(&system, &admin, &item).await, 8);
@@ -728,13 +714,9 @@ async fn unpaid_orders_expire_exactly_once_with_two_replicas_and_across_restarts
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checkout_that_dies_after_reserving_gives_its_stock_back_and_never_becomes_an_order() {
-    let mut system = System::start_with(Options {
-        orders: Some(fast_orders(Duration::from_secs(900))),
-        ..Options::default()
-    })
-    .await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "crash@example.com").await;
+    let mut system = fast_system(Duration::from_secs(900)).await;
+    let admin = system.admin_token().await;
+    let token = system.register("crash@example.com").await;
     let item = product(&system, &admin, "Orphaned", 100, 10).await;
     let user: String = {
         let me = system.graphql_as(&token, "{ me { id } }", json!({})).await;
@@ -823,13 +805,9 @@ async fn a_checkout_that_dies_after_reserving_gives_its_stock_back_and_never_bec
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_outbox_publishes_committed_changes_only_and_loses_nothing_when_the_relay_stops() {
-    let mut system = System::start_with(Options {
-        orders: Some(fast_orders(Duration::from_secs(900))),
-        ..Options::default()
-    })
-    .await;
-    let admin = admin(&system).await;
-    let token = customer(&system, "events@example.com").await;
+    let mut system = fast_system(Duration::from_secs(900)).await;
+    let admin = system.admin_token().await;
+    let token = system.register("events@example.com").await;
     let item = product(&system, &admin, "Evented", 100, 3).await;
     let placed = checkout(&system, &token, buy("event-key-1", &[(&item, 1)])).await;
     let id = placed["data"]["checkout"]["id"]

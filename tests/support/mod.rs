@@ -140,6 +140,29 @@ impl System {
             .to_owned()
     }
 
+    /// Registers a new customer through the router; returns their access token.
+    pub async fn register(&self, email: &str) -> String {
+        let response = self
+            .graphql(
+                "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+                json!({ "i": { "email": email, "password": "long enough", "displayName": "Shopper" } }),
+            )
+            .await;
+        response["data"]["register"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registration failed: {response}"))
+            .to_owned()
+    }
+
+    /// Signs in as the demo administrator (role `admin`: every permission).
+    pub async fn admin_token(&self) -> String {
+        self.sign_in(
+            service_kit::demo::DEMO_ADMIN_EMAIL,
+            user_subgraph::DEMO_ADMIN_PASSWORD,
+        )
+        .await
+    }
+
     /// Signs in as the demo customer (who has a cart).
     pub async fn demo_customer_token(&self) -> String {
         self.sign_in(

@@ -45,39 +45,3 @@ pub struct Event {
 pub fn stream_key(redis: &Redis, stream: &str) -> String {
     redis.key(&format!("events:{stream}"))
 }
-
-/// The W3C `traceparent` of a request, or a new root one when it came without.
-pub fn traceparent_or_new(header: Option<&str>) -> String {
-    match header {
-        Some(value) if is_traceparent(value) => value.to_owned(),
-        _ => {
-            let trace: u128 = rand::random();
-            let span: u64 = rand::random();
-            format!("00-{trace:032x}-{span:016x}-01")
-        }
-    }
-}
-
-fn is_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    parts.len() == 4
-        && [2, 32, 16, 2]
-            .iter()
-            .zip(&parts)
-            .all(|(len, part)| part.len() == *len && part.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trace_context_is_kept_or_made() {
-        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(traceparent_or_new(Some(given)), given);
-        for bad in [None, Some("garbage"), Some("00-xyz-00f067aa0ba902b7-01")] {
-            let made = traceparent_or_new(bad);
-            assert!(is_traceparent(&made), "{made}");
-        }
-    }
-}

@@ -17,6 +17,7 @@ use diesel_async::SimpleAsyncConnection as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 
+use crate::telemetry::TraceParent;
 use crate::{ApiError, Stores};
 
 /// Builds the data of one GraphQL request (or one WebSocket connection) from its headers:
@@ -65,8 +66,10 @@ async fn graphql<E: Executor>(
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     let mut request = request.into_inner();
+    let trace = TraceParent::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()));
     match (state.request_data)(headers).await {
-        Ok(data) => {
+        Ok(mut data) => {
+            data.insert(trace);
             // The request arrives with no data of its own.
             request.data = data;
             state.executor.execute(request).await.into()
@@ -101,9 +104,14 @@ async fn websocket<E: Executor>(
                             .map_err(|_| async_graphql::Error::new("invalid Authorization"))?;
                         headers.insert(axum::http::header::AUTHORIZATION, value);
                     }
-                    request_data(headers)
+                    let trace = TraceParent::from_header(
+                        headers.get("traceparent").and_then(|v| v.to_str().ok()),
+                    );
+                    let mut data = request_data(headers)
                         .await
-                        .map_err(async_graphql::Error::from)
+                        .map_err(async_graphql::Error::from)?;
+                    data.insert(trace);
+                    Ok(data)
                 })
                 .serve()
         })

@@ -87,16 +87,23 @@ impl ProductCache {
     /// Replaces the cached row after a write committed. If Redis cannot take it, the old
     /// row is at least deleted; if that fails too it may live until its TTL (logged).
     pub async fn put(&self, row: &ProductRow) {
-        if !self.store(std::slice::from_ref(row)).await {
-            let key = self.key(row.id);
+        self.put_many(std::slice::from_ref(row)).await;
+    }
+
+    /// [`Self::put`] for several rows in one round trip (a stock reservation changes one row
+    /// per line).
+    pub async fn put_many(&self, rows: &[ProductRow]) {
+        if !self.store(rows).await {
+            let keys: Vec<String> = rows.iter().map(|row| self.key(row.id)).collect();
             let deleted: anyhow::Result<()> = async {
                 let mut conn = self.redis.pool().get().await?;
-                let _: () = redis::cmd("DEL").arg(key).query_async(&mut *conn).await?;
+                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut *conn).await?;
                 Ok(())
             }
             .await;
             if let Err(error) = deleted {
-                tracing::error!(%error, product = %row.id, "product cache may be stale until its TTL");
+                let products: Vec<_> = rows.iter().map(|row| row.id).collect();
+                tracing::error!(%error, ?products, "product cache may be stale until its TTL");
             }
         }
     }

@@ -72,9 +72,7 @@ impl StockService {
         let (reservation, changed) =
             reservations::reserve(&mut conn, asked.order_id, &asked.lines).await?;
         drop(conn);
-        for row in &changed {
-            self.cache.put(row).await;
-        }
+        self.cache.put_many(&changed).await;
         Ok(reservation)
     }
 
@@ -85,9 +83,7 @@ impl StockService {
         let mut conn = self.db.get().await?;
         let changed = reservations::release(&mut conn, order_id, &reason).await?;
         drop(conn);
-        for row in &changed {
-            self.cache.put(row).await;
-        }
+        self.cache.put_many(&changed).await;
         Ok(!changed.is_empty())
     }
 }

@@ -15,14 +15,10 @@ pub mod graphql;
 pub mod lifecycle;
 pub mod services;
 
-use std::sync::Arc;
-
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
-use futures::FutureExt as _;
 use service_kit::db::DatabaseSpec;
-use service_kit::http::RequestData;
 use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
@@ -52,8 +48,7 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
-/// HTTP routes over connected stores; every request gets its own DataLoaders and its trace
-/// context.
+/// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
     let services = services::Services::new(config)?;
@@ -70,19 +65,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .finish();
     let db = stores.db.clone();
     let delay = config.loader_delay;
-    let authenticated =
+    let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
-    let request_data: RequestData = Arc::new(move |headers: axum::http::HeaderMap| {
-        let traceparent =
-            event_bus::traceparent_or_new(headers.get("traceparent").and_then(|v| v.to_str().ok()));
-        let data = authenticated(headers);
-        async move {
-            let mut data = data.await?;
-            data.insert(graphql::TraceParent(traceparent));
-            Ok(data)
-        }
-        .boxed()
-    });
     Ok(http::subgraph_router(schema, request_data, stores))
 }
 

@@ -21,25 +21,23 @@ pub fn status_of(row: &OrderRow) -> Result<OrderStatus, ApiError> {
     })
 }
 
-/// Applies `command` to the order; `CONFLICT` when its status does not allow it.
+/// Applies `command` to `order` (as the caller read it); `CONFLICT` when its status does
+/// not allow it.
 pub async fn apply(
     db: &DbPool,
-    order_id: Uuid,
+    order: OrderRow,
     command: Command,
     reason: Option<&str>,
     traceparent: Option<String>,
 ) -> Result<OrderRow, ApiError> {
     let mut conn = db.get().await?;
+    let mut order = order;
     for _ in 0..ATTEMPTS {
-        let order = store::find_order(&mut conn, order_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("order".into()))?;
         let to = decide(status_of(&order)?, command)
             .map_err(|illegal| ApiError::Conflict(illegal.to_string()))?;
-        if let Some(changed) =
-            store::change_status(&mut conn, &order, to, reason, traceparent.clone()).await?
-        {
-            return Ok(changed);
+        match store::change_status(&mut conn, &order, to, reason, traceparent.clone()).await? {
+            Some(changed) => return Ok(changed),
+            None => order = reread(&mut conn, order.id).await?,
         }
     }
     Err(ApiError::Conflict(
@@ -47,17 +45,15 @@ pub async fn apply(
     ))
 }
 
-/// Replaces the shipping address while the order is unpaid.
+/// Replaces the shipping address of `order` (as the caller read it) while it is unpaid.
 pub async fn change_address(
     db: &DbPool,
-    order_id: Uuid,
+    order: OrderRow,
     address_json: &str,
 ) -> Result<OrderRow, ApiError> {
     let mut conn = db.get().await?;
+    let mut order = order;
     for _ in 0..ATTEMPTS {
-        let order = store::find_order(&mut conn, order_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("order".into()))?;
         let status = status_of(&order)?;
         if !status.address_changeable() {
             return Err(ApiError::Conflict(format!(
@@ -65,13 +61,24 @@ pub async fn change_address(
                 status.as_db()
             )));
         }
-        if let Some(changed) = store::change_address(&mut conn, &order, address_json).await? {
-            return Ok(changed);
+        match store::change_address(&mut conn, &order, address_json).await? {
+            Some(changed) => return Ok(changed),
+            None => order = reread(&mut conn, order.id).await?,
         }
     }
     Err(ApiError::Conflict(
         "the order keeps changing; try again".into(),
     ))
+}
+
+/// The order as it is now, after losing a race for it.
+async fn reread(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order_id: Uuid,
+) -> Result<OrderRow, ApiError> {
+    store::find_order(conn, order_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("order".into()))
 }
 
 /// Expires up to `limit` unpaid orders past their time, in one transaction whose row locks

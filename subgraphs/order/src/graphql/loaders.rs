@@ -44,11 +44,7 @@ impl Loader<Uuid> for OrderItemsLoader {
             .select(OrderItemRow::as_select())
             .load(&mut conn)
             .await?;
-        let mut by_order: HashMap<Uuid, Vec<OrderItemRow>> = HashMap::new();
-        for row in rows {
-            by_order.entry(row.order_id).or_default().push(row);
-        }
-        Ok(by_order)
+        Ok(by_order(rows, |row| row.order_id))
     }
 }
 
@@ -67,12 +63,17 @@ impl Loader<Uuid> for HistoryLoader {
             .select(HistoryRow::as_select())
             .load(&mut conn)
             .await?;
-        let mut by_order: HashMap<Uuid, Vec<HistoryRow>> = HashMap::new();
-        for row in rows {
-            by_order.entry(row.order_id).or_default().push(row);
-        }
-        Ok(by_order)
+        Ok(by_order(rows, |row| row.order_id))
     }
+}
+
+/// Rows grouped by the order they belong to, in their original order.
+fn by_order<T>(rows: Vec<T>, order_of: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut grouped: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped.entry(order_of(&row)).or_default().push(row);
+    }
+    grouped
 }
 
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.

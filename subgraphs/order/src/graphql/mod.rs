@@ -9,7 +9,3 @@ pub mod types;
 
 pub use mutation::Mutation;
 pub use query::Query;
-
-/// The W3C trace context of the current request, carried into the events it causes.
-#[derive(Clone, Debug)]
-pub struct TraceParent(pub String);

@@ -3,12 +3,10 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use auth::CallerExt as _;
 use service_kit::ApiError;
-use service_kit::internal::api::PostalAddress;
-use service_kit::validate::{AddressParts, optional_text, postal_address};
+use service_kit::validate::optional_text;
 
-use super::TraceParent;
 use super::query::{load_visible, parse_order_id};
-use super::types::{Order, owned};
+use super::types::{Order, ShippingAddress, owned};
 use crate::checkout::Checkout;
 use crate::domain::Command;
 use crate::domain::checkout::{
@@ -16,6 +14,7 @@ use crate::domain::checkout::{
 };
 use crate::lifecycle;
 use crate::services::Services;
+use service_kit::telemetry::TraceParent;
 
 /// One product and how many units to buy.
 #[derive(InputObject)]
@@ -26,38 +25,6 @@ pub struct CheckoutItemInput {
     pub quantity: i32,
 }
 
-/// A postal address given with the request.
-#[derive(InputObject)]
-pub struct ShippingAddressInput {
-    /// 1 to 64 characters.
-    pub recipient: String,
-    /// Digits, spaces, + - ( ); at least 5 digits.
-    pub phone: String,
-    pub province: String,
-    pub city: String,
-    pub district: String,
-    /// Street and number, 1 to 200 characters.
-    pub line1: String,
-    pub postal_code: Option<String>,
-}
-
-impl ShippingAddressInput {
-    fn validate(&self, prefix: &str) -> Result<PostalAddress, ApiError> {
-        postal_address(
-            prefix,
-            AddressParts {
-                recipient: &self.recipient,
-                phone: &self.phone,
-                province: &self.province,
-                city: &self.city,
-                district: &self.district,
-                line1: &self.line1,
-                postal_code: self.postal_code.as_deref(),
-            },
-        )
-    }
-}
-
 /// What to buy and where to ship it.
 #[derive(InputObject)]
 pub struct CheckoutInput {
@@ -66,7 +33,7 @@ pub struct CheckoutInput {
     /// A saved address of the caller. Neither this nor `address`: the default saved address.
     pub address_id: Option<ID>,
     /// An explicit address instead of a saved one.
-    pub address: Option<ShippingAddressInput>,
+    pub address: Option<ShippingAddress>,
     /// Buy these items directly instead of the cart's content (1 to 100 products, 1 to 999
     /// units each).
     pub items: Option<Vec<CheckoutItemInput>>,
@@ -152,10 +119,16 @@ impl Mutation {
             None | Some("") => None,
             Some(reason) => Some(optional_text("reason", reason, 200)?.to_owned()),
         };
-        owned(ctx, load_visible(ctx, id).await?.0)?;
+        let order = owned(ctx, load_visible(ctx, id).await?.0)?;
         let db = ctx.data_unchecked::<service_kit::DbPool>();
-        let row =
-            lifecycle::apply(db, id, Command::Cancel, reason.as_deref(), traceparent(ctx)).await?;
+        let row = lifecycle::apply(
+            db,
+            order,
+            Command::Cancel,
+            reason.as_deref(),
+            traceparent(ctx),
+        )
+        .await?;
         // The catalog also releases on `OrderCancelled`; this makes it immediate.
         if let Err(error) = ctx
             .data_unchecked::<Services>()
@@ -172,13 +145,13 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        address: ShippingAddressInput,
+        address: ShippingAddress,
     ) -> Result<Order> {
         let id = parse_order_id("id", &id)?;
         let address = address.validate("address")?;
-        owned(ctx, load_visible(ctx, id).await?.0)?;
+        let order = owned(ctx, load_visible(ctx, id).await?.0)?;
         let json = serde_json::to_string(&address).map_err(|_| ApiError::Internal)?;
         let db = ctx.data_unchecked::<service_kit::DbPool>();
-        Ok(Order(lifecycle::change_address(db, id, &json).await?))
+        Ok(Order(lifecycle::change_address(db, order, &json).await?))
     }
 }

@@ -1,13 +1,14 @@
 //! The order subgraph's object types.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use auth::CallerExt as _;
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::internal::api::PostalAddress;
 use service_kit::money::Money;
 use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
+use service_kit::validate::{AddressParts, postal_address};
 use uuid::Uuid;
 
 use super::loaders::{HistoryLoader, OrderItemsLoader};
@@ -236,16 +237,38 @@ impl OrderItem {
     }
 }
 
-/// Where an order ships.
-#[derive(SimpleObject)]
+/// Where an order ships; also the input of an explicit address (`ShippingAddressInput`).
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "ShippingAddressInput")]
 pub struct ShippingAddress {
+    /// Who receives it, 1 to 64 characters.
     pub recipient: String,
+    /// Digits, spaces and + - ( ), at least 5 digits.
     pub phone: String,
     pub province: String,
     pub city: String,
     pub district: String,
+    /// Street and number, 1 to 200 characters.
     pub line1: String,
     pub postal_code: Option<String>,
+}
+
+impl ShippingAddress {
+    /// The address checked and trimmed; errors name `{prefix}.{field}`.
+    pub fn validate(&self, prefix: &str) -> Result<PostalAddress, ApiError> {
+        postal_address(
+            prefix,
+            AddressParts {
+                recipient: &self.recipient,
+                phone: &self.phone,
+                province: &self.province,
+                city: &self.city,
+                district: &self.district,
+                line1: &self.line1,
+                postal_code: self.postal_code.as_deref(),
+            },
+        )
+    }
 }
 
 impl From<PostalAddress> for ShippingAddress {
