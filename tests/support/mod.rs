@@ -32,6 +32,8 @@ pub struct System {
     pub router_url: String,
     /// Counts the SQL statements of the catalog subgraph (batching proofs).
     pub catalog_statements: std::sync::Arc<service_kit::StatementCounter>,
+    /// Counts the SQL statements of each subgraph (benchmarks).
+    pub statements: Vec<(&'static str, std::sync::Arc<service_kit::StatementCounter>)>,
     /// The Redis key prefix every subgraph of this system uses.
     pub redis_prefix: String,
     /// Name and address of each subgraph.
@@ -57,16 +59,30 @@ impl System {
             .await
             .expect("test database");
         let prefix = redis_prefix();
-        let catalog_statements = std::sync::Arc::new(service_kit::StatementCounter::default());
+        let statements: Vec<_> = SUBGRAPHS
+            .iter()
+            .map(|s| {
+                (
+                    s.name,
+                    std::sync::Arc::new(service_kit::StatementCounter::default()),
+                )
+            })
+            .collect();
+        let counter_of = |name: &str| {
+            statements
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| c.clone())
+                .expect("a counter per subgraph")
+        };
+        let catalog_statements = counter_of("catalog");
         let subgraphs = start_subgraphs(|subgraph| {
             let mut config = ServiceConfig {
                 seed_demo_data: true,
                 redis_prefix: prefix.clone(),
                 ..service_config(&database)
             };
-            if subgraph.name == "catalog" {
-                config.statement_counter = Some(catalog_statements.clone());
-            }
+            config.statement_counter = Some(counter_of(subgraph.name));
             config.auth.public_operations_file = options.public_operations_file.clone();
             if let Some(delay) = options.loader_delay {
                 config.loader_delay = delay;
@@ -107,6 +123,7 @@ impl System {
             router_url: format!("http://127.0.0.1:{port}/graphql"),
             redis_prefix: prefix,
             catalog_statements,
+            statements,
             subgraph_addrs: subgraphs.addrs.clone(),
             router,
             subgraphs: Some(subgraphs),
