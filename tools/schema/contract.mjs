@@ -1,6 +1,9 @@
-// The contract ratchet: validates every operation of the frontend contract
-// (../shared/contract/operations, or CONTRACT_DIR) against schema/supergraph.graphql, and
-// compares the result with schema/contract-passing.txt, the operations expected to pass.
+// The contract ratchet: validates every operation of the frontend contract (the
+// repository's copy in schema/contract/operations, or CONTRACT_DIR) against
+// schema/supergraph.graphql, and compares the result with schema/contract-passing.txt, the
+// operations expected to pass. When the frontends' original (../shared/contract) is next
+// to the clone, the copy must equal it file for file: a contract change is copied in on
+// purpose (`cp -r ../shared/contract/. schema/contract/`), never drifts silently.
 // Fails when a listed operation no longer validates; reports the count; --update rewrites
 // the list with every operation that validates today.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -9,8 +12,31 @@ import { fileURLToPath } from "node:url";
 import { Kind, buildASTSchema, parse, validate, visit } from "graphql";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const contractDir = process.env.CONTRACT_DIR ?? join(root, "..", "shared", "contract", "operations");
+const contractDir = process.env.CONTRACT_DIR ?? join(root, "schema", "contract", "operations");
 const listPath = join(root, "schema", "contract-passing.txt");
+
+const original = join(root, "..", "shared", "contract");
+if (!process.env.CONTRACT_DIR && existsSync(original)) {
+  const copy = join(root, "schema", "contract");
+  const files = (dir, prefix = "") =>
+    readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? files(dir, join(prefix, entry.name)) : [join(prefix, entry.name)],
+    );
+  const theirs = files(original).sort();
+  const ours = files(copy).sort();
+  const differing = [...new Set([...theirs, ...ours])].filter(
+    (file) =>
+      !theirs.includes(file) ||
+      !ours.includes(file) ||
+      readFileSync(join(original, file), "utf8") !== readFileSync(join(copy, file), "utf8"),
+  );
+  if (differing.length > 0) {
+    console.error(`schema/contract differs from ${original}: ${differing.join(", ")}`);
+    console.error("copy the contract in on purpose: cp -r ../shared/contract/. schema/contract/");
+    process.exit(1);
+  }
+  console.log(`contract: schema/contract is the same as ${original}`);
+}
 
 if (!existsSync(contractDir)) {
   console.error(`contract operations not found at ${contractDir} (set CONTRACT_DIR)`);
