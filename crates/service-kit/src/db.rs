@@ -44,6 +44,9 @@ pub struct DatabaseSpec {
     pub migrations: EmbeddedMigrations,
     /// Where those migrations live in the source tree (test templates hash their content).
     pub migrations_dir: &'static str,
+    /// Constant `SET` statements every pooled connection runs after `search_path` (the
+    /// catalog's trigram threshold); never a value from a request.
+    pub session_settings: &'static str,
 }
 
 /// Counts SQL statements sent through a pool, so that tests can prove batching.
@@ -82,7 +85,7 @@ pub async fn connect_and_migrate(
     migrate(url, spec).await?;
     let pool = pool(
         url,
-        spec.schema,
+        spec,
         config.database_pool_size,
         config.statement_counter.clone(),
     )
@@ -90,10 +93,10 @@ pub async fn connect_and_migrate(
     Ok(pool)
 }
 
-/// A pool whose connections all use `schema` as their `search_path`.
+/// A pool whose connections all use `spec.schema` as their `search_path`.
 pub async fn pool(
     url: &str,
-    schema: &'static str,
+    spec: &'static DatabaseSpec,
     size: u32,
     counter: Option<Arc<StatementCounter>>,
 ) -> anyhow::Result<DbPool> {
@@ -104,7 +107,12 @@ pub async fn pool(
     manager_config.custom_setup = Box::new(move |url| {
         let counter = counter.clone();
         Box::pin(async move {
-            let mut conn = establish_in_schema(url, schema).await?;
+            let mut conn = establish_in_schema(url, spec.schema).await?;
+            if !spec.session_settings.is_empty() {
+                conn.batch_execute(spec.session_settings)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            }
             if let Some(counter) = counter {
                 conn.set_instrumentation(CountStatements(counter));
             }

@@ -181,6 +181,7 @@ pub fn service_config(database: &TestDatabase) -> ServiceConfig {
 
 fn base_config() -> ServiceConfig {
     ServiceConfig {
+        env: service_kit::config::MallEnv::Development,
         database_url: String::new(),
         database_pool_size: 4,
         redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
@@ -191,7 +192,12 @@ fn base_config() -> ServiceConfig {
         seed_demo_data: false,
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         statement_counter: None,
-        auth: AuthSettings::default(),
+        auth: AuthSettings {
+            // End-to-end tests register many customers from 127.0.0.1; the limit has its own
+            // test.
+            register_limit_per_address: 100_000,
+            ..AuthSettings::default()
+        },
         catalog_url: service_kit::config::DEFAULT_CATALOG_URL.to_owned(),
         user_url: service_kit::config::DEFAULT_USER_URL.to_owned(),
         cart_url: service_kit::config::DEFAULT_CART_URL.to_owned(),
@@ -241,3 +247,38 @@ pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// `EXPLAIN` of a diesel query, as the planner would run it on `conn`: the plan's lines.
+/// Tests use it (with `SET enable_seqscan = off`, so that a tiny table does not make a scan
+/// cheaper than any index) to prove that a query *can* be served by an index.
+pub async fn explain<Q>(conn: &mut AsyncPgConnection, query: Q) -> Vec<String>
+where
+    Q: diesel::query_builder::QueryFragment<diesel::pg::Pg> + Send + 'static,
+{
+    Explain(query).load(conn).await.expect("EXPLAIN")
+}
+
+struct Explain<Q>(Q);
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for Explain<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("EXPLAIN ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> diesel::query_builder::Query for Explain<Q> {
+    type SqlType = diesel::sql_types::Text;
+}
+
+impl<Q, Conn> diesel::query_dsl::RunQueryDsl<Conn> for Explain<Q> {}

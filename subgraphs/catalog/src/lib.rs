@@ -26,6 +26,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "catalog",
     migrations: embed_migrations!("../../migrations/catalog"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/catalog"),
+    session_settings: "SET pg_trgm.word_similarity_threshold = 0.3",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -61,8 +62,10 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     };
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, &cache, delay, data));
-    Ok(http::subgraph_router(schema, request_data, stores)
-        .merge(internal::routes(stock, &config.internal_token)))
+    Ok(
+        http::subgraph_router(schema, request_data, stores, &config.internal_token)
+            .merge(internal::routes(stock, &config.internal_token)),
+    )
 }
 
 /// Background work: giving back the stock of cancelled and expired orders.

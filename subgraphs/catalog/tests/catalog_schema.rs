@@ -231,7 +231,7 @@ async fn products_by_ids_keeps_order_hides_inactive_and_caps_at_100() {
     let hidden = products.iter().find(|p| p.status != "ACTIVE").unwrap();
     let ids = json!([
         active[1].id.to_string(),
-        "nope",
+        uuid::Uuid::new_v4().to_string(),
         hidden.id.to_string(),
         active[0].id.to_string()
     ]);
@@ -241,6 +241,19 @@ async fn products_by_ids_keeps_order_hides_inactive_and_caps_at_100() {
         response["data"]["productsByIds"],
         json!([{"id": active[1].id.to_string()}, null, null, {"id": active[0].id.to_string()}]),
         "{response}"
+    );
+    // A malformed id is the caller's mistake, named by its position.
+    let malformed = execute(
+        &test,
+        &schema,
+        query,
+        json!({ "ids": [active[0].id.to_string(), "nope"] }),
+    )
+    .await;
+    assert_eq!(
+        malformed["errors"][0]["extensions"],
+        json!({ "code": "BAD_USER_INPUT", "field": "ids[1]" }),
+        "{malformed}"
     );
 
     let too_many: Vec<String> = products
@@ -555,4 +568,152 @@ async fn search_pages_exactly_under_every_sort() {
     )
     .await;
     assert_eq!(error_codes(&other), ["BAD_USER_INPUT"], "{other}");
+}
+
+/// Names that break hand-quoted SQL; each is found by its own hostile part and by nothing
+/// else's.
+const HOSTILE: [(&str, &str); 7] = [
+    ("Quote's tote", "'"),
+    ("Back\\slash cup", "\\"),
+    ("Pure 100% cotton", "%"),
+    ("snake_case mug", "_"),
+    ("Dollar $$ note", "$$"),
+    ("Double -- dash", "--"),
+    ("长城长城长城纪念品", "长城长城"),
+];
+
+async fn insert_hostile_products(test: &TestStores) {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    let mut conn = test.stores.db.get().await.unwrap();
+    for (name, _) in HOSTILE {
+        diesel::sql_query(
+            "INSERT INTO products (id, name, description, price_amount, currency, status, stock) \
+             VALUES (gen_random_uuid(), $1, 'plain text', 100, 'CNY', 'ACTIVE', 5)",
+        )
+        .bind::<Text, _>(name)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// Names of what `term` finds, whichever connection settings the pool has.
+async fn names_found(test: &TestStores, schema: &CatalogSchema, term: &str) -> Vec<String> {
+    let mut names: Vec<String> = search_all(test, schema, term, "RELEVANCE")
+        .await
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_search_terms_find_what_they_should_and_nothing_else() {
+    let (test, schema) = seeded().await;
+    insert_hostile_products(&test).await;
+    let hostile: Vec<&str> = HOSTILE.iter().map(|(name, _)| *name).collect();
+    for (name, part) in HOSTILE {
+        let found = names_found(&test, &schema, part).await;
+        assert!(
+            found.contains(&name.to_owned()),
+            "{part:?} finds {name:?}: {found:?}"
+        );
+        for other in hostile.iter().filter(|other| **other != name) {
+            assert!(
+                !found.contains(&(*other).to_owned()) || other.contains(part),
+                "{part:?} also found {other:?}"
+            );
+        }
+    }
+    // Wildcards are literal: `%` alone does not match everything.
+    let everything = names_found(&test, &schema, "%").await;
+    assert_eq!(everything, ["Pure 100% cotton"]);
+    // 100 CJK characters are a valid term that simply finds nothing.
+    let long = "长".repeat(100);
+    assert_eq!(
+        names_found(&test, &schema, &long).await,
+        Vec::<String>::new()
+    );
+    // A NUL cannot be stored or searched: refused, nothing run.
+    let nul = execute(
+        &test,
+        &schema,
+        "query($f: ProductFilter) { products(filter: $f) { totalCount } }",
+        json!({ "f": { "search": "a\u{0}b" } }),
+    )
+    .await;
+    assert_eq!(error_codes(&nul), ["BAD_USER_INPUT"], "{nul}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_values_are_parameters_even_without_standard_conforming_strings() {
+    // Every pooled connection of this database runs with backslash escapes in literals, the
+    // setting under which hand-quoted SQL breaks (or is injected into).
+    let test = TestStores::create(&catalog_subgraph::DATABASE)
+        .await
+        .expect("test database");
+    {
+        use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+        let mut admin = diesel_async::AsyncPgConnection::establish(&test.database.url)
+            .await
+            .unwrap();
+        let name = test.database.url.rsplit('/').next().unwrap().to_owned();
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" SET standard_conforming_strings = off"
+            ))
+            .await
+            .unwrap();
+    }
+    let pool = service_kit::db::pool(&test.database.url, &catalog_subgraph::DATABASE, 2, None)
+        .await
+        .unwrap();
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = pool.get().await.unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            standard_conforming_strings: String,
+        }
+        let setting: Setting = diesel::sql_query("SHOW standard_conforming_strings")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(setting.standard_conforming_strings, "off");
+    }
+    let test = TestStores {
+        stores: service_kit::Stores {
+            db: pool,
+            redis: test.stores.redis.clone(),
+        },
+        statements: test.statements.clone(),
+        database: test.database,
+    };
+    seed_demo_data(&test.stores.db).await.expect("seed");
+    insert_hostile_products(&test).await;
+    let schema = schema().data(test.stores.db.clone()).finish();
+    // The same data with the default settings: every search must find the same.
+    let (normal, normal_schema) = seeded().await;
+    insert_hostile_products(&normal).await;
+    // The last one is what an injection looks like under these settings: a quote escaped
+    // by a backslash, then SQL. It must stay text (its words still match some products).
+    let terms = HOSTILE
+        .iter()
+        .map(|(_, part)| *part)
+        .chain(["\\' OR 1=1 --", "kettle"]);
+    for term in terms {
+        let found = names_found(&test, &schema, term).await;
+        let expected = names_found(&normal, &normal_schema, term).await;
+        assert_eq!(found, expected, "{term:?}");
+    }
+    for (name, part) in HOSTILE {
+        let found = names_found(&test, &schema, part).await;
+        assert!(
+            found.contains(&name.to_owned()),
+            "{part:?} finds {name:?}: {found:?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@ diesel::table! {
         banned_until -> Nullable<Timestamptz>,
         ban_reason -> Nullable<Text>,
         updated_at -> Timestamptz,
+        access_version -> Int8,
     }
 }
 
@@ -23,6 +24,7 @@ diesel::table! {
         name -> Text,
         permissions -> Array<Text>,
         updated_at -> Timestamptz,
+        version -> Int8,
     }
 }
 
@@ -80,6 +82,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     addresses
 );
 
+/// The sign-in lookup: by the stored, lower-cased email, through `users_email_idx`.
+pub fn by_email(
+    email: &str,
+) -> diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::email, &str>> {
+    users::table.filter(users::email.eq(email))
+}
+
 /// A row of `users` as the API shows it (never the password hash).
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -91,6 +100,8 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     pub banned_until: Option<DateTime<Utc>>,
     pub ban_reason: Option<String>,
+    /// Incremented by every change of the user's access (ban, unban, roles).
+    pub access_version: i64,
 }
 
 impl UserRow {
@@ -130,4 +141,28 @@ pub struct AddressRow {
     pub postal_code: Option<String>,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel_async::SimpleAsyncConnection as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sign_in_finds_the_user_through_the_email_index() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        conn.batch_execute("SET enable_seqscan = off")
+            .await
+            .unwrap();
+        let plan = test_support::explain(&mut conn, by_email("ada@example.com").select(users::id))
+            .await
+            .join("\n");
+        assert!(plan.contains("users_email_idx"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
 }

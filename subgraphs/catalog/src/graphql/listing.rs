@@ -3,7 +3,6 @@
 
 use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Float8};
@@ -11,6 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
 use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
+use service_kit::sql::Bound;
 use service_kit::validate::optional_text;
 use uuid::Uuid;
 
@@ -98,11 +98,9 @@ impl Position {
     }
 }
 
-/// A search term, as SQL. The term is inlined as a quoted literal (control characters are
-/// refused first, quotes doubled; `standard_conforming_strings` is on), so that each
-/// fragment is one plain SQL string usable in filters, orderings and selections alike.
+/// A search term, as SQL fragments whose values are all bind parameters.
 struct Search {
-    /// Hash of the normalised term: a relevance cursor continues only the same search.
+    /// Stable hash of the normalised term: a relevance cursor continues only the same search.
     hash: u64,
     /// `to_tsquery` argument: every word as a prefix, all required; `None` without words.
     tsquery: Option<String>,
@@ -110,14 +108,31 @@ struct Search {
     term: String,
     /// `%term%` for LIKE, wildcards escaped.
     like: String,
+    /// Categories whose name matches the words, with their rank (most relevant first).
+    categories: Vec<(Uuid, f64)>,
 }
 
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// A SQL expression with bound values.
+type Sql<ST> = Bound<ST>;
+
+/// A hash that stays the same across Rust releases and machines (cursors outlive both):
+/// the first half of the term's name-based UUID (SHA-1).
+fn stable_hash(text: &str) -> u64 {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, text.as_bytes())
+        .as_u64_pair()
+        .0
+}
+
+#[derive(QueryableByName)]
+struct CategoryMatch {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = Float8)]
+    rank: f64,
 }
 
 impl Search {
-    fn parse(raw: &str) -> Result<Option<Self>, ApiError> {
+    async fn parse(conn: &mut AsyncPgConnection, raw: &str) -> Result<Option<Self>, ApiError> {
         let text = optional_text("filter.search", raw.trim(), 100)?.to_lowercase();
         if text.is_empty() {
             return Ok(None);
@@ -132,67 +147,84 @@ impl Search {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&text, &mut hasher);
+        let tsquery = (!words.is_empty()).then(|| words.join(" & "));
+        // Categories are few: matching them first turns "in a matching category" into an
+        // indexed `category_id = ANY(...)` instead of a subquery per product. The rank is
+        // normalised by the name's length, so "Phones" beats "Phone Accessories".
+        let categories = match &tsquery {
+            Some(q) => diesel::sql_query(
+                "SELECT id, ts_rank(to_tsvector('simple', name), to_tsquery('simple', $1), 2)::float8 \
+                 AS rank FROM categories \
+                 WHERE to_tsvector('simple', name) @@ to_tsquery('simple', $1)",
+            )
+            .bind::<diesel::sql_types::Text, _>(q)
+            .load::<CategoryMatch>(conn)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.rank))
+            .collect(),
+            None => Vec::new(),
+        };
         Ok(Some(Self {
-            hash: std::hash::Hasher::finish(&hasher),
-            tsquery: (!words.is_empty()).then(|| quote(&words.join(" & "))),
-            term: quote(&text),
-            like: quote(&format!("%{escaped}%")),
+            hash: stable_hash(&text),
+            tsquery,
+            like: format!("%{escaped}%"),
+            term: text,
+            categories,
         }))
     }
 
-    /// Matches the words (full text, as prefixes) in the name, description or category
-    /// name, or the whole term as a substring (Chinese has no spaces), or a name close to
-    /// it (typos: trigram word similarity).
-    fn condition(&self) -> String {
-        let mut any = vec![
-            format!(
-                "lower(products.name || ' ' || products.description) LIKE {}",
-                self.like
-            ),
-            format!(
-                "public.word_similarity({}, lower(products.name)) >= 0.3",
-                self.term
-            ),
-        ];
+    /// Matches the words (full text, as prefixes) in the name or description, a category
+    /// whose name matches them, the whole term as a substring (Chinese has no spaces), or a
+    /// name close to it (typos: trigram word similarity ≥ 0.3). Each branch has an index.
+    fn condition(&self) -> Sql<Bool> {
+        let mut sql = Sql::sql("(lower(products.name || ' ' || products.description) LIKE ")
+            .text(&self.like)
+            .and(" OR ")
+            .text(&self.term)
+            .and(" OPERATOR(public.<%) lower(products.name)");
         if let Some(q) = &self.tsquery {
-            any.push(format!(
-                "products.search_document @@ to_tsquery('simple', {q})"
-            ));
-            any.push(format!(
-                "EXISTS (SELECT 1 FROM categories c WHERE c.id = products.category_id \
-                 AND to_tsvector('simple', c.name) @@ to_tsquery('simple', {q}))"
-            ));
+            sql = sql
+                .and(" OR products.search_document @@ to_tsquery('simple', ")
+                .text(q)
+                .and(")");
         }
-        format!("({})", any.join(" OR "))
+        if !self.categories.is_empty() {
+            sql = sql
+                .and(" OR products.category_id = ANY(")
+                .uuids(self.categories.iter().map(|(id, _)| *id).collect())
+                .and(")");
+        }
+        sql.and(")")
     }
 
     /// The relevance order, most relevant first: a product whose category is what was
-    /// searched for ("phone" → "Phones 手机"; the rank is normalised by the category name's
-    /// length, so "Phones" beats "Phone Accessories"), then the text rank of name (weight A)
-    /// and description (B), then the whole term as a substring, then the trigram similarity
-    /// of the name (typos).
-    fn scores(&self) -> [String; 3] {
-        let (category, text) = match &self.tsquery {
-            Some(q) => (
-                format!(
-                    "COALESCE((SELECT ts_rank(to_tsvector('simple', c.name), \
-                     to_tsquery('simple', {q}), 2) FROM categories c \
-                     WHERE c.id = products.category_id), 0)::float8"
-                ),
-                format!("ts_rank(products.search_document, to_tsquery('simple', {q}), 1)::float8"),
-            ),
-            None => ("0::float8".to_owned(), "0::float8".to_owned()),
+    /// searched for ("phone" → "Phones 手机"), then the text rank of name (weight A) and
+    /// description (B), then the whole term as a substring, then the trigram similarity of
+    /// the name (typos).
+    fn scores(&self) -> [Sql<Float8>; 3] {
+        let category = if self.categories.is_empty() {
+            Sql::sql("0::float8")
+        } else {
+            Sql::sql("COALESCE((")
+                .floats(self.categories.iter().map(|(_, rank)| *rank).collect())
+                .and("::float8[])[array_position(")
+                .uuids(self.categories.iter().map(|(id, _)| *id).collect())
+                .and("::uuid[], products.category_id)], 0)::float8")
+        };
+        let text = match &self.tsquery {
+            Some(q) => Sql::sql("ts_rank(products.search_document, to_tsquery('simple', ")
+                .text(q)
+                .and("), 1)::float8"),
+            None => Sql::sql("0::float8"),
         };
         // The whole term inside the text (Chinese words have no spaces) beats a fuzzy
         // trigram match.
-        let similarity = format!(
-            "((lower(products.name || ' ' || products.description) LIKE {like})::int \
-             + public.word_similarity({term}, lower(products.name)))::float8",
-            like = self.like,
-            term = self.term
-        );
+        let similarity = Sql::sql("((lower(products.name || ' ' || products.description) LIKE ")
+            .text(&self.like)
+            .and(")::int + public.word_similarity(")
+            .text(&self.term)
+            .and(", lower(products.name)))::float8");
         [category, text, similarity]
     }
 }
@@ -212,7 +244,7 @@ impl Conditions {
     fn apply<'a>(&self, mut query: Boxed<'a>) -> Boxed<'a> {
         query = query.filter(products::status.eq(ProductStatus::Active.as_db()));
         if let Some(search) = &self.search {
-            query = query.filter(sql::<Bool>(&search.condition()));
+            query = query.filter(search.condition());
         }
         if let Some(ids) = &self.categories {
             query = query.filter(products::category_id.eq_any(ids.clone()));
@@ -242,7 +274,7 @@ async fn check_filter(
     filter: &ProductFilter,
 ) -> Result<Conditions, ApiError> {
     let search = match filter.search.as_deref() {
-        Some(raw) => Search::parse(raw)?,
+        Some(raw) => Search::parse(conn, raw).await?,
         None => None,
     };
     let price = |field: &str, value: Option<i32>| match value {
@@ -309,7 +341,7 @@ pub async fn list(
     // Scores are selected for every sort (zeros unless relevance), to keep one row type.
     let [c, t, s] = relevance
         .map(Search::scores)
-        .unwrap_or_else(|| ["0::float8".into(), "0::float8".into(), "0::float8".into()]);
+        .unwrap_or_else(|| [0, 1, 2].map(|_| Sql::sql("0::float8")));
     let mut query = conditions.apply(products::table.into_boxed());
     if let Some(position) = page.after {
         if !position.continues(sort, relevance) {
@@ -320,10 +352,21 @@ pub async fn list(
         }
         query = match position {
             Position::Relevance(_, category, text, similarity, id) => {
-                query.filter(sql::<Bool>(&format!(
-                    "({c}, {t}, {s}, products.id) < ({category:?}::float8, {text:?}::float8, \
-                     {similarity:?}::float8, '{id}'::uuid)"
-                )))
+                let mut row = Sql::<Bool>::sql("(");
+                for score in [&c, &t, &s] {
+                    row = row.join(score.clone()).and(", ");
+                }
+                query.filter(
+                    row.and("products.id) < (")
+                        .float(category)
+                        .and(", ")
+                        .float(text)
+                        .and(", ")
+                        .float(similarity)
+                        .and(", ")
+                        .uuid(id)
+                        .and(")"),
+                )
             }
             Position::Newest(at, id) => query.filter(
                 products::created_at
@@ -349,9 +392,9 @@ pub async fn list(
     }
     query = match (sort, relevance) {
         (ProductSort::Relevance, Some(_)) => query.order((
-            sql::<Float8>(&c).desc(),
-            sql::<Float8>(&t).desc(),
-            sql::<Float8>(&s).desc(),
+            c.clone().desc(),
+            t.clone().desc(),
+            s.clone().desc(),
             products::id.desc(),
         )),
         (ProductSort::Relevance | ProductSort::Newest, _) => {
@@ -369,12 +412,7 @@ pub async fn list(
     };
     let mut rows: Vec<(ProductRow, f64, f64, f64)> = query
         .limit(page.limit + 1)
-        .select((
-            ProductRow::as_select(),
-            sql::<Float8>(&c),
-            sql::<Float8>(&t),
-            sql::<Float8>(&s),
-        ))
+        .select((ProductRow::as_select(), c, t, s))
         .load(conn)
         .await?;
     let total_count: i64 = conditions
@@ -404,4 +442,47 @@ pub async fn list(
         ),
         edges,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel_async::SimpleAsyncConnection as _;
+
+    use super::*;
+
+    #[test]
+    fn relevance_cursors_hash_the_same_everywhere() {
+        // A cursor handed out before an upgrade must still continue the same search after
+        // it: the hash is fixed by the algorithm (SHA-1 name-based UUID), not by Rust's
+        // `DefaultHasher`, which may change between releases.
+        assert_eq!(stable_hash("phone"), stable_hash("phone"));
+        assert_ne!(stable_hash("phone"), stable_hash("phones"));
+        assert_eq!(stable_hash("phone"), 0x974b_5a05_a3db_5f43);
+    }
+
+    #[tokio::test]
+    async fn every_branch_of_a_search_is_served_by_an_index() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        crate::seed::seed_demo_data(&test.stores.db).await.unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        conn.batch_execute("SET enable_seqscan = off")
+            .await
+            .unwrap();
+        // Words (full text and a category), a substring, and a typo.
+        for term in ["phone case", "手机", "iphnoe"] {
+            let filter = ProductFilter {
+                search: Some(term.to_owned()),
+                ..ProductFilter::default()
+            };
+            let conditions = check_filter(&mut conn, &filter).await.unwrap();
+            let query = conditions
+                .apply(products::table.into_boxed())
+                .select(products::id);
+            let plan = test_support::explain(&mut conn, query).await.join("\n");
+            assert!(!plan.contains("Seq Scan on products"), "{term}: {plan}");
+            assert!(plan.contains("Bitmap Index Scan"), "{term}: {plan}");
+        }
+    }
 }
