@@ -61,6 +61,9 @@ fn run_all() -> ExitCode {
 
 async fn run_system() -> anyhow::Result<()> {
     let subgraphs = start_subgraphs(|subgraph| subgraph.config_from_env()).await?;
+    // From here on a Ctrl-C or SIGTERM stops the router and the subgraphs in order.
+    let shutdown = service_kit::http::shutdown_signal();
+    tokio::pin!(shutdown);
 
     // The router reads PORT itself; the launcher needs it to say where the endpoint is.
     let port: u16 = match std::env::var("PORT") {
@@ -78,6 +81,11 @@ async fn run_system() -> anyhow::Result<()> {
     let health = format!("http://127.0.0.1:{port}/health");
     tokio::select! {
         ready = wait_until_ready(&health, Duration::from_secs(60)) => ready?,
+        () = &mut shutdown => {
+            stop_router(&mut router).await;
+            subgraphs.shutdown().await;
+            return Ok(());
+        }
         status = router.wait() => anyhow::bail!("the router exited during start-up ({})", status?),
     }
     println!();
@@ -91,14 +99,42 @@ async fn run_system() -> anyhow::Result<()> {
     // Ctrl-C in a terminal reaches the router too (same process group): a clean router exit
     // is a normal stop, anything else is reported.
     let outcome = tokio::select! {
-        () = service_kit::http::shutdown_signal() => Ok(()),
+        () = &mut shutdown => Ok(()),
         status = router.wait() => match status? {
             status if status.success() => Ok(()),
             status => Err(anyhow::anyhow!("the router stopped unexpectedly ({status})")),
         },
     };
-    let _ = router.start_kill();
-    let _ = router.wait().await;
+    stop_router(&mut router).await;
     subgraphs.shutdown().await;
     outcome
+}
+
+/// Asks the router to stop (SIGTERM: it finishes in-flight requests and closes its
+/// subscriptions), and kills it only if it has not stopped within 10 s.
+async fn stop_router(router: &mut tokio::process::Child) {
+    if let Ok(Some(_)) = router.try_wait() {
+        return;
+    }
+    #[cfg(unix)]
+    if let Some(pid) = router.id() {
+        // `kill(1)`: this workspace forbids unsafe code, and a signal needs no more.
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        match tokio::time::timeout(Duration::from_secs(10), router.wait()).await {
+            Ok(Ok(status)) if status.success() => {
+                println!("the router stopped cleanly");
+                return;
+            }
+            Ok(Ok(status)) => {
+                eprintln!("the router stopped with {status}");
+                return;
+            }
+            _ => eprintln!("the router did not stop within 10 s: killing it"),
+        }
+    }
+    let _ = router.start_kill();
+    let _ = router.wait().await;
 }

@@ -51,12 +51,32 @@ impl Guard for OwnerOr {
 }
 
 /// The field is readable by the record's owner only.
-pub struct OwnerOnly(pub Uuid);
+pub struct OwnerOnly {
+    owner: Uuid,
+    granted: bool,
+}
+
+impl OwnerOnly {
+    pub fn new(owner: Uuid) -> Self {
+        Self {
+            owner,
+            granted: false,
+        }
+    }
+
+    /// Also allows when `granted` (see [`OwnerOr::or_if`]).
+    pub fn or_if(self, granted: bool) -> Self {
+        Self { granted, ..self }
+    }
+}
 
 impl Guard for OwnerOnly {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        if self.granted {
+            return Ok(());
+        }
         let caller = ctx.caller();
-        if caller.user_id()? == self.0 {
+        if caller.user_id()? == self.owner {
             Ok(())
         } else {
             Err(service_kit::ApiError::Forbidden("only its owner may see this".into()).into())

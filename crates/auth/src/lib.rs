@@ -3,7 +3,7 @@
 //! - Access tokens are EdDSA JWTs naming a user and a session ([`tokens`]); the router
 //!   checks them against the JWKS, and every subgraph checks them again here.
 //! - On each authenticated request one Redis round trip ([`records`]) tells whether the
-//!   session was revoked, whether the user is banned, and the user's current roles and
+//!   session is live (an allow-list written at sign-in), whether the user is banned, and the user's current roles and
 //!   their permission entries: revocations, bans and role changes apply on the next
 //!   request, in every subgraph, without a new login.
 //! - Permissions are decided by the oso policy in `policy/access.polar` ([`policy`]), used
@@ -107,9 +107,9 @@ impl Access {
         let claims = tokens::verify(&self.keys, token)
             .map_err(|rejected| ApiError::Unauthenticated(rejected.0.into()))?;
         let state = records::load(&self.redis, claims.sub, claims.sid).await?;
-        if state.revoked {
+        if !state.live {
             return Err(ApiError::Unauthenticated(
-                "this session has been signed out".into(),
+                "this session has been signed out or has expired: sign in again".into(),
             ));
         }
         let user = state.user.ok_or_else(|| {

@@ -1,7 +1,8 @@
 //! What every subgraph reads on each authenticated request, kept in Redis by the user
-//! subgraph: revoked sessions, each user's roles and ban, and each role's permissions.
-//! One pipelined round trip answers all three, so a revocation, a ban or a role change is
-//! seen by every subgraph on the very next request.
+//! subgraph: the live sessions (an allow-list), each user's roles and ban, and each role's
+//! permissions. One pipelined round trip answers all three, so a sign-out, a ban or a role
+//! change is seen by every subgraph on the very next request. User and role records carry
+//! the version of the PostgreSQL rows they were read from and are stored only if newer.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,10 +16,19 @@ use uuid::Uuid;
 /// A user's access as published by the user subgraph.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserAccess {
+    /// `users.access_version` when it was read: a publish never replaces a newer one.
+    pub version: i64,
     /// Role names.
     pub roles: Vec<String>,
     /// The ban in force, if any.
     pub ban: Option<Ban>,
+}
+
+/// Every role's permission entries, as of `version` (the highest `roles.version`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleSet {
+    pub version: i64,
+    pub roles: HashMap<String, Vec<String>>,
 }
 
 /// A ban: why, and until when (`None`: until lifted).
@@ -51,66 +61,109 @@ fn user_key(redis: &Redis, user: Uuid) -> String {
     redis.key(&format!("auth:user:{user}"))
 }
 
-fn revoked_key(redis: &Redis, session: Uuid) -> String {
-    redis.key(&format!("auth:revoked:{session}"))
+fn session_key(redis: &Redis, session: Uuid) -> String {
+    redis.key(&format!("auth:session:{session}"))
 }
 
 fn roles_key(redis: &Redis) -> String {
     redis.key("auth:roles")
 }
 
+/// How long the published roles live without a login or refresh republishing them.
+const ROLES_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// What one request's check found.
 pub(crate) struct SessionState {
-    pub revoked: bool,
+    /// The session is live and belongs to the token's user.
+    pub live: bool,
     pub user: Option<UserAccess>,
     pub roles: HashMap<String, Vec<String>>,
 }
 
-/// Reads the session's revocation flag, the user's access and all roles in one round trip.
+fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, ApiError> {
+    json.map(|json| {
+        serde_json::from_str(&json).map_err(|error| {
+            tracing::error!(%error, "unreadable access record");
+            ApiError::Internal
+        })
+    })
+    .transpose()
+}
+
+/// Reads the session's allow-list entry, the user's access and the roles in one round trip.
 pub(crate) async fn load(
     redis: &Redis,
     user: Uuid,
     session: Uuid,
 ) -> Result<SessionState, ApiError> {
     let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let (revoked, user, roles): (bool, Option<String>, HashMap<String, String>) = redis::pipe()
-        .exists(revoked_key(redis, session))
+    let (owner, record, roles): (Option<String>, Option<String>, Option<String>) = redis::pipe()
+        .get(session_key(redis, session))
         .get(user_key(redis, user))
-        .hgetall(roles_key(redis))
+        .get(roles_key(redis))
         .query_async(&mut *conn)
         .await
         .map_err(unavailable)?;
-    let user = match user {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|error| {
-            tracing::error!(%error, "unreadable user access record");
-            ApiError::Internal
-        })?),
-        None => None,
-    };
-    let roles = roles
-        .into_iter()
-        .filter_map(|(name, json)| Some((name, serde_json::from_str(&json).ok()?)))
-        .collect();
+    let roles: Option<RoleSet> = parse(roles)?;
     Ok(SessionState {
-        revoked,
-        user,
-        roles,
+        live: owner.is_some_and(|owner| owner == user.to_string()),
+        user: parse(record)?,
+        roles: roles.map(|set| set.roles).unwrap_or_default(),
     })
 }
 
-/// Publishes `user`'s roles and ban; kept for `ttl` (the refresh token lifetime: a user
-/// without a live session needs no record, and login or refresh writes it again).
+/// Stores `json` under `key` unless a newer version is there.
+async fn store_if_newer(
+    redis: &Redis,
+    key: String,
+    version: i64,
+    json: String,
+    ttl: Duration,
+) -> Result<bool, ApiError> {
+    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let stored: i64 = service_kit::redis::STORE_IF_NEWER
+        .key(key)
+        .arg(json)
+        .arg(version)
+        .arg(ttl.as_secs().max(1))
+        .invoke_async(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(stored == 1)
+}
+
+/// Publishes `user`'s roles and ban unless a newer record is there; kept for `ttl` (the
+/// refresh token lifetime: a user without a live session needs no record, and login or
+/// refresh writes it again). Returns whether it was stored.
 pub async fn publish_user(
     redis: &Redis,
     user: Uuid,
     access: &UserAccess,
     ttl: Duration,
+) -> Result<bool, ApiError> {
+    let json = serde_json::to_string(access).map_err(|_| ApiError::Internal)?;
+    store_if_newer(redis, user_key(redis, user), access.version, json, ttl).await
+}
+
+/// Publishes every role's permission entries unless a newer set is there.
+pub async fn publish_roles(redis: &Redis, roles: &RoleSet) -> Result<bool, ApiError> {
+    let json = serde_json::to_string(roles).map_err(|_| ApiError::Internal)?;
+    store_if_newer(redis, roles_key(redis), roles.version, json, ROLES_TTL).await
+}
+
+/// Puts `session` of `user` on the allow-list for `ttl` (what is left of its lifetime).
+/// Only listed sessions authenticate: a token naming any other session is refused, however
+/// well it is signed.
+pub async fn allow_session(
+    redis: &Redis,
+    session: Uuid,
+    user: Uuid,
+    ttl: Duration,
 ) -> Result<(), ApiError> {
     let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let json = serde_json::to_string(access).map_err(|_| ApiError::Internal)?;
     let _: () = redis::cmd("SET")
-        .arg(user_key(redis, user))
-        .arg(json)
+        .arg(session_key(redis, session))
+        .arg(user.to_string())
         .arg("EX")
         .arg(ttl.as_secs().max(1))
         .query_async(&mut *conn)
@@ -119,41 +172,19 @@ pub async fn publish_user(
     Ok(())
 }
 
-/// Replaces the published roles with `roles` (name → permission entries).
-pub async fn publish_roles(redis: &Redis, roles: &[(String, Vec<String>)]) -> Result<(), ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let key = roles_key(redis);
-    let mut pipe = redis::pipe();
-    pipe.atomic().del(&key);
-    for (name, permissions) in roles {
-        let json = serde_json::to_string(permissions).map_err(|_| ApiError::Internal)?;
-        pipe.hset(&key, name, json);
-    }
-    let _: () = pipe.query_async(&mut *conn).await.map_err(unavailable)?;
-    Ok(())
-}
-
-/// Marks `sessions` revoked for `ttl` (the access token lifetime: after that every token of
-/// the session has expired anyway).
-pub async fn revoke_sessions(
-    redis: &Redis,
-    sessions: &[Uuid],
-    ttl: Duration,
-) -> Result<(), ApiError> {
+/// Takes `sessions` off the allow-list: their access tokens stop working on the next request
+/// in every subgraph.
+pub async fn end_sessions(redis: &Redis, sessions: &[Uuid]) -> Result<(), ApiError> {
     if sessions.is_empty() {
         return Ok(());
     }
     let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let mut pipe = redis::pipe();
-    for session in sessions {
-        pipe.cmd("SET")
-            .arg(revoked_key(redis, *session))
-            .arg(1)
-            .arg("EX")
-            .arg(ttl.as_secs().max(1))
-            .ignore();
-    }
-    let _: () = pipe.query_async(&mut *conn).await.map_err(unavailable)?;
+    let keys: Vec<String> = sessions.iter().map(|s| session_key(redis, *s)).collect();
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     Ok(())
 }
 

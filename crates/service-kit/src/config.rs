@@ -14,9 +14,35 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// Default prefix of every Redis key this deployment writes.
 pub const DEFAULT_REDIS_PREFIX: &str = "mall:";
 
+/// `MALL_ENV`: how strict start-up is. `development` (the default) runs on the public
+/// development secrets of this repository and seeds demo data; `production` refuses to start
+/// with any of them (see [`ServiceConfig::check_deployable`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MallEnv {
+    #[default]
+    Development,
+    Production,
+}
+
+impl std::str::FromStr for MallEnv {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => Err(format!(
+                "{other:?} is neither `development` nor `production`"
+            )),
+        }
+    }
+}
+
 /// Settings shared by every subgraph. Each field has an environment variable.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
+    /// `MALL_ENV`: `development` (default) or `production`.
+    pub env: MallEnv,
     /// `DATABASE_URL`: the PostgreSQL database holding every subgraph's schema.
     pub database_url: String,
     /// `DATABASE_POOL_SIZE`: connections per subgraph (default 10).
@@ -123,11 +149,19 @@ pub const DEFAULT_CATALOG_URL: &str = "http://127.0.0.1:4002/graphql";
 /// Settings of identity and access (read by the `auth` crate).
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
+    /// `MALL_ENV=production` (set with [`ServiceConfig::env`]): no development key, no
+    /// signing without a configured key.
+    pub production: bool,
     /// `AUTH_SIGNING_KEY` (PEM text) or `AUTH_SIGNING_KEY_FILE` (a path): the Ed25519 key
     /// that signs access tokens. Unset: the public development key of this repository.
     pub signing_key_pem: Option<String>,
     /// `AUTH_KEY_ID`: the `kid` of that key in tokens and in the JWKS.
     pub key_id: String,
+    /// `AUTH_SECOND_KEY` / `AUTH_SECOND_KEY_FILE` and `AUTH_SECOND_KEY_ID`: a second
+    /// Ed25519 key that verifies tokens and is published in the JWKS but never signs: the
+    /// previous key after a rotation (its tokens stay valid until they expire), or the next
+    /// key before one (so that routers fetch it before any token uses it).
+    pub second_key: Option<(String, String)>,
     /// `PUBLIC_OPERATIONS_FILE`: root fields callable without a token. Unset: the file in
     /// `router-config/` (the router reads the same variable).
     pub public_operations_file: Option<PathBuf>,
@@ -135,28 +169,34 @@ pub struct AuthSettings {
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECONDS` (default 30 days).
     pub refresh_token_ttl: Duration,
+    /// `REFRESH_REUSE_GRACE_SECONDS` (default 10): a refresh token presented again within
+    /// this time of its use (two tabs refreshing at once) gets the same new pair; later, reuse
+    /// revokes the session.
+    pub refresh_reuse_grace: Duration,
+    /// `REGISTER_LIMIT_PER_ADDRESS` (default 20): registrations per client address per hour.
+    pub register_limit_per_address: u64,
 }
 
 impl AuthSettings {
     /// Reads the `AUTH_*`, `PUBLIC_OPERATIONS_FILE` and token lifetime variables.
     pub fn from_env() -> anyhow::Result<Self> {
-        let signing_key_pem = match (
-            std::env::var("AUTH_SIGNING_KEY")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            std::env::var("AUTH_SIGNING_KEY_FILE")
-                .ok()
-                .filter(|v| !v.is_empty()),
-        ) {
-            (Some(pem), _) => Some(pem),
-            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|e| {
-                anyhow::anyhow!("AUTH_SIGNING_KEY_FILE={path:?} cannot be read: {e}")
-            })?),
-            (None, None) => None,
+        let second_key = match secret_from_env("AUTH_SECOND_KEY")? {
+            Some(pem) => {
+                let id = std::env::var("AUTH_SECOND_KEY_ID")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("AUTH_SECOND_KEY is set: AUTH_SECOND_KEY_ID must name it")
+                    })?;
+                Some((pem, id))
+            }
+            None => None,
         };
         Ok(Self {
-            signing_key_pem,
+            production: env_parse("MALL_ENV", MallEnv::Development)? == MallEnv::Production,
+            signing_key_pem: secret_from_env("AUTH_SIGNING_KEY")?,
             key_id: env_or("AUTH_KEY_ID", DEFAULT_KEY_ID),
+            second_key,
             public_operations_file: std::env::var_os("PUBLIC_OPERATIONS_FILE")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
@@ -165,6 +205,8 @@ impl AuthSettings {
                 "REFRESH_TOKEN_TTL_SECONDS",
                 30 * 24 * 3600,
             )?),
+            refresh_reuse_grace: Duration::from_secs(env_parse("REFRESH_REUSE_GRACE_SECONDS", 10)?),
+            register_limit_per_address: env_parse("REGISTER_LIMIT_PER_ADDRESS", 20)?,
         })
     }
 }
@@ -172,11 +214,15 @@ impl AuthSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
+            production: false,
             signing_key_pem: None,
             key_id: DEFAULT_KEY_ID.to_owned(),
+            second_key: None,
             public_operations_file: None,
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+            register_limit_per_address: 20,
         }
     }
 }
@@ -198,6 +244,7 @@ impl ServiceConfig {
             Err(_) => SocketAddr::from(([127, 0, 0, 1], default_port)),
         };
         Ok(Self {
+            env: env_parse("MALL_ENV", MallEnv::Development)?,
             database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: env_parse("DATABASE_POOL_SIZE", 10)?,
             redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
@@ -211,9 +258,44 @@ impl ServiceConfig {
             loader_delay: Duration::from_micros(env_parse("DATALOADER_DELAY_MICROS", 1000)?),
             user_url: env_or("USER_SUBGRAPH_URL", DEFAULT_USER_URL),
             cart_url: env_or("CART_SUBGRAPH_URL", DEFAULT_CART_URL),
-            internal_token: env_or("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN),
+            internal_token: secret_from_env("INTERNAL_API_TOKEN")?
+                .unwrap_or_else(|| DEV_INTERNAL_TOKEN.to_owned()),
             orders: OrderSettings::from_env()?,
         })
+    }
+
+    /// In production, refuses what only a development machine may run with: the public
+    /// internal token, demo data (a known administrator password). The signing key is
+    /// checked by the `auth` crate, which knows the development key.
+    pub fn check_deployable(&self) -> anyhow::Result<()> {
+        if self.env != MallEnv::Production {
+            return Ok(());
+        }
+        if self.seed_demo_data {
+            anyhow::bail!(
+                "MALL_ENV=production refuses demo data (it creates a known administrator \
+                 password): set SEED_DEMO_DATA=false"
+            );
+        }
+        if self.internal_token == DEV_INTERNAL_TOKEN || self.internal_token.len() < 32 {
+            anyhow::bail!(
+                "MALL_ENV=production needs INTERNAL_API_TOKEN (or INTERNAL_API_TOKEN_FILE): a \
+                 secret of at least 32 characters, not the development value"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `NAME` (the value) or `NAME_FILE` (a file holding it, as Docker secrets are mounted).
+fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
+    let set = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    match (set(name), set(&format!("{name}_FILE"))) {
+        (Some(value), _) => Ok(Some(value)),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|text| Some(text.trim_end().to_owned()))
+            .map_err(|e| anyhow::anyhow!("{name}_FILE={path:?} cannot be read: {e}")),
+        (None, None) => Ok(None),
     }
 }
 

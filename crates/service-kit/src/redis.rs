@@ -7,6 +7,11 @@ use anyhow::Context as _;
 pub use redis;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+/// Stores versioned JSON records unless the stored one is newer (`store_if_newer.lua`):
+/// every Redis copy of a PostgreSQL row goes through it, so an older write never wins.
+pub static STORE_IF_NEWER: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("store_if_newer.lua")));
+
 /// The pool type.
 pub type RedisPool = bb8::Pool<Reconnecting>;
 
@@ -67,8 +72,9 @@ impl Redis {
     pub async fn connect(url: &str, prefix: &str, size: u32) -> anyhow::Result<Self> {
         let unreachable = || {
             format!(
-                "cannot connect to Redis at {url}. Start Redis there, or point REDIS_URL at a \
-                 reachable server (e.g. REDIS_URL=redis://127.0.0.1:6379)"
+                "cannot connect to Redis at {}. Start Redis there, or point REDIS_URL at a \
+                 reachable server (e.g. REDIS_URL=redis://127.0.0.1:6379)",
+                crate::db::redact_password(url)
             )
         };
         let manager = Reconnecting::new(url).with_context(unreachable)?;
@@ -94,8 +100,12 @@ impl Redis {
     /// A pool that connects on first use, without checking the server now: for callers
     /// that must work (degraded) while Redis is down, and for tests of exactly that.
     pub fn connect_lazy(url: &str, prefix: &str, size: u32) -> anyhow::Result<Self> {
-        let manager = Reconnecting::new(url)
-            .with_context(|| format!("REDIS_URL={url} is not a Redis URL"))?;
+        let manager = Reconnecting::new(url).with_context(|| {
+            format!(
+                "REDIS_URL={} is not a Redis URL",
+                crate::db::redact_password(url)
+            )
+        })?;
         let client = manager.client.clone();
         let pool = bb8::Pool::builder()
             .max_size(size)

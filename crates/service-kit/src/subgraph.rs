@@ -77,6 +77,7 @@ impl Subgraph {
     /// Connects and migrates its stores, seeds demo data when configured, and returns its
     /// routes and background work.
     pub async fn prepare(&self, config: &ServiceConfig) -> anyhow::Result<Prepared> {
+        config.check_deployable()?;
         let stores = Stores::connect(config, self.database).await?;
         if config.seed_demo_data {
             (self.seed)(&stores).await?;

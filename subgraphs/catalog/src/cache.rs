@@ -2,14 +2,13 @@
 //!
 //! Readers take what Redis has and load the rest from PostgreSQL, adding it to the cache;
 //! every write replaces the cached row after its transaction commits. Both go through one
-//! script that keeps whichever row has the higher version (`store_if_newer.lua`): a reader
+//! script that keeps whichever row has the higher version (`service_kit::redis::STORE_IF_NEWER`): a reader
 //! that loaded a row before a write cannot put it over the written one, and of two
 //! concurrent writes the later commit stays cached whatever order their cache updates
 //! arrive in. So no reader sees an old price once the write has returned. Redis failures
 //! never fail a read: the rows come from PostgreSQL.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use service_kit::Redis;
@@ -17,9 +16,6 @@ use service_kit::redis::redis;
 use uuid::Uuid;
 
 use crate::db::models::ProductRow;
-
-static STORE_IF_NEWER: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("store_if_newer.lua")));
 
 /// How long a cached row lives without being read from PostgreSQL again.
 pub const TTL: Duration = Duration::from_secs(300);
@@ -114,7 +110,7 @@ impl ProductCache {
             return true;
         }
         let result: anyhow::Result<()> = async {
-            let mut invocation = STORE_IF_NEWER.prepare_invoke();
+            let mut invocation = service_kit::redis::STORE_IF_NEWER.prepare_invoke();
             for row in rows {
                 invocation
                     .key(self.key(row.id))

@@ -31,6 +31,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "user",
     migrations: embed_migrations!("../../migrations/user"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/user"),
+    session_settings: "",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -70,12 +71,14 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             .with_state(stores.db.clone()),
         &config.internal_token,
     );
-    Ok(http::subgraph_router(schema, request_data, stores)
-        .route(
-            "/.well-known/jwks.json",
-            get(move || async move { axum::Json(jwks.clone()) }),
-        )
-        .merge(internal))
+    Ok(
+        http::subgraph_router(schema, request_data, stores, &config.internal_token)
+            .route(
+                "/.well-known/jwks.json",
+                get(move || async move { axum::Json(jwks.clone()) }),
+            )
+            .merge(internal),
+    )
 }
 
 /// `POST /internal/address`: a saved address of a user, for checkout. `NOT_FOUND` when the

@@ -1,88 +1,113 @@
-//! Brute-force protection for `login`: after 5 failures for one account, or 20 from one
-//! address, within 15 minutes, attempts are refused with `RATE_LIMITED` until the window
-//! ends. Counters live in Redis so that every replica agrees.
+//! Brute-force protection. Sign-in: at most 5 attempts in flight or failed per account, and
+//! 20 per client address, within 15 minutes; registration: `REGISTER_LIMIT_PER_ADDRESS` per
+//! address per hour. Beyond that, `RATE_LIMITED` with `retryAfterSeconds`. An attempt is
+//! counted atomically *before* the password is checked (`count_attempt.lua`), so parallel
+//! guesses cannot all pass a check that has not counted them yet; a successful sign-in
+//! gives its count back. Counters live in Redis so that every replica agrees.
+
+use std::sync::LazyLock;
 
 use service_kit::redis::redis;
 use service_kit::{ApiError, Redis};
 
-/// Failures allowed per account per window.
+/// Sign-in attempts per account per window.
 pub const ACCOUNT_LIMIT: u64 = 5;
-/// Failures allowed per client address per window.
+/// Sign-in attempts per client address per window.
 pub const ADDRESS_LIMIT: u64 = 20;
-/// The window, in seconds.
+/// The sign-in window, in seconds.
 pub const WINDOW_SECONDS: u64 = 15 * 60;
+/// The registration window, in seconds.
+pub const REGISTER_WINDOW_SECONDS: u64 = 3600;
 
-fn keys(redis: &Redis, email: &str, client_ip: Option<&str>) -> (String, Option<String>) {
-    (
-        redis.key(&format!("auth:login-failures:account:{email}")),
-        client_ip.map(|ip| redis.key(&format!("auth:login-failures:ip:{ip}"))),
-    )
+static COUNT_ATTEMPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("count_attempt.lua")));
+
+fn account_key(redis: &Redis, email: &str) -> String {
+    redis.key(&format!("auth:login-attempts:account:{email}"))
 }
 
-/// Refuses the attempt when a limit has been reached.
-pub async fn check(redis: &Redis, email: &str, client_ip: Option<&str>) -> Result<(), ApiError> {
-    let (account, address) = keys(redis, email, client_ip);
+fn address_key(redis: &Redis, ip: &str) -> String {
+    redis.key(&format!("auth:login-attempts:ip:{ip}"))
+}
+
+/// Counts the attempt on `counters` (key, limit); refuses when one is over its limit.
+async fn count(
+    redis: &Redis,
+    counters: &[(String, u64)],
+    window: u64,
+    what: &str,
+) -> Result<(), ApiError> {
     let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let mut pipe = redis::pipe();
-    pipe.get(&account).ttl(&account);
-    if let Some(address) = &address {
-        pipe.get(address).ttl(address);
+    let mut invocation = COUNT_ATTEMPT.prepare_invoke();
+    invocation.arg(window);
+    for (key, limit) in counters {
+        invocation.key(key).arg(*limit);
     }
-    let values: Vec<Option<i64>> = pipe.query_async(&mut *conn).await.map_err(unavailable)?;
-    let over = |count: Option<i64>, limit: u64| count.is_some_and(|c| c >= limit as i64);
-    let retry = |ttl: Option<i64>| ttl.filter(|t| *t > 0).unwrap_or(WINDOW_SECONDS as i64) as u64;
-    if over(values[0], ACCOUNT_LIMIT) {
-        return Err(limited(retry(values[1])));
+    let wait: u64 = invocation
+        .invoke_async(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    if wait == 0 {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited {
+            message: format!("too many {what}: try again in {wait} s"),
+            retry_after_seconds: wait,
+        })
     }
-    if values.len() == 4 && over(values[2], ADDRESS_LIMIT) {
-        return Err(limited(retry(values[3])));
-    }
-    Ok(())
 }
 
-/// Counts a failed attempt.
-pub async fn record_failure(
+/// Counts a sign-in attempt for `email` from `client_ip`, or refuses it.
+pub async fn admit_login(
     redis: &Redis,
     email: &str,
     client_ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    let (account, address) = keys(redis, email, client_ip);
+    let mut counters = vec![(account_key(redis, email), ACCOUNT_LIMIT)];
+    if let Some(ip) = client_ip {
+        counters.push((address_key(redis, ip), ADDRESS_LIMIT));
+    }
+    count(redis, &counters, WINDOW_SECONDS, "sign-in attempts").await
+}
+
+/// A successful sign-in clears the account's counter and gives the address its count back
+/// (only failures should use up an address's budget).
+pub async fn login_succeeded(
+    redis: &Redis,
+    email: &str,
+    client_ip: Option<&str>,
+) -> Result<(), ApiError> {
     let mut conn = redis.pool().get().await.map_err(unavailable)?;
     let mut pipe = redis::pipe();
-    for key in std::iter::once(&account).chain(address.as_ref()) {
-        // The window starts at the first failure: NX keeps later failures from extending it.
-        pipe.incr(key, 1)
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(key)
-            .arg(WINDOW_SECONDS)
-            .arg("NX")
-            .ignore();
+    pipe.del(account_key(redis, email)).ignore();
+    if let Some(ip) = client_ip {
+        pipe.decr(address_key(redis, ip), 1).ignore();
     }
     let _: () = pipe.query_async(&mut *conn).await.map_err(unavailable)?;
     Ok(())
 }
 
-/// A successful sign-in clears the account's counter (not the address's).
-pub async fn record_success(redis: &Redis, email: &str) -> Result<(), ApiError> {
-    let (account, _) = keys(redis, email, None);
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
-    let _: () = redis::cmd("DEL")
-        .arg(account)
-        .query_async(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    Ok(())
-}
-
-fn limited(retry_after_seconds: u64) -> ApiError {
-    ApiError::RateLimited {
-        message: format!("too many failed sign-ins: try again in {retry_after_seconds} s"),
-        retry_after_seconds,
-    }
+/// Counts a registration from `client_ip`, or refuses it (`limit` per hour).
+pub async fn admit_registration(
+    redis: &Redis,
+    client_ip: Option<&str>,
+    limit: u64,
+) -> Result<(), ApiError> {
+    let Some(ip) = client_ip else {
+        return Ok(());
+    };
+    let key = redis.key(&format!("auth:registrations:ip:{ip}"));
+    count(
+        redis,
+        &[(key, limit)],
+        REGISTER_WINDOW_SECONDS,
+        "registrations",
+    )
+    .await
 }
 
 fn unavailable(error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "login throttle store (Redis) failed");
+    // Failing closed: without the counters, guessing would be unlimited.
+    tracing::error!(%error, "sign-in throttle store (Redis) failed");
     ApiError::Unavailable("the session store")
 }

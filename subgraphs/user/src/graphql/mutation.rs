@@ -113,7 +113,7 @@ fn payload(pair: TokenPair) -> AuthPayload {
 }
 
 fn parse_id(field: &str, id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "is not a valid id"))
+    service_kit::validate::id(field, id)
 }
 
 /// Mutations of the user subgraph.
@@ -127,6 +127,13 @@ impl Mutation {
         let email = normalize_email("input.email", &input.email)?;
         check_password("input.password", &input.password)?;
         let name = display_name("input.displayName", &input.display_name)?;
+        let access = access(ctx);
+        throttle::admit_registration(
+            access.redis(),
+            ctx.caller().client_ip(),
+            access.settings().register_limit_per_address,
+        )
+        .await?;
         let hash = accounts::hash_password(input.password).await?;
         let mut conn = service_kit::db::connection(ctx).await?;
         let id = Uuid::now_v7();
@@ -154,7 +161,7 @@ impl Mutation {
         })
         .await?;
         tracing::info!(user = %id, "account registered");
-        Ok(payload(sessions::start(&mut conn, access(ctx), id).await?))
+        Ok(payload(sessions::start(&mut conn, access, id).await?))
     }
 
     /// Signs in. Wrong credentials: `UNAUTHENTICATED`; a banned account is told why and
@@ -166,10 +173,9 @@ impl Mutation {
         }
         let access = access(ctx);
         let client_ip = ctx.caller().client_ip().map(str::to_owned);
-        throttle::check(access.redis(), &email, client_ip.as_deref()).await?;
+        throttle::admit_login(access.redis(), &email, client_ip.as_deref()).await?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        let found: Option<(UserRow, Option<String>)> = users::table
-            .filter(users::email.eq(&email))
+        let found: Option<(UserRow, Option<String>)> = crate::db::by_email(&email)
             .select((UserRow::as_select(), users::password_hash))
             .first(&mut conn)
             .await
@@ -180,12 +186,11 @@ impl Mutation {
             None => (None, None),
         };
         if !accounts::verify_password(input.password, hash).await? {
-            throttle::record_failure(access.redis(), &email, client_ip.as_deref()).await?;
             tracing::info!("sign-in refused: wrong email or password");
             return Err(ApiError::Unauthenticated("wrong email or password".into()).into());
         }
         let row = row.ok_or(ApiError::Internal)?;
-        throttle::record_success(access.redis(), &email).await?;
+        throttle::login_succeeded(access.redis(), &email, client_ip.as_deref()).await?;
         if let Some(ban) = row.ban(Utc::now()) {
             return Err(ApiError::Unauthenticated(ban.message()).into());
         }
@@ -252,15 +257,15 @@ impl Mutation {
             .first(&mut conn)
             .await
             .map_err(ApiError::from)?;
-        throttle::check(access.redis(), &email, ctx.caller().client_ip()).await?;
+        throttle::admit_login(access.redis(), &email, ctx.caller().client_ip()).await?;
         if !accounts::verify_password(input.current_password, hash).await? {
-            throttle::record_failure(access.redis(), &email, ctx.caller().client_ip()).await?;
             return Err(ApiError::bad_input(
                 "input.currentPassword",
                 "is not your current password",
             )
             .into());
         }
+        throttle::login_succeeded(access.redis(), &email, ctx.caller().client_ip()).await?;
         let new_hash = accounts::hash_password(input.new_password).await?;
         diesel::update(users::table.find(identity.user_id))
             .set((
@@ -429,6 +434,7 @@ impl Mutation {
                 users::banned_until.eq(until),
                 users::ban_reason.eq(&reason),
                 users::updated_at.eq(Utc::now()),
+                users::access_version.eq(users::access_version + 1),
             ))
             .returning(UserRow::as_returning())
             .get_result(&mut conn)
@@ -454,6 +460,7 @@ impl Mutation {
                 users::banned_until.eq(None::<DateTime<Utc>>),
                 users::ban_reason.eq(None::<String>),
                 users::updated_at.eq(Utc::now()),
+                users::access_version.eq(users::access_version + 1),
             ))
             .returning(UserRow::as_returning())
             .get_result(&mut conn)
@@ -512,6 +519,9 @@ impl Mutation {
             .set((
                 roles::permissions.eq(&entries),
                 roles::updated_at.eq(Utc::now()),
+                roles::version.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "nextval('role_versions')",
+                )),
             ))
             .execute(&mut conn)
             .await
@@ -541,7 +551,15 @@ impl Mutation {
         let mut conn = service_kit::db::connection(ctx).await?;
         let row = conn
             .transaction(async |conn| {
-                let row = sessions::load_user(conn, target).await?;
+                // Bumping the version also locks the user: overlapping role changes of one
+                // user take turns, and the later one publishes last with the higher version.
+                let row: UserRow = diesel::update(users::table.find(target))
+                    .set(users::access_version.eq(users::access_version + 1))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?
+                    .ok_or_else(|| ApiError::NotFound("user".into()))?;
                 let known: Vec<String> = roles::table
                     .filter(roles::name.eq_any(&wanted))
                     .select(roles::name)

@@ -50,6 +50,10 @@ impl User {
     fn owner_or(&self, permission: &'static str) -> OwnerOr {
         OwnerOr::new(self.row.id, permission).or_if(self.signed_in_now)
     }
+
+    fn owner_only(&self) -> auth::guards::OwnerOnly {
+        auth::guards::OwnerOnly::new(self.row.id).or_if(self.signed_in_now)
+    }
 }
 
 #[Object]
@@ -106,8 +110,9 @@ impl User {
         self.row.created_at
     }
 
-    /// Saved shipping addresses, the default first. Owner or `users:read`.
-    #[graphql(guard = "self.owner_or(\"users:read\")")]
+    /// Saved shipping addresses, the default first. Owner only (as the contract says: an
+    /// address is personal data no permission opens to others).
+    #[graphql(guard = "self.owner_only()")]
     async fn addresses(&self, ctx: &Context<'_>) -> Result<Option<Vec<Address>>> {
         let loader = ctx.data_unchecked::<DataLoader<AddressesLoader>>();
         let rows = loader.load_one(self.row.id).await?.unwrap_or_default();
@@ -282,11 +287,10 @@ pub fn add_loaders(db: &DbPool, data: &mut async_graphql::Data) {
     data.insert(DataLoader::new(AddressesLoader(db.clone()), tokio::spawn).delay(delay));
 }
 
-/// The user with `id`, through the request's loader; `None` for unknown or malformed ids.
+/// The user with `id`, through the request's loader; `None` for unknown ids,
+/// `BAD_USER_INPUT` for malformed ones.
 pub async fn load_user(ctx: &Context<'_>, id: &str) -> Result<Option<User>> {
-    let Ok(uuid) = Uuid::parse_str(id) else {
-        return Ok(None);
-    };
+    let uuid = service_kit::validate::id("id", id)?;
     let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
     Ok(loader.load_one(uuid).await?.map(User::new))
 }

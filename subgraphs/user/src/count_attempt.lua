@@ -1,0 +1,20 @@
+-- Counts one attempt on every counter, then decides: 0 when each count is within its
+-- limit, otherwise the seconds until the exceeded window ends. Counting before deciding,
+-- in one script, means N parallel attempts take N distinct counts: at most `limit` of them
+-- are let through, however they interleave.
+-- KEYS[i]: a counter; ARGV[1]: window in seconds (it starts at a counter's first attempt);
+-- ARGV[i + 1]: the limit of KEYS[i].
+local window = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    redis.call('EXPIRE', key, window)
+    ttl = window
+  end
+  if count > tonumber(ARGV[i + 1]) and ttl > wait then
+    wait = ttl
+  end
+end
+return wait
