@@ -89,9 +89,11 @@ pub async fn serve_subgraph(
 }
 
 impl RunningSubgraphs {
-    /// The GraphQL URL of each subgraph, as the router's `<NAME>_SUBGRAPH_URL` variables.
+    /// The GraphQL URL of each subgraph, as the router's `<NAME>_SUBGRAPH_URL` variables,
+    /// and the user subgraph's public keys as `JWKS_URL`.
     pub fn router_env(&self) -> Vec<(String, String)> {
-        self.addrs
+        let mut env: Vec<_> = self
+            .addrs
             .iter()
             .map(|(name, addr)| {
                 (
@@ -99,7 +101,14 @@ impl RunningSubgraphs {
                     format!("http://{addr}/graphql"),
                 )
             })
-            .collect()
+            .collect();
+        if let Some((_, addr)) = self.addrs.iter().find(|(name, _)| *name == "user") {
+            env.push((
+                "JWKS_URL".to_owned(),
+                format!("http://{addr}/.well-known/jwks.json"),
+            ));
+        }
+        env
     }
 
     /// Stops one subgraph (finishing its in-flight requests); the others keep serving.

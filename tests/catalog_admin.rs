@@ -228,6 +228,29 @@ async fn concurrent_stock_removals_never_take_stock_below_zero() {
         .graphql_as(&admin, ADJUST, json!({ "id": id, "d": 0, "r": "nothing" }))
         .await;
     assert_eq!(error_codes(&zero), ["BAD_USER_INPUT"], "{zero}");
+
+    // Stock at the top of its range: one more unit overflows the column. The database
+    // refuses; the client hears that its number is out of range, not that the database is
+    // down, and nothing changes.
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = system.sql("catalog").await;
+        diesel::sql_query("UPDATE products SET stock = 2147483000 WHERE id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(&id).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let overflow = system
+        .graphql_as(
+            &admin,
+            ADJUST,
+            json!({ "id": id, "d": 1000, "r": "delivery" }),
+        )
+        .await;
+    assert_eq!(error_codes(&overflow), ["BAD_USER_INPUT"], "{overflow}");
+    let message = overflow["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("unavailable"), "{message}");
     system.stop().await;
 }
 

@@ -179,3 +179,148 @@ async fn a_subgraph_that_is_down_fails_only_its_own_fields() {
     );
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_catalog_down_the_cart_still_shows_its_lines() {
+    let mut system = System::start().await;
+    let token = system.demo_customer_token().await;
+    system.stop_subgraph("catalog").await;
+    let response = system
+        .graphql_as(
+            &token,
+            "{ cart { totalQuantity subtotal { amount } items { quantity lineTotal { amount } available } } }",
+            json!({}),
+        )
+        .await;
+    let cart = &response["data"]["cart"];
+    assert!(cart["totalQuantity"].as_i64().unwrap() > 0, "{response}");
+    assert_eq!(cart["subtotal"], Value::Null, "{response}");
+    assert_eq!(cart["items"][0]["lineTotal"], Value::Null, "{response}");
+    assert!(
+        cart["items"][0]["quantity"].as_i64().unwrap() > 0,
+        "{response}"
+    );
+    assert!(
+        error_codes(&response).iter().all(|c| c == "UNAVAILABLE"),
+        "{response}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subgraphs_answer_graphql_only_with_the_routers_secret() {
+    let system = System::start().await;
+    let bearer = format!("Bearer {}", system.demo_customer_token().await);
+    for (name, _) in &system.subgraph_addrs {
+        let url = system.subgraph_url(name);
+        for headers in [
+            vec![],
+            vec![(service_kit::internal::TOKEN_HEADER, "a guess")],
+            vec![("authorization", bearer.as_str())],
+        ] {
+            let refused = system.post_raw(&url, &headers, "{ __typename }").await;
+            assert_eq!(error_codes(&refused), ["FORBIDDEN"], "{name}: {refused}");
+            assert_eq!(refused["data"], Value::Null, "{name}");
+        }
+        // The same request with the secret (what the router sends) is answered.
+        let answered = system.post(&url, "{ __typename }", json!({})).await;
+        assert_eq!(
+            answered["data"]["__typename"], "Query",
+            "{name}: {answered}"
+        );
+    }
+    // A client cannot smuggle its own value through the router: the router replaces it.
+    let through = system
+        .post_raw(
+            &system.router_url,
+            &[(service_kit::internal::TOKEN_HEADER, "a guess")],
+            "{ products(first: 1) { totalCount } }",
+        )
+        .await;
+    assert_eq!(through["errors"], Value::Null, "{through}");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_ids_and_unknown_enum_values_are_bad_user_input_everywhere() {
+    let system = System::start().await;
+    let token = system.demo_customer_token().await;
+    for (subgraph, query) in [
+        ("catalog", "{ product(id: \"not-an-id\") { id } }"),
+        ("catalog", "{ productsByIds(ids: [\"nope\"]) { id } }"),
+        ("user", "{ user(id: \"not-an-id\") { id } }"),
+        ("order", "{ order(id: \"not-an-id\") { id } }"),
+        ("payment", "{ payment(id: \"not-an-id\") { id } }"),
+        (
+            "cart",
+            "mutation { addToCart(productId: \"not-an-id\", quantity: 1) { totalQuantity } }",
+        ),
+    ] {
+        let response = system.graphql_as(&token, query, json!({})).await;
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{subgraph}: {query}: {response}"
+        );
+    }
+    // Variables the schema cannot coerce, and invalid documents, are the client's error too.
+    for (query, variables) in [
+        (
+            "query($s: ProductSort) { products(first: 1, sort: $s) { totalCount } }",
+            json!({ "s": "CHEAPEST_FIRST" }),
+        ),
+        (
+            "query($n: Int) { products(first: $n) { totalCount } }",
+            json!({ "n": "ten" }),
+        ),
+        (
+            "{ products(first: 1, sort: CHEAPEST_FIRST) { totalCount } }",
+            json!({}),
+        ),
+        ("{ products(first: 1) { noSuchField } }", json!({})),
+        ("{ products(first: 1 { totalCount }", json!({})),
+    ] {
+        let response = system.graphql(query, variables).await;
+        assert_eq!(
+            error_codes(&response),
+            ["BAD_USER_INPUT"],
+            "{query}: {response}"
+        );
+    }
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_on_allowed_origins_may_call_the_api_and_others_may_not() {
+    let system = System::start().await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, &system.router_url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:5173"),
+        "{allowed:?}"
+    );
+    // Another origin is answered `null` (Hive Router's way of saying no), which no browser
+    // matches against a real origin.
+    let refused = preflight("https://evil.example").await.unwrap();
+    let said = refused
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok());
+    assert!(matches!(said, None | Some("null")), "{refused:?}");
+    system.stop().await;
+}

@@ -889,3 +889,126 @@ async fn the_outbox_publishes_committed_changes_only_and_loses_nothing_when_the_
     replica.stop().await;
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_is_visible_to_its_payer_and_payments_read_and_never_opens_the_order() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Paid thing", 1500, 5).await;
+    let payer = system.register("payer@example.com").await;
+    let placed = checkout(&system, &payer, buy("pay-visibility-1", &[(&item, 1)])).await;
+    let order_id = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let payer_id = placed["data"]["checkout"]["customer"]["id"]
+        .as_str()
+        .unwrap();
+    // A payment as the payment subgraph records one (nothing creates them through the API
+    // yet).
+    let payment_id = uuid::Uuid::now_v7();
+    let mut conn = system.sql("payment").await;
+    diesel::sql_query(
+        "INSERT INTO payments (id, order_id, status, method, amount, currency, user_id) \
+         VALUES ($1, $2, 'PENDING', 'SANDBOX_CARD', 1500, 'CNY', $3)",
+    )
+    .bind::<SqlUuid, _>(payment_id)
+    .bind::<SqlUuid, _>(uuid::Uuid::parse_str(&order_id).unwrap())
+    .bind::<SqlUuid, _>(uuid::Uuid::parse_str(payer_id).unwrap())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    const PAYMENT: &str =
+        "query($id: ID!) { payment(id: $id) { id status amount { amount } order { id status } } }";
+    const ORDER_PAYMENTS: &str = "query($id: ID!) { order(id: $id) { id payments { id } } }";
+    let id = json!({ "id": payment_id });
+
+    let own = system.graphql_as(&payer, PAYMENT, id.clone()).await;
+    assert_eq!(own["errors"], Value::Null, "{own}");
+    assert_eq!(own["data"]["payment"]["order"]["id"], order_id.as_str());
+    let listed = system
+        .graphql_as(&payer, ORDER_PAYMENTS, json!({ "id": order_id }))
+        .await;
+    assert_eq!(
+        listed["data"]["order"]["payments"][0]["id"],
+        payment_id.to_string(),
+        "{listed}"
+    );
+
+    // Another customer: as if it did not exist, through the router and at the subgraph.
+    let stranger = system.register("stranger@example.com").await;
+    let theirs = system.graphql_as(&stranger, PAYMENT, id.clone()).await;
+    assert_eq!(theirs["data"]["payment"], Value::Null, "{theirs}");
+    assert_eq!(error_codes(&theirs), ["NOT_FOUND"], "{theirs}");
+    const ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+        ... on Payment { id amount { amount } } ... on Order { payments { id } } } }";
+    let entity = system
+        .post_as(
+            &system.subgraph_url("payment"),
+            Some(&stranger),
+            ENTITIES,
+            json!({ "r": [{ "__typename": "Payment", "id": payment_id }] }),
+        )
+        .await;
+    assert_eq!(entity["data"]["_entities"][0], Value::Null, "{entity}");
+    assert_eq!(error_codes(&entity), ["NOT_FOUND"], "{entity}");
+    let of_order = system
+        .post_as(
+            &system.subgraph_url("payment"),
+            Some(&stranger),
+            ENTITIES,
+            json!({ "r": [{ "__typename": "Order", "id": order_id }] }),
+        )
+        .await;
+    assert_eq!(
+        of_order["data"]["_entities"][0]["payments"],
+        json!([]),
+        "{of_order}"
+    );
+
+    // payments:read shows the payment, but not the order behind it (that needs orders:read).
+    let auditor = system.register("auditor@example.com").await;
+    let auditor_id = system
+        .graphql_as(&auditor, "{ me { id } }", json!({}))
+        .await["data"]["me"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (query, variables) in [
+        (
+            "mutation { upsertRole(name: \"payment-auditor\", permissions: [\"payments:read\"]) { name } }",
+            json!({}),
+        ),
+        (
+            "mutation($id: ID!) { setUserRoles(userId: $id, roles: [\"customer\", \"payment-auditor\"]) { id } }",
+            json!({ "id": auditor_id }),
+        ),
+    ] {
+        let done = system.graphql_as(&admin, query, variables).await;
+        assert_eq!(done["errors"], Value::Null, "{done}");
+    }
+    let audited = system
+        .graphql_as(
+            &auditor,
+            "query($id: ID!) { payment(id: $id) { id amount { amount } } }",
+            id.clone(),
+        )
+        .await;
+    assert_eq!(
+        audited["data"]["payment"]["amount"]["amount"], 1500,
+        "{audited}"
+    );
+    // `Payment.order` is non-null: the order's NOT_FOUND takes the payment with it.
+    let with_order = system.graphql_as(&auditor, PAYMENT, id.clone()).await;
+    assert_eq!(with_order["data"]["payment"], Value::Null, "{with_order}");
+    assert_eq!(error_codes(&with_order), ["NOT_FOUND"], "{with_order}");
+    assert_eq!(
+        with_order["errors"][0]["extensions"]["affectedPath"], "payment.order",
+        "{with_order}"
+    );
+
+    // The admin (every permission) sees both.
+    let as_admin = system.graphql_as(&admin, PAYMENT, id).await;
+    assert_eq!(as_admin["errors"], Value::Null, "{as_admin}");
+    system.stop().await;
+}

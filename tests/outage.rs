@@ -97,6 +97,17 @@ async fn a_redis_outage_degrades_browsing_and_heals_when_redis_returns() {
 
     scene.redis.cut().await;
     scene.assert_browsing_unchanged().await;
+    // Readiness says which store is down, never the driver's words (addresses, errors).
+    for (name, addr) in &scene.system.subgraph_addrs {
+        let (status, body) = scene.system.get(&format!("http://{addr}/ready")).await;
+        assert_eq!(status, 503, "{name}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "ready": false, "database": "up", "redis": "down" }),
+            "{name}"
+        );
+    }
     let cart = scene.cart().await;
     assert_eq!(error_codes(&cart), ["UNAVAILABLE"], "{cart}");
     assert_eq!(cart["data"]["cart"], Value::Null);

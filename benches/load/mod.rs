@@ -83,7 +83,12 @@ pub async fn post(
     query: &str,
     variables: Value,
 ) -> bool {
-    let mut request = client.post(url);
+    // Subgraphs answer GraphQL only with the shared secret (the router inserts it, replacing
+    // any client's value), so direct measurements send it; through the router it is inert.
+    let mut request = client.post(url).header(
+        service_kit::internal::TOKEN_HEADER,
+        service_kit::config::DEV_INTERNAL_TOKEN,
+    );
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

@@ -1,14 +1,17 @@
 //! The `mall_access` router plugin: the edge half of Douyin Mall's access control.
 //!
 //! - Tells subgraphs the client's address in `x-mall-client-ip` (overwriting any value the
-//!   client sent), for per-address login throttling.
+//!   client sent), for per-address login throttling: the TCP peer, or, when the peer is a
+//!   configured trusted proxy, the right-most untrusted address of `X-Forwarded-For`.
 //! - Refuses a request whose access token the router's JWT check did not accept (HTTP 401,
 //!   `UNAUTHENTICATED`), and root fields that are not on the public operation list to
 //!   callers without a token, before planning: only the refused fields are `null`, each
 //!   with an `UNAUTHENTICATED` error; public fields of the same operation still resolve.
-//! - Gives JWT failures of Hive Router's authentication the contract's code
-//!   `UNAUTHENTICATED` (HTTP 401), and failed subgraph calls the code `UNAVAILABLE`.
+//! - Gives every error the contract's code ([`contract_code`]): JWT failures
+//!   `UNAUTHENTICATED` (HTTP 401), failed subgraph calls `UNAVAILABLE`, malformed or invalid
+//!   requests `BAD_USER_INPUT`, anything unknown `INTERNAL_SERVER_ERROR`.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use hive_router::async_trait;
@@ -52,11 +55,134 @@ pub struct MallAccessConfig {
     /// The public operation list, relative to the configuration file. The environment
     /// variable `PUBLIC_OPERATIONS_FILE` wins over it.
     public_operations: Option<PathBuf>,
+    /// Load balancers whose `X-Forwarded-For` is believed: IPs or CIDR ranges.
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 }
 
 /// See the module documentation.
 pub struct MallAccess {
     public: PublicOperations,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Parses `10.0.0.0/8` or a single address (`10.0.0.7`).
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("trusted_proxies: {text:?} is neither an IP address nor a CIDR range"))
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
+/// right-most address of `X-Forwarded-For` that is not a trusted proxy (the left part of the
+/// header is whatever the client wrote, so only what our proxies appended counts).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: &[&str],
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for hop in forwarded_for
+        .iter()
+        .rev()
+        .flat_map(|value| value.rsplit(','))
+    {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return Some(ip),
+            // A garbled entry: nothing to its left can be believed.
+            Err(_) => return Some(client),
+        }
+    }
+    Some(client)
+}
+
+/// The contract's `extensions.code` for an error the router reports with `code`.
+pub fn contract_code(code: Option<&str>) -> &'static str {
+    const CONTRACT: [&str; 9] = [
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "BAD_USER_INPUT",
+        "NOT_FOUND",
+        "CONFLICT",
+        "INSUFFICIENT_STOCK",
+        "RATE_LIMITED",
+        "UNAVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+    ];
+    let Some(code) = code else {
+        return "INTERNAL_SERVER_ERROR";
+    };
+    if let Some(known) = CONTRACT.iter().find(|c| **c == code) {
+        return known;
+    }
+    if JWT_ERROR_CODES.contains(&code) || code.starts_with("JWT") {
+        return "UNAUTHENTICATED";
+    }
+    match code {
+        // The request itself is wrong: syntax, validation, variables, limits, transport.
+        "GRAPHQL_PARSE_FAILED"
+        | "GRAPHQL_VALIDATION_FAILED"
+        | "BAD_REQUEST"
+        | "OPERATION_RESOLUTION_FAILURE"
+        | "MAX_DEPTH_EXCEEDED"
+        | "MAX_ALIASES_EXCEEDED"
+        | "MAX_DIRECTIVES_EXCEEDED"
+        | "TOKEN_LIMIT_EXCEEDED"
+        | "COST_ESTIMATED_TOO_EXPENSIVE"
+        | "COST_ACTUAL_TOO_EXPENSIVE"
+        | "SUBGRAPH_COST_ESTIMATED_TOO_EXPENSIVE"
+        | "COST_INVALID_SLICING_ARGUMENTS"
+        | "PAYLOAD_TOO_LARGE_CONTENT_LENGTH"
+        | "PAYLOAD_TOO_LARGE_BODY_STREAM"
+        | "REQUEST_HEADER_FIELDS_TOO_LARGE"
+        | "INVALID_HEADER"
+        | "MISSING_CONTENT_TYPE_HEADER"
+        | "UNSUPPORTED_CONTENT_TYPE"
+        | "UNSUPPORTED_CONTENT_ENCODING"
+        | "MISSING_QUERY_PARAM"
+        | "UNPROCESSABLE_QUERY_PARAMS"
+        | "METHOD_NOT_ALLOWED"
+        | "MUTATION_NOT_ALLOWED_OVER_HTTP_GET"
+        | "SUBSCRIPTIONS_NOT_SUPPORTED"
+        | "SUBSCRIPTIONS_TRANSPORT_NOT_SUPPORTED"
+        | "PERSISTED_DOCUMENT_NOT_FOUND"
+        | "PERSISTED_DOCUMENT_ID_REQUIRED"
+        | "PERSISTED_DOCUMENT_EXTRACTION_FAILED"
+        | "READ_BODY_STREAM_ERROR"
+        | "PAYLOAD_READ_ERROR"
+        | "DECOMPRESSION_FAILED" => "BAD_USER_INPUT",
+        "UNAUTHORIZED_OPERATION"
+        | "UNAUTHORIZED_FIELD_OR_TYPE"
+        | "CSRF_PREVENTION_FAILED"
+        | "INTROSPECTION_DISABLED" => "FORBIDDEN",
+        // Validation errors carry the name of the rule they broke (`ValuesOfCorrectType`,
+        // `FieldsOnCorrectType`, ...): the document does not fit the schema.
+        _ if code.starts_with(|c: char| c.is_ascii_uppercase())
+            && code.chars().any(|c| c.is_ascii_lowercase())
+            && code.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            "BAD_USER_INPUT"
+        }
+        "GATEWAY_TIMEOUT"
+        | "SERVICE_UNAVAILABLE"
+        | "NO_SUPERGRAPH_AVAILABLE"
+        | "DOWNSTREAM_SERVICE_ERROR" => "UNAVAILABLE",
+        // A subgraph did not answer, answered garbage, or its socket failed.
+        _ if code.starts_with("SUBGRAPH_")
+            || code.starts_with("SUBREQUEST_")
+            || code.starts_with("WS_") =>
+        {
+            "UNAVAILABLE"
+        }
+        _ => "INTERNAL_SERVER_ERROR",
+    }
 }
 
 #[async_trait]
@@ -82,7 +208,16 @@ impl RouterPlugin for MallAccess {
             })
         });
         let public = PublicOperations::load(path.as_deref())?;
-        Ok(Some(Self { public }))
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| parse_proxy(text))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Self {
+            public,
+            trusted_proxies,
+        }))
     }
 
     fn on_http_request<'req>(
@@ -90,14 +225,16 @@ impl RouterPlugin for MallAccess {
         mut payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
-            let peer = payload
-                .router_http_request
-                .peer_addr()
-                .map(|a| a.ip().to_string());
+            let peer = payload.router_http_request.peer_addr().map(|a| a.ip());
             let headers = payload.router_http_request.headers_mut();
+            let forwarded: Vec<&str> = headers
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let client = client_address(peer, &forwarded, &self.trusted_proxies);
             let name = HeaderName::from_static(CLIENT_IP_HEADER);
             headers.remove(&name);
-            if let Some(value) = peer.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
+            if let Some(value) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
                 headers.insert(name, value);
             }
             payload.proceed()
@@ -152,13 +289,94 @@ impl RouterPlugin for MallAccess {
         &'req self,
         mut payload: OnGraphQLErrorHookPayload<'req>,
     ) -> OnGraphQLErrorHookResult<'req> {
-        let code = payload.error.extensions.code.as_deref();
-        if code.is_some_and(|code| JWT_ERROR_CODES.contains(&code)) {
-            payload.error.extensions.code = Some("UNAUTHENTICATED".to_owned());
+        let original = payload.error.extensions.code.clone();
+        let code = contract_code(original.as_deref());
+        let changed = original.as_deref() != Some(code);
+        if changed {
+            if code == "INTERNAL_SERVER_ERROR" {
+                // The client learns nothing of the router's internals; the log keeps them.
+                eprintln!(
+                    "router error mapped to INTERNAL_SERVER_ERROR: code {original:?}: {}",
+                    payload.error.message
+                );
+                payload.error.message = "internal error".to_owned();
+            }
+            payload.error.extensions.code = Some(code.to_owned());
+        }
+        if code == "UNAUTHENTICATED" && changed {
             payload.status_code = hive_router::http::StatusCode::UNAUTHORIZED;
-        } else if code == Some("SUBREQUEST_HTTP_ERROR") {
-            payload.error.extensions.code = Some("UNAVAILABLE".to_owned());
         }
         payload.proceed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_router_error_gets_a_contract_code() {
+        let table = [
+            (None, "INTERNAL_SERVER_ERROR"),
+            (Some("NOT_FOUND"), "NOT_FOUND"),
+            (Some("INSUFFICIENT_STOCK"), "INSUFFICIENT_STOCK"),
+            (Some("INVALID_JWT"), "UNAUTHENTICATED"),
+            (Some("JWT_ERROR"), "UNAUTHENTICATED"),
+            (Some("GRAPHQL_VALIDATION_FAILED"), "BAD_USER_INPUT"),
+            (Some("GRAPHQL_PARSE_FAILED"), "BAD_USER_INPUT"),
+            (Some("MAX_DEPTH_EXCEEDED"), "BAD_USER_INPUT"),
+            (Some("PAYLOAD_TOO_LARGE_CONTENT_LENGTH"), "BAD_USER_INPUT"),
+            (Some("UNAUTHORIZED_FIELD_OR_TYPE"), "FORBIDDEN"),
+            (Some("ValuesOfCorrectType"), "BAD_USER_INPUT"),
+            (Some("FieldsOnCorrectType"), "BAD_USER_INPUT"),
+            (Some("SUBGRAPH_REQUEST_TIMEOUT"), "UNAVAILABLE"),
+            (Some("SUBREQUEST_MALFORMED_RESPONSE"), "UNAVAILABLE"),
+            (Some("SUBREQUEST_HTTP_ERROR"), "UNAVAILABLE"),
+            (Some("SUBGRAPH_WEBSOCKET_CLIENT_FAILURE"), "UNAVAILABLE"),
+            (Some("GATEWAY_TIMEOUT"), "UNAVAILABLE"),
+            (Some("QUERY_PLAN_BUILD_FAILED"), "INTERNAL_SERVER_ERROR"),
+            (Some("SOMETHING_NEW"), "INTERNAL_SERVER_ERROR"),
+        ];
+        for (given, expected) in table {
+            assert_eq!(contract_code(given), expected, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let trusted = [
+            parse_proxy("10.0.0.0/8").unwrap(),
+            parse_proxy("192.168.1.1").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A client talking to the router directly cannot choose its address.
+        assert_eq!(
+            client_address(Some(ip("203.0.113.9")), &["1.2.3.4"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Behind our balancer: the address it appended, not what the client wrote before it.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["1.2.3.4, 198.51.100.7"], &trusted),
+            Some(ip("198.51.100.7"))
+        );
+        // Two proxies of ours, one header each.
+        assert_eq!(
+            client_address(
+                Some(ip("10.0.0.2")),
+                &["198.51.100.7", "192.168.1.1"],
+                &trusted
+            ),
+            Some(ip("198.51.100.7"))
+        );
+        // A trusted peer without the header, or with garbage: the nearest known hop.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &[], &trusted),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["nonsense"], &trusted),
+            Some(ip("10.0.0.2"))
+        );
+        assert!(parse_proxy("not an ip").is_err());
     }
 }

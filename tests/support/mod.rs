@@ -93,6 +93,12 @@ impl System {
             if let Some(orders) = &options.orders {
                 config.orders = orders.clone();
             }
+            if let Some(grace) = options.refresh_reuse_grace {
+                config.auth.refresh_reuse_grace = grace;
+            }
+            if let Some(limit) = options.register_limit {
+                config.auth.register_limit_per_address = limit;
+            }
             Ok(config)
         })
         .await
@@ -109,6 +115,13 @@ impl System {
         );
         if let Some(file) = &options.public_operations_file {
             command.env("PUBLIC_OPERATIONS_FILE", file);
+        }
+        if let Some(file) = &options.router_log {
+            let log = std::fs::File::create(file).expect("router log file");
+            command
+                .env("LOG_LEVEL", "info")
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log);
         }
         let router = command.spawn().expect("router starts");
         wait_until_ready(
@@ -224,6 +237,13 @@ impl System {
         variables: Value,
     ) -> Value {
         let mut request = self.http.post(url);
+        if url != self.router_url {
+            // A subgraph directly: it answers only with the secret the router sends.
+            request = request.header(
+                service_kit::internal::TOKEN_HEADER,
+                service_kit::config::DEV_INTERNAL_TOKEN,
+            );
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -235,6 +255,22 @@ impl System {
         let status = response.status();
         let body = response.text().await.expect("response body");
         serde_json::from_str(&body).unwrap_or_else(|_| panic!("HTTP {status}, not JSON: {body}"))
+    }
+
+    /// Sends a GraphQL request to `url` exactly as given: no secret, no token, and
+    /// `headers` added.
+    pub async fn post_raw(&self, url: &str, headers: &[(&str, &str)], query: &str) -> Value {
+        let mut request = self.http.post(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("request sent");
+        let body = response.text().await.expect("response body");
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
     }
 
     /// Sends a POST to the router that announces a body of `length` bytes but stops after the
@@ -391,6 +427,12 @@ pub struct Options {
     pub router_config: Option<std::path::PathBuf>,
     /// Order timings (payment TTL, sweeps) other than the defaults.
     pub orders: Option<service_kit::config::OrderSettings>,
+    /// The refresh-token reuse grace window, if not the default (10 s).
+    pub refresh_reuse_grace: Option<Duration>,
+    /// Registrations per client address per hour, if not the harness's (unlimited).
+    pub register_limit: Option<u64>,
+    /// Where the router's output goes (at `info`, the configured level), if anywhere.
+    pub router_log: Option<std::path::PathBuf>,
 }
 
 /// A port nobody listens on right now.

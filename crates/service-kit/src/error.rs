@@ -41,6 +41,13 @@ impl ApiError {
         }
     }
 
+    /// A stored value no code knows (a column's CHECK should have prevented it): logged,
+    /// and `INTERNAL_SERVER_ERROR` for the client rather than a silent default.
+    pub fn corrupt(what: &str, value: &str) -> Self {
+        tracing::error!(what, value, "unknown value stored");
+        Self::Internal
+    }
+
     /// What the client is told.
     pub fn message(&self) -> String {
         match self {
@@ -110,16 +117,57 @@ impl From<ApiError> for async_graphql::Error {
 }
 
 impl From<diesel::result::Error> for ApiError {
+    /// Maps a database error to what the client may know: a constraint the request broke is
+    /// its fault (`CONFLICT` for uniqueness and references, `BAD_USER_INPUT` for checks,
+    /// nulls and numbers out of range), a lost connection is `UNAVAILABLE`, and anything else
+    /// is a bug (`INTERNAL_SERVER_ERROR`). The driver's text is logged, never shown.
     fn from(error: diesel::result::Error) -> Self {
-        match error {
-            diesel::result::Error::NotFound => Self::NotFound("record".into()),
-            diesel::result::Error::DatabaseError(_, _)
-            | diesel::result::Error::BrokenTransactionManager => {
-                tracing::error!(error = %error, "database query failed");
+        use diesel::result::DatabaseErrorKind as Kind;
+        use diesel::result::Error as E;
+        match &error {
+            E::DatabaseError(kind, info) => {
+                let constraint = info.constraint_name().unwrap_or("-").to_owned();
+                match kind {
+                    Kind::UniqueViolation | Kind::ExclusionViolation => {
+                        tracing::info!(%constraint, "request conflicts with a stored row");
+                        Self::Conflict("this conflicts with an existing record".into())
+                    }
+                    Kind::ForeignKeyViolation | Kind::RestrictViolation => {
+                        tracing::info!(%constraint, "request breaks a reference");
+                        Self::Conflict(
+                            "this refers to, or is referred to by, another record".into(),
+                        )
+                    }
+                    Kind::SerializationFailure => {
+                        tracing::warn!(error = %error, "serialization failure");
+                        Self::Conflict("a concurrent change got in the way: try again".into())
+                    }
+                    Kind::CheckViolation | Kind::NotNullViolation => {
+                        tracing::info!(%constraint, "request breaks a check");
+                        Self::bad_input("input", "a value is outside what is allowed")
+                    }
+                    Kind::ClosedConnection | Kind::UnableToSendCommand => {
+                        tracing::error!(error = %error, "database connection lost");
+                        Self::Unavailable("the database")
+                    }
+                    _ if info.message().contains("out of range") => {
+                        tracing::info!(error = %error, "number out of range");
+                        Self::bad_input("input", "a number is out of range")
+                    }
+                    _ => {
+                        tracing::error!(error = %error, "database query failed");
+                        Self::Internal
+                    }
+                }
+            }
+            E::BrokenTransactionManager => {
+                tracing::error!(error = %error, "database connection lost");
                 Self::Unavailable("the database")
             }
-            other => {
-                tracing::error!(error = %other, "database error");
+            // A query that expected a row found none: the code assumed something that is
+            // not so. Logged as a bug; the client learns nothing of the query.
+            _ => {
+                tracing::error!(error = %error, "database error");
                 Self::Internal
             }
         }
@@ -130,5 +178,99 @@ impl From<bb8::RunError<diesel_async::pooled_connection::PoolError>> for ApiErro
     fn from(error: bb8::RunError<diesel_async::pooled_connection::PoolError>) -> Self {
         tracing::error!(error = %error, "no database connection");
         Self::Unavailable("the database")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("some_constraint")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn database(kind: DatabaseErrorKind, message: &'static str) -> Error {
+        Error::DatabaseError(kind, Box::new(Info(message)))
+    }
+
+    #[test]
+    fn every_database_error_maps_to_a_contract_code_without_internals() {
+        let table = [
+            (
+                database(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+                "CONFLICT",
+            ),
+            (
+                database(DatabaseErrorKind::ForeignKeyViolation, "fk"),
+                "CONFLICT",
+            ),
+            (
+                database(DatabaseErrorKind::SerializationFailure, "serialize"),
+                "CONFLICT",
+            ),
+            (
+                database(DatabaseErrorKind::CheckViolation, "check"),
+                "BAD_USER_INPUT",
+            ),
+            (
+                database(DatabaseErrorKind::NotNullViolation, "null"),
+                "BAD_USER_INPUT",
+            ),
+            (
+                database(DatabaseErrorKind::Unknown, "integer out of range"),
+                "BAD_USER_INPUT",
+            ),
+            (
+                database(DatabaseErrorKind::ClosedConnection, "closed"),
+                "UNAVAILABLE",
+            ),
+            (
+                database(DatabaseErrorKind::UnableToSendCommand, "send"),
+                "UNAVAILABLE",
+            ),
+            (
+                database(DatabaseErrorKind::Unknown, "syntax error at or near"),
+                "INTERNAL_SERVER_ERROR",
+            ),
+            (Error::NotFound, "INTERNAL_SERVER_ERROR"),
+            (Error::BrokenTransactionManager, "UNAVAILABLE"),
+        ];
+        for (error, code) in table {
+            let shown = format!("{error}");
+            let mapped = ApiError::from(error);
+            assert_eq!(mapped.code(), code, "{shown}");
+            let message = mapped.message();
+            for internal in [
+                "duplicate key",
+                "syntax",
+                "record not found",
+                "some_constraint",
+            ] {
+                assert!(!message.contains(internal), "{message} shows {internal}");
+            }
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! The HTTP surface of a subgraph: `/graphql` (queries and mutations), `/ws`
 //! (graphql-transport-ws subscriptions), `/health` (the process is up) and `/ready`
 //! (PostgreSQL and Redis answer).
+//!
+//! GraphQL is answered only for the router (and our own services): the request must carry
+//! the shared secret in `x-mall-internal-token` (an HTTP header, or on `/ws` a field of the
+//! `connection_init` payload, where the router puts propagated headers). Without it a
+//! client could skip the router's checks and ask a subgraph for any entity directly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +35,7 @@ struct HttpState<E> {
     executor: E,
     request_data: RequestData,
     stores: Stores,
+    gateway_token: Arc<str>,
 }
 
 impl<E: Clone> Clone for HttpState<E> {
@@ -38,15 +44,18 @@ impl<E: Clone> Clone for HttpState<E> {
             executor: self.executor.clone(),
             request_data: self.request_data.clone(),
             stores: self.stores.clone(),
+            gateway_token: self.gateway_token.clone(),
         }
     }
 }
 
-/// The routes every subgraph serves.
+/// The routes every subgraph serves. `gateway_token` is `INTERNAL_API_TOKEN`: GraphQL
+/// requests without it are refused.
 pub fn subgraph_router<E: Executor>(
     executor: E,
     request_data: RequestData,
     stores: Stores,
+    gateway_token: &str,
 ) -> Router {
     Router::new()
         .route("/graphql", post(graphql::<E>))
@@ -57,7 +66,21 @@ pub fn subgraph_router<E: Executor>(
             executor,
             request_data,
             stores,
+            gateway_token: Arc::from(gateway_token),
         })
+}
+
+fn not_from_the_router() -> ApiError {
+    ApiError::Forbidden(
+        "this subgraph answers the router only: send GraphQL to the router's endpoint".into(),
+    )
+}
+
+/// A response of one error, before any field ran (no location to point at).
+fn refused(error: ApiError) -> GraphQLResponse {
+    let mut error = async_graphql::Error::from(error).into_server_error(Default::default());
+    error.locations.clear();
+    async_graphql::Response::from_errors(vec![error]).into()
 }
 
 async fn graphql<E: Executor>(
@@ -65,6 +88,13 @@ async fn graphql<E: Executor>(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
+    let given = headers
+        .get(crate::internal::TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !crate::internal::constant_time_eq(given, state.gateway_token.as_bytes()) {
+        return refused(not_from_the_router());
+    }
     let mut request = request.into_inner();
     let trace = TraceParent::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()));
     match (state.request_data)(headers).await {
@@ -74,12 +104,7 @@ async fn graphql<E: Executor>(
             request.data = data;
             state.executor.execute(request).await.into()
         }
-        Err(error) => {
-            let mut error = async_graphql::Error::from(error).into_server_error(Default::default());
-            // The request failed before any field: no location to point at.
-            error.locations.clear();
-            async_graphql::Response::from_errors(vec![error]).into()
-        }
+        Err(error) => refused(error),
     }
 }
 
@@ -90,6 +115,7 @@ async fn websocket<E: Executor>(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let request_data = state.request_data.clone();
+    let gateway_token = state.gateway_token.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
@@ -98,8 +124,19 @@ async fn websocket<E: Executor>(
                 // `Authorization` (directly or under `headers`), which wins over the
                 // upgrade request's header.
                 .on_connection_init(move |payload| async move {
+                    let given = headers
+                        .get(crate::internal::TOKEN_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .or_else(|| payload_field(&payload, crate::internal::TOKEN_HEADER))
+                        .unwrap_or_default();
+                    if !crate::internal::constant_time_eq(
+                        given.as_bytes(),
+                        gateway_token.as_bytes(),
+                    ) {
+                        return Err(not_from_the_router().into());
+                    }
                     let mut headers = headers;
-                    if let Some(value) = connection_init_authorization(&payload) {
+                    if let Some(value) = payload_field(&payload, "authorization") {
                         let value = axum::http::HeaderValue::from_str(value)
                             .map_err(|_| async_graphql::Error::new("invalid Authorization"))?;
                         headers.insert(axum::http::header::AUTHORIZATION, value);
@@ -117,19 +154,22 @@ async fn websocket<E: Executor>(
         })
 }
 
-fn connection_init_authorization(payload: &serde_json::Value) -> Option<&str> {
-    fn find(object: &serde_json::Value) -> Option<&str> {
+/// A header-like field of a `connection_init` payload (any case), at the top level or under
+/// `headers`.
+fn payload_field<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    let find = |object: &'a serde_json::Value| {
         object.as_object().and_then(|map| {
             map.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
                 .and_then(|(_, value)| value.as_str())
         })
-    }
+    };
     find(payload).or_else(|| payload.get("headers").and_then(find))
 }
 
 async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
     const LIMIT: Duration = Duration::from_secs(2);
+    // Probes answer "up" or "down"; why is in the log, never in the (public) answer.
     let database = tokio::time::timeout(LIMIT, async {
         let mut conn = state.stores.db.get().await.map_err(|e| e.to_string())?;
         conn.batch_execute("SELECT 1")
@@ -153,14 +193,17 @@ async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let describe = |r: &Result<(), String>| match r {
-        Ok(()) => "up".to_owned(),
-        Err(e) => format!("down: {e}"),
+    let describe = |store: &str, r: &Result<(), String>| match r {
+        Ok(()) => "up",
+        Err(error) => {
+            tracing::warn!(%error, "readiness: {store} is down");
+            "down"
+        }
     };
     let body = axum::Json(serde_json::json!({
         "ready": status == StatusCode::OK,
-        "database": describe(&database),
-        "redis": describe(&redis),
+        "database": describe("PostgreSQL", &database),
+        "redis": describe("Redis", &redis),
     }));
     (status, body).into_response()
 }
@@ -183,24 +226,32 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another instance running?)"))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that arrives in between (say, while the
+/// launcher prints its banner) is not lost to the default action, which would kill the
+/// process without stopping its children.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {},
+                        _ = terminate.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -12,6 +12,7 @@ pub mod internal;
 pub mod money;
 pub mod paging;
 pub mod redis;
+pub mod sql;
 pub mod subgraph;
 pub mod telemetry;
 pub mod validate;

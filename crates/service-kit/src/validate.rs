@@ -4,6 +4,12 @@
 use crate::ApiError;
 
 /// Trimmed `value`, 1 to `max` characters, without control characters.
+/// An id argument: ids are UUIDs, anything else is `BAD_USER_INPUT` for `field` (in every
+/// subgraph alike; an id that parses but names nothing is the caller's `NOT_FOUND`).
+pub fn id(field: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(value).map_err(|_| ApiError::bad_input(field, "is not a valid id"))
+}
+
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {

@@ -39,15 +39,18 @@ impl ProductInfo {
 pub struct CatalogClient {
     http: reqwest::Client,
     url: String,
+    /// `INTERNAL_API_TOKEN`: subgraphs answer GraphQL only with it.
+    token: String,
 }
 
 impl CatalogClient {
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    pub fn new(url: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(3))
                 .build()?,
             url: url.to_owned(),
+            token: token.to_owned(),
         })
     }
 
@@ -66,6 +69,7 @@ impl CatalogClient {
         let response = self
             .http
             .post(&self.url)
+            .header(service_kit::internal::TOKEN_HEADER, &self.token)
             .json(&json!({ "query": QUERY, "variables": { "r": representations } }))
             .send()
             .await

@@ -45,7 +45,7 @@ impl User {
         let Ok(user_id) = Uuid::parse_str(&self.id) else {
             return Ok(None);
         };
-        OwnerOnly(user_id).check(ctx).await?;
+        OwnerOnly::new(user_id).check(ctx).await?;
         let mut conn = service_kit::db::connection(ctx).await?;
         Ok(Some(load_cart(&mut conn, user_id).await?))
     }
@@ -92,8 +92,10 @@ impl Cart {
         self.items.iter().map(|item| item.quantity).sum()
     }
 
-    /// What the lines that can be bought now cost at the catalog's current prices.
-    async fn subtotal(&self, ctx: &Context<'_>) -> Result<Money> {
+    /// What the lines that can be bought now cost at the catalog's current prices. `null`
+    /// (with an `UNAVAILABLE` error) while the catalog cannot be reached: the cart's lines
+    /// still show (the contract has `Money!`; a required field would null the whole cart).
+    async fn subtotal(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let products = products_of(ctx, &self.items).await?;
         let mut currency = None;
         let mut amount = 0;
@@ -103,10 +105,10 @@ impl Cart {
                 amount += line_total(item, Some(product)).amount;
             }
         }
-        Ok(Money::new(
+        Ok(Some(Money::new(
             amount,
             currency.unwrap_or_else(|| DEFAULT_CURRENCY.to_owned()),
-        ))
+        )))
     }
 }
 
@@ -127,16 +129,20 @@ impl CartItem {
         self.0.quantity
     }
 
-    /// Quantity times the catalog's current price.
-    async fn line_total(&self, ctx: &Context<'_>) -> Result<Money> {
+    /// Quantity times the catalog's current price; `null` while the catalog cannot be
+    /// reached (see `Cart.subtotal`).
+    async fn line_total(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
         let products = products_of(ctx, std::slice::from_ref(&self.0)).await?;
-        Ok(line_total(&self.0, products[0].as_ref()))
+        Ok(Some(line_total(&self.0, products[0].as_ref())))
     }
 
-    /// False when the product is out of stock, archived or deleted.
-    async fn available(&self, ctx: &Context<'_>) -> Result<bool> {
+    /// False when the product is out of stock, archived or deleted; `null` while the
+    /// catalog cannot be reached.
+    async fn available(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let products = products_of(ctx, std::slice::from_ref(&self.0)).await?;
-        Ok(products[0].as_ref().is_some_and(ProductInfo::available))
+        Ok(Some(
+            products[0].as_ref().is_some_and(ProductInfo::available),
+        ))
     }
 }
 /// user's (a cart created on first add gets that id too).
@@ -185,7 +191,7 @@ impl Query {
 }
 
 fn parse_product_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::NotFound("product".into()))
+    service_kit::validate::id("productId", id)
 }
 
 fn check_quantity(quantity: i32, min: i32) -> Result<(), ApiError> {

@@ -24,6 +24,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "cart",
     migrations: embed_migrations!("../../migrations/cart"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/cart"),
+    session_settings: "",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -51,7 +52,7 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// `config.catalog_url`.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let catalog = catalog::CatalogClient::new(&config.catalog_url)?;
+    let catalog = catalog::CatalogClient::new(&config.catalog_url, &config.internal_token)?;
     let schema = schema()
         .extension(access.root_field_guard())
         .data(stores.db.clone())
@@ -63,7 +64,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         );
     });
     let internal = internal::routes(stores.db.clone(), &config.internal_token);
-    Ok(http::subgraph_router(schema, request_data, stores).merge(internal))
+    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(internal))
 }
 
 /// Runs the cart subgraph alone.

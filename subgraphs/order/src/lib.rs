@@ -29,6 +29,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "order",
     migrations: embed_migrations!("../../migrations/order"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/order"),
+    session_settings: "",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -67,7 +68,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let delay = config.loader_delay;
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
-    Ok(http::subgraph_router(schema, request_data, stores))
+    Ok(http::subgraph_router(
+        schema,
+        request_data,
+        stores,
+        &config.internal_token,
+    ))
 }
 
 /// The outbox relay and the expiry sweeper.

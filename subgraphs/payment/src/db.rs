@@ -13,6 +13,7 @@ diesel::table! {
         amount -> Int8,
         currency -> Text,
         created_at -> Timestamptz,
+        user_id -> Uuid,
     }
 }
 
@@ -27,4 +28,6 @@ pub struct PaymentRow {
     pub amount: i64,
     pub currency: String,
     pub created_at: DateTime<Utc>,
+    /// The customer who pays (the order's owner).
+    pub user_id: Uuid,
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, Result};
+use auth::CallerExt as _;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -59,11 +60,13 @@ impl Order {
             return Ok(Vec::new());
         };
         let loader = ctx.data_unchecked::<DataLoader<PaymentsByOrderLoader>>();
+        let caller = ctx.caller();
         Ok(loader
             .load_one(order_id)
             .await?
             .unwrap_or_default()
             .into_iter()
+            .filter(|row| visible(caller, row))
             .map(Payment)
             .collect())
     }
@@ -87,24 +90,25 @@ impl Payment {
     }
 
     /// Current status.
-    async fn status(&self) -> PaymentStatus {
+    async fn status(&self) -> Result<PaymentStatus, ApiError> {
         match self.0.status.as_str() {
-            "SUCCEEDED" => PaymentStatus::Succeeded,
-            "FAILED" => PaymentStatus::Failed,
-            "CANCELLED" => PaymentStatus::Cancelled,
-            "EXPIRED" => PaymentStatus::Expired,
-            "REFUNDED" => PaymentStatus::Refunded,
-            "PARTIALLY_REFUNDED" => PaymentStatus::PartiallyRefunded,
-            _ => PaymentStatus::Pending,
+            "PENDING" => Ok(PaymentStatus::Pending),
+            "SUCCEEDED" => Ok(PaymentStatus::Succeeded),
+            "FAILED" => Ok(PaymentStatus::Failed),
+            "CANCELLED" => Ok(PaymentStatus::Cancelled),
+            "EXPIRED" => Ok(PaymentStatus::Expired),
+            "REFUNDED" => Ok(PaymentStatus::Refunded),
+            "PARTIALLY_REFUNDED" => Ok(PaymentStatus::PartiallyRefunded),
+            other => Err(ApiError::corrupt("payments.status", other)),
         }
     }
 
     /// Payment method.
-    async fn method(&self) -> PaymentMethod {
-        if self.0.method == "SANDBOX_WALLET" {
-            PaymentMethod::SandboxWallet
-        } else {
-            PaymentMethod::SandboxCard
+    async fn method(&self) -> Result<PaymentMethod, ApiError> {
+        match self.0.method.as_str() {
+            "SANDBOX_CARD" => Ok(PaymentMethod::SandboxCard),
+            "SANDBOX_WALLET" => Ok(PaymentMethod::SandboxWallet),
+            other => Err(ApiError::corrupt("payments.method", other)),
         }
     }
 
@@ -166,17 +170,17 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// One payment; `null` when the id is unknown. Needs `payments:read` (customers reach
-    /// their payments through their orders).
-    #[graphql(guard = "auth::RequirePermission(\"payments:read\")")]
+    /// One payment: its payer's, or with `payments:read`. `NOT_FOUND` for anyone else, as
+    /// for an id that does not exist.
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payment>> {
-        load_payment(ctx, &id).await
+        load_payment(ctx, &id).await.map(Some)
     }
 
-    /// Resolves `Payment` references, in batches.
+    /// Resolves `Payment` references, in batches, with the same visibility as `payment`:
+    /// the router's reference (or anyone asking this subgraph) learns nothing more.
     #[graphql(entity)]
     async fn find_payment_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payment>> {
-        load_payment(ctx, &id).await
+        load_payment(ctx, &id).await.map(Some)
     }
 
     /// Lets the router ask this subgraph for `Order.payments`.
@@ -186,13 +190,18 @@ impl Query {
     }
 }
 
-async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Option<Payment>> {
-    let Ok(uuid) = Uuid::parse_str(id) else {
-        return Ok(None);
-    };
-    Ok(ctx
-        .data_unchecked::<DataLoader<PaymentLoader>>()
+/// Whether the caller may see `row`: the payer, or a holder of `payments:read`.
+fn visible(caller: &auth::Caller, row: &PaymentRow) -> bool {
+    caller.may_read_owned(row.user_id, "payments:read")
+}
+
+async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Payment> {
+    let uuid = service_kit::validate::id("id", id)?;
+    ctx.caller().identity()?;
+    ctx.data_unchecked::<DataLoader<PaymentLoader>>()
         .load_one(uuid)
         .await?
-        .map(Payment))
+        .filter(|row| visible(ctx.caller(), row))
+        .map(Payment)
+        .ok_or_else(|| ApiError::NotFound("payment".into()).into())
 }

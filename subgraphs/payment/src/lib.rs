@@ -21,6 +21,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "payment",
     migrations: embed_migrations!("../../migrations/payment"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/payment"),
+    session_settings: "",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -55,7 +56,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay),
         );
     });
-    Ok(http::subgraph_router(schema, request_data, stores))
+    Ok(http::subgraph_router(
+        schema,
+        request_data,
+        stores,
+        &config.internal_token,
+    ))
 }
 
 /// Runs the payment subgraph alone.

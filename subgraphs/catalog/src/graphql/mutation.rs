@@ -156,7 +156,7 @@ async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
 }
 
 fn parse_uuid(field: &str, id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "is not a valid id"))
+    service_kit::validate::id(field, id)
 }
 
 fn check_price(field: &str, price: i32) -> Result<i64, ApiError> {

@@ -4,7 +4,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use service_kit::ApiError;
+use service_kit::{ApiError, validate};
 use uuid::Uuid;
 
 use super::listing::{self, ProductFilter, ProductSort};
@@ -76,13 +76,18 @@ impl Query {
             .into());
         }
         let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
-        let keys: Vec<Uuid> = ids.iter().filter_map(parse_id).collect();
-        let found = loader.load_many(keys).await?;
-        Ok(ids
+        let keys: Vec<Uuid> = ids
             .iter()
-            .map(|id| {
-                parse_id(id)
-                    .and_then(|uuid| found.get(&uuid).cloned())
+            .enumerate()
+            .map(|(i, id)| validate::id(&format!("ids[{i}]"), id))
+            .collect::<Result<_, _>>()?;
+        let found = loader.load_many(keys.iter().copied()).await?;
+        Ok(keys
+            .iter()
+            .map(|uuid| {
+                found
+                    .get(uuid)
+                    .cloned()
                     .map(Product)
                     .filter(Product::is_visible)
             })
@@ -93,19 +98,17 @@ impl Query {
     /// batches, whatever the product's status.
     #[graphql(entity)]
     async fn find_product_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
-        load_product(ctx, &id).await
+        // A reference comes from another subgraph's data, not from a client's argument: one
+        // that names no product (malformed or unknown) resolves to null in place.
+        match Uuid::parse_str(&id) {
+            Ok(_) => load_product(ctx, &id).await,
+            Err(_) => Ok(None),
+        }
     }
 }
 
 async fn load_product(ctx: &Context<'_>, id: &ID) -> Result<Option<Product>> {
-    let Some(uuid) = parse_id(id) else {
-        return Ok(None);
-    };
+    let uuid = validate::id("id", id)?;
     let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
     Ok(loader.load_one(uuid).await?.map(Product))
-}
-
-/// Ids are UUIDs; anything else names no product.
-fn parse_id(id: &ID) -> Option<Uuid> {
-    Uuid::parse_str(id).ok()
 }

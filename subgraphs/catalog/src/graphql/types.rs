@@ -3,6 +3,7 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use service_kit::ApiError;
 use service_kit::money::Money;
 use service_kit::paging::PageInfo;
 
@@ -30,11 +31,13 @@ impl ProductStatus {
         }
     }
 
-    pub fn from_db(value: &str) -> Self {
+    /// A stored value; anything else is an error, never a guess.
+    pub fn from_db(value: &str) -> Result<Self, ApiError> {
         match value {
-            "DRAFT" => Self::Draft,
-            "ACTIVE" => Self::Active,
-            _ => Self::Archived,
+            "DRAFT" => Ok(Self::Draft),
+            "ACTIVE" => Ok(Self::Active),
+            "ARCHIVED" => Ok(Self::Archived),
+            other => Err(ApiError::corrupt("products.status", other)),
         }
     }
 }
@@ -77,10 +80,10 @@ pub struct Product(pub ProductRow);
 impl Product {
     /// Whether customers may see it.
     pub fn is_visible(&self) -> bool {
-        self.status() == ProductStatus::Active
+        matches!(self.status(), Ok(ProductStatus::Active))
     }
 
-    fn status(&self) -> ProductStatus {
+    fn status(&self) -> Result<ProductStatus, ApiError> {
         ProductStatus::from_db(&self.0.status)
     }
 }
@@ -114,7 +117,7 @@ impl Product {
 
     /// Lifecycle status.
     #[graphql(name = "status")]
-    async fn status_field(&self) -> ProductStatus {
+    async fn status_field(&self) -> Result<ProductStatus, ApiError> {
         self.status()
     }
 
@@ -167,4 +170,22 @@ pub struct ProductEdge {
     pub cursor: String,
     /// The product.
     pub node: Product,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_statuses_round_trip_and_unknown_ones_are_errors() {
+        for status in [
+            ProductStatus::Draft,
+            ProductStatus::Active,
+            ProductStatus::Archived,
+        ] {
+            assert_eq!(ProductStatus::from_db(status.as_db()).unwrap(), status);
+        }
+        let unknown = ProductStatus::from_db("DELETED").unwrap_err();
+        assert_eq!(unknown.code(), "INTERNAL_SERVER_ERROR");
+    }
 }

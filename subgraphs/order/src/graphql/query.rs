@@ -17,7 +17,7 @@ pub struct Query;
 
 /// An order id from a client: malformed is `BAD_USER_INPUT`.
 pub fn parse_order_id(field: &str, id: &ID) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "is not an order id"))
+    service_kit::validate::id(field, id)
 }
 
 /// The order with this id if the caller may see it; `NOT_FOUND` otherwise.

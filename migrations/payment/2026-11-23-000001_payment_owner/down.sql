@@ -1,0 +1,2 @@
+DROP INDEX payments_user_idx;
+ALTER TABLE payments DROP COLUMN user_id;
