@@ -20,11 +20,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use load::{Latencies, closed_loop, env_number, post};
-use serde_json::{Value, json};
+use load::{Variables, env_number, measure};
+use serde_json::json;
 use support::{Options, System};
 
 const DETAIL: &str = "query($id: ID!) { product(id: $id) { id name description \
@@ -36,31 +35,6 @@ const SEARCH: &str = "query($q: String) { products(first: 20, filter: { search: 
 const TERMS: [&str; 8] = [
     "phone", "tea", "case", "iphone", "shoes", "手机", "charger", "lamp",
 ];
-
-/// The variables of the i-th request.
-type Variables = Arc<dyn Fn(usize) -> Value + Send + Sync>;
-
-async fn measure(
-    client: &reqwest::Client,
-    url: &str,
-    query: &'static str,
-    variables: Variables,
-    workers: usize,
-    seconds: u64,
-) -> Latencies {
-    let (client, url) = (client.clone(), Arc::new(url.to_owned()));
-    let counter = Arc::new(AtomicUsize::new(0));
-    closed_loop(workers, seconds, move || {
-        let (client, url) = (client.clone(), url.clone());
-        let i = counter.fetch_add(1, Ordering::Relaxed);
-        let mut variables = variables(i);
-        // An undeclared variable unique to this request: ignored by GraphQL, but part of the
-        // router's deduplication key.
-        variables["nonce"] = json!(i);
-        async move { post(&client, &url, None, query, variables).await }
-    })
-    .await
-}
 
 async fn product_ids(system: &System) -> Arc<Vec<String>> {
     let response = system

@@ -29,6 +29,13 @@ async fn run_mall(envs: &[(&str, String)]) -> Output {
         .expect("mall runs")
 }
 
+/// A migrated database of its own.
+async fn fresh_database() -> TestDatabase {
+    TestDatabase::create(&douyin_mall::SUBGRAPHS.map(|s| s.database))
+        .await
+        .expect("test database")
+}
+
 fn assert_clean_failure(output: &Output, expected: &[&str]) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -65,9 +72,7 @@ async fn unreachable_postgres_exits_with_one_clear_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_redis_exits_with_one_clear_message() {
-    let database = TestDatabase::create(&douyin_mall::SUBGRAPHS.map(|s| s.database))
-        .await
-        .unwrap();
+    let database = fresh_database().await;
     let url = format!("redis://127.0.0.1:{}", free_port());
     let output = run_mall(&[
         ("DATABASE_URL", database.url.clone()),
@@ -91,9 +96,7 @@ async fn a_password_in_the_database_url_is_not_printed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_password_in_the_redis_url_is_not_printed() {
-    let database = TestDatabase::create(&douyin_mall::SUBGRAPHS.map(|s| s.database))
-        .await
-        .unwrap();
+    let database = fresh_database().await;
     let url = format!("redis://:r3dis-s3cret@127.0.0.1:{}", free_port());
     let output = run_mall(&[("DATABASE_URL", database.url.clone()), ("REDIS_URL", url)]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -103,9 +106,7 @@ async fn a_password_in_the_redis_url_is_not_printed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_mode_refuses_development_secrets_and_demo_data() {
-    let database = TestDatabase::create(&douyin_mall::SUBGRAPHS.map(|s| s.database))
-        .await
-        .unwrap();
+    let database = fresh_database().await;
     let own_key = include_str!("../crates/auth/dev-keys/ed25519-second.pem").to_owned();
     let strong_token = "x".repeat(40);
     let production = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
@@ -160,9 +161,7 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stopping_mall_stops_the_router_gracefully() {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let database = TestDatabase::create(&douyin_mall::SUBGRAPHS.map(|s| s.database))
-        .await
-        .unwrap();
+    let database = fresh_database().await;
     let port = free_port();
     let mut command = tokio::process::Command::new(MALL_BIN);
     command

@@ -76,6 +76,34 @@ where
     }
 }
 
+/// The variables of the i-th request.
+pub type Variables = std::sync::Arc<dyn Fn(usize) -> Value + Send + Sync>;
+
+/// `query` with `variables(i)` for the i-th request, from `workers` closed loops for
+/// `seconds`. Each request also carries an undeclared variable unique to it: ignored by
+/// GraphQL, but part of the router's deduplication key, so no two are merged.
+pub async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    query: &'static str,
+    variables: Variables,
+    workers: usize,
+    seconds: u64,
+) -> Latencies {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (client, url) = (client.clone(), Arc::new(url.to_owned()));
+    let counter = Arc::new(AtomicUsize::new(0));
+    closed_loop(workers, seconds, move || {
+        let (client, url) = (client.clone(), url.clone());
+        let i = counter.fetch_add(1, Ordering::Relaxed);
+        let mut variables = variables(i);
+        variables["nonce"] = json!(i);
+        async move { post(&client, &url, None, query, variables).await }
+    })
+    .await
+}
+
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
