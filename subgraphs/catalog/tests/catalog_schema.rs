@@ -659,10 +659,12 @@ async fn search_values_are_parameters_even_without_standard_conforming_strings()
         let mut admin = diesel_async::AsyncPgConnection::establish(&test.database.url)
             .await
             .unwrap();
-        let name = test.database.url.rsplit('/').next().unwrap().to_owned();
+        // A database name is an identifier (it cannot be a bind parameter): quoted.
+        let name = test.database.url.rsplit('/').next().unwrap();
         admin
             .batch_execute(&format!(
-                "ALTER DATABASE \"{name}\" SET standard_conforming_strings = off"
+                "ALTER DATABASE {} SET standard_conforming_strings = off",
+                service_kit::db::quote_ident(name)
             ))
             .await
             .unwrap();

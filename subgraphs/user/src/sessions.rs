@@ -173,8 +173,12 @@ pub async fn refresh(
                     .await
                     .optional()?;
                 return Ok::<_, ApiError>(match known {
+                    // `now` was taken before waiting for the row lock, so a refresh that
+                    // won the race may have used the token "after" it: a negative age is
+                    // within the window too.
                     Some((session, Some(used_at)))
-                        if (now - used_at).to_std().is_ok_and(|ago| ago <= grace) =>
+                        if now.signed_duration_since(used_at)
+                            <= chrono::Duration::from_std(grace).unwrap_or_default() =>
                     {
                         Rotation::JustUsed { session }
                     }
