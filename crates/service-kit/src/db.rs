@@ -45,7 +45,7 @@ pub struct DatabaseSpec {
     /// Where those migrations live in the source tree (test templates hash their content).
     pub migrations_dir: &'static str,
     /// Constant `SET` statements every pooled connection runs after `search_path` (the
-    /// catalog's trigram threshold); never a value from a request.
+    /// catalog's trigram similarity threshold); never a value from a request.
     pub session_settings: &'static str,
 }
 

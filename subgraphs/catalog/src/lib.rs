@@ -26,7 +26,7 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "catalog",
     migrations: embed_migrations!("../../migrations/catalog"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/catalog"),
-    session_settings: "SET pg_trgm.word_similarity_threshold = 0.3",
+    session_settings: "SET pg_trgm.similarity_threshold = 0.2",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.

@@ -22,7 +22,8 @@ use crate::db::schema::products;
 #[derive(InputObject, Default)]
 pub struct ProductFilter {
     /// Words to look for in the name, description and category (full-text, as prefixes;
-    /// typos and Chinese substrings are found through trigrams). Up to 100 characters.
+    /// Chinese words anywhere in a name; misspelt words are corrected when fewer than 20
+    /// products match as typed). Up to 100 characters.
     pub search: Option<String>,
     /// A category, including all its sub-categories.
     pub category_id: Option<ID>,
@@ -56,7 +57,11 @@ pub enum ProductSort {
 #[serde(tag = "s", content = "k")]
 enum Position {
     /// Hash of the search, then its scores (category, text, similarity).
-    Relevance(u64, f64, f64, f64, Uuid),
+    ///
+    /// Scores travel as their bit patterns: a decimal float in JSON may come back one unit
+    /// off (serde_json parses fast, not exactly), and a cursor one unit above the row it
+    /// names would skip every row that ties with it.
+    Relevance(u64, u64, u64, u64, Uuid),
     Newest(DateTime<Utc>, Uuid),
     PriceAsc(i64, Uuid),
     PriceDesc(i64, Uuid),
@@ -70,7 +75,7 @@ impl Position {
     fn of(sort: ProductSort, row: &ProductRow, relevance: Option<(u64, Scores)>) -> Self {
         match (sort, relevance) {
             (ProductSort::Relevance, Some((hash, (c, t, s)))) => {
-                Self::Relevance(hash, c, t, s, row.id)
+                Self::Relevance(hash, c.to_bits(), t.to_bits(), s.to_bits(), row.id)
             }
             (ProductSort::Relevance | ProductSort::Newest, _) => {
                 Self::Newest(row.created_at, row.id)
@@ -102,15 +107,32 @@ impl Position {
 struct Search {
     /// Stable hash of the normalised term: a relevance cursor continues only the same search.
     hash: u64,
-    /// `to_tsquery` argument: every word as a prefix, all required; `None` without words.
+    /// The term's words: Latin words match as prefixes; a run of Chinese (Japanese,
+    /// Korean) characters matches as its pairs of neighbours, as the catalog indexes it
+    /// (`cjk_tokens`). At most 10.
+    words: Vec<Word>,
+    /// `to_tsquery` argument: every word required; `None` without words.
     tsquery: Option<String>,
-    /// The lower-cased term.
-    term: String,
-    /// `%term%` for LIKE, wildcards escaped.
+    /// `%term%` for LIKE, wildcards escaped: ranks names holding the whole term first.
     like: String,
+    /// Whether LIKE also decides what matches: only for terms with characters that are
+    /// neither letters, digits nor spaces (punctuation is no word, so only a substring can
+    /// find it). Anything else is found through the full-text index.
+    like_filter: bool,
     /// Categories whose name matches the words, with their rank (most relevant first).
     categories: Vec<(Uuid, f64)>,
 }
+
+/// One word of a search term, as tsquery text.
+struct Word {
+    /// Latin: `word:*`; Chinese: `手机 & 机壳` (its pairs), or `茶` alone.
+    query: String,
+    /// A Latin word of 3 or more letters, which a typo correction may replace.
+    correctable: Option<String>,
+}
+
+/// Below this many exact matches, a search also tries corrected spellings of its words.
+const CORRECT_BELOW: i64 = 20;
 
 /// A SQL expression with bound values.
 type Sql<ST> = Bound<ST>;
@@ -123,6 +145,40 @@ fn stable_hash(text: &str) -> u64 {
         .0
 }
 
+/// Chinese, Japanese and Korean characters, as the migration's `cjk_tokens` defines them.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xac00..=0xd7af | 0xf900..=0xfaff)
+}
+
+impl Word {
+    fn of(token: &str) -> Self {
+        // The parser makes one token of a whole word, so its Latin start is a prefix of it;
+        // each run of Chinese characters is also indexed as characters and pairs.
+        let leading: String = token.chars().take_while(|c| !is_cjk(*c)).collect();
+        let mut parts = Vec::new();
+        if !leading.is_empty() {
+            parts.push(format!("{leading}:*"));
+        }
+        let chars: Vec<char> = token.chars().collect();
+        let mut has_cjk = false;
+        for run in chars.split(|c| !is_cjk(*c)).filter(|run| !run.is_empty()) {
+            has_cjk = true;
+            match run {
+                [one] => parts.push(one.to_string()),
+                _ => parts.extend(run.windows(2).map(|pair| pair.iter().collect::<String>())),
+            }
+        }
+        let correctable = (!has_cjk && leading.chars().count() >= 3).then_some(leading);
+        let query = if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            format!("({})", parts.join(" & "))
+        };
+        Self { query, correctable }
+    }
+}
+
 #[derive(QueryableByName)]
 struct CategoryMatch {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -131,31 +187,45 @@ struct CategoryMatch {
     rank: f64,
 }
 
+#[derive(QueryableByName)]
+struct Correction {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    word: String,
+}
+
 impl Search {
     async fn parse(conn: &mut AsyncPgConnection, raw: &str) -> Result<Option<Self>, ApiError> {
         let text = optional_text("filter.search", raw.trim(), 100)?.to_lowercase();
         if text.is_empty() {
             return Ok(None);
         }
-        let words: Vec<String> = text
+        let words: Vec<Word> = text
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .take(10)
-            .map(|w| format!("{w}:*"))
+            .map(Word::of)
             .collect();
         let escaped = text
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        let tsquery = (!words.is_empty()).then(|| words.join(" & "));
+        let tsquery = (!words.is_empty()).then(|| {
+            words
+                .iter()
+                .map(|w| w.query.as_str())
+                .collect::<Vec<_>>()
+                .join(" & ")
+        });
         // Categories are few: matching them first turns "in a matching category" into an
         // indexed `category_id = ANY(...)` instead of a subquery per product. The rank is
         // normalised by the name's length, so "Phones" beats "Phone Accessories".
         let categories = match &tsquery {
             Some(q) => diesel::sql_query(
-                "SELECT id, ts_rank(to_tsvector('simple', name), to_tsquery('simple', $1), 2)::float8 \
-                 AS rank FROM categories \
-                 WHERE to_tsvector('simple', name) @@ to_tsquery('simple', $1)",
+                "SELECT id, ts_rank(document, query, 2)::float8 AS rank \
+                 FROM categories, \
+                      to_tsvector('simple', name || ' ' || cjk_tokens(name)) AS document, \
+                      to_tsquery('simple', $1) AS query \
+                 WHERE document @@ query",
             )
             .bind::<diesel::sql_types::Text, _>(q)
             .load::<CategoryMatch>(conn)
@@ -165,24 +235,66 @@ impl Search {
             .collect(),
             None => Vec::new(),
         };
+        let like_filter = text
+            .chars()
+            .any(|c| !(c.is_alphanumeric() || c.is_whitespace()));
         Ok(Some(Self {
             hash: stable_hash(&text),
+            words,
             tsquery,
             like: format!("%{escaped}%"),
-            term: text,
+            like_filter,
             categories,
         }))
     }
 
-    /// Matches the words (full text, as prefixes) in the name or description, a category
-    /// whose name matches them, the whole term as a substring (Chinese has no spaces), or a
-    /// name close to it (typos: trigram word similarity ≥ 0.3). Each branch has an index.
+    /// Replaces each Latin word by itself or the closest words of the catalog's vocabulary
+    /// (trigram similarity ≥ 0.2, at most 3): `iphnoe` becomes `iphnoe:* | iphone | ipad`.
+    /// Returns whether anything changed.
+    async fn correct_typos(&mut self, conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
+        let mut changed = false;
+        let mut parts = Vec::with_capacity(self.words.len());
+        for word in &self.words {
+            let Some(latin) = &word.correctable else {
+                parts.push(word.query.clone());
+                continue;
+            };
+            let close: Vec<Correction> = diesel::sql_query(
+                "SELECT word FROM search_words WHERE word OPERATOR(public.%) $1 \
+                 ORDER BY public.similarity(word, $1) DESC, word LIMIT 3",
+            )
+            .bind::<diesel::sql_types::Text, _>(latin)
+            .load(conn)
+            .await?;
+            let alternatives: Vec<&str> = close
+                .iter()
+                .map(|c| c.word.as_str())
+                // Vocabulary words are letters and digits only (split on everything else).
+                .filter(|w| *w != latin && w.chars().all(char::is_alphanumeric))
+                .collect();
+            if alternatives.is_empty() {
+                parts.push(word.query.clone());
+            } else {
+                changed = true;
+                parts.push(format!("({} | {})", word.query, alternatives.join(" | ")));
+            }
+        }
+        if changed {
+            self.tsquery = Some(parts.join(" & "));
+        }
+        Ok(changed)
+    }
+
+    /// Matches the words (full text: Latin words as prefixes, Chinese as character pairs)
+    /// in the name or description, a category whose name matches them, and, for terms with
+    /// punctuation, the whole term as a substring. Each branch has an index.
     fn condition(&self) -> Sql<Bool> {
-        let mut sql = Sql::sql("(lower(products.name || ' ' || products.description) LIKE ")
-            .text(&self.like)
-            .and(" OR ")
-            .text(&self.term)
-            .and(" OPERATOR(public.<%) lower(products.name)");
+        let mut sql = Sql::sql("(false");
+        if self.like_filter {
+            sql = sql
+                .and(" OR lower(products.name || ' ' || products.description) LIKE ")
+                .text(&self.like);
+        }
         if let Some(q) = &self.tsquery {
             sql = sql
                 .and(" OR products.search_document @@ to_tsquery('simple', ")
@@ -200,8 +312,7 @@ impl Search {
 
     /// The relevance order, most relevant first: a product whose category is what was
     /// searched for ("phone" → "Phones 手机"), then the text rank of name (weight A) and
-    /// description (B), then the whole term as a substring, then the trigram similarity of
-    /// the name (typos).
+    /// description (B), then whether the whole term stands in the text as typed.
     fn scores(&self) -> [Sql<Float8>; 3] {
         let category = if self.categories.is_empty() {
             Sql::sql("0::float8")
@@ -218,14 +329,10 @@ impl Search {
                 .and("), 1)::float8"),
             None => Sql::sql("0::float8"),
         };
-        // The whole term inside the text (Chinese words have no spaces) beats a fuzzy
-        // trigram match.
-        let similarity = Sql::sql("((lower(products.name || ' ' || products.description) LIKE ")
+        let substring = Sql::sql("(lower(products.name || ' ' || products.description) LIKE ")
             .text(&self.like)
-            .and(")::int + public.word_similarity(")
-            .text(&self.term)
-            .and(", lower(products.name)))::float8");
-        [category, text, similarity]
+            .and(")::int::float8");
+        [category, text, substring]
     }
 }
 
@@ -241,6 +348,15 @@ struct Conditions {
 }
 
 impl Conditions {
+    /// How many active products match.
+    async fn count(&self, conn: &mut AsyncPgConnection) -> Result<i64, ApiError> {
+        Ok(self
+            .apply(products::table.into_boxed())
+            .count()
+            .get_result(conn)
+            .await?)
+    }
+
     fn apply<'a>(&self, mut query: Boxed<'a>) -> Boxed<'a> {
         query = query.filter(products::status.eq(ProductStatus::Active.as_db()));
         if let Some(search) = &self.search {
@@ -333,7 +449,14 @@ pub async fn list(
     sort: ProductSort,
 ) -> Result<ProductConnection, ApiError> {
     let page = PageRequest::<Position>::parse(first, after)?;
-    let conditions = check_filter(conn, filter).await?;
+    let mut conditions = check_filter(conn, filter).await?;
+    let mut total_count = conditions.count(conn).await?;
+    if let Some(search) = conditions.search.as_mut()
+        && total_count < CORRECT_BELOW
+        && search.correct_typos(conn).await?
+    {
+        total_count = conditions.count(conn).await?;
+    }
     let relevance = conditions
         .search
         .as_ref()
@@ -352,6 +475,7 @@ pub async fn list(
         }
         query = match position {
             Position::Relevance(_, category, text, similarity, id) => {
+                let [category, text, similarity] = [category, text, similarity].map(f64::from_bits);
                 let mut row = Sql::<Bool>::sql("(");
                 for score in [&c, &t, &s] {
                     row = row.join(score.clone()).and(", ");
@@ -415,11 +539,6 @@ pub async fn list(
         .select((ProductRow::as_select(), c, t, s))
         .load(conn)
         .await?;
-    let total_count: i64 = conditions
-        .apply(products::table.into_boxed())
-        .count()
-        .get_result(conn)
-        .await?;
     let has_next_page = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
     let edges: Vec<ProductEdge> = rows
@@ -471,12 +590,16 @@ mod tests {
             .await
             .unwrap();
         // Words (full text and a category), a substring, and a typo.
-        for term in ["phone case", "手机", "iphnoe"] {
+        for term in ["phone case", "手机", "iphnoe", "50% off"] {
             let filter = ProductFilter {
                 search: Some(term.to_owned()),
                 ..ProductFilter::default()
             };
-            let conditions = check_filter(&mut conn, &filter).await.unwrap();
+            let mut conditions = check_filter(&mut conn, &filter).await.unwrap();
+            // Corrected spellings too (the typo finds `iphone`).
+            let search = conditions.search.as_mut().unwrap();
+            let corrected = search.correct_typos(&mut conn).await.unwrap();
+            assert!(corrected || term != "iphnoe", "the typo is corrected");
             let query = conditions
                 .apply(products::table.into_boxed())
                 .select(products::id);
