@@ -110,8 +110,9 @@ async fn run_system() -> anyhow::Result<()> {
     outcome
 }
 
-/// Asks the router to stop (SIGTERM: it finishes in-flight requests and closes its
-/// subscriptions), and kills it only if it has not stopped within 10 s.
+/// Asks the router to stop (SIGTERM: it finishes in-flight requests, for at most its
+/// `http.shutdown_timeout` of 10 s, and closes its subscriptions), and kills it only if it
+/// has not stopped within 20 s.
 async fn stop_router(router: &mut tokio::process::Child) {
     if let Ok(Some(_)) = router.try_wait() {
         return;
@@ -123,7 +124,7 @@ async fn stop_router(router: &mut tokio::process::Child) {
             .args(["-TERM", &pid.to_string()])
             .status()
             .await;
-        match tokio::time::timeout(Duration::from_secs(10), router.wait()).await {
+        match tokio::time::timeout(Duration::from_secs(20), router.wait()).await {
             Ok(Ok(status)) if status.success() => {
                 println!("the router stopped cleanly");
                 return;
@@ -132,7 +133,7 @@ async fn stop_router(router: &mut tokio::process::Child) {
                 eprintln!("the router stopped with {status}");
                 return;
             }
-            _ => eprintln!("the router did not stop within 10 s: killing it"),
+            _ => eprintln!("the router did not stop within 20 s: killing it"),
         }
     }
     let _ = router.start_kill();

@@ -199,7 +199,7 @@ async fn stopping_mall_stops_the_router_gracefully() {
         .await
         .unwrap();
     assert!(killed.success());
-    let rest = tokio::time::timeout(Duration::from_secs(30), async {
+    let rest = tokio::time::timeout(Duration::from_secs(40), async {
         let mut rest = Vec::new();
         while let Some(line) = lines.next_line().await.unwrap() {
             rest.push(line);
@@ -207,7 +207,7 @@ async fn stopping_mall_stops_the_router_gracefully() {
         rest
     })
     .await
-    .expect("mall stops within 30 s");
+    .expect("mall stops within 40 s");
     let status = mall.wait().await.unwrap();
     assert!(status.success(), "{status}: {rest:?}");
     assert!(

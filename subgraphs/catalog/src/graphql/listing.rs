@@ -5,7 +5,7 @@ use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float8};
+use diesel::sql_types::{BigInt, Bool, Float8};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
@@ -119,6 +119,9 @@ struct Search {
     /// neither letters, digits nor spaces (punctuation is no word, so only a substring can
     /// find it). Anything else is found through the full-text index.
     like_filter: bool,
+    /// Whether names holding the whole term rank first: for terms with Chinese characters
+    /// (their pairs may match apart) or punctuation.
+    like_scores: bool,
     /// Categories whose name matches the words, with their rank (most relevant first).
     categories: Vec<(Uuid, f64)>,
 }
@@ -238,12 +241,14 @@ impl Search {
         let like_filter = text
             .chars()
             .any(|c| !(c.is_alphanumeric() || c.is_whitespace()));
+        let like_scores = like_filter || text.chars().any(is_cjk);
         Ok(Some(Self {
             hash: stable_hash(&text),
             words,
             tsquery,
             like: format!("%{escaped}%"),
             like_filter,
+            like_scores,
             categories,
         }))
     }
@@ -329,9 +334,15 @@ impl Search {
                 .and("), 1)::float8"),
             None => Sql::sql("0::float8"),
         };
-        let substring = Sql::sql("(lower(products.name || ' ' || products.description) LIKE ")
-            .text(&self.like)
-            .and(")::int::float8");
+        // Latin words are ranked well by the text rank alone; for Chinese (pairs may match
+        // apart) and punctuation, names holding the term exactly as typed come first.
+        let substring = if self.like_scores {
+            Sql::sql("(lower(products.name) LIKE ")
+                .text(&self.like)
+                .and(")::int::float8")
+        } else {
+            Sql::sql("0::float8")
+        };
         [category, text, substring]
     }
 }
@@ -450,13 +461,53 @@ pub async fn list(
 ) -> Result<ProductConnection, ApiError> {
     let page = PageRequest::<Position>::parse(first, after)?;
     let mut conditions = check_filter(conn, filter).await?;
-    let mut total_count = conditions.count(conn).await?;
+    let (mut rows, mut total_count) = fetch(conn, &conditions, sort, &page).await?;
     if let Some(search) = conditions.search.as_mut()
         && total_count < CORRECT_BELOW
         && search.correct_typos(conn).await?
     {
-        total_count = conditions.count(conn).await?;
+        (rows, total_count) = fetch(conn, &conditions, sort, &page).await?;
     }
+    let relevance = conditions
+        .search
+        .as_ref()
+        .filter(|_| sort == ProductSort::Relevance);
+    let has_next_page = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let edges: Vec<ProductEdge> = rows
+        .into_iter()
+        .map(|(row, c, t, s, _)| ProductEdge {
+            cursor: encode_cursor(&Position::of(
+                sort,
+                &row,
+                relevance.map(|search| (search.hash, (c, t, s))),
+            )),
+            node: Product(row),
+        })
+        .collect();
+    Ok(ProductConnection {
+        total_count,
+        page_info: PageInfo::of_page(
+            edges.iter().map(|e| &e.cursor),
+            has_next_page,
+            page.after.is_some(),
+        ),
+        edges,
+    })
+}
+
+/// A row of the listing with its relevance scores and the count of every match.
+type ListedRow = (ProductRow, f64, f64, f64, i64);
+
+/// One page (plus one row, to tell whether more follow) and the exact number of matches.
+/// On a first page the count comes with the rows (`count(*) OVER ()`, one statement); after
+/// a cursor the rows are only those past it, so the count is a statement of its own.
+async fn fetch(
+    conn: &mut AsyncPgConnection,
+    conditions: &Conditions,
+    sort: ProductSort,
+    page: &PageRequest<Position>,
+) -> Result<(Vec<ListedRow>, i64), ApiError> {
     let relevance = conditions
         .search
         .as_ref()
@@ -534,33 +585,22 @@ pub async fn list(
             query.order((products::sales_count.desc(), products::id.desc()))
         }
     };
-    let mut rows: Vec<(ProductRow, f64, f64, f64)> = query
+    let rows: Vec<ListedRow> = query
         .limit(page.limit + 1)
-        .select((ProductRow::as_select(), c, t, s))
+        .select((
+            ProductRow::as_select(),
+            c,
+            t,
+            s,
+            Sql::<BigInt>::sql("count(*) OVER ()"),
+        ))
         .load(conn)
         .await?;
-    let has_next_page = rows.len() as i64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let edges: Vec<ProductEdge> = rows
-        .into_iter()
-        .map(|(row, c, t, s)| ProductEdge {
-            cursor: encode_cursor(&Position::of(
-                sort,
-                &row,
-                relevance.map(|search| (search.hash, (c, t, s))),
-            )),
-            node: Product(row),
-        })
-        .collect();
-    Ok(ProductConnection {
-        total_count,
-        page_info: PageInfo::of_page(
-            edges.iter().map(|e| &e.cursor),
-            has_next_page,
-            page.after.is_some(),
-        ),
-        edges,
-    })
+    let total = match page.after {
+        None => <[ListedRow]>::first(&rows).map_or(0, |row| row.4),
+        Some(_) => conditions.count(conn).await?,
+    };
+    Ok((rows, total))
 }
 
 #[cfg(test)]
