@@ -254,7 +254,8 @@ impl Search {
     }
 
     /// Replaces each Latin word by itself or the closest words of the catalog's vocabulary
-    /// (trigram similarity ≥ 0.2, at most 3): `iphnoe` becomes `iphnoe:* | iphone | ipad`.
+    /// (trigram similarity ≥ 0.2, the best and any within 0.05 of it, at most 3): `iphnoe`
+    /// becomes `iphnoe:* | iphone`.
     /// Returns whether anything changed.
     async fn correct_typos(&mut self, conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
         let mut changed = false;
@@ -264,9 +265,13 @@ impl Search {
                 parts.push(word.query.clone());
                 continue;
             };
+            // The closest words, and others only if nearly as close: `iphnoe` means
+            // `iphone`, not also `ipad`.
             let close: Vec<Correction> = diesel::sql_query(
-                "SELECT word FROM search_words WHERE word OPERATOR(public.%) $1 \
-                 ORDER BY public.similarity(word, $1) DESC, word LIMIT 3",
+                "SELECT word FROM (SELECT word, public.similarity(word, $1) AS score, \
+                     max(public.similarity(word, $1)) OVER () AS best \
+                     FROM search_words WHERE word OPERATOR(public.%) $1) AS close \
+                 WHERE score >= best - 0.05 ORDER BY score DESC, word LIMIT 3",
             )
             .bind::<diesel::sql_types::Text, _>(latin)
             .load(conn)
