@@ -14,24 +14,7 @@ use uuid::Uuid;
 
 use crate::db::{PaymentRow, payments};
 
-/// Where a payment is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-pub enum PaymentStatus {
-    /// Waiting for the customer at the gateway.
-    Pending,
-    /// Paid.
-    Succeeded,
-    /// Declined by the gateway.
-    Failed,
-    /// Cancelled with its order.
-    Cancelled,
-    /// Not completed in time.
-    Expired,
-    /// Fully refunded.
-    Refunded,
-    /// Partly refunded.
-    PartiallyRefunded,
-}
+pub use crate::domain::status::PaymentStatus;
 
 /// How the customer pays (sandbox gateway).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -91,16 +74,8 @@ impl Payment {
 
     /// Current status.
     async fn status(&self) -> Result<PaymentStatus, ApiError> {
-        match self.0.status.as_str() {
-            "PENDING" => Ok(PaymentStatus::Pending),
-            "SUCCEEDED" => Ok(PaymentStatus::Succeeded),
-            "FAILED" => Ok(PaymentStatus::Failed),
-            "CANCELLED" => Ok(PaymentStatus::Cancelled),
-            "EXPIRED" => Ok(PaymentStatus::Expired),
-            "REFUNDED" => Ok(PaymentStatus::Refunded),
-            "PARTIALLY_REFUNDED" => Ok(PaymentStatus::PartiallyRefunded),
-            other => Err(ApiError::corrupt("payments.status", other)),
-        }
+        PaymentStatus::from_db(&self.0.status)
+            .ok_or_else(|| ApiError::corrupt("payments.status", &self.0.status))
     }
 
     /// Payment method.

@@ -2,6 +2,7 @@
 //! `Order.payments`.
 
 pub mod db;
+pub mod domain;
 pub mod graphql;
 
 use std::time::Duration;
