@@ -909,8 +909,10 @@ async fn a_payment_is_visible_to_its_payer_and_payments_read_and_never_opens_the
     let payment_id = uuid::Uuid::now_v7();
     let mut conn = system.sql("payment").await;
     diesel::sql_query(
-        "INSERT INTO payments (id, order_id, status, method, amount, currency, user_id) \
-         VALUES ($1, $2, 'PENDING', 'SANDBOX_CARD', 1500, 'CNY', $3)",
+        "INSERT INTO payments (id, order_id, status, method, amount, currency, user_id, \
+         idempotency_key, gateway_reference, expires_at) \
+         VALUES ($1, $2, 'PENDING', 'SANDBOX_CARD', 1500, 'CNY', $3, 'visibility-1', \
+         'sandbox-visibility-1', now() + interval '15 minutes')",
     )
     .bind::<SqlUuid, _>(payment_id)
     .bind::<SqlUuid, _>(uuid::Uuid::parse_str(&order_id).unwrap())

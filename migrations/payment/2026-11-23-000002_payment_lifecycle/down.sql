@@ -1,0 +1,16 @@
+DROP TABLE outbox;
+DROP TABLE webhook_events;
+DROP TABLE gateway_deliveries;
+DROP TABLE refunds;
+DROP TABLE payment_log;
+DROP INDEX payments_expiry_idx;
+DROP INDEX payments_one_open_per_order_idx;
+DROP INDEX payments_idempotency_idx;
+ALTER TABLE payments
+    DROP CONSTRAINT payments_refunds_within_amount,
+    DROP COLUMN updated_at,
+    DROP COLUMN version,
+    DROP COLUMN refunded_amount,
+    DROP COLUMN expires_at,
+    DROP COLUMN gateway_reference,
+    DROP COLUMN idempotency_key;

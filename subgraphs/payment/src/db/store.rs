@@ -1,0 +1,557 @@
+//! Statements that change payments. Every status change writes the payment, a row of its
+//! log and a `PaymentStatusChanged` event in one transaction; decisions come from
+//! `domain::status`, never from here.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use event_bus::NewEvent;
+use serde::{Deserialize, Serialize};
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use super::{PaymentRow, RefundRow, payment_log, payments, refunds};
+use crate::domain::status::{Command, Decision, PaymentStatus, Refused, decide};
+
+/// The bus stream of payment events.
+pub const STREAM: &str = "payments";
+
+/// `PaymentStatusChanged` v1: every change of a payment, its creation included. Consumers
+/// keep the highest `version` per payment.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChanged {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    /// `None` when the payment was created.
+    pub from: Option<String>,
+    pub to: String,
+    pub amount: i64,
+    pub refunded_amount: i64,
+    pub currency: String,
+    pub version: i64,
+}
+
+/// A payment to create.
+pub struct NewPayment {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    pub method: &'static str,
+    pub amount: i64,
+    pub currency: String,
+    pub idempotency_key: String,
+    pub gateway_reference: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What creating a payment found.
+#[derive(Debug)]
+pub enum Created {
+    /// A new payment, `PENDING`.
+    New(PaymentRow),
+    /// The payment this customer created with this key before (a retry).
+    Existing(PaymentRow),
+}
+
+fn refused(error: Refused) -> ApiError {
+    match error {
+        Refused::NotPositive => ApiError::bad_input("input.amount", error.to_string()),
+        Refused::Illegal { .. } | Refused::MoreThanPaid { .. } => {
+            ApiError::Conflict(error.to_string())
+        }
+    }
+}
+
+async fn log_and_publish(
+    conn: &mut AsyncPgConnection,
+    row: &PaymentRow,
+    from: Option<PaymentStatus>,
+    note: &str,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    diesel::insert_into(payment_log::table)
+        .values((
+            payment_log::payment_id.eq(row.id),
+            payment_log::from_status.eq(from.map(PaymentStatus::as_db)),
+            payment_log::to_status.eq(&row.status),
+            payment_log::note.eq(note),
+        ))
+        .execute(conn)
+        .await?;
+    let event = StatusChanged {
+        payment_id: row.id,
+        order_id: row.order_id,
+        user_id: row.user_id,
+        from: from.map(|s| s.as_db().to_owned()),
+        to: row.status.clone(),
+        amount: row.amount,
+        refunded_amount: row.refunded_amount,
+        currency: row.currency.clone(),
+        version: row.version,
+    };
+    NewEvent::new(STREAM, "PaymentStatusChanged", row.id, &event, traceparent)
+        .insert(conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates a `PENDING` payment, or finds the one this customer created with the same key.
+/// The same key for another order, method or amount is `CONFLICT`; so is a second open
+/// payment for one order (a unique index decides, whatever races).
+pub async fn create_pending(
+    conn: &mut AsyncPgConnection,
+    new: NewPayment,
+    traceparent: Option<String>,
+) -> Result<Created, ApiError> {
+    let (user, key) = (new.user_id, new.idempotency_key.clone());
+    let (order, method, amount) = (new.order_id, new.method, new.amount);
+    let outcome = conn
+        .transaction(async |conn| {
+            let inserted: Option<PaymentRow> = diesel::insert_into(payments::table)
+                .values((
+                    payments::id.eq(new.id),
+                    payments::order_id.eq(new.order_id),
+                    payments::status.eq(PaymentStatus::Pending.as_db()),
+                    payments::method.eq(new.method),
+                    payments::amount.eq(new.amount),
+                    payments::currency.eq(&new.currency),
+                    payments::user_id.eq(new.user_id),
+                    payments::idempotency_key.eq(&new.idempotency_key),
+                    payments::gateway_reference.eq(&new.gateway_reference),
+                    payments::expires_at.eq(new.expires_at),
+                ))
+                .on_conflict((payments::user_id, payments::idempotency_key))
+                .do_nothing()
+                .returning(PaymentRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            if let Some(row) = &inserted {
+                log_and_publish(conn, row, None, "created", traceparent.clone()).await?;
+            }
+            Ok::<_, DieselErrorOr>(inserted)
+        })
+        .await;
+    let inserted = match outcome {
+        Ok(inserted) => inserted,
+        Err(DieselErrorOr::Diesel(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            info,
+        ))) if info.constraint_name() == Some("payments_one_open_per_order_idx") => {
+            return Err(ApiError::Conflict(
+                "this order already has an open payment: complete or decline it first".into(),
+            ));
+        }
+        Err(DieselErrorOr::Diesel(error)) => return Err(error.into()),
+        Err(DieselErrorOr::Api(error)) => return Err(error),
+    };
+    if let Some(row) = inserted {
+        return Ok(Created::New(row));
+    }
+    let existing: PaymentRow = payments::table
+        .filter(payments::user_id.eq(user))
+        .filter(payments::idempotency_key.eq(&key))
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .await?;
+    if existing.order_id != order || existing.method != method || existing.amount != amount {
+        return Err(ApiError::Conflict(
+            "this idempotency key was used for another payment".into(),
+        ));
+    }
+    Ok(Created::Existing(existing))
+}
+
+/// A database error, or an error of ours, inside one transaction.
+enum DieselErrorOr {
+    Diesel(DieselError),
+    Api(ApiError),
+}
+
+impl From<DieselError> for DieselErrorOr {
+    fn from(error: DieselError) -> Self {
+        Self::Diesel(error)
+    }
+}
+
+impl From<ApiError> for DieselErrorOr {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Applied {
+    pub row: PaymentRow,
+    pub decision: Decision,
+}
+
+/// Locks the payment, decides, and writes the change with its log and event.
+async fn change(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    command: Command,
+    note: &str,
+    traceparent: Option<String>,
+) -> Result<Applied, ApiError> {
+    let row: PaymentRow = payments::table
+        .find(id)
+        .select(PaymentRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("payment".into()))?;
+    let from = PaymentStatus::from_db(&row.status)
+        .ok_or_else(|| ApiError::corrupt("payments.status", &row.status))?;
+    let decision = decide(from, row.amount, row.refunded_amount, command).map_err(refused)?;
+    if decision.refund_at_once {
+        // The gateway took money for a payment this side had closed: record the success,
+        // then give it back, so the log says what happened.
+        diesel::insert_into(payment_log::table)
+            .values((
+                payment_log::payment_id.eq(id),
+                payment_log::from_status.eq(from.as_db()),
+                payment_log::to_status.eq(PaymentStatus::Succeeded.as_db()),
+                payment_log::note.eq("approved by the gateway after the payment was closed"),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    let row: PaymentRow = diesel::update(payments::table.find(id))
+        .set((
+            payments::status.eq(decision.to.as_db()),
+            payments::refunded_amount.eq(decision.refunded),
+            payments::version.eq(payments::version + 1),
+            payments::updated_at.eq(Utc::now()),
+        ))
+        .returning(PaymentRow::as_returning())
+        .get_result(conn)
+        .await?;
+    let (from, note) = if decision.refund_at_once {
+        (
+            PaymentStatus::Succeeded,
+            "refunded at once: the order is no longer payable",
+        )
+    } else {
+        (from, note)
+    };
+    log_and_publish(conn, &row, Some(from), note, traceparent).await?;
+    Ok(Applied { row, decision })
+}
+
+/// Applies `command` (approve, decline, cancel, expire) to payment `id`.
+pub async fn apply(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    command: Command,
+    note: &str,
+    traceparent: Option<String>,
+) -> Result<Applied, ApiError> {
+    conn.transaction(async |conn| change(conn, id, command, note, traceparent).await)
+        .await
+}
+
+/// A refund to make: `amount` `None` refunds what is left.
+pub struct NewRefund {
+    pub payment_id: Uuid,
+    pub amount: Option<i64>,
+    pub reason: String,
+    pub idempotency_key: String,
+    pub created_by: Option<Uuid>,
+}
+
+/// Refunds part or all of a payment, once per key: the same key again returns the same
+/// refund (another amount with it is `CONFLICT`).
+pub async fn refund(
+    conn: &mut AsyncPgConnection,
+    new: NewRefund,
+    traceparent: Option<String>,
+) -> Result<(RefundRow, PaymentRow), ApiError> {
+    conn.transaction(async |conn| {
+        // Lock first: concurrent refunds of one payment take turns, so they never add up
+        // to more than was paid, and a key is checked after the other's commit.
+        let row: PaymentRow = payments::table
+            .find(new.payment_id)
+            .select(PaymentRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound("payment".into()))?;
+        let earlier: Option<RefundRow> = refunds::table
+            .filter(refunds::payment_id.eq(new.payment_id))
+            .filter(refunds::idempotency_key.eq(&new.idempotency_key))
+            .select(RefundRow::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(earlier) = earlier {
+            if new.amount.is_some_and(|amount| amount != earlier.amount) {
+                return Err(ApiError::Conflict(
+                    "this idempotency key was used for a refund of another amount".into(),
+                ));
+            }
+            return Ok((earlier, row));
+        }
+        let amount = new.amount.unwrap_or(row.amount - row.refunded_amount);
+        let applied = change(
+            conn,
+            new.payment_id,
+            Command::Refund { amount },
+            &new.reason,
+            traceparent,
+        )
+        .await?;
+        let refund: RefundRow = diesel::insert_into(refunds::table)
+            .values((
+                refunds::id.eq(Uuid::now_v7()),
+                refunds::payment_id.eq(new.payment_id),
+                refunds::amount.eq(amount),
+                refunds::reason.eq(&new.reason),
+                refunds::idempotency_key.eq(&new.idempotency_key),
+                refunds::created_by.eq(new.created_by),
+            ))
+            .returning(RefundRow::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok((refund, applied.row))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::BigInt;
+
+    use super::*;
+
+    fn new_payment(order: Uuid, user: Uuid, key: &str) -> NewPayment {
+        let id = Uuid::now_v7();
+        NewPayment {
+            id,
+            order_id: order,
+            user_id: user,
+            method: "SANDBOX_CARD",
+            amount: 1000,
+            currency: "CNY".into(),
+            idempotency_key: key.into(),
+            gateway_reference: format!("sandbox-{id}"),
+            expires_at: Utc::now() + chrono::Duration::minutes(15),
+        }
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+
+    async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+        diesel::sql_query(sql)
+            .get_result::<Count>(conn)
+            .await
+            .unwrap()
+            .count
+    }
+
+    fn created(outcome: Created) -> PaymentRow {
+        match outcome {
+            Created::New(row) | Created::Existing(row) => row,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_key_one_payment_and_one_open_payment_per_order_whatever_races() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let (order, user) = (Uuid::now_v7(), Uuid::now_v7());
+        let db = test.stores.db.clone();
+        let racers = (0..10).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut conn = db.get().await.unwrap();
+                create_pending(&mut conn, new_payment(order, user, "pay-key-0001"), None)
+                    .await
+                    .map(created)
+                    .map(|row| row.id)
+            })
+        });
+        let mut ids = Vec::new();
+        for racer in racers {
+            ids.push(racer.await.unwrap().unwrap());
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one payment for one key: {ids:?}");
+        let mut conn = db.get().await.unwrap();
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM payments").await,
+            1
+        );
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM payment_log").await,
+            1
+        );
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM outbox").await,
+            1
+        );
+
+        // Another key while that one is open: refused, nothing written.
+        let second =
+            create_pending(&mut conn, new_payment(order, user, "pay-key-0002"), None).await;
+        assert_eq!(second.unwrap_err().code(), "CONFLICT");
+        // The same key for another order: refused.
+        let reused = create_pending(
+            &mut conn,
+            new_payment(Uuid::now_v7(), user, "pay-key-0001"),
+            None,
+        )
+        .await;
+        assert_eq!(reused.unwrap_err().code(), "CONFLICT");
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM payments").await,
+            1
+        );
+
+        // Once declined, the order may be paid again.
+        apply(&mut conn, ids[0], Command::Decline, "declined", None)
+            .await
+            .unwrap();
+        let again = create_pending(&mut conn, new_payment(order, user, "pay-key-0003"), None).await;
+        assert!(matches!(again, Ok(Created::New(_))), "{again:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn changes_are_logged_published_and_refunds_add_up_once_per_key() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        let payment = created(
+            create_pending(
+                &mut conn,
+                new_payment(Uuid::now_v7(), Uuid::now_v7(), "refund-test-1"),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        let approved = apply(&mut conn, payment.id, Command::Approve, "approved", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (approved.row.status.as_str(), approved.row.version),
+            ("SUCCEEDED", 2)
+        );
+        let twice = apply(&mut conn, payment.id, Command::Approve, "again", None).await;
+        assert_eq!(twice.unwrap_err().code(), "CONFLICT");
+
+        let refund = |amount: Option<i64>, key: &str| NewRefund {
+            payment_id: payment.id,
+            amount,
+            reason: "customer asked".into(),
+            idempotency_key: key.into(),
+            created_by: None,
+        };
+        let (first, row) = super::refund(&mut conn, refund(Some(300), "refund-key-1"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.refunded_amount),
+            ("PARTIALLY_REFUNDED", 300)
+        );
+        let (same, row) = super::refund(&mut conn, refund(Some(300), "refund-key-1"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (same.id, row.refunded_amount),
+            (first.id, 300),
+            "one refund per key"
+        );
+        let other_amount = super::refund(&mut conn, refund(Some(200), "refund-key-1"), None).await;
+        assert_eq!(other_amount.unwrap_err().code(), "CONFLICT");
+        let too_much = super::refund(&mut conn, refund(Some(701), "refund-key-2"), None).await;
+        assert_eq!(too_much.unwrap_err().code(), "CONFLICT");
+        let nothing = super::refund(&mut conn, refund(Some(0), "refund-key-3"), None).await;
+        assert_eq!(nothing.unwrap_err().code(), "BAD_USER_INPUT");
+        let (rest, row) = super::refund(&mut conn, refund(None, "refund-key-4"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rest.amount, row.status.as_str(), row.refunded_amount),
+            (700, "REFUNDED", 1000)
+        );
+
+        // created, approved, partly refunded, refunded: one log row and one event each.
+        let log = "SELECT count(*) AS count FROM payment_log";
+        assert_eq!(count(&mut conn, log).await, 4);
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM outbox").await,
+            4
+        );
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) AS count FROM refunds").await,
+            2
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_late_approval_of_a_cancelled_payment_is_refunded_at_once() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        let payment = created(
+            create_pending(
+                &mut conn,
+                new_payment(Uuid::now_v7(), Uuid::now_v7(), "late-test-1"),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        apply(
+            &mut conn,
+            payment.id,
+            Command::Cancel,
+            "order cancelled",
+            None,
+        )
+        .await
+        .unwrap();
+        let late = apply(&mut conn, payment.id, Command::Approve, "approved", None)
+            .await
+            .unwrap();
+        assert!(late.decision.refund_at_once);
+        assert_eq!(
+            (late.row.status.as_str(), late.row.refunded_amount),
+            ("REFUNDED", 1000)
+        );
+        let steps: Vec<(Option<String>, String)> = payment_log::table
+            .filter(payment_log::payment_id.eq(payment.id))
+            .order(payment_log::id)
+            .select((payment_log::from_status, payment_log::to_status))
+            .load(&mut conn)
+            .await
+            .unwrap();
+        let steps: Vec<(Option<&str>, &str)> = steps
+            .iter()
+            .map(|(from, to)| (from.as_deref(), to.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (None, "PENDING"),
+                (Some("PENDING"), "CANCELLED"),
+                (Some("CANCELLED"), "SUCCEEDED"),
+                (Some("SUCCEEDED"), "REFUNDED"),
+            ]
+        );
+    }
+}
