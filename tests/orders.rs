@@ -1014,3 +1014,63 @@ async fn a_payment_is_visible_to_its_payer_and_payments_read_and_never_opens_the
     assert_eq!(as_admin["errors"], Value::Null, "{as_admin}");
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_payment_subgraph_can_ask_what_an_order_owes_and_nobody_else_can() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Summarised thing", 2500, 3).await;
+    let buyer = system.register("summary@example.com").await;
+    let placed = checkout(&system, &buyer, buy("summary-key-1", &[(&item, 2)])).await;
+    let order_id = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let url = system
+        .subgraph_url("order")
+        .replace("/graphql", "/internal/orders/summary");
+    let ask = |token: Option<&'static str>, order: String| {
+        let mut request = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({ "orderId": order }));
+        if let Some(token) = token {
+            request = request.header(service_kit::internal::TOKEN_HEADER, token);
+        }
+        request.send()
+    };
+    let answer = ask(
+        Some(service_kit::config::DEV_INTERNAL_TOKEN),
+        order_id.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    let summary: service_kit::internal::api::OrderSummary = answer.json().await.unwrap();
+    assert_eq!(
+        (
+            summary.status.as_str(),
+            summary.total_amount,
+            summary.currency.as_str()
+        ),
+        ("PENDING_PAYMENT", 5000, "CNY")
+    );
+    assert_eq!(
+        summary.user_id.to_string(),
+        placed["data"]["checkout"]["customer"]["id"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(summary.expires_at.is_some());
+    let unknown = ask(
+        Some(service_kit::config::DEV_INTERNAL_TOKEN),
+        uuid::Uuid::now_v7().to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["code"], "NOT_FOUND");
+    let without_secret = ask(None, order_id).await.unwrap();
+    assert_eq!(without_secret.status(), 401);
+    system.stop().await;
+}

@@ -301,6 +301,29 @@ pub mod api {
         pub lines: Vec<StockLine>,
     }
 
+    /// Order `POST /internal/orders/summary`: what the payment subgraph needs to know about
+    /// an order before taking money for it. An unknown order is `NOT_FOUND`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderOf {
+        pub order_id: Uuid,
+    }
+
+    /// The answer to [`OrderOf`].
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderSummary {
+        pub order_id: Uuid,
+        pub user_id: Uuid,
+        /// `PENDING_PAYMENT`, `PAID`, `CANCELLED`, `EXPIRED` or `REFUNDED`.
+        pub status: String,
+        /// What is to be paid, minor units.
+        pub total_amount: i64,
+        pub currency: String,
+        /// When an unpaid order expires.
+        pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
     /// Cart `POST /internal/cart/checked-out`: removes what an order bought from the cart,
     /// once per order.
     #[derive(Clone, Debug, Serialize, Deserialize)]

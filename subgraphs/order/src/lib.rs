@@ -5,13 +5,14 @@
 //! Layout: `graphql/` (types and resolvers), `domain/` (the state machine and checkout
 //! rules, no I/O), `db/` (tables and statements), `checkout.rs` and `lifecycle.rs` (the
 //! workflows), `services.rs` (calls to the catalog, cart and user subgraphs), `events/`
-//! (outbox relay and the expiry sweeper).
+//! (outbox relay and the expiry sweeper), `internal.rs` (routes for other subgraphs).
 
 pub mod checkout;
 pub mod db;
 pub mod domain;
 pub mod events;
 pub mod graphql;
+pub mod internal;
 pub mod lifecycle;
 pub mod services;
 
@@ -68,12 +69,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let delay = config.loader_delay;
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
-    Ok(http::subgraph_router(
-        schema,
-        request_data,
-        stores,
-        &config.internal_token,
-    ))
+    let internal = internal::routes(stores.db.clone(), &config.internal_token);
+    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(internal))
 }
 
 /// The outbox relay and the expiry sweeper.

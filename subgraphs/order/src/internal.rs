@@ -1,0 +1,47 @@
+//! Routes other subgraphs call (never through the router): the facts about an order that
+//! the payment subgraph checks before taking money for it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use service_kit::internal::api::{OrderOf, OrderSummary};
+use service_kit::{ApiError, DbPool, internal};
+
+use crate::db::{OrderRow, orders};
+
+/// The `/internal/orders/*` routes, protected by the internal token.
+pub fn routes(db: DbPool, token: &str) -> axum::Router {
+    internal::protect(
+        axum::Router::new()
+            .route("/internal/orders/summary", post(summary))
+            .with_state(db),
+        token,
+    )
+}
+
+async fn summary(State(db): State<DbPool>, Json(asked): Json<OrderOf>) -> Response {
+    internal::respond(order_summary(&db, asked.order_id).await)
+}
+
+/// Owner, status and amount due of `order_id`; `NOT_FOUND` if there is no such order.
+pub async fn order_summary(db: &DbPool, order_id: uuid::Uuid) -> Result<OrderSummary, ApiError> {
+    let mut conn = db.get().await?;
+    let row: OrderRow = orders::table
+        .find(order_id)
+        .select(OrderRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound("order".into()))?;
+    Ok(OrderSummary {
+        order_id: row.id,
+        user_id: row.user_id,
+        status: row.status,
+        total_amount: row.total_amount,
+        currency: row.currency,
+        expires_at: row.expires_at,
+    })
+}
