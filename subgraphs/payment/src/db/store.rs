@@ -65,10 +65,13 @@ fn refused(error: Refused) -> ApiError {
     }
 }
 
+/// Logs the change of `row` from `from` and publishes it as from `event_from` (they differ
+/// only for a late approval, see [`change`]).
 async fn log_and_publish(
     conn: &mut AsyncPgConnection,
     row: &PaymentRow,
     from: Option<PaymentStatus>,
+    event_from: Option<PaymentStatus>,
     note: &str,
     traceparent: Option<String>,
 ) -> Result<(), ApiError> {
@@ -85,7 +88,7 @@ async fn log_and_publish(
         payment_id: row.id,
         order_id: row.order_id,
         user_id: row.user_id,
-        from: from.map(|s| s.as_db().to_owned()),
+        from: event_from.map(|s| s.as_db().to_owned()),
         to: row.status.clone(),
         amount: row.amount,
         refunded_amount: row.refunded_amount,
@@ -130,7 +133,7 @@ pub async fn create_pending(
                 .await
                 .optional()?;
             if let Some(row) = &inserted {
-                log_and_publish(conn, row, None, "created", traceparent.clone()).await?;
+                log_and_publish(conn, row, None, None, "created", traceparent.clone()).await?;
             }
             Ok::<_, DieselErrorOr>(inserted)
         })
@@ -232,7 +235,10 @@ async fn change(
         .returning(PaymentRow::as_returning())
         .get_result(conn)
         .await?;
-    let (from, note) = if decision.refund_at_once {
+    // The log shows both steps; the event says what changed for everyone else: a closed
+    // payment's money went back (`CANCELLED`/`EXPIRED` → `REFUNDED`), which is not a refund
+    // of the order (that one may have been paid by another payment).
+    let (logged_from, note) = if decision.refund_at_once {
         (
             PaymentStatus::Succeeded,
             "refunded at once: the order is no longer payable",
@@ -240,7 +246,7 @@ async fn change(
     } else {
         (from, note)
     };
-    log_and_publish(conn, &row, Some(from), note, traceparent).await?;
+    log_and_publish(conn, &row, Some(logged_from), Some(from), note, traceparent).await?;
     Ok(Applied { row, decision })
 }
 
@@ -552,6 +558,18 @@ mod tests {
                 (Some("CANCELLED"), "SUCCEEDED"),
                 (Some("SUCCEEDED"), "REFUNDED"),
             ]
+        );
+        // The event tells others a closed payment's money went back, not an order refund.
+        let last: String = event_bus::outbox::outbox::table
+            .order(event_bus::outbox::outbox::seq.desc())
+            .select(event_bus::outbox::outbox::payload)
+            .first(&mut conn)
+            .await
+            .unwrap();
+        let event: StatusChanged = serde_json::from_str(&last).unwrap();
+        assert_eq!(
+            (event.from.as_deref(), event.to.as_str(), event.version),
+            (Some("CANCELLED"), "REFUNDED", 3)
         );
     }
 }
