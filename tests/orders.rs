@@ -1074,3 +1074,88 @@ async fn the_payment_subgraph_can_ask_what_an_order_owes_and_nobody_else_can() {
     assert_eq!(without_secret.status(), 401);
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_returns_the_stock() {
+    use payment_subgraph::db::store::{self as payments, Created, NewPayment, NewRefund};
+    use payment_subgraph::domain::status::Command as PaymentCommand;
+
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Paid and refunded", 1200, 5).await;
+    let buyer = system.register("follows@example.com").await;
+    let placed = checkout(&system, &buyer, buy("follow-key-1", &[(&item, 2)])).await;
+    let order_id = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let user_id = placed["data"]["checkout"]["customer"]["id"]
+        .as_str()
+        .unwrap();
+    assert_eq!(stock(&system, &admin, &item).await, 3);
+
+    // The payment subgraph's own statements (payOrder and the gateway will call them).
+    let mut conn = system.sql("payment").await;
+    let id = uuid::Uuid::now_v7();
+    let created = payments::create_pending(
+        &mut conn,
+        NewPayment {
+            id,
+            order_id: uuid::Uuid::parse_str(&order_id).unwrap(),
+            user_id: uuid::Uuid::parse_str(user_id).unwrap(),
+            method: "SANDBOX_CARD",
+            amount: 2400,
+            currency: "CNY".into(),
+            idempotency_key: "follow-pay-1".into(),
+            gateway_reference: format!("sandbox-{id}"),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(created, Created::New(_)));
+    payments::apply(&mut conn, id, PaymentCommand::Approve, "approved", None)
+        .await
+        .unwrap();
+    let status = || {
+        system.graphql_as(
+            &buyer,
+            "query($id: ID!) { order(id: $id) { status paidAt } }",
+            json!({ "id": order_id }),
+        )
+    };
+    eventually("the order is paid", || async {
+        status().await["data"]["order"]["status"] == "PAID"
+    })
+    .await;
+    assert!(status().await["data"]["order"]["paidAt"].is_string());
+
+    // A partial refund leaves the order paid; refunding the rest refunds it, and its stock
+    // comes back once.
+    let refund = |amount: Option<i64>, key: &str| NewRefund {
+        payment_id: id,
+        amount,
+        reason: "customer asked".into(),
+        idempotency_key: key.into(),
+        created_by: None,
+    };
+    payments::refund(&mut conn, refund(Some(400), "follow-refund-1"), None)
+        .await
+        .unwrap();
+    payments::refund(&mut conn, refund(None, "follow-refund-2"), None)
+        .await
+        .unwrap();
+    eventually("the order is refunded", || async {
+        status().await["data"]["order"]["status"] == "REFUNDED"
+    })
+    .await;
+    eventually("the stock is back", || async {
+        stock(&system, &admin, &item).await == 5
+    })
+    .await;
+    // Redelivery changes nothing: the stock stays at 5.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stock(&system, &admin, &item).await, 5);
+    system.stop().await;
+}

@@ -1,5 +1,6 @@
 //! What the catalog does when other services' events arrive: the stock of an order that
-//! was cancelled or expired, or of a checkout that was abandoned, goes back on sale. Release
+//! was cancelled, expired or refunded, or of a checkout that was abandoned, goes back on
+//! sale. Release
 //! is idempotent per order, so a redelivered event changes nothing.
 
 use event_bus::{Event, consumer_worker};
@@ -16,6 +17,7 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
             let reason = match event.name.as_str() {
                 "OrderCancelled" => "order cancelled",
                 "OrderExpired" => "order expired",
+                "OrderRefunded" => "order refunded",
                 "CheckoutAbandoned" => "checkout abandoned",
                 _ => return Ok(()),
             };

@@ -103,3 +103,52 @@ pub async fn expire_due(db: &DbPool, limit: i64) -> Result<usize, ApiError> {
     })
     .await
 }
+
+/// What the order subgraph reads of a payment's `PaymentStatusChanged` event.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentChanged {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// Brings the order in line with its payment: a payment that succeeded pays it, the full
+/// refund of the payment that paid it refunds it (its `OrderRefunded` event then returns
+/// the stock). Idempotent: a redelivered event finds the order already there.
+pub async fn follow_payment(
+    db: &DbPool,
+    payment: &PaymentChanged,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    let (wanted, command, reason) = match (payment.from.as_deref(), payment.to.as_str()) {
+        (_, "SUCCEEDED") => (OrderStatus::Paid, Command::Pay, "paid"),
+        // From a closed payment (`CANCELLED`/`EXPIRED` → `REFUNDED`) the money of a late
+        // approval went back: the order was not paid by it.
+        (Some("SUCCEEDED" | "PARTIALLY_REFUNDED"), "REFUNDED") => {
+            (OrderStatus::Refunded, Command::Refund, "payment refunded")
+        }
+        _ => return Ok(()),
+    };
+    let mut conn = db.get().await?;
+    let order = reread(&mut conn, payment.order_id).await?;
+    drop(conn);
+    let status = status_of(&order)?;
+    if status == wanted {
+        return Ok(());
+    }
+    match apply(db, order, command, Some(reason), traceparent).await {
+        Ok(_) => {
+            tracing::info!(order = %payment.order_id, payment = %payment.payment_id, to = ?wanted, "order follows its payment");
+            Ok(())
+        }
+        Err(ApiError::Conflict(why)) => {
+            // A payment that succeeded for an order no longer payable: its money must go
+            // back (the payments issue wires that refund); nothing to change here.
+            tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, %why, "payment does not fit the order");
+            Ok(())
+        }
+        Err(other) => Err(other),
+    }
+}

@@ -13,7 +13,7 @@ use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
-use service_kit::{ServiceConfig, Stores, Subgraph, http};
+use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::Query;
 
@@ -34,7 +34,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     // Payments come from paying orders; there is no demo payment.
     seed: |_| Box::pin(async { Ok(()) }),
     router,
-    workers: service_kit::subgraph::no_workers,
+    workers,
 };
 
 /// The schema with nothing attached.
@@ -63,6 +63,15 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         stores,
         &config.internal_token,
     ))
+}
+
+/// The outbox relay: payment events to the `payments` stream.
+pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    Ok(vec![event_bus::relay_worker(
+        stores.db.clone(),
+        stores.redis.clone(),
+        config.orders.outbox_poll,
+    )])
 }
 
 /// Runs the payment subgraph alone.

@@ -1,12 +1,13 @@
 //! The order subgraph's background work: the outbox relay that publishes its events to the
-//! `orders` stream (crates/event-bus), and the sweeper that expires unpaid orders and
-//! abandons checkouts whose process died. Every replica runs both; the database decides who
+//! `orders` stream (crates/event-bus), the sweeper that expires unpaid orders and abandons
+//! checkouts whose process died, and the consumer that lets orders follow their payments. Every replica runs both; the database decides who
 //! does what (an advisory lock for the relay, `FOR UPDATE SKIP LOCKED` for the sweeper), so
 //! nothing is done twice and nothing depends on an in-memory timer.
 
+use event_bus::{Event, consumer_worker};
 use service_kit::config::OrderSettings;
 use service_kit::subgraph::{Shutdown, pause};
-use service_kit::{DbPool, Stores, Worker};
+use service_kit::{DbPool, Redis, Stores, Worker};
 
 use crate::db::store::{self, Abandon};
 use crate::lifecycle;
@@ -23,7 +24,24 @@ pub fn workers(stores: &Stores, settings: &OrderSettings) -> Vec<Worker> {
             settings.outbox_poll,
         ),
         sweeper(stores.db.clone(), settings.clone()),
+        payment_events(stores.db.clone(), stores.redis.clone()),
     ]
+}
+
+/// The order subgraph's consumer of the `payments` stream.
+fn payment_events(db: DbPool, redis: Redis) -> Worker {
+    consumer_worker(redis, "payments", "order", move |event: Event| {
+        let db = db.clone();
+        async move {
+            if event.name != "PaymentStatusChanged" || event.version != 1 {
+                return Ok(());
+            }
+            let payment: lifecycle::PaymentChanged = serde_json::from_value(event.payload)?;
+            lifecycle::follow_payment(&db, &payment, event.traceparent)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))
+        }
+    })
 }
 
 fn sweeper(db: DbPool, settings: OrderSettings) -> Worker {
