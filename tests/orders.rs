@@ -1159,3 +1159,60 @@ async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_r
     assert_eq!(stock(&system, &admin, &item).await, 5);
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_an_order_cancels_its_open_payment() {
+    use payment_subgraph::db::store::{self as payments, NewPayment};
+
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Changed my mind", 800, 4).await;
+    let buyer = system.register("mind@example.com").await;
+    let placed = checkout(&system, &buyer, buy("mind-key-1", &[(&item, 1)])).await;
+    let order_id = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let user_id = placed["data"]["checkout"]["customer"]["id"]
+        .as_str()
+        .unwrap();
+    let mut conn = system.sql("payment").await;
+    let id = uuid::Uuid::now_v7();
+    payments::create_pending(
+        &mut conn,
+        NewPayment {
+            id,
+            order_id: uuid::Uuid::parse_str(&order_id).unwrap(),
+            user_id: uuid::Uuid::parse_str(user_id).unwrap(),
+            method: "SANDBOX_WALLET",
+            amount: 800,
+            currency: "CNY".into(),
+            idempotency_key: "mind-pay-1".into(),
+            gateway_reference: format!("sandbox-{id}"),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let cancelled = system
+        .graphql_as(
+            &buyer,
+            CANCEL,
+            json!({ "id": order_id, "r": "changed my mind" }),
+        )
+        .await;
+    assert_eq!(cancelled["errors"], Value::Null, "{cancelled}");
+    eventually("the open payment is cancelled", || async {
+        count(
+            &system,
+            "payment",
+            "SELECT count(*) AS count FROM payments WHERE id = $1::uuid AND status = 'CANCELLED'",
+            &id.to_string(),
+        )
+        .await
+            == 1
+    })
+    .await;
+    system.stop().await;
+}

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 
 use std::time::Duration;
@@ -65,13 +66,9 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     ))
 }
 
-/// The outbox relay: payment events to the `payments` stream.
+/// The outbox relay, the consumer of order events and the expiry sweeper.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
-    Ok(vec![event_bus::relay_worker(
-        stores.db.clone(),
-        stores.redis.clone(),
-        config.orders.outbox_poll,
-    )])
+    Ok(events::workers(stores, config))
 }
 
 /// Runs the payment subgraph alone.

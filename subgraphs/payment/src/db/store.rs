@@ -262,6 +262,57 @@ pub async fn apply(
         .await
 }
 
+/// Cancels the open payment of `order_id`, if it has one (its order was cancelled or
+/// expired). Returns the cancelled payment.
+pub async fn cancel_open_payment_of(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    reason: &str,
+    traceparent: Option<String>,
+) -> Result<Option<PaymentRow>, ApiError> {
+    conn.transaction(async |conn| {
+        let open: Option<Uuid> = payments::table
+            .filter(payments::order_id.eq(order_id))
+            .filter(payments::status.eq(PaymentStatus::Pending.as_db()))
+            .select(payments::id)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        match open {
+            Some(id) => Ok(Some(
+                change(conn, id, Command::Cancel, reason, traceparent)
+                    .await?
+                    .row,
+            )),
+            None => Ok(None),
+        }
+    })
+    .await
+}
+
+/// Expires up to `limit` open payments past their time, skipping rows another replica
+/// holds, in one transaction. Returns how many expired.
+pub async fn expire_due(conn: &mut AsyncPgConnection, limit: i64) -> Result<usize, ApiError> {
+    conn.transaction(async |conn| {
+        let due: Vec<Uuid> = payments::table
+            .filter(payments::status.eq(PaymentStatus::Pending.as_db()))
+            .filter(payments::expires_at.le(Utc::now()))
+            .order(payments::expires_at)
+            .limit(limit)
+            .select(payments::id)
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        for id in &due {
+            change(conn, *id, Command::Expire, "not completed in time", None).await?;
+        }
+        Ok(due.len())
+    })
+    .await
+}
+
 /// A refund to make: `amount` `None` refunds what is left.
 pub struct NewRefund {
     pub payment_id: Uuid,
@@ -505,6 +556,64 @@ mod tests {
             count(&mut conn, "SELECT count(*) AS count FROM refunds").await,
             2
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn open_payments_are_cancelled_with_their_order_and_expire_once_across_replicas() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        let order = Uuid::now_v7();
+        let open = created(
+            create_pending(
+                &mut conn,
+                new_payment(order, Uuid::now_v7(), "cancel-test-1"),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        let cancelled = cancel_open_payment_of(&mut conn, order, "order cancelled", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            cancelled.map(|row| (row.id, row.status)),
+            Some((open.id, "CANCELLED".into()))
+        );
+        // Again (a redelivered event): nothing open, nothing changes.
+        assert!(
+            cancel_open_payment_of(&mut conn, order, "again", None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // 30 payments past their time, two "replicas" sweeping at once: each expires once.
+        for i in 0..30 {
+            let mut late = new_payment(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                &format!("expire-key-{i:03}"),
+            );
+            late.expires_at = Utc::now() - chrono::Duration::seconds(1);
+            create_pending(&mut conn, late, None).await.unwrap();
+        }
+        let sweep = |db: service_kit::DbPool| async move {
+            let mut conn = db.get().await.unwrap();
+            let mut total = 0;
+            loop {
+                let expired = expire_due(&mut conn, 7).await.unwrap();
+                total += expired;
+                if expired == 0 {
+                    return total;
+                }
+            }
+        };
+        let (a, b) = tokio::join!(sweep(test.stores.db.clone()), sweep(test.stores.db.clone()));
+        assert_eq!(a + b, 30, "{a} + {b}");
+        let expired = "SELECT count(*) AS count FROM payment_log WHERE to_status = 'EXPIRED'";
+        assert_eq!(count(&mut conn, expired).await, 30);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,80 @@
+//! The payment subgraph's background work: the outbox relay (payment events to the
+//! `payments` stream), the consumer that closes the open payment of an order that was
+//! cancelled or expired, and the sweeper that expires payments not completed in time. Every
+//! replica runs all three; the database decides who does what (an advisory lock for the
+//! relay, `FOR UPDATE SKIP LOCKED` for the sweeper, a row lock per payment).
+
+use event_bus::{Event, consumer_worker};
+use service_kit::subgraph::{Shutdown, pause};
+use service_kit::{DbPool, Redis, ServiceConfig, Stores, Worker};
+use uuid::Uuid;
+
+use crate::db::store;
+
+/// Payments expired per transaction.
+const SWEEP_BATCH: i64 = 200;
+
+/// The relay, the consumer of order events and the sweeper.
+pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
+    vec![
+        event_bus::relay_worker(
+            stores.db.clone(),
+            stores.redis.clone(),
+            config.orders.outbox_poll,
+        ),
+        order_events(stores.db.clone(), stores.redis.clone()),
+        sweeper(stores.db.clone(), config.orders.sweep_interval),
+    ]
+}
+
+/// The payment subgraph's consumer of the `orders` stream.
+fn order_events(db: DbPool, redis: Redis) -> Worker {
+    consumer_worker(redis, "orders", "payment", move |event: Event| {
+        let db = db.clone();
+        async move {
+            let reason = match event.name.as_str() {
+                "OrderCancelled" => "order cancelled",
+                "OrderExpired" => "order expired",
+                _ => return Ok(()),
+            };
+            let order_id: Uuid = event.aggregate_id.parse()?;
+            let mut conn = db.get().await?;
+            if let Some(payment) =
+                store::cancel_open_payment_of(&mut conn, order_id, reason, event.traceparent)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))?
+            {
+                tracing::info!(order = %order_id, payment = %payment.id, reason, "open payment cancelled");
+            }
+            Ok(())
+        }
+    })
+}
+
+fn sweeper(db: DbPool, interval: std::time::Duration) -> Worker {
+    Box::new(move |mut shutdown: Shutdown| {
+        Box::pin(async move {
+            loop {
+                if let Err(error) = sweep(&db).await {
+                    tracing::warn!(error = %error.message(), "payment sweep failed; will retry");
+                }
+                if !pause(&mut shutdown, interval).await {
+                    break;
+                }
+            }
+        })
+    })
+}
+
+async fn sweep(db: &DbPool) -> Result<(), service_kit::ApiError> {
+    let mut conn = db.get().await?;
+    loop {
+        let expired = store::expire_due(&mut conn, SWEEP_BATCH).await?;
+        if expired > 0 {
+            tracing::info!(count = expired, "open payments expired");
+        }
+        if (expired as i64) < SWEEP_BATCH {
+            return Ok(());
+        }
+    }
+}
