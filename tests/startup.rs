@@ -116,6 +116,7 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
             ("SEED_DEMO_DATA", "false".to_owned()),
             ("AUTH_SIGNING_KEY", own_key.clone()),
             ("INTERNAL_API_TOKEN", strong_token.clone()),
+            ("PAYMENT_WEBHOOK_SECRET", strong_token.clone()),
         ];
         for (name, value) in extra {
             envs.retain(|(n, _)| n != name);
@@ -146,6 +147,10 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
         (
             production(&[("INTERNAL_API_TOKEN", "short".to_owned())]),
             "needs INTERNAL_API_TOKEN",
+        ),
+        (
+            production(&[("PAYMENT_WEBHOOK_SECRET", String::new())]),
+            "needs PAYMENT_WEBHOOK_SECRET",
         ),
         (
             production(&[("MALL_ENV", "staging".to_owned())]),

@@ -81,7 +81,13 @@ pub struct ServiceConfig {
     pub internal_token: String,
     /// Checkout, expiry and event timings (order subgraph, event relay).
     pub orders: OrderSettings,
+    /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`): the key of the HMAC-SHA256 signature the
+    /// payment gateway puts on webhook calls. Unset: a public development value.
+    pub payment_webhook_secret: String,
 }
+
+/// The development value of `PAYMENT_WEBHOOK_SECRET` (public: never deploy with it).
+pub const DEV_PAYMENT_WEBHOOK_SECRET: &str = "mall-sandbox-webhook-secret";
 
 /// Default `USER_SUBGRAPH_URL`.
 pub const DEFAULT_USER_URL: &str = "http://127.0.0.1:4001/graphql";
@@ -261,11 +267,13 @@ impl ServiceConfig {
             internal_token: secret_from_env("INTERNAL_API_TOKEN")?
                 .unwrap_or_else(|| DEV_INTERNAL_TOKEN.to_owned()),
             orders: OrderSettings::from_env()?,
+            payment_webhook_secret: secret_from_env("PAYMENT_WEBHOOK_SECRET")?
+                .unwrap_or_else(|| DEV_PAYMENT_WEBHOOK_SECRET.to_owned()),
         })
     }
 
     /// In production, refuses what only a development machine may run with: the public
-    /// internal token, demo data (a known administrator password). The signing key is
+    /// internal token and webhook secret, demo data (a known administrator password). The signing key is
     /// checked by the `auth` crate, which knows the development key.
     pub fn check_deployable(&self) -> anyhow::Result<()> {
         if self.env != MallEnv::Production {
@@ -275,6 +283,14 @@ impl ServiceConfig {
             anyhow::bail!(
                 "MALL_ENV=production refuses demo data (it creates a known administrator \
                  password): set SEED_DEMO_DATA=false"
+            );
+        }
+        if self.payment_webhook_secret == DEV_PAYMENT_WEBHOOK_SECRET
+            || self.payment_webhook_secret.len() < 32
+        {
+            anyhow::bail!(
+                "MALL_ENV=production needs PAYMENT_WEBHOOK_SECRET (or PAYMENT_WEBHOOK_SECRET_FILE): \
+                 a secret of at least 32 characters, not the development value"
             );
         }
         if self.internal_token == DEV_INTERNAL_TOKEN || self.internal_token.len() < 32 {

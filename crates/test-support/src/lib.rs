@@ -203,6 +203,7 @@ fn base_config() -> ServiceConfig {
         cart_url: service_kit::config::DEFAULT_CART_URL.to_owned(),
         internal_token: service_kit::config::DEV_INTERNAL_TOKEN.to_owned(),
         orders: service_kit::config::OrderSettings::default(),
+        payment_webhook_secret: service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET.to_owned(),
         loader_delay: std::time::Duration::from_millis(1),
     }
 }

@@ -5,6 +5,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod graphql;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -58,12 +59,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay),
         );
     });
-    Ok(http::subgraph_router(
-        schema,
-        request_data,
-        stores,
-        &config.internal_token,
-    ))
+    let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
+    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(webhook))
 }
 
 /// The outbox relay, the consumer of order events and the expiry sweeper.

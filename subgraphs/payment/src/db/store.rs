@@ -313,6 +313,87 @@ pub async fn expire_due(conn: &mut AsyncPgConnection, limit: i64) -> Result<usiz
     .await
 }
 
+/// What the gateway reports about one payment.
+pub struct GatewayEvent {
+    pub event_id: String,
+    pub gateway_reference: String,
+    /// Approve or decline.
+    pub command: Command,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// What a gateway event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GatewayOutcome {
+    /// The payment changed (or a late approval was given back).
+    Applied(PaymentStatus),
+    /// This event id was applied before: nothing changed.
+    Replayed,
+    /// The payment's status does not allow it (already decided): recorded, nothing changed.
+    Ignored(PaymentStatus),
+}
+
+/// Applies a gateway report to the payment it names, once per event id: the event id is
+/// recorded in the transaction that applies it. Unknown reference: `NOT_FOUND`; an amount
+/// or currency other than the payment's: `BAD_USER_INPUT` (and nothing is recorded).
+pub async fn apply_gateway_event(
+    conn: &mut AsyncPgConnection,
+    event: &GatewayEvent,
+    traceparent: Option<String>,
+) -> Result<GatewayOutcome, ApiError> {
+    conn.transaction(async |conn| {
+        let row: PaymentRow = payments::table
+            .filter(payments::gateway_reference.eq(&event.gateway_reference))
+            .select(PaymentRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound("payment".into()))?;
+        if event.amount != row.amount || event.currency != row.currency {
+            tracing::error!(
+                payment = %row.id,
+                reported = event.amount,
+                currency = %event.currency,
+                expected = row.amount,
+                "gateway reported another amount than the payment's: refused"
+            );
+            return Err(ApiError::bad_input(
+                "amount",
+                "is not the amount of this payment",
+            ));
+        }
+        let first_time = diesel::sql_query(
+            "INSERT INTO webhook_events (event_id, payment_id) VALUES ($1, $2) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind::<diesel::sql_types::Text, _>(&event.event_id)
+        .bind::<diesel::sql_types::Uuid, _>(row.id)
+        .execute(conn)
+        .await?
+            == 1;
+        if !first_time {
+            return Ok(GatewayOutcome::Replayed);
+        }
+        let note = match event.command {
+            Command::Approve => "approved at the gateway",
+            _ => "declined at the gateway",
+        };
+        match change(conn, row.id, event.command, note, traceparent).await {
+            Ok(applied) => Ok(GatewayOutcome::Applied(applied.decision.to)),
+            Err(ApiError::Conflict(why)) => {
+                tracing::warn!(payment = %row.id, %why, "gateway event does not fit the payment");
+                let status = PaymentStatus::from_db(&row.status)
+                    .ok_or_else(|| ApiError::corrupt("payments.status", &row.status))?;
+                Ok(GatewayOutcome::Ignored(status))
+            }
+            Err(other) => Err(other),
+        }
+    })
+    .await
+}
+
 /// A refund to make: `amount` `None` refunds what is left.
 pub struct NewRefund {
     pub payment_id: Uuid,
