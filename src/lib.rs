@@ -67,12 +67,18 @@ pub async fn serve_subgraph(
     subgraph: &'static Subgraph,
     config: &ServiceConfig,
 ) -> anyhow::Result<Server> {
-    let prepared = subgraph
-        .prepare(config)
-        .await
-        .with_context(|| format!("starting the {} subgraph", subgraph.name))?;
+    // Bound first, so that the subgraph knows its own address (port 0 in tests): the
+    // payment gateway links to its pages and delivers to its own webhook.
     let listener = http::bind(config.listen_addr).await?;
     let addr = listener.local_addr()?;
+    let config = ServiceConfig {
+        listen_addr: addr,
+        ..config.clone()
+    };
+    let prepared = subgraph
+        .prepare(&config)
+        .await
+        .with_context(|| format!("starting the {} subgraph", subgraph.name))?;
     let (stop, stopped) = watch::channel(false);
     let workers = service_kit::subgraph::spawn_workers(prepared.workers, &stopped);
     let mut stopped_http = stopped.clone();

@@ -1216,3 +1216,143 @@ async fn cancelling_an_order_cancels_its_open_payment() {
     .await;
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_gateway_page_approves_and_declines_and_tells_the_shop_through_the_webhook() {
+    use payment_subgraph::db::store::{self as payments, NewPayment};
+
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Gateway thing", 990, 5).await;
+    let buyer = system.register("gateway@example.com").await;
+    let gateway = system.subgraph_url("payment").replace("/graphql", "");
+    let http = reqwest::Client::new();
+
+    let mut pending = Vec::new();
+    for key in ["gateway-key-1", "gateway-key-2"] {
+        let placed = checkout(&system, &buyer, buy(key, &[(&item, 1)])).await;
+        let order = placed["data"]["checkout"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{placed}"))
+            .to_owned();
+        let user = placed["data"]["checkout"]["customer"]["id"]
+            .as_str()
+            .unwrap();
+        let mut conn = system.sql("payment").await;
+        let id = uuid::Uuid::now_v7();
+        let reference = format!("sandbox-{id}");
+        payments::create_pending(
+            &mut conn,
+            NewPayment {
+                id,
+                order_id: uuid::Uuid::parse_str(&order).unwrap(),
+                user_id: uuid::Uuid::parse_str(user).unwrap(),
+                method: "SANDBOX_CARD",
+                amount: 990,
+                currency: "CNY".into(),
+                idempotency_key: format!("{key}-pay"),
+                gateway_reference: reference.clone(),
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        pending.push((order, id, reference));
+    }
+    let payment_status = |id: uuid::Uuid| {
+        let system = &system;
+        async move {
+            let mut conn = system.sql("payment").await;
+            diesel::sql_query("SELECT status AS text FROM payments WHERE id = $1")
+                .bind::<SqlUuid, _>(id)
+                .get_result::<TextRow>(&mut conn)
+                .await
+                .unwrap()
+                .text
+        }
+    };
+
+    // The page offers both buttons, as plain forms.
+    let (approved_order, approved, reference) = &pending[0];
+    let page = http
+        .get(format!("{gateway}/sandbox/pay/{reference}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/approve") && html.contains("/decline"),
+        "{html}"
+    );
+    assert!(html.contains("9.90"), "{html}");
+
+    // Approve (as the form would): the shop hears it through the webhook, the order is paid.
+    let answer = http
+        .post(format!("{gateway}/sandbox/pay/{reference}/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    eventually("the payment succeeds", || async {
+        payment_status(*approved).await == "SUCCEEDED"
+    })
+    .await;
+    eventually("the order is paid", || async {
+        system
+            .graphql_as(
+                &buyer,
+                "query($id: ID!) { order(id: $id) { status } }",
+                json!({ "id": approved_order }),
+            )
+            .await["data"]["order"]["status"]
+            == "PAID"
+    })
+    .await;
+    // A second decision on the same payment is refused.
+    let again = http
+        .post(format!("{gateway}/sandbox/pay/{reference}/decline"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+
+    // Decline the other one: it fails, and its order is still waiting for payment.
+    let (declined_order, declined, reference) = &pending[1];
+    let answer = http
+        .post(format!("{gateway}/sandbox/pay/{reference}/decline"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    eventually("the payment fails", || async {
+        payment_status(*declined).await == "FAILED"
+    })
+    .await;
+    let order = system
+        .graphql_as(
+            &buyer,
+            "query($id: ID!) { order(id: $id) { status } }",
+            json!({ "id": declined_order }),
+        )
+        .await;
+    assert_eq!(
+        order["data"]["order"]["status"], "PENDING_PAYMENT",
+        "{order}"
+    );
+    let missing = http
+        .get(format!("{gateway}/sandbox/pay/sandbox-nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    system.stop().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Text)]
+    text: String,
+}

@@ -57,7 +57,8 @@ pub struct ServiceConfig {
     /// `SEED_DEMO_DATA`: insert the demo data on start (default true; idempotent).
     pub seed_demo_data: bool,
     /// Where the subgraph listens; set per subgraph (`<NAME>_SUBGRAPH_ADDR`), default
-    /// `127.0.0.1:<its default port>`.
+    /// `127.0.0.1:<its default port>`. Once bound, the actual address (port 0 becomes the
+    /// port given).
     pub listen_addr: SocketAddr,
     /// Counts SQL statements (tests use it to prove batching); `None` in production.
     pub statement_counter: Option<Arc<StatementCounter>>,
@@ -84,6 +85,10 @@ pub struct ServiceConfig {
     /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`): the key of the HMAC-SHA256 signature the
     /// payment gateway puts on webhook calls. Unset: a public development value.
     pub payment_webhook_secret: String,
+    /// `PAYMENT_GATEWAY_URL`: the sandbox gateway's address as a customer's browser reaches
+    /// it (pages at `{it}/sandbox/pay/{reference}`). Unset: the payment subgraph's own
+    /// address.
+    pub payment_gateway_url: Option<String>,
 }
 
 /// The development value of `PAYMENT_WEBHOOK_SECRET` (public: never deploy with it).
@@ -269,6 +274,9 @@ impl ServiceConfig {
             orders: OrderSettings::from_env()?,
             payment_webhook_secret: secret_from_env("PAYMENT_WEBHOOK_SECRET")?
                 .unwrap_or_else(|| DEV_PAYMENT_WEBHOOK_SECRET.to_owned()),
+            payment_gateway_url: std::env::var("PAYMENT_GATEWAY_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
         })
     }
 

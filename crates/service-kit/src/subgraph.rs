@@ -90,8 +90,13 @@ impl Subgraph {
     /// Serves the subgraph on `config.listen_addr` until Ctrl-C or SIGTERM, then finishes
     /// in-flight requests and stops its background work.
     pub async fn run(&self, config: ServiceConfig) -> anyhow::Result<()> {
-        let prepared = self.prepare(&config).await?;
+        // Bound first, so that the subgraph knows its own address (see `listen_addr`).
         let listener = http::bind(config.listen_addr).await?;
+        let config = ServiceConfig {
+            listen_addr: listener.local_addr()?,
+            ..config
+        };
+        let prepared = self.prepare(&config).await?;
         tracing::info!(subgraph = self.name, addr = %config.listen_addr, "subgraph listening");
         let (stop, shutdown) = watch::channel(false);
         let workers = spawn_workers(prepared.workers, &shutdown);

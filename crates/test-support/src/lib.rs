@@ -204,6 +204,7 @@ fn base_config() -> ServiceConfig {
         internal_token: service_kit::config::DEV_INTERNAL_TOKEN.to_owned(),
         orders: service_kit::config::OrderSettings::default(),
         payment_webhook_secret: service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET.to_owned(),
+        payment_gateway_url: None,
         loader_delay: std::time::Duration::from_millis(1),
     }
 }

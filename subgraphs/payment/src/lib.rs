@@ -4,6 +4,7 @@
 pub mod db;
 pub mod domain;
 pub mod events;
+pub mod gateway;
 pub mod graphql;
 pub mod webhook;
 
@@ -60,7 +61,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         );
     });
     let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
-    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(webhook))
+    let gateway = gateway::routes(stores.db.clone());
+    Ok(
+        http::subgraph_router(schema, request_data, stores, &config.internal_token)
+            .merge(webhook)
+            .merge(gateway),
+    )
 }
 
 /// The outbox relay, the consumer of order events and the expiry sweeper.

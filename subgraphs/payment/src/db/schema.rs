@@ -42,6 +42,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateway_deliveries (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        payment_id -> Uuid,
+        body -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(payment_log -> payments (payment_id));
 diesel::joinable!(refunds -> payments (payment_id));
-diesel::allow_tables_to_appear_in_same_query!(payments, payment_log, refunds);
+diesel::allow_tables_to_appear_in_same_query!(payments, payment_log, refunds, gateway_deliveries);

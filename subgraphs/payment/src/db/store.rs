@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
 use uuid::Uuid;
 
-use super::{PaymentRow, RefundRow, payment_log, payments, refunds};
+use super::{PaymentRow, RefundRow, payment_log, payments, refunds, schema};
 use crate::domain::status::{Command, Decision, PaymentStatus, Refused, decide};
 
 /// The bus stream of payment events.
@@ -394,6 +394,123 @@ pub async fn apply_gateway_event(
     .await
 }
 
+/// The sandbox gateway's record of a customer's decision: the webhook call it still has to
+/// make, queued in the same transaction that checks the payment is open and undecided.
+/// `CONFLICT` when the payment is not `PENDING` or was already decided at the gateway.
+pub async fn queue_gateway_decision(
+    conn: &mut AsyncPgConnection,
+    reference: &str,
+    approved: bool,
+) -> Result<Uuid, ApiError> {
+    conn.transaction(async |conn| {
+        let row: PaymentRow = payments::table
+            .filter(payments::gateway_reference.eq(reference))
+            .select(PaymentRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| ApiError::NotFound("payment".into()))?;
+        if row.status != PaymentStatus::Pending.as_db() {
+            return Err(ApiError::Conflict(format!(
+                "this payment is {} already",
+                row.status
+            )));
+        }
+        let decided: i64 = schema::gateway_deliveries::table
+            .filter(schema::gateway_deliveries::payment_id.eq(row.id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if decided > 0 {
+            return Err(ApiError::Conflict(
+                "this payment was already approved or declined at the gateway".into(),
+            ));
+        }
+        let event_id = Uuid::now_v7();
+        let body = serde_json::json!({
+            "eventId": event_id,
+            "gatewayReference": row.gateway_reference,
+            "status": if approved { "succeeded" } else { "failed" },
+            "amount": row.amount,
+            "currency": row.currency,
+        });
+        diesel::insert_into(schema::gateway_deliveries::table)
+            .values((
+                schema::gateway_deliveries::event_id.eq(event_id),
+                schema::gateway_deliveries::payment_id.eq(row.id),
+                schema::gateway_deliveries::body.eq(body.to_string()),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(event_id)
+    })
+    .await
+}
+
+/// A queued webhook call of the sandbox gateway.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = schema::gateway_deliveries, check_for_backend(diesel::pg::Pg))]
+pub struct Delivery {
+    pub id: i64,
+    pub body: String,
+    pub attempts: i32,
+}
+
+/// Makes the webhook calls that are due, each with `deliver` (true: the webhook took it),
+/// up to `limit`, skipping rows another replica is delivering. A failed call is tried again
+/// later: after 1, 2, 4 … seconds, at most a minute apart. Returns how many were delivered.
+pub async fn deliver_due<F, Fut>(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    deliver: F,
+) -> Result<usize, ApiError>
+where
+    F: Fn(String) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    use schema::gateway_deliveries as d;
+    conn.transaction(async |conn| {
+        let due: Vec<Delivery> = d::table
+            .filter(d::delivered_at.is_null())
+            .filter(d::next_attempt_at.le(Utc::now()))
+            .order(d::next_attempt_at)
+            .limit(limit)
+            .select(Delivery::as_select())
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        let mut delivered = 0;
+        for delivery in due {
+            match deliver(delivery.body.clone()).await {
+                Ok(()) => {
+                    diesel::update(d::table.find(delivery.id))
+                        .set((d::delivered_at.eq(Utc::now()), d::attempts.eq(d::attempts + 1)))
+                        .execute(conn)
+                        .await?;
+                    delivered += 1;
+                }
+                Err(error) => {
+                    let wait = 1i64 << delivery.attempts.clamp(0, 6);
+                    tracing::warn!(delivery = delivery.id, %error, retry_in_s = wait.min(60), "webhook delivery failed");
+                    diesel::update(d::table.find(delivery.id))
+                        .set((
+                            d::attempts.eq(d::attempts + 1),
+                            d::next_attempt_at
+                                .eq(Utc::now() + chrono::Duration::seconds(wait.min(60))),
+                            d::last_error.eq(error),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(delivered)
+    })
+    .await
+}
+
 /// A refund to make: `amount` `None` refunds what is left.
 pub struct NewRefund {
     pub payment_id: Uuid,
@@ -695,6 +812,74 @@ mod tests {
         assert_eq!(a + b, 30, "{a} + {b}");
         let expired = "SELECT count(*) AS count FROM payment_log WHERE to_status = 'EXPIRED'";
         assert_eq!(count(&mut conn, expired).await, 30);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_gateway_decision_is_delivered_until_the_webhook_takes_it_and_only_once() {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        let payment = created(
+            create_pending(
+                &mut conn,
+                new_payment(Uuid::now_v7(), Uuid::now_v7(), "deliver-test-1"),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        queue_gateway_decision(&mut conn, &payment.gateway_reference, true)
+            .await
+            .unwrap();
+        let twice = queue_gateway_decision(&mut conn, &payment.gateway_reference, false).await;
+        assert_eq!(
+            twice.unwrap_err().code(),
+            "CONFLICT",
+            "one decision per payment"
+        );
+        // The webhook is down: nothing delivered, tried again later (not at once).
+        let down = deliver_due(&mut conn, 10, |_| async {
+            Err("connection refused".to_owned())
+        })
+        .await
+        .unwrap();
+        assert_eq!(down, 0);
+        let soon = deliver_due(&mut conn, 10, |_| async { Ok(()) })
+            .await
+            .unwrap();
+        assert_eq!(soon, 0, "the retry waits for its backoff");
+        diesel::sql_query("UPDATE gateway_deliveries SET next_attempt_at = now()")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // Back up: delivered, with the body the webhook expects, and never again.
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = |body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                Ok(())
+            }
+        };
+        assert_eq!(deliver_due(&mut conn, 10, record).await.unwrap(), 1);
+        assert_eq!(deliver_due(&mut conn, 10, record).await.unwrap(), 0);
+        let bodies = seen.lock().unwrap().clone();
+        let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(
+            (
+                body["status"].as_str(),
+                body["amount"].as_i64(),
+                body["gatewayReference"].as_str()
+            ),
+            (
+                Some("succeeded"),
+                Some(1000),
+                Some(payment.gateway_reference.as_str())
+            )
+        );
+        let attempts = "SELECT attempts::bigint AS count FROM gateway_deliveries";
+        assert_eq!(count(&mut conn, attempts).await, 2);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! The payment subgraph's background work: the outbox relay (payment events to the
 //! `payments` stream), the consumer that closes the open payment of an order that was
-//! cancelled or expired, and the sweeper that expires payments not completed in time. Every
+//! cancelled or expired, the sweeper that expires payments not completed in time, and the
+//! sandbox gateway's webhook deliveries. Every
 //! replica runs all three; the database decides who does what (an advisory lock for the
 //! relay, `FOR UPDATE SKIP LOCKED` for the sweeper, a row lock per payment).
 
@@ -14,7 +15,7 @@ use crate::db::store;
 /// Payments expired per transaction.
 const SWEEP_BATCH: i64 = 200;
 
-/// The relay, the consumer of order events and the sweeper.
+/// The relay, the consumer of order events, the sweeper and the gateway's deliveries.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
     vec![
         event_bus::relay_worker(
@@ -24,7 +25,26 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
         ),
         order_events(stores.db.clone(), stores.redis.clone()),
         sweeper(stores.db.clone(), config.orders.sweep_interval),
+        crate::gateway::delivery_worker(
+            stores.db.clone(),
+            own_webhook_url(config),
+            config.payment_webhook_secret.clone(),
+            DELIVERY_POLL,
+        ),
     ]
+}
+
+/// How often the sandbox gateway looks for webhook calls to make.
+const DELIVERY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// This subgraph's own webhook, which the sandbox gateway calls (it runs in the same
+/// process, as a stand-in for a real gateway on the internet).
+fn own_webhook_url(config: &ServiceConfig) -> String {
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}/webhooks/payments")
 }
 
 /// The payment subgraph's consumer of the `orders` stream.
