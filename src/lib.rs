@@ -163,6 +163,9 @@ pub async fn start_subgraphs(
         if let Some(url) = url_of("cart") {
             config.cart_url = url;
         }
+        if let Some(url) = url_of("order") {
+            config.order_url = url;
+        }
         let server = serve_subgraph(subgraph, &config).await?;
         addrs.push((subgraph.name, server.addr));
         servers.push(server);

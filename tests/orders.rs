@@ -1356,3 +1356,168 @@ struct TextRow {
     #[diesel(sql_type = Text)]
     text: String,
 }
+
+const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) { id status method \
+    amount { amount currency } refundedAmount { amount } redirectUrl expiresAt order { id status } } }";
+const REFUND: &str = "mutation($input: RefundInput!) { refundPayment(input: $input) { id amount { amount } \
+    payment { id status refundedAmount { amount } } } }";
+
+fn pay(order: &str, key: &str) -> Value {
+    json!({ "input": { "orderId": order, "method": "SANDBOX_CARD", "idempotencyKey": key } })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pay_approve_at_the_gateway_refund_through_the_router() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Paid through the router", 1250, 5).await;
+    let buyer = system.register("router-payer@example.com").await;
+    let placed = checkout(&system, &buyer, buy("router-pay-1", &[(&item, 2)])).await;
+    let order = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+
+    // Someone else cannot pay it; a malformed key is refused.
+    let stranger = system.register("router-stranger@example.com").await;
+    let theirs = system
+        .graphql_as(&stranger, PAY, pay(&order, "stranger-key-1"))
+        .await;
+    assert_eq!(error_codes(&theirs), ["NOT_FOUND"], "{theirs}");
+    let short = system.graphql_as(&buyer, PAY, pay(&order, "short")).await;
+    assert_eq!(error_codes(&short), ["BAD_USER_INPUT"], "{short}");
+
+    // Decline first: the order can be paid again.
+    let first = system
+        .graphql_as(&buyer, PAY, pay(&order, "router-pay-key-1"))
+        .await;
+    assert_eq!(first["errors"], Value::Null, "{first}");
+    let payment = &first["data"]["payOrder"];
+    assert_eq!(payment["status"], "PENDING");
+    assert_eq!(payment["amount"]["amount"], 2500);
+    let again = system
+        .graphql_as(&buyer, PAY, pay(&order, "router-pay-key-1"))
+        .await;
+    assert_eq!(
+        again["data"]["payOrder"]["id"], payment["id"],
+        "same key, same payment"
+    );
+    let second_open = system
+        .graphql_as(&buyer, PAY, pay(&order, "router-pay-key-2"))
+        .await;
+    assert_eq!(error_codes(&second_open), ["CONFLICT"], "{second_open}");
+    let redirect = payment["redirectUrl"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.post(format!("{redirect}/decline"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    const PAYMENT: &str =
+        "query($id: ID!) { payment(id: $id) { status redirectUrl order { status } } }";
+    eventually("the payment fails", || async {
+        system
+            .graphql_as(&buyer, PAYMENT, json!({ "id": payment["id"] }))
+            .await["data"]["payment"]["status"]
+            == "FAILED"
+    })
+    .await;
+
+    // Pay again and approve: the payment succeeds and the order is paid.
+    let retry = system
+        .graphql_as(&buyer, PAY, pay(&order, "router-pay-key-3"))
+        .await;
+    assert_eq!(retry["errors"], Value::Null, "{retry}");
+    let paid = retry["data"]["payOrder"]["id"].as_str().unwrap().to_owned();
+    let redirect = retry["data"]["payOrder"]["redirectUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http.post(format!("{redirect}/approve"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    eventually("the payment succeeds and the order is paid", || async {
+        let seen = system
+            .graphql_as(&buyer, PAYMENT, json!({ "id": paid }))
+            .await;
+        seen["data"]["payment"]["status"] == "SUCCEEDED"
+            && seen["data"]["payment"]["order"]["status"] == "PAID"
+    })
+    .await;
+    let paid_again = system
+        .graphql_as(&buyer, PAY, pay(&order, "router-pay-key-4"))
+        .await;
+    assert_eq!(error_codes(&paid_again), ["CONFLICT"], "{paid_again}");
+
+    // Refunds: customers may not; the admin refunds part, then too much, then the rest.
+    let refund = |amount: Option<i64>, key: &str| json!({ "input": { "paymentId": paid, "amount": amount, "reason": "damaged", "idempotencyKey": key } });
+    let by_customer = system
+        .graphql_as(&buyer, REFUND, refund(Some(100), "refund-customer-1"))
+        .await;
+    assert_eq!(error_codes(&by_customer), ["FORBIDDEN"], "{by_customer}");
+    let part = system
+        .graphql_as(&admin, REFUND, refund(Some(500), "refund-admin-1"))
+        .await;
+    assert_eq!(
+        part["data"]["refundPayment"]["payment"]["status"], "PARTIALLY_REFUNDED",
+        "{part}"
+    );
+    let twice = system
+        .graphql_as(&admin, REFUND, refund(Some(500), "refund-admin-1"))
+        .await;
+    assert_eq!(
+        twice["data"]["refundPayment"]["id"], part["data"]["refundPayment"]["id"],
+        "{twice}"
+    );
+    let too_much = system
+        .graphql_as(&admin, REFUND, refund(Some(2001), "refund-admin-2"))
+        .await;
+    assert_eq!(error_codes(&too_much), ["CONFLICT"], "{too_much}");
+    let zero = system
+        .graphql_as(&admin, REFUND, refund(Some(0), "refund-admin-3"))
+        .await;
+    assert_eq!(error_codes(&zero), ["BAD_USER_INPUT"], "{zero}");
+    let rest = system
+        .graphql_as(&admin, REFUND, refund(None, "refund-admin-4"))
+        .await;
+    assert_eq!(
+        rest["data"]["refundPayment"]["amount"]["amount"], 2000,
+        "{rest}"
+    );
+    eventually("the order is refunded and its stock is back", || async {
+        let seen = system
+            .graphql_as(&buyer, PAYMENT, json!({ "id": paid }))
+            .await;
+        seen["data"]["payment"]["order"]["status"] == "REFUNDED"
+            && stock(&system, &admin, &item).await == 5
+    })
+    .await;
+    // The admin sees the log and the gateway reference.
+    let audit = system
+        .graphql_as(
+            &admin,
+            "query($id: ID!) { payment(id: $id) { gatewayReference log { from to note } refunds { amount { amount } } } }",
+            json!({ "id": paid }),
+        )
+        .await;
+    assert_eq!(audit["errors"], Value::Null, "{audit}");
+    let steps: Vec<&str> = audit["data"]["payment"]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["PENDING", "SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED"]
+    );
+    system.stop().await;
+}

@@ -341,6 +341,7 @@ impl System {
             user_url: url("user"),
             catalog_url: url("catalog"),
             cart_url: url("cart"),
+            order_url: url("order"),
             orders: self.orders.clone(),
             ..service_config(&self.database)
         }

@@ -89,7 +89,15 @@ pub struct ServiceConfig {
     /// it (pages at `{it}/sandbox/pay/{reference}`). Unset: the payment subgraph's own
     /// address.
     pub payment_gateway_url: Option<String>,
+    /// `ORDER_SUBGRAPH_URL`: the order subgraph, for the payment subgraph's questions about
+    /// an order. The launcher sets it to the order subgraph it started.
+    pub order_url: String,
+    /// `PAYMENT_TTL_SECONDS` (default 900): how long a payment may stay open at the gateway.
+    pub payment_ttl: Duration,
 }
+
+/// Default `ORDER_SUBGRAPH_URL`.
+pub const DEFAULT_ORDER_URL: &str = "http://127.0.0.1:4004/graphql";
 
 /// The development value of `PAYMENT_WEBHOOK_SECRET` (public: never deploy with it).
 pub const DEV_PAYMENT_WEBHOOK_SECRET: &str = "mall-sandbox-webhook-secret";
@@ -277,6 +285,8 @@ impl ServiceConfig {
             payment_gateway_url: std::env::var("PAYMENT_GATEWAY_URL")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            order_url: env_or("ORDER_SUBGRAPH_URL", DEFAULT_ORDER_URL),
+            payment_ttl: Duration::from_secs(env_parse("PAYMENT_TTL_SECONDS", 900)?),
         })
     }
 

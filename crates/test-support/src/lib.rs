@@ -205,6 +205,8 @@ fn base_config() -> ServiceConfig {
         orders: service_kit::config::OrderSettings::default(),
         payment_webhook_secret: service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET.to_owned(),
         payment_gateway_url: None,
+        order_url: service_kit::config::DEFAULT_ORDER_URL.to_owned(),
+        payment_ttl: std::time::Duration::from_secs(900),
         loader_delay: std::time::Duration::from_millis(1),
     }
 }

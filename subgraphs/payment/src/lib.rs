@@ -11,14 +11,14 @@ pub mod webhook;
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
-pub use graphql::Query;
+pub use graphql::{Mutation, Query};
 
 /// The payment subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -41,16 +41,30 @@ pub static SUBGRAPH: Subgraph = Subgraph {
 };
 
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
+    let gateway_base = config
+        .payment_gateway_url
+        .clone()
+        .unwrap_or_else(|| own_base_url(config));
+    let setup = graphql::PaymentSetup {
+        orders: service_kit::internal::InternalClient::new(
+            "the order service",
+            &config.order_url,
+            &config.internal_token,
+        )?,
+        ttl: config.payment_ttl,
+    };
     let schema = schema()
         .extension(access.root_field_guard())
         .data(stores.db.clone())
+        .data(graphql::GatewayBase(gateway_base))
+        .data(setup)
         .finish();
     let db = stores.db.clone();
     let request_data = access.request_data(move |data| {
@@ -67,6 +81,15 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             .merge(webhook)
             .merge(gateway),
     )
+}
+
+/// This subgraph's own address, as this machine reaches it (`0.0.0.0` becomes loopback).
+pub fn own_base_url(config: &ServiceConfig) -> String {
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
 }
 
 /// The outbox relay, the consumer of order events and the expiry sweeper.

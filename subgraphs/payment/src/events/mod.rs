@@ -40,11 +40,7 @@ const DELIVERY_POLL: std::time::Duration = std::time::Duration::from_millis(200)
 /// This subgraph's own webhook, which the sandbox gateway calls (it runs in the same
 /// process, as a stand-in for a real gateway on the internet).
 fn own_webhook_url(config: &ServiceConfig) -> String {
-    let mut addr = config.listen_addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    format!("http://{addr}/webhooks/payments")
+    format!("{}/webhooks/payments", crate::own_base_url(config))
 }
 
 /// The payment subgraph's consumer of the `orders` stream.
