@@ -1077,7 +1077,7 @@ async fn the_payment_subgraph_can_ask_what_an_order_owes_and_nobody_else_can() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_returns_the_stock() {
-    use payment_subgraph::db::store::{self as payments, Created, NewPayment, NewRefund};
+    use payment_subgraph::db::store::{self as payments, Created, NewRefund};
     use payment_subgraph::domain::status::Command as PaymentCommand;
 
     let system = System::start().await;
@@ -1097,23 +1097,13 @@ async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_r
     // The payment subgraph's own statements (payOrder and the gateway will call them).
     let mut conn = system.sql("payment").await;
     let id = uuid::Uuid::now_v7();
-    let created = payments::create_pending(
+    let created = pending_payment(
         &mut conn,
-        NewPayment {
-            id,
-            order_id: uuid::Uuid::parse_str(&order_id).unwrap(),
-            user_id: uuid::Uuid::parse_str(user_id).unwrap(),
-            method: "SANDBOX_CARD",
-            amount: 2400,
-            currency: "CNY".into(),
-            idempotency_key: "follow-pay-1".into(),
-            gateway_reference: format!("sandbox-{id}"),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
-        },
-        None,
+        (id, &order_id, user_id),
+        ("SANDBOX_CARD", 2400),
+        ("follow-pay-1", &format!("sandbox-{id}")),
     )
-    .await
-    .unwrap();
+    .await;
     assert!(matches!(created, Created::New(_)));
     payments::apply(&mut conn, id, PaymentCommand::Approve, "approved", None)
         .await
@@ -1162,8 +1152,6 @@ async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_an_order_cancels_its_open_payment() {
-    use payment_subgraph::db::store::{self as payments, NewPayment};
-
     let system = System::start().await;
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Changed my mind", 800, 4).await;
@@ -1178,23 +1166,13 @@ async fn cancelling_an_order_cancels_its_open_payment() {
         .unwrap();
     let mut conn = system.sql("payment").await;
     let id = uuid::Uuid::now_v7();
-    payments::create_pending(
+    pending_payment(
         &mut conn,
-        NewPayment {
-            id,
-            order_id: uuid::Uuid::parse_str(&order_id).unwrap(),
-            user_id: uuid::Uuid::parse_str(user_id).unwrap(),
-            method: "SANDBOX_WALLET",
-            amount: 800,
-            currency: "CNY".into(),
-            idempotency_key: "mind-pay-1".into(),
-            gateway_reference: format!("sandbox-{id}"),
-            expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
-        },
-        None,
+        (id, &order_id, user_id),
+        ("SANDBOX_WALLET", 800),
+        ("mind-pay-1", &format!("sandbox-{id}")),
     )
-    .await
-    .unwrap();
+    .await;
     let cancelled = system
         .graphql_as(
             &buyer,
@@ -1219,8 +1197,6 @@ async fn cancelling_an_order_cancels_its_open_payment() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_gateway_page_approves_and_declines_and_tells_the_shop_through_the_webhook() {
-    use payment_subgraph::db::store::{self as payments, NewPayment};
-
     let system = System::start().await;
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Gateway thing", 990, 5).await;
@@ -1241,23 +1217,13 @@ async fn the_sandbox_gateway_page_approves_and_declines_and_tells_the_shop_throu
         let mut conn = system.sql("payment").await;
         let id = uuid::Uuid::now_v7();
         let reference = format!("sandbox-{id}");
-        payments::create_pending(
+        pending_payment(
             &mut conn,
-            NewPayment {
-                id,
-                order_id: uuid::Uuid::parse_str(&order).unwrap(),
-                user_id: uuid::Uuid::parse_str(user).unwrap(),
-                method: "SANDBOX_CARD",
-                amount: 990,
-                currency: "CNY".into(),
-                idempotency_key: format!("{key}-pay"),
-                gateway_reference: reference.clone(),
-                expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
-            },
-            None,
+            (id, &order, user),
+            ("SANDBOX_CARD", 990),
+            (&format!("{key}-pay"), &reference),
         )
-        .await
-        .unwrap();
+        .await;
         pending.push((order, id, reference));
     }
     let payment_status = |id: uuid::Uuid| {
@@ -1520,4 +1486,32 @@ async fn pay_approve_at_the_gateway_refund_through_the_router() {
         ["PENDING", "SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED"]
     );
     system.stop().await;
+}
+
+/// A `PENDING` payment `id` of `order` by `user`, made with the payment subgraph's own
+/// statement (as `payOrder` makes it): `(method, amount)`, `(idempotency key, gateway
+/// reference)`.
+async fn pending_payment(
+    conn: &mut diesel_async::AsyncPgConnection,
+    (id, order, user): (uuid::Uuid, &str, &str),
+    (method, amount): (&'static str, i64),
+    (key, reference): (&str, &str),
+) -> payment_subgraph::db::store::Created {
+    payment_subgraph::db::store::create_pending(
+        conn,
+        payment_subgraph::db::store::NewPayment {
+            id,
+            order_id: uuid::Uuid::parse_str(order).unwrap(),
+            user_id: uuid::Uuid::parse_str(user).unwrap(),
+            method,
+            amount,
+            currency: "CNY".into(),
+            idempotency_key: key.into(),
+            gateway_reference: reference.into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+        },
+        None,
+    )
+    .await
+    .unwrap()
 }

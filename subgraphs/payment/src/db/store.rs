@@ -614,6 +614,23 @@ mod tests {
             .count
     }
 
+    /// A fresh database holding one `PENDING` payment of 1000 created with `key`.
+    async fn with_payment(key: &str) -> (test_support::TestStores, PaymentRow) {
+        let test = test_support::TestStores::create(&crate::DATABASE)
+            .await
+            .unwrap();
+        let mut conn = test.stores.db.get().await.unwrap();
+        let outcome = create_pending(
+            &mut conn,
+            new_payment(Uuid::now_v7(), Uuid::now_v7(), key),
+            None,
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        (test, created(outcome))
+    }
+
     fn created(outcome: Created) -> PaymentRow {
         match outcome {
             Created::New(row) | Created::Existing(row) => row,
@@ -684,19 +701,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn changes_are_logged_published_and_refunds_add_up_once_per_key() {
-        let test = test_support::TestStores::create(&crate::DATABASE)
-            .await
-            .unwrap();
+        let (test, payment) = with_payment("refund-test-1").await;
         let mut conn = test.stores.db.get().await.unwrap();
-        let payment = created(
-            create_pending(
-                &mut conn,
-                new_payment(Uuid::now_v7(), Uuid::now_v7(), "refund-test-1"),
-                None,
-            )
-            .await
-            .unwrap(),
-        );
         let approved = apply(&mut conn, payment.id, Command::Approve, "approved", None)
             .await
             .unwrap();
@@ -816,19 +822,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_gateway_decision_is_delivered_until_the_webhook_takes_it_and_only_once() {
-        let test = test_support::TestStores::create(&crate::DATABASE)
-            .await
-            .unwrap();
+        let (test, payment) = with_payment("deliver-test-1").await;
         let mut conn = test.stores.db.get().await.unwrap();
-        let payment = created(
-            create_pending(
-                &mut conn,
-                new_payment(Uuid::now_v7(), Uuid::now_v7(), "deliver-test-1"),
-                None,
-            )
-            .await
-            .unwrap(),
-        );
         queue_gateway_decision(&mut conn, &payment.gateway_reference, true)
             .await
             .unwrap();
@@ -884,19 +879,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_late_approval_of_a_cancelled_payment_is_refunded_at_once() {
-        let test = test_support::TestStores::create(&crate::DATABASE)
-            .await
-            .unwrap();
+        let (test, payment) = with_payment("late-test-1").await;
         let mut conn = test.stores.db.get().await.unwrap();
-        let payment = created(
-            create_pending(
-                &mut conn,
-                new_payment(Uuid::now_v7(), Uuid::now_v7(), "late-test-1"),
-                None,
-            )
-            .await
-            .unwrap(),
-        );
         apply(
             &mut conn,
             payment.id,
