@@ -1084,14 +1084,8 @@ async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_r
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Paid and refunded", 1200, 5).await;
     let buyer = system.register("follows@example.com").await;
-    let placed = checkout(&system, &buyer, buy("follow-key-1", &[(&item, 2)])).await;
-    let order_id = placed["data"]["checkout"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{placed}"))
-        .to_owned();
-    let user_id = placed["data"]["checkout"]["customer"]["id"]
-        .as_str()
-        .unwrap();
+    let (order_id, user_id) = place_order(&system, &buyer, "follow-key-1", &item, 2).await;
+    let user_id = user_id.as_str();
     assert_eq!(stock(&system, &admin, &item).await, 3);
 
     // The payment subgraph's own statements (payOrder and the gateway will call them).
@@ -1156,14 +1150,8 @@ async fn cancelling_an_order_cancels_its_open_payment() {
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Changed my mind", 800, 4).await;
     let buyer = system.register("mind@example.com").await;
-    let placed = checkout(&system, &buyer, buy("mind-key-1", &[(&item, 1)])).await;
-    let order_id = placed["data"]["checkout"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{placed}"))
-        .to_owned();
-    let user_id = placed["data"]["checkout"]["customer"]["id"]
-        .as_str()
-        .unwrap();
+    let (order_id, user_id) = place_order(&system, &buyer, "mind-key-1", &item, 1).await;
+    let user_id = user_id.as_str();
     let mut conn = system.sql("payment").await;
     let id = uuid::Uuid::now_v7();
     pending_payment(
@@ -1206,14 +1194,8 @@ async fn the_sandbox_gateway_page_approves_and_declines_and_tells_the_shop_throu
 
     let mut pending = Vec::new();
     for key in ["gateway-key-1", "gateway-key-2"] {
-        let placed = checkout(&system, &buyer, buy(key, &[(&item, 1)])).await;
-        let order = placed["data"]["checkout"]["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{placed}"))
-            .to_owned();
-        let user = placed["data"]["checkout"]["customer"]["id"]
-            .as_str()
-            .unwrap();
+        let (order, user) = place_order(&system, &buyer, key, &item, 1).await;
+        let user = user.as_str();
         let mut conn = system.sql("payment").await;
         let id = uuid::Uuid::now_v7();
         let reference = format!("sandbox-{id}");
@@ -1338,11 +1320,7 @@ async fn pay_approve_at_the_gateway_refund_through_the_router() {
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Paid through the router", 1250, 5).await;
     let buyer = system.register("router-payer@example.com").await;
-    let placed = checkout(&system, &buyer, buy("router-pay-1", &[(&item, 2)])).await;
-    let order = placed["data"]["checkout"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{placed}"))
-        .to_owned();
+    let (order, _) = place_order(&system, &buyer, "router-pay-1", &item, 2).await;
 
     // Someone else cannot pay it; a malformed key is refused.
     let stranger = system.register("router-stranger@example.com").await;
@@ -1514,4 +1492,21 @@ async fn pending_payment(
     )
     .await
     .unwrap()
+}
+
+/// One checkout of `quantity` × `item` by `buyer` with `key`: the order's id and its
+/// customer's id.
+async fn place_order(
+    system: &System,
+    buyer: &str,
+    key: &str,
+    item: &str,
+    quantity: i64,
+) -> (String, String) {
+    let placed = checkout(system, buyer, buy(key, &[(item, quantity)])).await;
+    let order = &placed["data"]["checkout"];
+    match (order["id"].as_str(), order["customer"]["id"].as_str()) {
+        (Some(order), Some(customer)) => (order.to_owned(), customer.to_owned()),
+        _ => panic!("{placed}"),
+    }
 }

@@ -37,7 +37,9 @@ impl Query {
 
     /// One product on sale; `null` when the id is unknown or the product is not active.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
-        Ok(load_product(ctx, &id).await?.filter(Product::is_visible))
+        Ok(load_product(ctx, validate::id("id", &id)?)
+            .await?
+            .filter(Product::is_visible))
     }
 
     /// Products on sale: filtered, sorted (default newest first), `first` at a time
@@ -101,14 +103,13 @@ impl Query {
         // A reference comes from another subgraph's data, not from a client's argument: one
         // that names no product (malformed or unknown) resolves to null in place.
         match Uuid::parse_str(&id) {
-            Ok(_) => load_product(ctx, &id).await,
+            Ok(uuid) => load_product(ctx, uuid).await,
             Err(_) => Ok(None),
         }
     }
 }
 
-async fn load_product(ctx: &Context<'_>, id: &ID) -> Result<Option<Product>> {
-    let uuid = validate::id("id", id)?;
+async fn load_product(ctx: &Context<'_>, uuid: Uuid) -> Result<Option<Product>> {
     let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
     Ok(loader.load_one(uuid).await?.map(Product))
 }
