@@ -3,6 +3,10 @@
 
 mod support;
 
+/// Subscriptions (`tests/orders/live.rs`).
+#[path = "orders/live.rs"]
+mod live;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -251,11 +251,15 @@ impl RouterPlugin for MallAccess {
         ) {
             // Hive Router lets a request whose token fails verification through as anonymous
             // (`require_authentication: false`, so that anonymous browsing works); a token
-            // that was sent but not accepted must fail the request instead.
-            if payload
-                .client_request_details
-                .headers
-                .contains_key("authorization")
+            // that was sent but not accepted must fail the request instead. A subscription
+            // goes on to the subgraph, which refuses the token inside the stream (a single
+            // response decided here cannot reach an SSE client, see below).
+            let subscription = payload.client_request_details.operation.kind == "subscription";
+            if !subscription
+                && payload
+                    .client_request_details
+                    .headers
+                    .contains_key("authorization")
             {
                 return OnGraphqlAnalysisHookResult::EndWithResponse(PlanExecutionOutput {
                     body: INVALID_TOKEN_BODY.as_bytes().to_vec(),
@@ -264,12 +268,14 @@ impl RouterPlugin for MallAccess {
                 });
             }
             let public = &self.public;
+            // Subscriptions are left to the subgraphs, which refuse anonymous ones with
+            // UNAUTHENTICATED inside the stream: an answer decided here is a single JSON
+            // response, which hive-router 0.2.19 cannot send to an SSE client (it accepts
+            // only `text/event-stream`) and replaces with a content-type error.
             payload.filter_operation(move |selection| match selection {
                 Selection::Field(field)
-                    if matches!(
-                        field.parent_type_name,
-                        "Query" | "Mutation" | "Subscription"
-                    ) && !public.allows(field.parent_type_name, field.field_name) =>
+                    if matches!(field.parent_type_name, "Query" | "Mutation")
+                        && !public.allows(field.parent_type_name, field.field_name) =>
                 {
                     selection.reject(GraphQLError::from_message_and_code(
                         format!(

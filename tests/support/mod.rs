@@ -8,6 +8,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod live;
 mod redis_proxy;
 
 use std::net::TcpListener;
@@ -398,6 +399,40 @@ impl System {
                 serde_json::from_str(&json).expect("event JSON")
             })
             .collect()
+    }
+
+    /// Waits until subgraph `name` (at `base`, e.g. `http://127.0.0.1:4004`, or the
+    /// system's own when `None`) counts at least `open` open subscriptions, so that a test
+    /// makes its change only once the subscription is in place.
+    pub async fn wait_for_subscriptions(&self, name: &str, base: Option<&str>, open: u64) {
+        let base = base.map(str::to_owned).unwrap_or_else(|| {
+            self.subgraph_url(name)
+                .trim_end_matches("/graphql")
+                .to_owned()
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let response = self
+                .http
+                .get(format!("{base}/internal/live"))
+                .header(
+                    service_kit::internal::TOKEN_HEADER,
+                    service_kit::config::DEV_INTERNAL_TOKEN,
+                )
+                .send()
+                .await
+                .expect("live status");
+            let status: Value = response.json().await.expect("live status JSON");
+            let now = status["open"].as_u64().unwrap_or_default();
+            if now >= open {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} has {now} open subscriptions, not {open}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops one subgraph, as if its process died; the rest keeps running.

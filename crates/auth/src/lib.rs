@@ -13,6 +13,7 @@
 pub mod caller;
 pub mod guards;
 pub mod keys;
+pub mod live;
 pub mod permissions;
 pub mod policy;
 pub mod records;
@@ -106,7 +107,29 @@ impl Access {
             })?;
         let claims = tokens::verify(&self.keys, token)
             .map_err(|rejected| ApiError::Unauthenticated(rejected.0.into()))?;
-        let state = records::load(&self.redis, claims.sub, claims.sid).await?;
+        self.caller_in_session(claims.sub, claims.sid, client_ip)
+            .await
+    }
+
+    /// The caller `identity` is now: its session still live, its user not banned, with
+    /// the roles and permissions they hold now. For long-lived work started with a checked
+    /// token (a subscription), which must stop when the session ends.
+    pub async fn reauthenticate(
+        &self,
+        identity: &Identity,
+        client_ip: Option<String>,
+    ) -> Result<Caller, ApiError> {
+        self.caller_in_session(identity.user_id, identity.session_id, client_ip)
+            .await
+    }
+
+    async fn caller_in_session(
+        &self,
+        user_id: uuid::Uuid,
+        session_id: uuid::Uuid,
+        client_ip: Option<String>,
+    ) -> Result<Caller, ApiError> {
+        let state = records::load(&self.redis, user_id, session_id).await?;
         if !state.live {
             return Err(ApiError::Unauthenticated(
                 "this session has been signed out or has expired: sign in again".into(),
@@ -128,8 +151,8 @@ impl Access {
             .cloned()
             .collect();
         let identity = Identity {
-            user_id: claims.sub,
-            session_id: claims.sid,
+            user_id,
+            session_id,
             roles: user.roles,
             permissions,
         };

@@ -142,7 +142,11 @@ pub async fn publish_user(
     ttl: Duration,
 ) -> Result<bool, ApiError> {
     let json = serde_json::to_string(access).map_err(|_| ApiError::Internal)?;
-    store_if_newer(redis, user_key(redis, user), access.version, json, ttl).await
+    let stored = store_if_newer(redis, user_key(redis, user), access.version, json, ttl).await?;
+    if stored {
+        announce(redis, USER_ACCESS_CHANGED, Some(user), &[]).await;
+    }
+    Ok(stored)
 }
 
 /// Publishes every role's permission entries unless a newer set is there.
@@ -185,7 +189,44 @@ pub async fn end_sessions(redis: &Redis, sessions: &[Uuid]) -> Result<(), ApiErr
         .query_async(&mut *conn)
         .await
         .map_err(unavailable)?;
+    announce(redis, SESSIONS_ENDED, None, sessions).await;
     Ok(())
+}
+
+/// Access notice: these sessions were taken off the allow-list.
+pub const SESSIONS_ENDED: &str = "SessionsEnded";
+/// Access notice: a user's roles or ban changed.
+pub const USER_ACCESS_CHANGED: &str = "UserAccessChanged";
+
+/// The payload of an access notice.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessNotice {
+    #[serde(default)]
+    pub user: Option<Uuid>,
+    #[serde(default)]
+    pub sessions: Vec<Uuid>,
+}
+
+/// Tells every live subscription (`event_bus::live`) that access changed, so those of the
+/// sessions or user concerned are checked again at once. Best effort: the change itself is
+/// already in force, and subscriptions check access again before every delivery anyway.
+async fn announce(redis: &Redis, name: &str, user: Option<Uuid>, sessions: &[Uuid]) {
+    let notice = AccessNotice {
+        user,
+        sessions: sessions.to_vec(),
+    };
+    let event = event_bus::Event {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        version: 1,
+        aggregate_id: user.map(|u| u.to_string()).unwrap_or_default(),
+        occurred_at: Utc::now(),
+        traceparent: None,
+        payload: serde_json::to_value(&notice).unwrap_or_default(),
+    };
+    if let Err(error) = event_bus::live::publish_access_notice(redis, &event).await {
+        tracing::warn!(%error, notice = name, "access notice not published");
+    }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> ApiError {

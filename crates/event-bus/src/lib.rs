@@ -10,6 +10,7 @@
 //! The envelope ([`Event`]) and every event's payload are listed in `docs/events.md`.
 
 pub mod consumer;
+pub mod live;
 pub mod outbox;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use service_kit::Redis;
 use uuid::Uuid;
 
 pub use consumer::consumer_worker;
+pub use live::{Live, LiveFeed};
 pub use outbox::{NewEvent, relay_worker};
 
 /// One domain event as it travels on the bus (the `event` field of a stream entry, JSON).

@@ -144,9 +144,19 @@ async fn websocket<E: Executor>(
                     let trace = TraceParent::from_header(
                         headers.get("traceparent").and_then(|v| v.to_str().ok()),
                     );
-                    let mut data = request_data(headers)
-                        .await
-                        .map_err(async_graphql::Error::from)?;
+                    let mut data = match request_data(headers.clone()).await {
+                        Ok(data) => data,
+                        // A refused token must not fail the connection: the router would
+                        // report a broken subgraph socket (UNAVAILABLE). The connection goes
+                        // on as anonymous, and every subscription, none of which is public,
+                        // is refused with UNAUTHENTICATED in its own stream.
+                        Err(ApiError::Unauthenticated(reason)) => {
+                            tracing::info!(%reason, "WebSocket token refused: anonymous connection");
+                            headers.remove(axum::http::header::AUTHORIZATION);
+                            request_data(headers).await.map_err(async_graphql::Error::from)?
+                        }
+                        Err(error) => return Err(error.into()),
+                    };
                     data.insert(trace);
                     Ok(data)
                 })

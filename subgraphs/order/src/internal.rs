@@ -1,5 +1,7 @@
 //! Routes other subgraphs call (never through the router): the facts about an order that
-//! the payment subgraph checks before taking money for it.
+//! the payment subgraph checks before taking money for it, and the live feed's status.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -11,13 +13,15 @@ use service_kit::internal::api::{OrderOf, OrderSummary};
 use service_kit::{ApiError, DbPool, internal};
 
 use crate::db::{OrderRow, orders};
+use crate::events::live::OrderFeed;
 
-/// The `/internal/orders/*` routes, protected by the internal token.
-pub fn routes(db: DbPool, token: &str) -> axum::Router {
+/// The `/internal/orders/*` routes and `/internal/live`, protected by the internal token.
+pub fn routes(db: DbPool, live: Arc<OrderFeed>, token: &str) -> axum::Router {
     internal::protect(
         axum::Router::new()
             .route("/internal/orders/summary", post(summary))
-            .with_state(db),
+            .with_state(db)
+            .merge(event_bus::live::status_route(live)),
         token,
     )
 }

@@ -16,14 +16,14 @@ pub mod internal;
 pub mod lifecycle;
 pub mod services;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
-pub use graphql::{Mutation, Query};
+pub use graphql::{Mutation, Query, Subscription};
 
 /// The order subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -46,8 +46,10 @@ pub static SUBGRAPH: Subgraph = Subgraph {
 };
 
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+        .enable_federation()
+        .enable_subscription_in_federation()
 }
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
@@ -59,8 +61,11 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         services: services.clone(),
         settings: config.orders.clone(),
     };
+    let live = events::live::feed(stores.redis.clone());
     let schema = schema()
         .extension(access.root_field_guard())
+        .data(access.clone())
+        .data(live.clone())
         .data(stores.db.clone())
         .data(services)
         .data(checkout)
@@ -69,7 +74,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let delay = config.loader_delay;
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
-    let internal = internal::routes(stores.db.clone(), &config.internal_token);
+    let internal = internal::routes(stores.db.clone(), live, &config.internal_token);
     Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(internal))
 }
 

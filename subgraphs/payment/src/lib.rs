@@ -1,5 +1,6 @@
 //! The payment subgraph: payments of orders. It owns the `Payment` entity and adds
-//! `Order.payments`.
+//! `Order.payments`, takes payments through the sandbox gateway and its signed webhook,
+//! and streams payment status (`paymentUpdated`).
 
 pub mod db;
 pub mod domain;
@@ -11,14 +12,14 @@ pub mod webhook;
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
-pub use graphql::{Mutation, Query};
+pub use graphql::{Mutation, Query, Subscription};
 
 /// The payment subgraph's PostgreSQL schema and migrations.
 pub static DATABASE: DatabaseSpec = DatabaseSpec {
@@ -41,8 +42,10 @@ pub static SUBGRAPH: Subgraph = Subgraph {
 };
 
 /// The schema with nothing attached.
-pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
+pub fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+        .enable_federation()
+        .enable_subscription_in_federation()
 }
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
@@ -60,8 +63,11 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         )?,
         ttl: config.payment_ttl,
     };
+    let live = events::live::feed(stores.redis.clone());
     let schema = schema()
         .extension(access.root_field_guard())
+        .data(access.clone())
+        .data(live.clone())
         .data(stores.db.clone())
         .data(graphql::GatewayBase(gateway_base))
         .data(setup)
@@ -76,10 +82,13 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     });
     let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
     let gateway = gateway::routes(stores.db.clone());
+    let live_status =
+        service_kit::internal::protect(event_bus::live::status_route(live), &config.internal_token);
     Ok(
         http::subgraph_router(schema, request_data, stores, &config.internal_token)
             .merge(webhook)
-            .merge(gateway),
+            .merge(gateway)
+            .merge(live_status),
     )
 }
 

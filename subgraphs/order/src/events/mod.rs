@@ -4,6 +4,8 @@
 //! does what (an advisory lock for the relay, `FOR UPDATE SKIP LOCKED` for the sweeper), so
 //! nothing is done twice and nothing depends on an in-memory timer.
 
+pub mod live;
+
 use event_bus::{Event, consumer_worker};
 use service_kit::config::OrderSettings;
 use service_kit::subgraph::{Shutdown, pause};

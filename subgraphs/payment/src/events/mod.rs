@@ -5,6 +5,8 @@
 //! replica runs all three; the database decides who does what (an advisory lock for the
 //! relay, `FOR UPDATE SKIP LOCKED` for the sweeper, a row lock per payment).
 
+pub mod live;
+
 use event_bus::{Event, consumer_worker};
 use service_kit::subgraph::{Shutdown, pause};
 use service_kit::{DbPool, Redis, ServiceConfig, Stores, Worker};

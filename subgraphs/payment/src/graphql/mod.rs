@@ -1,4 +1,9 @@
-//! The payment subgraph's GraphQL schema: the `Payment` entity and `Order.payments`.
+//! The payment subgraph's GraphQL schema: the `Payment` entity, `Order.payments`,
+//! `payOrder`, `refundPayment` and `paymentUpdated`.
+
+pub mod subscription;
+
+pub use subscription::Subscription;
 
 use std::collections::HashMap;
 
@@ -277,7 +282,7 @@ fn visible(caller: &auth::Caller, row: &PaymentRow) -> bool {
     caller.may_read_owned(row.user_id, "payments:read")
 }
 
-async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Payment> {
+pub(crate) async fn load_payment(ctx: &Context<'_>, id: &ID) -> Result<Payment> {
     let uuid = service_kit::validate::id("id", id)?;
     ctx.caller().identity()?;
     ctx.data_unchecked::<DataLoader<PaymentLoader>>()
