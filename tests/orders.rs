@@ -1470,6 +1470,133 @@ async fn pay_approve_at_the_gateway_refund_through_the_router() {
     system.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn payments_expire_once_across_two_replicas_and_a_late_success_is_refunded() {
+    let system = System::start_with(Options {
+        payment_ttl: Some(Duration::from_secs(2)),
+        orders: Some(OrderSettings {
+            sweep_interval: Duration::from_millis(100),
+            ..OrderSettings::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    // A second payment subgraph: both sweep, both consume, both take payOrder.
+    let replica = system
+        .start_replica(&payment_subgraph::SUBGRAPH, "127.0.0.1:0".parse().unwrap())
+        .await;
+    let replica_url = format!("http://{}/graphql", replica.addr);
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Timed out", 300, 20).await;
+    let buyer = system.register("timeouts@example.com").await;
+
+    let mut payments = Vec::new();
+    for n in 0..8 {
+        let (order, _) = place_order(&system, &buyer, &format!("expiry-{n}"), &item, 1).await;
+        let through = if n % 2 == 0 {
+            &system.router_url
+        } else {
+            &replica_url
+        };
+        let paid = system
+            .post_as(
+                through,
+                Some(&buyer),
+                "mutation($input: PayOrderInput!) { payOrder(input: $input) { id } }",
+                pay(&order, &format!("expiry-pay-{n}")),
+            )
+            .await;
+        let id = paid["data"]["payOrder"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{paid}"))
+            .to_owned();
+        payments.push(id);
+    }
+    let mut conn = system.sql("payment").await;
+    eventually("every payment expires", || async {
+        let statuses: Vec<TextRow> = diesel::sql_query("SELECT status AS text FROM payments")
+            .load(&mut system.sql("payment").await)
+            .await
+            .unwrap();
+        statuses.len() == 8 && statuses.iter().all(|row| row.text == "EXPIRED")
+    })
+    .await;
+    // Once each: one log entry and one event per payment, whichever replica swept it.
+    let logged: Vec<TextRow> = diesel::sql_query(
+        "SELECT count(*)::text AS text FROM payment_log WHERE to_status = 'EXPIRED' GROUP BY payment_id",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(logged.len(), 8);
+    assert!(logged.iter().all(|row| row.text == "1"), "expired twice");
+    eventually("every expiry is published once", || async {
+        let expired: Vec<String> = system
+            .events("payments")
+            .await
+            .into_iter()
+            .filter(|event| event.payload["to"] == "EXPIRED")
+            .map(|event| event.aggregate_id)
+            .collect();
+        let distinct: HashSet<&String> = expired.iter().collect();
+        expired.len() == 8 && distinct.len() == 8
+    })
+    .await;
+
+    // A late success: the order expired, and the payment subgraph has not heard of it yet
+    // (that window is held open here by expiring the order in its table without its event)
+    // when the gateway approves. The order stays EXPIRED and the money goes back.
+    let (order, user) = place_order(&system, &buyer, "expiry-late", &item, 1).await;
+    let id = uuid::Uuid::now_v7();
+    let reference = format!("sandbox-{id}");
+    pending_payment(
+        &mut conn,
+        (id, &order, &user),
+        ("SANDBOX_CARD", 300),
+        ("expiry-late-pay", &reference),
+    )
+    .await;
+    let mut orders = system.sql("order").await;
+    diesel::sql_query("UPDATE orders SET status = 'EXPIRED' WHERE id = $1::uuid")
+        .bind::<Text, _>(&order)
+        .execute(&mut orders)
+        .await
+        .unwrap();
+    let gateway = system.subgraph_url("payment").replace("/graphql", "");
+    let approved = reqwest::Client::new()
+        .post(format!("{gateway}/sandbox/pay/{reference}/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 202);
+    const SEEN: &str = "query($id: ID!) { payment(id: $id) { status refundedAmount { amount } \
+        log { from to note } refunds { amount { amount } reason } order { status } } }";
+    eventually("the late payment is refunded", || async {
+        system.graphql_as(&admin, SEEN, json!({ "id": id })).await["data"]["payment"]["status"]
+            == "REFUNDED"
+    })
+    .await;
+    let seen = system.graphql_as(&admin, SEEN, json!({ "id": id })).await;
+    let payment = &seen["data"]["payment"];
+    assert_eq!(payment["refundedAmount"]["amount"], 300, "{seen}");
+    assert_eq!(payment["order"]["status"], "EXPIRED", "{seen}");
+    let refunds = payment["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{seen}");
+    assert!(
+        refunds[0]["reason"].as_str().unwrap().contains("EXPIRED"),
+        "{seen}"
+    );
+    let steps: Vec<&str> = payment["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["PENDING", "SUCCEEDED", "REFUNDED"], "{seen}");
+    replica.stop().await;
+    system.stop().await;
+}
+
 /// A `PENDING` payment `id` of `order` by `user`, made with the payment subgraph's own
 /// statement (as `payOrder` makes it): `(method, amount)`, `(idempotency key, gateway
 /// reference)`.

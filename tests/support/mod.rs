@@ -41,6 +41,8 @@ pub struct System {
     pub subgraph_addrs: Vec<(&'static str, std::net::SocketAddr)>,
     /// The order timings every order subgraph of this system runs with.
     pub orders: service_kit::config::OrderSettings,
+    /// How long a payment may stay open in this system.
+    pub payment_ttl: Duration,
     router: tokio::process::Child,
     subgraphs: Option<RunningSubgraphs>,
     http: reqwest::Client,
@@ -94,6 +96,9 @@ impl System {
             if let Some(orders) = &options.orders {
                 config.orders = orders.clone();
             }
+            if let Some(ttl) = options.payment_ttl {
+                config.payment_ttl = ttl;
+            }
             if let Some(grace) = options.refresh_reuse_grace {
                 config.auth.refresh_reuse_grace = grace;
             }
@@ -134,6 +139,9 @@ impl System {
         let orders = options.orders.clone().unwrap_or_default();
         Self {
             orders,
+            payment_ttl: options
+                .payment_ttl
+                .unwrap_or_else(|| service_config(&database).payment_ttl),
             router_url: format!("http://127.0.0.1:{port}/graphql"),
             redis_prefix: prefix,
             catalog_statements,
@@ -344,6 +352,7 @@ impl System {
             cart_url: url("cart"),
             order_url: url("order"),
             orders: self.orders.clone(),
+            payment_ttl: self.payment_ttl,
             ..service_config(&self.database)
         }
     }
@@ -463,6 +472,8 @@ pub struct Options {
     pub router_config: Option<std::path::PathBuf>,
     /// Order timings (payment TTL, sweeps) other than the defaults.
     pub orders: Option<service_kit::config::OrderSettings>,
+    /// How long a payment may stay open (`PAYMENT_TTL_SECONDS`), if not the default.
+    pub payment_ttl: Option<Duration>,
     /// The refresh-token reuse grace window, if not the default (10 s).
     pub refresh_reuse_grace: Option<Duration>,
     /// Registrations per client address per hour, if not the harness's (unlimited).

@@ -114,9 +114,20 @@ pub struct PaymentChanged {
     pub to: String,
 }
 
+async fn order_now(db: &DbPool, order_id: Uuid) -> Result<OrderRow, ApiError> {
+    let mut conn = db.get().await?;
+    reread(&mut conn, order_id).await
+}
+
 /// Brings the order in line with its payment: a payment that succeeded pays it, the full
 /// refund of the payment that paid it refunds it (its `OrderRefunded` event then returns
 /// the stock). Idempotent: a redelivered event finds the order already there.
+///
+/// A payment that succeeds for an order that is no longer payable is refused
+/// (`OrderPaymentRefused`), and the payment subgraph gives the money back. Only one payment
+/// of an order can succeed (one open payment at a time, and a late gateway approval of a
+/// closed payment is returned by the payment subgraph itself), so an order already `PAID`
+/// was paid by this payment.
 pub async fn follow_payment(
     db: &DbPool,
     payment: &PaymentChanged,
@@ -138,15 +149,30 @@ pub async fn follow_payment(
     if status == wanted {
         return Ok(());
     }
-    match apply(db, order, command, Some(reason), traceparent).await {
+    match apply(db, order, command, Some(reason), traceparent.clone()).await {
         Ok(_) => {
             tracing::info!(order = %payment.order_id, payment = %payment.payment_id, to = ?wanted, "order follows its payment");
             Ok(())
         }
+        Err(ApiError::Conflict(why)) if command == Command::Pay => {
+            // A payment that succeeded for an order no longer payable (expired or cancelled
+            // meanwhile): the order stays as it is, and the payment subgraph refunds the
+            // money on `OrderPaymentRefused`. A redelivered event refuses again; the refund
+            // happens once (it has one idempotency key per payment).
+            tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, %why, "payment refused: the order is not payable; it will be refunded");
+            let mut conn = db.get().await?;
+            store::refuse_payment(
+                &mut conn,
+                &order_now(db, payment.order_id).await?,
+                payment.payment_id,
+                &why,
+                traceparent,
+            )
+            .await
+        }
         Err(ApiError::Conflict(why)) => {
-            // A payment that succeeded for an order no longer payable: its money must go
-            // back (the payments issue wires that refund); nothing to change here.
-            tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, %why, "payment does not fit the order");
+            // The refund of a payment that never paid this order: nothing to undo.
+            tracing::info!(order = %payment.order_id, payment = %payment.payment_id, %why, "refund does not concern the order");
             Ok(())
         }
         Err(other) => Err(other),

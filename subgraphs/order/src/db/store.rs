@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use event_bus::NewEvent;
 use service_kit::ApiError;
 use service_kit::internal::api::ReservedLine;
 use uuid::Uuid;
@@ -205,6 +206,46 @@ pub async fn find_order(
         .first(conn)
         .await
         .optional()?)
+}
+
+/// Payload of `OrderPaymentRefused` v1: a payment succeeded for an order that was no longer
+/// payable; the payment subgraph refunds it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentRefused<'a> {
+    order_id: Uuid,
+    payment_id: Uuid,
+    user_id: Uuid,
+    order_status: &'a str,
+    reason: &'a str,
+}
+
+/// Records that `payment` cannot pay `order` (as it is now): an `OrderPaymentRefused`
+/// event, through the outbox.
+pub async fn refuse_payment(
+    conn: &mut AsyncPgConnection,
+    order: &OrderRow,
+    payment: Uuid,
+    reason: &str,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    let payload = PaymentRefused {
+        order_id: order.id,
+        payment_id: payment,
+        user_id: order.user_id,
+        order_status: &order.status,
+        reason,
+    };
+    NewEvent::new(
+        ORDERS_STREAM,
+        "OrderPaymentRefused",
+        order.id,
+        &payload,
+        traceparent,
+    )
+    .insert(conn)
+    .await?;
+    Ok(())
 }
 
 /// The event name of a move to `status`.

@@ -53,6 +53,9 @@ fn order_events(db: DbPool, redis: Redis) -> Worker {
             let reason = match event.name.as_str() {
                 "OrderCancelled" => "order cancelled",
                 "OrderExpired" => "order expired",
+                "OrderPaymentRefused" if event.version == 1 => {
+                    return refund_refused(&db, event).await;
+                }
                 _ => return Ok(()),
             };
             let order_id: Uuid = event.aggregate_id.parse()?;
@@ -68,6 +71,50 @@ fn order_events(db: DbPool, redis: Redis) -> Worker {
         }
     })
 }
+
+/// `OrderPaymentRefused` v1: the payment succeeded for an order that had meanwhile expired
+/// or been cancelled. All that is left of it goes back, once (one key per payment), with
+/// the reason in the payment log; money is never kept for an order that is not paid.
+async fn refund_refused(db: &DbPool, event: Event) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Refused {
+        payment_id: Uuid,
+        order_status: String,
+    }
+    let refused: Refused = serde_json::from_value(event.payload)?;
+    let mut conn = db.get().await?;
+    let refunded = store::refund(
+        &mut conn,
+        store::NewRefund {
+            payment_id: refused.payment_id,
+            amount: None,
+            reason: format!(
+                "refunded automatically: the order was {} when the payment succeeded",
+                refused.order_status
+            ),
+            idempotency_key: AUTOMATIC_REFUND_KEY.into(),
+            created_by: None,
+        },
+        event.traceparent,
+    )
+    .await;
+    match refunded {
+        Ok((refund, payment)) => {
+            tracing::warn!(payment = %payment.id, order = %payment.order_id, amount = refund.amount, "payment for an order no longer payable refunded");
+            Ok(())
+        }
+        // Nothing left to refund (already refunded by hand): nothing kept either.
+        Err(service_kit::ApiError::Conflict(why)) => {
+            tracing::info!(payment = %refused.payment_id, %why, "refused payment: nothing left to refund");
+            Ok(())
+        }
+        Err(error) => Err(anyhow::anyhow!(error.message())),
+    }
+}
+
+/// The idempotency key of the automatic refund of a payment (one per payment).
+pub const AUTOMATIC_REFUND_KEY: &str = "automatic-refund-order-not-payable";
 
 fn sweeper(db: DbPool, interval: std::time::Duration) -> Worker {
     Box::new(move |mut shutdown: Shutdown| {
