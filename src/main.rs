@@ -3,6 +3,8 @@
 //! - `mall` (what `cargo run` does): the five subgraphs (migrations and demo data included)
 //!   and the router; prints the endpoint.
 //! - `mall router`: the router alone (the launcher starts itself this way).
+//! - `mall subgraph NAME`: one subgraph alone, configured from the environment (one replica
+//!   in a deployment of several; the `live` benchmark measures one this way).
 //! - `mall export-schemas [DIR]`: writes each subgraph's SDL into `schema/`.
 
 use std::process::ExitCode;
@@ -28,6 +30,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("subgraph") => {
+            let name = args.get(1).map(String::as_str).unwrap_or_default();
+            match douyin_mall::SUBGRAPHS.iter().find(|s| s.name == name) {
+                Some(subgraph) => service_kit::subgraph::main(subgraph),
+                None => {
+                    let names: Vec<&str> = douyin_mall::SUBGRAPHS.iter().map(|s| s.name).collect();
+                    eprintln!("usage: mall subgraph <{}>", names.join(" | "));
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some("export-schemas") => {
             let dir = args.get(1).map(Into::into).unwrap_or_else(schema_dir);
             match export_schemas(&dir) {
@@ -40,7 +53,7 @@ fn main() -> ExitCode {
         }
         Some(other) => {
             eprintln!(
-                "unknown command {other:?}; usage: mall [run | router | export-schemas [DIR]]"
+                "unknown command {other:?}; usage: mall [run | router | subgraph NAME | export-schemas [DIR]]"
             );
             ExitCode::from(2)
         }
