@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::System;
 use super::support::live::{Delivery, LiveClient, WebSocketClient};
+use super::support::{System, open_subscriptions};
 use super::{PAY, error_codes, pay, place_order, product};
 
 const WATCH_ORDERS: &str = "subscription($id: ID) { orderUpdated(id: $id) { previousStatus status at \
@@ -261,10 +261,11 @@ async fn owners_watch_orders_and_payments_over_websocket_and_sse() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn signing_out_ends_open_subscriptions() {
+async fn signing_out_or_a_ban_ends_open_subscriptions() {
     let system = System::start().await;
-    for sse in [false, true] {
-        let email = format!("live-leaver-{sse}@example.com");
+    let admin = system.admin_token().await;
+    for (sse, banned) in [(false, false), (true, false), (false, true), (true, true)] {
+        let email = format!("live-leaver-{sse}-{banned}@example.com");
         let token = system.register(&email).await;
         let mut watching = LiveClient::open(
             sse,
@@ -275,10 +276,22 @@ async fn signing_out_ends_open_subscriptions() {
         )
         .await;
         system.wait_for_subscriptions("order", None, 1).await;
-        let out = system
-            .graphql_as(&token, "mutation { logout }", json!({}))
-            .await;
-        assert_eq!(out["data"]["logout"], true, "{out}");
+        if banned {
+            let me = system.graphql_as(&token, "{ me { id } }", json!({})).await;
+            let ban = system
+                .graphql_as(
+                    &admin,
+                    "mutation($id: ID!) { banUser(userId: $id, reason: \"fraud\") { status } }",
+                    json!({ "id": me["data"]["me"]["id"] }),
+                )
+                .await;
+            assert_eq!(ban["data"]["banUser"]["status"], "BANNED", "{ban}");
+        } else {
+            let out = system
+                .graphql_as(&token, "mutation { logout }", json!({}))
+                .await;
+            assert_eq!(out["data"]["logout"], true, "{out}");
+        }
         let ended = watching
             .next(WAIT)
             .await
@@ -286,13 +299,13 @@ async fn signing_out_ends_open_subscriptions() {
         assert_eq!(
             ended.codes(),
             ["UNAUTHENTICATED"],
-            "over {}: {ended:?}",
+            "banned {banned}, over {}: {ended:?}",
             watching.transport()
         );
-        nothing_more(&mut watching, "a signed-out subscription").await;
+        nothing_more(&mut watching, "an ended subscription").await;
         // Nobody is left subscribed in the subgraph.
         let deadline = Instant::now() + WAIT;
-        while open_subscriptions(&system, None).await > 0 {
+        while open_subscriptions(&system.subgraph_base("order")).await > 0 {
             assert!(
                 Instant::now() < deadline,
                 "the subscription stays open in the subgraph"
@@ -301,28 +314,6 @@ async fn signing_out_ends_open_subscriptions() {
         }
     }
     system.stop().await;
-}
-
-async fn open_subscriptions(system: &System, base: Option<&str>) -> u64 {
-    let base = base.map(str::to_owned).unwrap_or_else(|| {
-        system
-            .subgraph_url("order")
-            .trim_end_matches("/graphql")
-            .to_owned()
-    });
-    let status: Value = reqwest::Client::new()
-        .get(format!("{base}/internal/live"))
-        .header(
-            service_kit::internal::TOKEN_HEADER,
-            service_kit::config::DEV_INTERNAL_TOKEN,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status["open"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -439,7 +430,7 @@ async fn one_websocket_carries_several_subscriptions_of_one_user_only() {
     // Completing one keeps the other.
     one.complete("a").await;
     let deadline = Instant::now() + WAIT;
-    while open_subscriptions(&system, None).await > 3 {
+    while open_subscriptions(&system.subgraph_base("order")).await > 3 {
         assert!(
             Instant::now() < deadline,
             "a completed subscription stays open"

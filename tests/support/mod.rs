@@ -414,25 +414,12 @@ impl System {
     /// system's own when `None`) counts at least `open` open subscriptions, so that a test
     /// makes its change only once the subscription is in place.
     pub async fn wait_for_subscriptions(&self, name: &str, base: Option<&str>, open: u64) {
-        let base = base.map(str::to_owned).unwrap_or_else(|| {
-            self.subgraph_url(name)
-                .trim_end_matches("/graphql")
-                .to_owned()
-        });
+        let base = base
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.subgraph_base(name));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let response = self
-                .http
-                .get(format!("{base}/internal/live"))
-                .header(
-                    service_kit::internal::TOKEN_HEADER,
-                    service_kit::config::DEV_INTERNAL_TOKEN,
-                )
-                .send()
-                .await
-                .expect("live status");
-            let status: Value = response.json().await.expect("live status JSON");
-            let now = status["open"].as_u64().unwrap_or_default();
+            let now = open_subscriptions(&base).await;
             if now >= open {
                 return;
             }
@@ -442,6 +429,13 @@ impl System {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// `http://<addr>` of one subgraph of this system.
+    pub fn subgraph_base(&self, name: &str) -> String {
+        self.subgraph_url(name)
+            .trim_end_matches("/graphql")
+            .to_owned()
     }
 
     /// Stops one subgraph, as if its process died; the rest keeps running.
@@ -480,6 +474,23 @@ pub struct Options {
     pub register_limit: Option<u64>,
     /// Where the router's output goes (at `info`, the configured level), if anywhere.
     pub router_log: Option<std::path::PathBuf>,
+}
+
+/// The subscriptions open in the subgraph at `base` (`GET /internal/live`).
+pub async fn open_subscriptions(base: &str) -> u64 {
+    let status: Value = reqwest::Client::new()
+        .get(format!("{base}/internal/live"))
+        .header(
+            service_kit::internal::TOKEN_HEADER,
+            service_kit::config::DEV_INTERNAL_TOKEN,
+        )
+        .send()
+        .await
+        .expect("live status")
+        .json()
+        .await
+        .expect("live status JSON");
+    status["open"].as_u64().expect("open subscriptions")
 }
 
 /// A port nobody listens on right now.
