@@ -318,3 +318,183 @@ async fn concurrent_writes_keep_every_change_and_leave_the_cache_current() {
     );
     system.stop().await;
 }
+
+const CREATE_SALE: &str = "mutation($input: CreateFlashSaleInput!) { createFlashSale(input: $input) { \
+    id price { amount currency } totalQuantity remainingQuantity perUserLimit startsAt endsAt status product { id name } } }";
+const SALES: &str = "query($status: FlashSaleStatus) { flashSales(status: $status) { id status totalQuantity remainingQuantity product { id } } }";
+
+fn sale_input(product: &str, quantity: i64, starts_in: i64, lasts: i64) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "productId": product,
+        "price": 99,
+        "quantity": quantity,
+        "perUserLimit": 2,
+        "startsAt": (now + chrono::Duration::seconds(starts_in)).to_rfc3339(),
+        "endsAt": (now + chrono::Duration::seconds(starts_in + lasts)).to_rfc3339(),
+    })
+}
+
+async fn stock_of(system: &System, admin: &str, product: &str) -> i64 {
+    let read = system
+        .graphql_as(admin, READ, json!({ "id": product }))
+        .await;
+    read["data"]["product"]["stock"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{read}"))
+}
+
+fn sale_ids(response: &Value) -> Vec<String> {
+    response["data"]["flashSales"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .map(|sale| sale["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flash_sales_set_units_aside_and_give_the_unsold_back_once() {
+    let system = System::start_with(support::Options {
+        orders: Some(service_kit::config::OrderSettings {
+            sweep_interval: std::time::Duration::from_millis(100),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let customer = system.demo_customer_token().await;
+    let created = system
+        .graphql_as(&admin, CREATE, product_input("Flash item", 10))
+        .await;
+    let product = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Customers may not; every invalid field is named.
+    let theirs = system
+        .graphql_as(
+            &customer,
+            CREATE_SALE,
+            json!({ "input": sale_input(&product, 2, 0, 60) }),
+        )
+        .await;
+    assert_eq!(error_codes(&theirs), ["FORBIDDEN"], "{theirs}");
+    let archived = system
+        .graphql_as(
+            &admin,
+            CREATE,
+            json!({ "input": { "name": "Gone", "description": "archived", "price": 100, "stock": 5, "status": "ARCHIVED" } }),
+        )
+        .await;
+    let archived = archived["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{archived}"))
+        .to_owned();
+    let mut past = sale_input(&product, 2, -120, 60);
+    past["perUserLimit"] = json!(1);
+    for (input, field) in [
+        (json!({ "price": -1 }), "input.price"),
+        (json!({ "quantity": 0 }), "input.quantity"),
+        (json!({ "quantity": 11 }), "input.quantity"),
+        (json!({ "perUserLimit": 0 }), "input.perUserLimit"),
+        (json!({ "productId": archived }), "input.productId"),
+        (json!({ "productId": "not-an-id" }), "input.productId"),
+        (json!({ "endsAt": past["endsAt"] }), "input.endsAt"),
+    ] {
+        let mut bad = sale_input(&product, 2, 0, 60);
+        for (key, value) in input.as_object().unwrap() {
+            bad[key] = value.clone();
+        }
+        let refused = system
+            .graphql_as(&admin, CREATE_SALE, json!({ "input": bad }))
+            .await;
+        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"], field,
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        stock_of(&system, &admin, &product).await,
+        10,
+        "nothing was set aside"
+    );
+
+    // Two admins race for 6 of the 10 units: one sale is created, the other is refused.
+    let racing = join_all((0..2).map(|_| {
+        system.graphql_as(
+            &admin,
+            CREATE_SALE,
+            json!({ "input": sale_input(&product, 6, 0, 3) }),
+        )
+    }))
+    .await;
+    let made: Vec<&Value> = racing.iter().filter(|r| r["errors"].is_null()).collect();
+    assert_eq!(made.len(), 1, "{racing:?}");
+    let sale = &made[0]["data"]["createFlashSale"];
+    assert_eq!(sale["status"], "ACTIVE", "{sale}");
+    assert_eq!(sale["remainingQuantity"], 6, "{sale}");
+    assert_eq!(sale["price"]["amount"], 99, "{sale}");
+    assert_eq!(sale["product"]["id"], product, "{sale}");
+    let running = sale["id"].as_str().unwrap().to_owned();
+    assert_eq!(stock_of(&system, &admin, &product).await, 4);
+
+    // A scheduled one takes 3 more; lists by status are public.
+    let later = system
+        .graphql_as(
+            &admin,
+            CREATE_SALE,
+            json!({ "input": sale_input(&product, 3, 3600, 60) }),
+        )
+        .await;
+    let later = later["data"]["createFlashSale"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{later}"))
+        .to_owned();
+    assert_eq!(stock_of(&system, &admin, &product).await, 1);
+    let active = system.graphql(SALES, json!({ "status": "ACTIVE" })).await;
+    assert!(
+        sale_ids(&active).contains(&running) && !sale_ids(&active).contains(&later),
+        "{active}"
+    );
+    let scheduled = system
+        .graphql(SALES, json!({ "status": "SCHEDULED" }))
+        .await;
+    assert_eq!(sale_ids(&scheduled), [later.as_str()], "{scheduled}");
+
+    // Redis loses the counter: it is rebuilt from the record.
+    let redis = system.redis().await;
+    let mut conn = redis.pool().get().await.unwrap();
+    let _: () = service_kit::redis::redis::cmd("DEL")
+        .arg(redis.key(&format!("flash:{running}:remaining")))
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let rebuilt = system.graphql(SALES, json!({ "status": "ACTIVE" })).await;
+    assert_eq!(
+        rebuilt["data"]["flashSales"][0]["remainingQuantity"], 6,
+        "{rebuilt}"
+    );
+
+    // The running sale ends: its 6 unsold units come back, once.
+    let mut waited = 0;
+    while stock_of(&system, &admin, &product).await != 7 {
+        assert!(waited < 100, "the unsold units did not come back");
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ended = system.graphql(SALES, json!({ "status": "ENDED" })).await;
+    assert_eq!(sale_ids(&ended), [running.as_str()], "{ended}");
+    assert_eq!(ended["data"]["flashSales"][0]["status"], "ENDED", "{ended}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        stock_of(&system, &admin, &product).await,
+        7,
+        "returned twice"
+    );
+    system.stop().await;
+}

@@ -1,7 +1,7 @@
-//! What the catalog does when other services' events arrive: the stock of an order that
-//! was cancelled, expired or refunded, or of a checkout that was abandoned, goes back on
-//! sale. Release
-//! is idempotent per order, so a redelivered event changes nothing.
+//! The catalog's background work. When other services' events arrive: the stock of an
+//! order that was cancelled, expired or refunded, or of a checkout that was abandoned, goes
+//! back on sale; release is idempotent per order, so a redelivered event changes nothing.
+//! And by the clock: the unsold units of ended flash sales go back to their products.
 
 use event_bus::{Event, consumer_worker};
 use service_kit::{Redis, Worker};
@@ -31,5 +31,46 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
             }
             Ok(())
         }
+    })
+}
+
+/// Sales returned per transaction.
+const RETURN_BATCH: i64 = 50;
+
+/// Every replica gives the unsold units of ended flash sales back to their products, every
+/// `interval`; the database decides who returns which sale (`FOR UPDATE SKIP LOCKED`), so
+/// each sale's units come back once, also across restarts.
+pub fn flash_sale_returns(
+    db: service_kit::DbPool,
+    cache: crate::cache::ProductCache,
+    interval: std::time::Duration,
+) -> Worker {
+    use service_kit::subgraph::{Shutdown, pause};
+    Box::new(move |mut shutdown: Shutdown| {
+        Box::pin(async move {
+            loop {
+                let returned = async {
+                    let mut conn = db.get().await?;
+                    crate::db::flash_sales::return_unsold(&mut conn, RETURN_BATCH).await
+                }
+                .await;
+                match returned {
+                    Ok(products) if !products.is_empty() => {
+                        cache.put_many(&products).await;
+                        tracing::info!(
+                            products = products.len(),
+                            "unsold flash sale units returned"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %error.message(), "flash sale returns failed; will retry");
+                    }
+                }
+                if !pause(&mut shutdown, interval).await {
+                    break;
+                }
+            }
+        })
     })
 }

@@ -52,6 +52,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let schema = schema()
         .extension(access.root_field_guard())
         .data(stores.db.clone())
+        .data(stores.redis.clone())
         .data(cache.clone())
         .finish();
     let db = stores.db.clone();
@@ -69,12 +70,19 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
 }
 
 /// Background work: giving back the stock of cancelled and expired orders.
-pub fn workers(stores: &Stores, _: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
     let stock = internal::StockService {
         db: stores.db.clone(),
         cache: cache::ProductCache::new(stores.redis.clone()),
     };
-    Ok(vec![events::order_events(stores.redis.clone(), stock)])
+    Ok(vec![
+        events::order_events(stores.redis.clone(), stock),
+        events::flash_sale_returns(
+            stores.db.clone(),
+            cache::ProductCache::new(stores.redis.clone()),
+            config.orders.sweep_interval,
+        ),
+    ])
 }
 
 /// Runs the catalog subgraph alone.

@@ -45,3 +45,24 @@ diesel::table! {
 
 diesel::joinable!(stock_ledger -> products (product_id));
 diesel::allow_tables_to_appear_in_same_query!(stock_ledger, products);
+
+diesel::table! {
+    flash_sales (id) {
+        id -> Uuid,
+        product_id -> Uuid,
+        price -> Int8,
+        currency -> Text,
+        total_quantity -> Int4,
+        per_user_limit -> Int4,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        sold -> Int4,
+        returned -> Nullable<Int4>,
+        returned_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(flash_sales -> products (product_id));
+diesel::allow_tables_to_appear_in_same_query!(flash_sales, products);

@@ -26,7 +26,11 @@ pub struct CategoryInput {
 /// Mutations of the catalog.
 #[derive(Default, MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(CategoryMutation, ProductMutation);
+pub struct Mutation(
+    CategoryMutation,
+    ProductMutation,
+    super::flash_sales::FlashSaleMutation,
+);
 
 /// Category administration.
 #[derive(Default)]
@@ -148,7 +152,7 @@ async fn change_product(
 }
 
 /// After a write committed: readers see the new row from now on.
-async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
+pub(crate) async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
     if let Some(cache) = ctx.data_opt::<ProductCache>() {
         cache.put(&row).await;
     }

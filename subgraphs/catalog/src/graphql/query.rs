@@ -22,6 +22,16 @@ pub struct Query;
 
 #[Object]
 impl Query {
+    /// Flash sales of one status (all when omitted); `remainingQuantity` is live. Anyone
+    /// may ask.
+    async fn flash_sales(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<super::flash_sales::FlashSaleStatus>,
+    ) -> Result<Vec<super::flash_sales::FlashSale>> {
+        super::flash_sales::list(ctx, status).await
+    }
+
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
         let mut conn = service_kit::db::connection(ctx).await?;
@@ -109,7 +119,7 @@ impl Query {
     }
 }
 
-async fn load_product(ctx: &Context<'_>, uuid: Uuid) -> Result<Option<Product>> {
+pub(crate) async fn load_product(ctx: &Context<'_>, uuid: Uuid) -> Result<Option<Product>> {
     let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
     Ok(loader.load_one(uuid).await?.map(Product))
 }

@@ -1,0 +1,1 @@
+DROP TABLE flash_sales;
