@@ -9,8 +9,6 @@ pub mod gateway;
 pub mod graphql;
 pub mod webhook;
 
-use std::time::Duration;
-
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
@@ -73,8 +71,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(setup)
         .finish();
     let db = stores.db.clone();
+    let delay = config.loader_delay;
     let request_data = access.request_data(move |data| {
-        let delay = Duration::from_millis(1);
         data.insert(DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay));
         data.insert(
             DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay),
