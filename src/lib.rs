@@ -201,6 +201,11 @@ pub fn router_command(
         .envs(subgraphs.router_env())
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    // Introspection is off in production (router.config.yaml), unless set explicitly.
+    let production = std::env::var("MALL_ENV").is_ok_and(|env| env == "production");
+    if production && std::env::var_os("ROUTER_INTROSPECTION").is_none() {
+        command.env("ROUTER_INTROSPECTION", "false");
+    }
     command
 }
 

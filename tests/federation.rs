@@ -324,3 +324,107 @@ async fn browsers_on_allowed_origins_may_call_the_api_and_others_may_not() {
     assert!(matches!(said, None | Some("null")), "{refused:?}");
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_called() {
+    // Background sweeps stay quiet (one at start-up), so the statement counts of the user,
+    // catalog and cart subgraphs (no outbox relay polling) move only if a request reaches
+    // them.
+    let system = System::start_with(support::Options {
+        orders: Some(service_kit::config::OrderSettings {
+            sweep_interval: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    // The first sweeps and start-up reads are over.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let counts = || -> Vec<u64> {
+        system
+            .statements
+            .iter()
+            .filter(|(name, _)| ["user", "catalog", "cart"].contains(name))
+            .map(|(_, c)| c.get())
+            .collect()
+    };
+    let before = counts();
+
+    // categories { children { … { children { name } } … } }: 12 levels.
+    let deep = format!(
+        "{{ categories {} {{ name }} {} }}",
+        "{ children ".repeat(10),
+        "}".repeat(10)
+    );
+    let aliased = |n: usize| {
+        format!(
+            "{{ {} }}",
+            (0..n)
+                .map(|i| format!("a{i}: products(first: 1) {{ totalCount }}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let aliases = aliased(40);
+    // 1,000 aliased searches: over the token limit before the alias limit is looked at.
+    let thousand = aliased(1000);
+    let tokens = format!(
+        "{{ products(first: 1) {{ totalCount {} }} }}",
+        "totalCount ".repeat(6000)
+    );
+    for (document, limit) in [
+        (deep.as_str(), "depth"),
+        (aliases.as_str(), "Aliases"),
+        (thousand.as_str(), "limit exceeded"),
+        (tokens.as_str(), "Token"),
+    ] {
+        let refused = system.graphql(document, json!({})).await;
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{limit}: {refused}"
+        );
+        let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(limit), "{limit}: {refused}");
+    }
+    // A body over 256 KB is refused as well (HTTP 413), without being read to its end.
+    let (status, _) = system.announce_body(300 * 1024).await;
+    assert_eq!(status, 413);
+    assert_eq!(counts(), before, "a subgraph was called");
+
+    // Documents of the contract's size still pass: 6 levels, as MyOrders.
+    let fine = system
+        .graphql(
+            "{ categories { children { children { children { children { name } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(fine["errors"], Value::Null, "{fine}");
+    // In development introspection answers (GraphiQL, codegen).
+    let schema = system
+        .graphql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        schema["data"]["__schema"]["queryType"]["name"], "Query",
+        "{schema}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn introspection_can_be_switched_off_as_in_production() {
+    let system = System::start_with(support::Options {
+        router_env: vec![("ROUTER_INTROSPECTION", "false")],
+        ..Default::default()
+    })
+    .await;
+    let schema = system
+        .graphql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(error_codes(&schema), ["FORBIDDEN"], "{schema}");
+    let products = system
+        .graphql("{ products(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(products["errors"], Value::Null, "{products}");
+    system.stop().await;
+}

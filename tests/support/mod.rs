@@ -122,6 +122,7 @@ impl System {
         if let Some(file) = &options.public_operations_file {
             command.env("PUBLIC_OPERATIONS_FILE", file);
         }
+        command.envs(options.router_env.iter().copied());
         if let Some(file) = &options.router_log {
             let log = std::fs::File::create(file).expect("router log file");
             command
@@ -472,6 +473,8 @@ pub struct Options {
     pub refresh_reuse_grace: Option<Duration>,
     /// Registrations per client address per hour, if not the harness's (unlimited).
     pub register_limit: Option<u64>,
+    /// More environment variables for the router.
+    pub router_env: Vec<(&'static str, &'static str)>,
     /// Where the router's output goes (at `info`, the configured level), if anywhere.
     pub router_log: Option<std::path::PathBuf>,
 }

@@ -133,3 +133,27 @@ pub fn exit_with(error: &anyhow::Error) -> ExitCode {
 pub fn sdl_options() -> SDLExportOptions {
     SDLExportOptions::new().federation().compose_directive()
 }
+
+/// Deepest document a subgraph executes: the router refuses client documents deeper than
+/// 10 (`router-config/router.config.yaml`); its own fetches add `_entities` and a type
+/// condition on top.
+pub const MAX_DEPTH: usize = 16;
+/// Most fields one document may select (async-graphql's complexity: one per field).
+pub const MAX_COMPLEXITY: usize = 1000;
+
+/// The second line of query protection (the router's limits are the first, and refuse
+/// before any subgraph is called): depth and complexity limits for every subgraph schema,
+/// and in production no introspection and no "did you mean" suggestions.
+pub fn protect<Query, Mutation, Subscription>(
+    builder: async_graphql::SchemaBuilder<Query, Mutation, Subscription>,
+    config: &ServiceConfig,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = builder
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if config.env == crate::config::MallEnv::Production {
+        builder.disable_introspection().disable_suggestions()
+    } else {
+        builder
+    }
+}

@@ -49,7 +49,7 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
     let cache = cache::ProductCache::new(stores.redis.clone());
-    let schema = schema()
+    let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .data(stores.redis.clone())

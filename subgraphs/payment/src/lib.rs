@@ -62,7 +62,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         ttl: config.payment_ttl,
     };
     let live = events::live::feed(stores.redis.clone());
-    let schema = schema()
+    let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(access.clone())
         .data(live.clone())

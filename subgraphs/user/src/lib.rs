@@ -57,7 +57,7 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// HTTP routes over connected stores: the subgraph routes plus the JWKS.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let schema = schema()
+    let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .data(access.clone())
