@@ -18,7 +18,7 @@ use service_kit::{ApiError, Redis};
 use uuid::Uuid;
 
 use super::models::ProductRow;
-use super::schema::{flash_sales, products, stock_ledger};
+use super::schema::{flash_sales, products};
 
 /// A row of `flash_sales`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -131,16 +131,14 @@ pub async fn create(
             created_by: Some(new.created_by),
             created_at: Utc::now(),
         };
-        diesel::insert_into(stock_ledger::table)
-            .values((
-                stock_ledger::product_id.eq(product.id),
-                stock_ledger::delta.eq(-new.quantity),
-                stock_ledger::stock_after.eq(product.stock),
-                stock_ledger::reason.eq(format!("set aside for flash sale {}", sale.id)),
-                stock_ledger::actor.eq(new.created_by),
-            ))
-            .execute(conn)
-            .await?;
+        super::log_stock_change(
+            conn,
+            product.id,
+            (-new.quantity, product.stock),
+            &format!("set aside for flash sale {}", sale.id),
+            Some(new.created_by),
+        )
+        .await?;
         let sale = diesel::insert_into(flash_sales::table)
             .values(&sale)
             .returning(FlashSaleRow::as_returning())
@@ -252,6 +250,17 @@ pub async fn return_unsold(
     conn: &mut AsyncPgConnection,
     limit: i64,
 ) -> Result<Vec<ProductRow>, ApiError> {
+    // Idle check in one cheap statement, without a transaction (it runs every sweep).
+    let any_due: bool = diesel::select(diesel::dsl::exists(
+        flash_sales::table
+            .filter(flash_sales::returned_at.is_null())
+            .filter(flash_sales::ends_at.le(Utc::now())),
+    ))
+    .get_result(conn)
+    .await?;
+    if !any_due {
+        return Ok(Vec::new());
+    }
     conn.transaction(async |conn| {
         let due: Vec<FlashSaleRow> = flash_sales::table
             .filter(flash_sales::returned_at.is_null())
@@ -276,15 +285,14 @@ pub async fn return_unsold(
                     .returning(ProductRow::as_returning())
                     .get_result(conn)
                     .await?;
-                diesel::insert_into(stock_ledger::table)
-                    .values((
-                        stock_ledger::product_id.eq(product.id),
-                        stock_ledger::delta.eq(unsold),
-                        stock_ledger::stock_after.eq(product.stock),
-                        stock_ledger::reason.eq(format!("unsold after flash sale {}", sale.id)),
-                    ))
-                    .execute(conn)
-                    .await?;
+                super::log_stock_change(
+                    conn,
+                    product.id,
+                    (unsold, product.stock),
+                    &format!("unsold after flash sale {}", sale.id),
+                    None,
+                )
+                .await?;
                 changed.push(product);
             }
             diesel::update(flash_sales::table.find(sale.id))

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::types::{Category, Product, ProductStatus};
 use crate::cache::ProductCache;
+use crate::db::log_stock_change;
 use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::schema::{categories, products, stock_ledger};
+use crate::db::schema::{categories, products};
 
 /// A new category.
 #[derive(InputObject)]
@@ -278,16 +279,14 @@ impl ProductMutation {
                 .execute(conn)
                 .await?;
             if row.stock > 0 {
-                diesel::insert_into(stock_ledger::table)
-                    .values((
-                        stock_ledger::product_id.eq(row.id),
-                        stock_ledger::delta.eq(row.stock),
-                        stock_ledger::stock_after.eq(row.stock),
-                        stock_ledger::reason.eq("initial stock"),
-                        stock_ledger::actor.eq(actor),
-                    ))
-                    .execute(conn)
-                    .await?;
+                log_stock_change(
+                    conn,
+                    row.id,
+                    (row.stock, row.stock),
+                    "initial stock",
+                    Some(actor),
+                )
+                .await?;
             }
             Ok::<_, ApiError>(())
         })
@@ -403,16 +402,7 @@ impl ProductMutation {
                         current.stock, -delta
                     )));
                 };
-                diesel::insert_into(stock_ledger::table)
-                    .values((
-                        stock_ledger::product_id.eq(id),
-                        stock_ledger::delta.eq(delta),
-                        stock_ledger::stock_after.eq(row.stock),
-                        stock_ledger::reason.eq(&reason),
-                        stock_ledger::actor.eq(actor),
-                    ))
-                    .execute(conn)
-                    .await?;
+                log_stock_change(conn, id, (delta, row.stock), &reason, Some(actor)).await?;
                 Ok(row)
             })
             .await?;
