@@ -355,13 +355,9 @@ fn sale_ids(response: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flash_sales_set_units_aside_and_give_the_unsold_back_once() {
-    let system = System::start_with(support::Options {
-        orders: Some(service_kit::config::OrderSettings {
-            sweep_interval: std::time::Duration::from_millis(100),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    let system = System::start_with(support::Options::sweeping_every(
+        std::time::Duration::from_millis(100),
+    ))
     .await;
     let admin = system.admin_token().await;
     let customer = system.demo_customer_token().await;

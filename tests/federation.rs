@@ -330,13 +330,9 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
     // Background sweeps stay quiet (one at start-up), so the statement counts of the user,
     // catalog and cart subgraphs (no outbox relay polling) move only if a request reaches
     // them.
-    let system = System::start_with(support::Options {
-        orders: Some(service_kit::config::OrderSettings {
-            sweep_interval: std::time::Duration::from_secs(3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    let system = System::start_with(support::Options::sweeping_every(
+        std::time::Duration::from_secs(3600),
+    ))
     .await;
     // The first sweeps and start-up reads are over.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

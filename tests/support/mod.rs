@@ -496,6 +496,20 @@ pub async fn open_subscriptions(base: &str) -> u64 {
     status["open"].as_u64().expect("open subscriptions")
 }
 
+impl Options {
+    /// Options whose periodic sweeps (order expiry, payment expiry, flash-sale returns) run
+    /// every `interval`: short to see them act, an hour to keep them out of a measurement.
+    pub fn sweeping_every(interval: Duration) -> Self {
+        Self {
+            orders: Some(service_kit::config::OrderSettings {
+                sweep_interval: interval,
+                ..Default::default()
+            }),
+            ..Self::default()
+        }
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
