@@ -27,21 +27,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
-use load::{Latencies, at_fixed_rate, closed_loop, env_number, post};
-use serde_json::{Value, json};
+use load::{Latencies, at_fixed_rate, checkout_input, closed_loop, env_number, post};
+use serde_json::json;
 use support::System;
 
 const CHECKOUT: &str = "mutation($input: CheckoutInput!) { checkout(input: $input) { id number status total { amount } } }";
 const STOCK: i64 = 1_000_000;
-
-fn input(key: String, product: &str) -> Value {
-    json!({
-        "idempotencyKey": key,
-        "items": [{ "productId": product, "quantity": 1 }],
-        "address": { "recipient": "Bench", "phone": "13800000000", "province": "Zhejiang",
-                     "city": "Hangzhou", "district": "Xihu", "line1": "1 Bench Road" },
-    })
-}
 
 /// Client `c` (token `tokens[c]`) buys `products[c % products.len()]`.
 #[derive(Clone)]
@@ -63,8 +54,8 @@ impl Buyers {
             self.url.clone(),
             self.tokens[c].clone(),
         );
-        let variables = json!({ "input": input(
-            format!("bench-{}-{i:08}", self.run),
+        let variables = json!({ "input": checkout_input(
+            &format!("bench-{}-{i:08}", self.run),
             &self.products[c % self.products.len()],
         ) });
         async move { post(&client, &url, Some(&token), CHECKOUT, variables).await }

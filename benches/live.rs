@@ -20,6 +20,7 @@
 //! Run: `cargo bench --bench live` (needs PostgreSQL and Redis like the tests; release
 //! build). `BENCH_LIVE_SIZES=100,1000` changes the sizes.
 
+mod load;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use douyin_mall::{default_router_config, wait_until_ready};
+use load::checkout_input;
 use serde_json::json;
 use support::live::{Delivery, LiveClient, WebSocketClient};
 use support::{MALL_BIN, System, free_port, open_subscriptions};
@@ -175,12 +177,7 @@ async fn run() {
                 .graphql_as(
                     &tokens[customer],
                     CHECKOUT,
-                    json!({ "input": {
-                        "idempotencyKey": format!("live-bench-{run}-{k:04}"),
-                        "items": [{ "productId": product, "quantity": 1 }],
-                        "address": { "recipient": "Bench", "phone": "13800000000", "province": "Zhejiang",
-                                     "city": "Hangzhou", "district": "Xihu", "line1": "1 Bench Road" },
-                    } }),
+                    json!({ "input": checkout_input(&format!("live-bench-{run}-{k:04}"), &product) }),
                 )
                 .await;
             assert!(placed["errors"].is_null(), "{placed}");
@@ -225,12 +222,7 @@ async fn run() {
         .graphql_as(
             &tokens[0],
             CHECKOUT,
-            json!({ "input": {
-                "idempotencyKey": "live-bench-sse-check",
-                "items": [{ "productId": product, "quantity": 1 }],
-                "address": { "recipient": "Bench", "phone": "13800000000", "province": "Zhejiang",
-                             "city": "Hangzhou", "district": "Xihu", "line1": "1 Bench Road" },
-            } }),
+            json!({ "input": checkout_input("live-bench-sse-check", &product) }),
         )
         .await;
     let order_id = placed["data"]["checkout"]["id"].clone();

@@ -7,6 +7,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// The `CheckoutInput` of one unit of `product` to a fixed address (no cart read, no
+/// address lookup), with idempotency key `key`.
+pub fn checkout_input(key: &str, product: &str) -> Value {
+    json!({
+        "idempotencyKey": key,
+        "items": [{ "productId": product, "quantity": 1 }],
+        "address": { "recipient": "Bench", "phone": "13800000000", "province": "Zhejiang",
+                     "city": "Hangzhou", "district": "Xihu", "line1": "1 Bench Road" },
+    })
+}
+
 /// Latencies of one measurement, in microseconds, sorted.
 pub struct Latencies {
     pub micros: Vec<u64>,

@@ -144,7 +144,7 @@ async fn owners_watch_orders_and_payments_over_websocket_and_sse() {
         )
         .await;
         open += 1;
-        system.wait_for_subscriptions("order", None, open).await;
+        system.wait_for_subscriptions("order", open).await;
         let cancelled = system.graphql_as(&owner, CANCEL, one.clone()).await;
         assert_eq!(
             cancelled["data"]["cancelOrder"]["status"], "CANCELLED",
@@ -183,7 +183,7 @@ async fn owners_watch_orders_and_payments_over_websocket_and_sse() {
         )
         .await;
         open += 2;
-        system.wait_for_subscriptions("order", None, open).await;
+        system.wait_for_subscriptions("order", open).await;
         let (order, _) =
             place_order(&system, &owner, &format!("live-all-{transport}"), &item, 2).await;
         let placed = next_data(&mut mine, "the owner's new order").await;
@@ -231,7 +231,7 @@ async fn owners_watch_orders_and_payments_over_websocket_and_sse() {
         )
         .await;
         refused(&mut prying, "NOT_FOUND", "a stranger watching a payment").await;
-        system.wait_for_subscriptions("payment", None, 1).await;
+        system.wait_for_subscriptions("payment", 1).await;
         let redirect = payment["redirectUrl"].as_str().expect("redirect URL");
         let approved = reqwest::Client::new()
             .post(format!("{redirect}/approve"))
@@ -275,7 +275,7 @@ async fn signing_out_or_a_ban_ends_open_subscriptions() {
             json!({}),
         )
         .await;
-        system.wait_for_subscriptions("order", None, 1).await;
+        system.wait_for_subscriptions("order", 1).await;
         if banned {
             let me = system.graphql_as(&token, "{ me { id } }", json!({})).await;
             let ban = system
@@ -337,7 +337,7 @@ async fn changes_reach_subscribers_of_another_replica_and_a_hundred_at_once() {
         json!({ "id": order }),
     )
     .await;
-    system.wait_for_subscriptions("order", None, 1).await;
+    system.wait_for_subscriptions("order", 1).await;
     let cancelled = system
         .post_as(&replica_url, Some(&owner), CANCEL, json!({ "id": order }))
         .await;
@@ -365,7 +365,7 @@ async fn changes_reach_subscribers_of_another_replica_and_a_hundred_at_once() {
             .await,
         );
     }
-    system.wait_for_subscriptions("order", None, 100).await;
+    system.wait_for_subscriptions("order", 100).await;
     let committed = Instant::now();
     let cancelled = system
         .graphql_as(&owner, CANCEL, json!({ "id": order }))
@@ -406,7 +406,7 @@ async fn one_websocket_carries_several_subscriptions_of_one_user_only() {
     one.subscribe("b", WATCH_ORDERS, json!({})).await;
     two.subscribe("a", WATCH_ORDERS, json!({})).await;
     two.subscribe("b", WATCH_ORDERS, json!({})).await;
-    system.wait_for_subscriptions("order", None, 4).await;
+    system.wait_for_subscriptions("order", 4).await;
     let (order, _) = place_order(&system, &first, "live-mux-order", &item, 1).await;
     let mut ids = Vec::new();
     for _ in 0..2 {

@@ -411,13 +411,10 @@ impl System {
             .collect()
     }
 
-    /// Waits until subgraph `name` (at `base`, e.g. `http://127.0.0.1:4004`, or the
-    /// system's own when `None`) counts at least `open` open subscriptions, so that a test
-    /// makes its change only once the subscription is in place.
-    pub async fn wait_for_subscriptions(&self, name: &str, base: Option<&str>, open: u64) {
-        let base = base
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.subgraph_base(name));
+    /// Waits until subgraph `name` of this system counts at least `open` open
+    /// subscriptions, so that a test makes its change only once the subscription is in place.
+    pub async fn wait_for_subscriptions(&self, name: &str, open: u64) {
+        let base = self.subgraph_base(name);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let now = open_subscriptions(&base).await;

@@ -57,6 +57,28 @@ pub fn spawn_workers(workers: Vec<Worker>, shutdown: &Shutdown) -> Vec<JoinHandl
         .collect()
 }
 
+/// Background work that runs `task` now and then every `interval` until shutdown. A failed
+/// round is logged (as `what`) and simply tried again at the next one; the database, not this
+/// loop, keeps replicas from doing the same work twice.
+pub fn periodic_worker<F, Fut>(what: &'static str, interval: std::time::Duration, task: F) -> Worker
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), crate::ApiError>> + Send,
+{
+    Box::new(move |mut shutdown: Shutdown| {
+        Box::pin(async move {
+            loop {
+                if let Err(error) = task().await {
+                    tracing::warn!(error = %error.message(), "{what} failed; will retry");
+                }
+                if !pause(&mut shutdown, interval).await {
+                    break;
+                }
+            }
+        })
+    })
+}
+
 /// Sleeps for `period`, or less if `shutdown` turns `true`; returns whether to go on.
 pub async fn pause(shutdown: &mut Shutdown, period: std::time::Duration) -> bool {
     if *shutdown.borrow() {

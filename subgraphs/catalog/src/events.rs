@@ -45,32 +45,19 @@ pub fn flash_sale_returns(
     cache: crate::cache::ProductCache,
     interval: std::time::Duration,
 ) -> Worker {
-    use service_kit::subgraph::{Shutdown, pause};
-    Box::new(move |mut shutdown: Shutdown| {
-        Box::pin(async move {
-            loop {
-                let returned = async {
-                    let mut conn = db.get().await?;
-                    crate::db::flash_sales::return_unsold(&mut conn, RETURN_BATCH).await
-                }
-                .await;
-                match returned {
-                    Ok(products) if !products.is_empty() => {
-                        cache.put_many(&products).await;
-                        tracing::info!(
-                            products = products.len(),
-                            "unsold flash sale units returned"
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(error = %error.message(), "flash sale returns failed; will retry");
-                    }
-                }
-                if !pause(&mut shutdown, interval).await {
-                    break;
-                }
+    service_kit::subgraph::periodic_worker("flash sale returns", interval, move || {
+        let (db, cache) = (db.clone(), cache.clone());
+        async move {
+            let mut conn = db.get().await?;
+            let products = crate::db::flash_sales::return_unsold(&mut conn, RETURN_BATCH).await?;
+            if !products.is_empty() {
+                cache.put_many(&products).await;
+                tracing::info!(
+                    products = products.len(),
+                    "unsold flash sale units returned"
+                );
             }
-        })
+            Ok(())
+        }
     })
 }

@@ -114,11 +114,6 @@ pub struct PaymentChanged {
     pub to: String,
 }
 
-async fn order_now(db: &DbPool, order_id: Uuid) -> Result<OrderRow, ApiError> {
-    let mut conn = db.get().await?;
-    reread(&mut conn, order_id).await
-}
-
 /// Brings the order in line with its payment: a payment that succeeded pays it, the full
 /// refund of the payment that paid it refunds it (its `OrderRefunded` event then returns
 /// the stock). Idempotent: a redelivered event finds the order already there.
@@ -161,14 +156,8 @@ pub async fn follow_payment(
             // happens once (it has one idempotency key per payment).
             tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, %why, "payment refused: the order is not payable; it will be refunded");
             let mut conn = db.get().await?;
-            store::refuse_payment(
-                &mut conn,
-                &order_now(db, payment.order_id).await?,
-                payment.payment_id,
-                &why,
-                traceparent,
-            )
-            .await
+            let order = reread(&mut conn, payment.order_id).await?;
+            store::refuse_payment(&mut conn, &order, payment.payment_id, &why, traceparent).await
         }
         Err(ApiError::Conflict(why)) => {
             // The refund of a payment that never paid this order: nothing to undo.

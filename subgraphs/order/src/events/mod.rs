@@ -8,7 +8,7 @@ pub mod live;
 
 use event_bus::{Event, consumer_worker};
 use service_kit::config::OrderSettings;
-use service_kit::subgraph::{Shutdown, pause};
+use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, Stores, Worker};
 
 use crate::db::store::{self, Abandon};
@@ -47,17 +47,9 @@ fn payment_events(db: DbPool, redis: Redis) -> Worker {
 }
 
 fn sweeper(db: DbPool, settings: OrderSettings) -> Worker {
-    Box::new(move |mut shutdown: Shutdown| {
-        Box::pin(async move {
-            loop {
-                if let Err(error) = sweep(&db, &settings).await {
-                    tracing::warn!(error = %error.message(), "order sweep failed; will retry");
-                }
-                if !pause(&mut shutdown, settings.sweep_interval).await {
-                    break;
-                }
-            }
-        })
+    periodic_worker("order sweep", settings.sweep_interval, move || {
+        let (db, settings) = (db.clone(), settings.clone());
+        async move { sweep(&db, &settings).await }
     })
 }
 

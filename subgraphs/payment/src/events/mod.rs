@@ -8,7 +8,7 @@
 pub mod live;
 
 use event_bus::{Event, consumer_worker};
-use service_kit::subgraph::{Shutdown, pause};
+use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, ServiceConfig, Stores, Worker};
 use uuid::Uuid;
 
@@ -117,17 +117,9 @@ async fn refund_refused(db: &DbPool, event: Event) -> anyhow::Result<()> {
 pub const AUTOMATIC_REFUND_KEY: &str = "automatic-refund-order-not-payable";
 
 fn sweeper(db: DbPool, interval: std::time::Duration) -> Worker {
-    Box::new(move |mut shutdown: Shutdown| {
-        Box::pin(async move {
-            loop {
-                if let Err(error) = sweep(&db).await {
-                    tracing::warn!(error = %error.message(), "payment sweep failed; will retry");
-                }
-                if !pause(&mut shutdown, interval).await {
-                    break;
-                }
-            }
-        })
+    periodic_worker("payment sweep", interval, move || {
+        let db = db.clone();
+        async move { sweep(&db).await }
     })
 }
 
