@@ -463,10 +463,10 @@ async fn flash_sales_set_units_aside_and_give_the_unsold_back_once() {
 
     // Redis loses the counter: it is rebuilt from the record.
     let redis = system.redis().await;
-    let mut conn = redis.pool().get().await.unwrap();
+    let mut conn = redis.connection().await.unwrap();
     let _: () = service_kit::redis::redis::cmd("DEL")
-        .arg(redis.key(&format!("flash:{running}:remaining")))
-        .query_async(&mut *conn)
+        .arg(redis.key(&format!("flash:{running}:state")))
+        .query_async(&mut conn)
         .await
         .unwrap();
     drop(conn);

@@ -327,13 +327,9 @@ async fn browsers_on_allowed_origins_may_call_the_api_and_others_may_not() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_called() {
-    // Background sweeps stay quiet (one at start-up), so the statement counts of the user,
-    // catalog and cart subgraphs (no outbox relay polling) move only if a request reaches
-    // them.
-    let system = System::start_with(support::Options::sweeping_every(
-        std::time::Duration::from_secs(3600),
-    ))
-    .await;
+    // Background sweeps and outbox polls stay quiet (one at start-up), so the statement
+    // counts of the user, catalog and cart subgraphs move only if a request reaches them.
+    let system = System::start_with(support::Options::quiet()).await;
     // The first sweeps and start-up reads are over.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let counts = || -> Vec<u64> {

@@ -4,6 +4,8 @@
 mod support;
 
 /// Subscriptions (`tests/orders/live.rs`).
+#[path = "orders/flash_sales.rs"]
+mod flash_sales;
 #[path = "orders/live.rs"]
 mod live;
 

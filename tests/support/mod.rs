@@ -102,6 +102,9 @@ impl System {
             if let Some(grace) = options.refresh_reuse_grace {
                 config.auth.refresh_reuse_grace = grace;
             }
+            if let Some(limit) = options.flash_purchases_per_second {
+                config.flash_purchases_per_second = limit;
+            }
             if let Some(limit) = options.register_limit {
                 config.auth.register_limit_per_address = limit;
             }
@@ -218,16 +221,16 @@ impl System {
         let redis = service_kit::Redis::connect(&url, &self.redis_prefix, 1)
             .await
             .expect("redis");
-        let mut conn = redis.pool().get().await.expect("redis connection");
+        let mut conn = redis.connection().await.expect("redis connection");
         let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
             .arg(redis.key("catalog:product:*"))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .expect("KEYS");
         if !keys.is_empty() {
             let _: () = service_kit::redis::redis::cmd("DEL")
                 .arg(keys)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
                 .expect("DEL");
         }
@@ -392,13 +395,13 @@ impl System {
     /// The events on stream `name` (`orders`), oldest first.
     pub async fn events(&self, name: &str) -> Vec<event_bus::Event> {
         let redis = self.redis().await;
-        let mut conn = redis.pool().get().await.expect("redis connection");
+        let mut conn = redis.connection().await.expect("redis connection");
         let entries: service_kit::redis::redis::streams::StreamRangeReply =
             service_kit::redis::redis::cmd("XRANGE")
                 .arg(event_bus::stream_key(&redis, name))
                 .arg("-")
                 .arg("+")
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
                 .expect("XRANGE");
         entries
@@ -474,6 +477,8 @@ pub struct Options {
     pub router_env: Vec<(&'static str, &'static str)>,
     /// Where the router's output goes (at `info`, the configured level), if anywhere.
     pub router_log: Option<std::path::PathBuf>,
+    /// Flash-sale purchase attempts per customer per second, if not the default.
+    pub flash_purchases_per_second: Option<u32>,
 }
 
 /// The subscriptions open in the subgraph at `base` (`GET /internal/live`).
@@ -500,6 +505,19 @@ impl Options {
         Self {
             orders: Some(service_kit::config::OrderSettings {
                 sweep_interval: interval,
+                ..Default::default()
+            }),
+            ..Self::default()
+        }
+    }
+
+    /// Options for counting a request's SQL statements: every periodic sweep and every
+    /// outbox relay's idle poll waits an hour (each runs once at start-up).
+    pub fn quiet() -> Self {
+        Self {
+            orders: Some(service_kit::config::OrderSettings {
+                sweep_interval: Duration::from_secs(3600),
+                outbox_poll: Duration::from_secs(3600),
                 ..Default::default()
             }),
             ..Self::default()

@@ -96,12 +96,12 @@ pub(crate) async fn load(
     user: Uuid,
     session: Uuid,
 ) -> Result<SessionState, ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let (owner, record, roles): (Option<String>, Option<String>, Option<String>) = redis::pipe()
         .get(session_key(redis, session))
         .get(user_key(redis, user))
         .get(roles_key(redis))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .map_err(unavailable)?;
     let roles: Option<RoleSet> = parse(roles)?;
@@ -120,13 +120,13 @@ async fn store_if_newer(
     json: String,
     ttl: Duration,
 ) -> Result<bool, ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let stored: i64 = service_kit::redis::STORE_IF_NEWER
         .key(key)
         .arg(json)
         .arg(version)
         .arg(ttl.as_secs().max(1))
-        .invoke_async(&mut *conn)
+        .invoke_async(&mut conn)
         .await
         .map_err(unavailable)?;
     Ok(stored == 1)
@@ -164,13 +164,13 @@ pub async fn allow_session(
     user: Uuid,
     ttl: Duration,
 ) -> Result<(), ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let _: () = redis::cmd("SET")
         .arg(session_key(redis, session))
         .arg(user.to_string())
         .arg("EX")
         .arg(ttl.as_secs().max(1))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .map_err(unavailable)?;
     Ok(())
@@ -182,11 +182,11 @@ pub async fn end_sessions(redis: &Redis, sessions: &[Uuid]) -> Result<(), ApiErr
     if sessions.is_empty() {
         return Ok(());
     }
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let keys: Vec<String> = sessions.iter().map(|s| session_key(redis, *s)).collect();
     let _: () = redis::cmd("DEL")
         .arg(keys)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .map_err(unavailable)?;
     announce(redis, SESSIONS_ENDED, None, sessions).await;

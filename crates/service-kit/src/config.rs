@@ -94,6 +94,9 @@ pub struct ServiceConfig {
     pub order_url: String,
     /// `PAYMENT_TTL_SECONDS` (default 900): how long a payment may stay open at the gateway.
     pub payment_ttl: Duration,
+    /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
+    /// may make per second; more are `RATE_LIMITED`.
+    pub flash_purchases_per_second: u32,
 }
 
 /// Default `ORDER_SUBGRAPH_URL`.
@@ -287,6 +290,7 @@ impl ServiceConfig {
                 .filter(|v| !v.is_empty()),
             order_url: env_or("ORDER_SUBGRAPH_URL", DEFAULT_ORDER_URL),
             payment_ttl: Duration::from_secs(env_parse("PAYMENT_TTL_SECONDS", 900)?),
+            flash_purchases_per_second: env_parse("FLASH_PURCHASES_PER_SECOND", 5)?,
         })
     }
 

@@ -129,9 +129,17 @@ impl Redis {
         &self.prefix
     }
 
-    /// The underlying pool, for commands.
+    /// The underlying pool.
     pub fn pool(&self) -> &RedisPool {
         &self.pool
+    }
+
+    /// A connection for commands: a clone of one of the pool's multiplexed connections, so
+    /// that its pool slot is free again at once and any number of requests share it. (A
+    /// slot held for a whole command made requests queue for the pool under a storm of
+    /// them, and fail after the checkout timeout.)
+    pub async fn connection(&self) -> Result<ConnectionManager, bb8::RunError<redis::RedisError>> {
+        Ok(self.pool.get().await?.clone())
     }
 
     /// A connection of its own, outside the pool, for blocking commands (`XREADGROUP …

@@ -3,19 +3,32 @@
 
 use crate::ApiError;
 
-/// Trimmed `value`, 1 to `max` characters, without control characters.
 /// An id argument: ids are UUIDs, anything else is `BAD_USER_INPUT` for `field` (in every
 /// subgraph alike; an id that parses but names nothing is the caller's `NOT_FOUND`).
 pub fn id(field: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(value).map_err(|_| ApiError::bad_input(field, "is not a valid id"))
 }
 
+/// Trimmed `value`, 1 to `max` characters, without control characters.
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ApiError::bad_input(field, "must not be empty"));
     }
     optional_text(field, trimmed, max).map(|v| v.to_owned())
+}
+
+/// An idempotency key: trimmed, 8 to 128 characters, no control characters (one rule for
+/// checkout, payments and flash-sale purchases).
+pub fn idempotency_key(field: &str, key: &str) -> Result<String, ApiError> {
+    let key = key.trim();
+    if !(8..=128).contains(&key.chars().count()) || key.chars().any(char::is_control) {
+        return Err(ApiError::bad_input(
+            field,
+            "must be 8 to 128 characters without control characters",
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 /// `value` (untrimmed), at most `max` characters, without control characters.

@@ -207,6 +207,7 @@ fn base_config() -> ServiceConfig {
         payment_gateway_url: None,
         order_url: service_kit::config::DEFAULT_ORDER_URL.to_owned(),
         payment_ttl: std::time::Duration::from_secs(900),
+        flash_purchases_per_second: 5,
         loader_delay: std::time::Duration::from_millis(1),
     }
 }

@@ -47,9 +47,9 @@ impl ProductCache {
             return HashMap::new();
         }
         let lookup = async {
-            let mut conn = self.redis.pool().get().await?;
+            let mut conn = self.redis.connection().await?;
             let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
-            Ok(redis::cmd("MGET").arg(keys).query_async(&mut *conn).await?)
+            Ok(redis::cmd("MGET").arg(keys).query_async(&mut conn).await?)
         };
         let result: anyhow::Result<Vec<Option<String>>> =
             match tokio::time::timeout(READ_BUDGET, lookup).await {
@@ -92,8 +92,8 @@ impl ProductCache {
         if !self.store(rows).await {
             let keys: Vec<String> = rows.iter().map(|row| self.key(row.id)).collect();
             let deleted: anyhow::Result<()> = async {
-                let mut conn = self.redis.pool().get().await?;
-                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut *conn).await?;
+                let mut conn = self.redis.connection().await?;
+                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
                 Ok(())
             }
             .await;
@@ -118,8 +118,8 @@ impl ProductCache {
                     .arg(row.version);
             }
             invocation.arg(TTL.as_secs());
-            let mut conn = self.redis.pool().get().await?;
-            let _stored: i64 = invocation.invoke_async(&mut *conn).await?;
+            let mut conn = self.redis.connection().await?;
+            let _stored: i64 = invocation.invoke_async(&mut conn).await?;
             Ok(())
         }
         .await;

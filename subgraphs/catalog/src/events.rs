@@ -1,54 +1,146 @@
 //! The catalog's background work. When other services' events arrive: the stock of an
 //! order that was cancelled, expired or refunded, or of a checkout that was abandoned, goes
 //! back on sale; release is idempotent per order, so a redelivered event changes nothing.
-//! And by the clock: the unsold units of ended flash sales go back to their products.
+//! Flash-sale purchases follow their orders: confirmed when the order is placed, their
+//! units given back when it is cancelled, expired or refunded (or refused). And by the
+//! clock: the unsold units of ended flash sales go back to their products, and admissions
+//! whose order has not come are sent again.
 
 use event_bus::{Event, consumer_worker};
-use service_kit::{Redis, Worker};
+use service_kit::{ApiError, DbPool, Redis, Worker};
 use uuid::Uuid;
 
+use crate::cache::ProductCache;
+use crate::db::flash_purchases::{self, GivenBack};
+use crate::flash_counters::{self, GiveBack};
 use crate::internal::StockService;
 
 /// The catalog's consumer of the `orders` stream.
 pub fn order_events(redis: Redis, stock: StockService) -> Worker {
+    let flash = FlashReturns {
+        db: stock.db.clone(),
+        redis: redis.clone(),
+        cache: stock.cache.clone(),
+    };
     consumer_worker(redis, "orders", "catalog", move |event: Event| {
-        let stock = stock.clone();
+        let (stock, flash) = (stock.clone(), flash.clone());
         async move {
+            let order_id: Uuid = event.aggregate_id.parse()?;
             let reason = match event.name.as_str() {
                 "OrderCancelled" => "order cancelled",
                 "OrderExpired" => "order expired",
                 "OrderRefunded" => "order refunded",
                 "CheckoutAbandoned" => "checkout abandoned",
+                // A flash-sale purchase's order exists (it has the purchase's id).
+                "OrderPlaced" if event.payload.get("flashSaleId").is_some() => {
+                    let mut conn = flash.db.get().await?;
+                    if flash_purchases::confirm(&mut conn, order_id)
+                        .await
+                        .map_err(anyhow_error)?
+                    {
+                        tracing::info!(purchase = %order_id, "flash sale purchase confirmed");
+                    }
+                    return Ok(());
+                }
+                "FlashOrderRefused" => {
+                    let why = event.payload["reason"].as_str().unwrap_or("ORDER_REFUSED");
+                    flash.give_back(order_id, Some(why)).await?;
+                    return Ok(());
+                }
                 _ => return Ok(()),
             };
-            let order_id: Uuid = event.aggregate_id.parse()?;
-            if stock
+            let released = stock
                 .release(order_id, reason)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?
-            {
+                .map_err(anyhow_error)?;
+            if released {
                 tracing::info!(order = %order_id, reason, "stock released");
+            } else if event.name != "CheckoutAbandoned" {
+                // Not a checkout's order: perhaps a flash sale's.
+                flash.give_back(order_id, None).await?;
             }
             Ok(())
         }
     })
 }
 
-/// Sales returned per transaction.
+fn anyhow_error(error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!(error.message())
+}
+
+/// Gives the units of flash-sale purchases back.
+#[derive(Clone)]
+struct FlashReturns {
+    db: DbPool,
+    redis: Redis,
+    cache: ProductCache,
+}
+
+impl FlashReturns {
+    /// Gives back the units of purchase `id` (if it is one, once): to the sale's counters
+    /// while it sells, else to the product. With `rejection`, the purchase had no order.
+    async fn give_back(&self, id: Uuid, rejection: Option<&str>) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let given = flash_purchases::give_back(&mut conn, id, rejection)
+            .await
+            .map_err(anyhow_error)?;
+        drop(conn);
+        match given {
+            None => {}
+            Some(GivenBack::ToSale { purchase, epoch }) => {
+                let back = GiveBack {
+                    sale: purchase.sale_id,
+                    buyer: purchase.user_id,
+                    quantity: purchase.quantity,
+                    epoch,
+                    purchase: purchase.id,
+                };
+                match flash_counters::give_back(&self.redis, &back, None).await {
+                    Ok(_) => {
+                        tracing::info!(purchase = %id, sale = %purchase.sale_id, units = purchase.quantity, ?rejection, "flash sale units back on sale");
+                    }
+                    // The record has them back: a rebuild, or the end-of-sale return, counts
+                    // them. Until then the sale sells fewer (never more).
+                    Err(error) => {
+                        tracing::warn!(error = %error.message(), purchase = %id, "flash sale units not back in the counters yet");
+                    }
+                }
+            }
+            Some(GivenBack::ToProduct(product)) => {
+                self.cache.put(&product).await;
+                tracing::info!(purchase = %id, product = %product.id, "flash sale units back in stock (the sale is over)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sales returned (or purchases sent again) per transaction.
 const RETURN_BATCH: i64 = 50;
 
 /// Every replica gives the unsold units of ended flash sales back to their products, every
-/// `interval`; the database decides who returns which sale (`FOR UPDATE SKIP LOCKED`), so
-/// each sale's units come back once, also across restarts.
-pub fn flash_sale_returns(
-    db: service_kit::DbPool,
-    cache: crate::cache::ProductCache,
-    interval: std::time::Duration,
+/// `settings.sweep_interval`; the database decides who returns which sale (`FOR UPDATE SKIP
+/// LOCKED`), so each sale's units come back once, also across restarts. It also sends
+/// again the admissions still without an order after `settings.abandon_after` (as long as
+/// a checkout may take; a Redis restart loses streams).
+pub fn flash_sale_sweep(
+    db: DbPool,
+    cache: ProductCache,
+    settings: &service_kit::config::OrderSettings,
 ) -> Worker {
-    service_kit::subgraph::periodic_worker("flash sale returns", interval, move || {
+    let (interval, resend_after) = (settings.sweep_interval, settings.abandon_after);
+    service_kit::subgraph::periodic_worker("flash sale sweep", interval, move || {
         let (db, cache) = (db.clone(), cache.clone());
         async move {
             let mut conn = db.get().await?;
+            let resent =
+                flash_purchases::resend_pending(&mut conn, resend_after, RETURN_BATCH).await?;
+            if resent > 0 {
+                tracing::warn!(
+                    count = resent,
+                    "flash sale admissions without an order yet: sent again"
+                );
+            }
             let products = crate::db::flash_sales::return_unsold(&mut conn, RETURN_BATCH).await?;
             if !products.is_empty() {
                 cache.put_many(&products).await;

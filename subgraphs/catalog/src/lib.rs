@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod db;
 pub mod events;
+pub mod flash_counters;
 pub mod graphql;
 pub mod internal;
 pub mod seed;
@@ -54,6 +55,9 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(stores.db.clone())
         .data(stores.redis.clone())
         .data(cache.clone())
+        .data(graphql::flash_purchases::PurchaseLimits {
+            per_second: config.flash_purchases_per_second,
+        })
         .finish();
     let db = stores.db.clone();
     let delay = config.loader_delay;
@@ -69,18 +73,25 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     )
 }
 
-/// Background work: giving back the stock of cancelled and expired orders.
+/// Background work: the outbox relay; giving back the stock of cancelled and expired
+/// orders; following flash-sale purchases; returning what ended sales did not sell.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
     let stock = internal::StockService {
         db: stores.db.clone(),
         cache: cache::ProductCache::new(stores.redis.clone()),
     };
     Ok(vec![
+        // Flash-sale admissions, to the order subgraph.
+        event_bus::relay_worker(
+            stores.db.clone(),
+            stores.redis.clone(),
+            config.orders.outbox_poll,
+        ),
         events::order_events(stores.redis.clone(), stock),
-        events::flash_sale_returns(
+        events::flash_sale_sweep(
             stores.db.clone(),
             cache::ProductCache::new(stores.redis.clone()),
-            config.orders.sweep_interval,
+            &config.orders,
         ),
     ])
 }

@@ -137,6 +137,7 @@ impl Checkout {
             from_cart,
             lines: &reservation.lines,
             traceparent,
+            flash_sale: None,
         };
         let mut conn = self.db.get().await?;
         let placed = match store::place_order(&mut conn, &order).await? {

@@ -11,6 +11,7 @@ pub mod checkout;
 pub mod db;
 pub mod domain;
 pub mod events;
+pub mod flash_orders;
 pub mod graphql;
 pub mod internal;
 pub mod lifecycle;
@@ -80,7 +81,11 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
 
 /// The outbox relay and the expiry sweeper.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
-    Ok(events::workers(stores, &config.orders))
+    Ok(events::workers(
+        stores,
+        &config.orders,
+        services::Services::new(config)?,
+    ))
 }
 
 /// Runs the order subgraph alone.

@@ -232,13 +232,13 @@ pub async fn refresh(
                 user_id: user,
             };
             let json = serde_json::to_string(&kept).map_err(|_| ApiError::Internal)?;
-            let mut redis = access.redis().pool().get().await.map_err(unavailable)?;
+            let mut redis = access.redis().connection().await.map_err(unavailable)?;
             let _: () = redis::cmd("SET")
                 .arg(grace_key(access, &hash))
                 .arg(json)
                 .arg("EX")
                 .arg(grace.as_secs().max(1))
-                .query_async(&mut *redis)
+                .query_async(&mut redis)
                 .await
                 .map_err(unavailable)?;
             Ok(Rotation::Rotated(pair))
@@ -250,10 +250,10 @@ pub async fn refresh(
             Ok(pair)
         }
         Rotation::JustUsed { session } => {
-            let mut redis = access.redis().pool().get().await.map_err(unavailable)?;
+            let mut redis = access.redis().connection().await.map_err(unavailable)?;
             let kept: Option<String> = redis::cmd("GET")
                 .arg(grace_key(access, &hash))
-                .query_async(&mut *redis)
+                .query_async(&mut redis)
                 .await
                 .map_err(unavailable)?;
             let live: bool = sessions::table

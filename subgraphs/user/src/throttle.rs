@@ -37,14 +37,14 @@ async fn count(
     window: u64,
     what: &str,
 ) -> Result<(), ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let mut invocation = COUNT_ATTEMPT.prepare_invoke();
     invocation.arg(window);
     for (key, limit) in counters {
         invocation.key(key).arg(*limit);
     }
     let wait: u64 = invocation
-        .invoke_async(&mut *conn)
+        .invoke_async(&mut conn)
         .await
         .map_err(unavailable)?;
     if wait == 0 {
@@ -77,13 +77,13 @@ pub async fn login_succeeded(
     email: &str,
     client_ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    let mut conn = redis.pool().get().await.map_err(unavailable)?;
+    let mut conn = redis.connection().await.map_err(unavailable)?;
     let mut pipe = redis::pipe();
     pipe.del(account_key(redis, email)).ignore();
     if let Some(ip) = client_ip {
         pipe.decr(address_key(redis, ip), 1).ignore();
     }
-    let _: () = pipe.query_async(&mut *conn).await.map_err(unavailable)?;
+    let _: () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
     Ok(())
 }
 

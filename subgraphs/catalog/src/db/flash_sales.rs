@@ -6,19 +6,22 @@
 //! - Once a sale has ended, its unsold units (`total_quantity − sold`) go back to the
 //!   product exactly once (`returned_at`, set in the same transaction as the stock change,
 //!   by whichever replica's sweeper locks the sale first).
-//! - `remainingQuantity` of a running sale is the Redis counter `flash:{id}:remaining`;
-//!   when Redis lost it, it is rebuilt from the record (`total_quantity − sold`) with
-//!   `SET NX`, so concurrent rebuilds agree.
+//! - Units held by a sale's buyers are the quantities of its purchases not given back
+//!   (`db::flash_purchases`); the Redis counters (`crate::flash_counters`) are rebuilt from
+//!   them under a new `counter_epoch` when Redis lost them, while no purchase can be
+//!   recorded or given back (the sale's row lock), so a rebuild counts each purchase once.
+//! - Once a sale has ended and its unsold units went back, `sold` is what its buyers held
+//!   then; units given back later go to the product (and leave `sold`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use service_kit::redis::redis;
 use service_kit::{ApiError, Redis};
 use uuid::Uuid;
 
 use super::models::ProductRow;
-use super::schema::{flash_sales, products};
+use super::schema::{flash_sale_purchases, flash_sales, products};
+use crate::flash_counters;
 
 /// A row of `flash_sales`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -37,6 +40,7 @@ pub struct FlashSaleRow {
     pub returned_at: Option<DateTime<Utc>>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub counter_epoch: i32,
 }
 
 /// Where a sale is, by the clock.
@@ -130,6 +134,7 @@ pub async fn create(
             returned_at: None,
             created_by: Some(new.created_by),
             created_at: Utc::now(),
+            counter_epoch: 0,
         };
         super::log_stock_change(
             conn,
@@ -177,71 +182,164 @@ pub async fn list(
     Ok(query.load(conn).await?)
 }
 
-fn remaining_key(redis: &Redis, sale: Uuid) -> String {
-    redis.key(&format!("flash:{sale}:remaining"))
-}
-
-/// Publishes a new sale's counter (its whole quantity), kept until a day after it ends.
-pub async fn publish_counter(redis: &Redis, sale: &FlashSaleRow) -> Result<(), ApiError> {
-    let mut conn = redis.pool().get().await.map_err(counter_unavailable)?;
-    let _: Option<String> = redis::cmd("SET")
-        .arg(remaining_key(redis, sale.id))
-        .arg(sale.total_quantity - sale.sold)
-        .arg("NX")
-        .arg("EXAT")
-        .arg(counter_expiry(sale))
-        .query_async(&mut *conn)
+/// One sale.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<FlashSaleRow>, ApiError> {
+    Ok(flash_sales::table
+        .find(id)
+        .select(FlashSaleRow::as_select())
+        .first(conn)
         .await
-        .map_err(counter_unavailable)?;
-    Ok(())
+        .optional()?)
 }
 
-fn counter_expiry(sale: &FlashSaleRow) -> i64 {
-    (sale.ends_at + chrono::Duration::days(1)).timestamp()
-}
-
-/// Units left in each sale: for a sale not yet ended, its Redis counter (rebuilt from the
-/// record if Redis lost it); for an ended one, what it did not sell.
-pub async fn remaining(redis: &Redis, sales: &[FlashSaleRow]) -> Result<Vec<i64>, ApiError> {
-    let now = Utc::now();
-    let live: Vec<&FlashSaleRow> = sales
-        .iter()
-        .filter(|sale| sale.phase(now) != Phase::Ended)
-        .collect();
-    let mut counters: Vec<Option<i64>> = Vec::new();
-    if !live.is_empty() {
-        let mut conn = redis.pool().get().await.map_err(counter_unavailable)?;
-        let keys: Vec<String> = live.iter().map(|s| remaining_key(redis, s.id)).collect();
-        counters = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut *conn)
-            .await
-            .map_err(counter_unavailable)?;
-        drop(conn);
-        for (sale, counter) in live.iter().zip(counters.iter_mut()) {
-            if counter.is_none() {
-                // Lost (a Redis restart without persistence): rebuilt from the record.
-                publish_counter(redis, sale).await?;
-                *counter = Some(i64::from(sale.total_quantity - sale.sold));
-            }
-        }
-    }
-    let mut counters = counters.into_iter();
-    Ok(sales
-        .iter()
-        .map(|sale| {
-            if sale.phase(now) == Phase::Ended {
-                i64::from(sale.total_quantity - sale.sold)
-            } else {
-                counters.next().flatten().unwrap_or_default().max(0)
-            }
-        })
+/// Units held per buyer of `sale`: its purchases not given back.
+async fn held_per_buyer(
+    conn: &mut AsyncPgConnection,
+    sale: Uuid,
+) -> Result<Vec<(Uuid, i64)>, ApiError> {
+    Ok(flash_sale_purchases::table
+        .filter(flash_sale_purchases::sale_id.eq(sale))
+        .filter(flash_sale_purchases::returned_at.is_null())
+        .group_by(flash_sale_purchases::user_id)
+        .select((
+            flash_sale_purchases::user_id,
+            diesel::dsl::sum(flash_sale_purchases::quantity),
+        ))
+        .load::<(Uuid, Option<i64>)>(conn)
+        .await?
+        .into_iter()
+        .map(|(buyer, units)| (buyer, units.unwrap_or_default()))
         .collect())
 }
 
-fn counter_unavailable(error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "flash sale counters (Redis) failed");
-    ApiError::Unavailable("the flash sale counters")
+/// A sale after [`rebuild_counters`].
+pub enum Rebuilt {
+    /// Its counters are in Redis again, with this many units left.
+    Counters { sale: FlashSaleRow, remaining: i64 },
+    /// It has given its unsold units back already: it has no counters any more.
+    Settled(FlashSaleRow),
+}
+
+/// Rebuilds the Redis counters of `sale` from the record, under a new epoch, unless another
+/// request rebuilt them meanwhile (rebuilders queue on the sale's row, so a lost counter
+/// is rebuilt once, not by every request that noticed). The epoch bump waits for the
+/// purchases being recorded or given back (they hold the sale's row in share mode) and
+/// makes any admission by the lost counters unrecordable. `None` when there is no such
+/// sale.
+pub async fn rebuild_counters(
+    conn: &mut AsyncPgConnection,
+    redis: &Redis,
+    sale: Uuid,
+) -> Result<Option<Rebuilt>, ApiError> {
+    let mut installed = false;
+    let rebuilt = conn
+        .transaction(async |conn| {
+            let Some(row) = flash_sales::table
+                .find(sale)
+                .for_update()
+                .select(FlashSaleRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+            else {
+                return Ok::<_, ApiError>(None);
+            };
+            if row.returned_at.is_some() {
+                return Ok(Some(Rebuilt::Settled(row)));
+            }
+            if let [Some(remaining)] = flash_counters::remaining(redis, &[sale]).await?[..] {
+                return Ok(Some(Rebuilt::Counters {
+                    sale: row,
+                    remaining,
+                }));
+            }
+            let row: FlashSaleRow = diesel::update(flash_sales::table.find(sale))
+                .set(flash_sales::counter_epoch.eq(flash_sales::counter_epoch + 1))
+                .returning(FlashSaleRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let held = held_per_buyer(conn, sale).await?;
+            // Installed before the commit: the next rebuilder in the queue finds them.
+            flash_counters::install(redis, &row, &held).await?;
+            installed = true;
+            tracing::warn!(sale = %sale, epoch = row.counter_epoch, "flash sale counters rebuilt from the record");
+            let remaining =
+                i64::from(row.total_quantity) - held.iter().map(|(_, n)| n).sum::<i64>();
+            Ok(Some(Rebuilt::Counters {
+                sale: row,
+                remaining,
+            }))
+        })
+        .await;
+    if rebuilt.is_err() && installed {
+        // Counters of an epoch that did not commit would make every admission
+        // unrecordable: gone, the next request rebuilds them.
+        flash_counters::forget(redis, sale).await?;
+    }
+    rebuilt
+}
+
+/// Units left in each sale: for a sale whose unsold units have not gone back yet, its
+/// Redis counter (rebuilt from the record if Redis lost it); after that, what it did not
+/// sell.
+pub async fn remaining(
+    conn: &mut AsyncPgConnection,
+    redis: &Redis,
+    sales: &[FlashSaleRow],
+) -> Result<Vec<i64>, ApiError> {
+    let open: Vec<Uuid> = sales
+        .iter()
+        .filter(|sale| sale.returned_at.is_none())
+        .map(|sale| sale.id)
+        .collect();
+    let mut counters = flash_counters::remaining(redis, &open).await?.into_iter();
+    let mut answer = Vec::with_capacity(sales.len());
+    for sale in sales {
+        let settled = |row: &FlashSaleRow| i64::from(row.total_quantity - row.sold);
+        if sale.returned_at.is_some() {
+            answer.push(settled(sale));
+            continue;
+        }
+        let units = match counters.next().flatten() {
+            Some(units) => units,
+            // Lost (a Redis restart without persistence): rebuilt from the record.
+            None => match rebuild_counters(conn, redis, sale.id).await? {
+                Some(Rebuilt::Counters { remaining, .. }) => remaining,
+                Some(Rebuilt::Settled(row)) => settled(&row),
+                None => settled(sale),
+            },
+        };
+        answer.push(units.max(0));
+    }
+    Ok(answer)
+}
+
+/// Installs the counters of a sale just created.
+pub async fn publish_counters(redis: &Redis, sale: &FlashSaleRow) -> Result<(), ApiError> {
+    flash_counters::install(redis, sale, &[]).await
+}
+
+/// Puts `units` of `product` back on sale (stock and ledger); the product as it is now.
+pub async fn return_to_product(
+    conn: &mut AsyncPgConnection,
+    product: Uuid,
+    units: i32,
+    reason: &str,
+) -> Result<ProductRow, ApiError> {
+    let product: ProductRow = diesel::update(products::table.find(product))
+        .set((
+            products::stock.eq(products::stock + units),
+            products::updated_at.eq(Utc::now()),
+            products::version.eq(products::version + 1),
+        ))
+        .returning(ProductRow::as_returning())
+        .get_result(conn)
+        .await?;
+    super::log_stock_change(conn, product.id, (units, product.stock), reason, None).await?;
+    Ok(product)
 }
 
 /// Gives the unsold units of up to `limit` ended sales back to their products, each once.
@@ -274,29 +372,28 @@ pub async fn return_unsold(
             .await?;
         let mut changed = Vec::new();
         for sale in due {
-            let unsold = sale.total_quantity - sale.sold;
+            // The sale's row is locked: no purchase is being recorded or given back.
+            let held: i64 = held_per_buyer(conn, sale.id)
+                .await?
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            let sold = i32::try_from(held).map_err(|_| ApiError::Internal)?;
+            let unsold = sale.total_quantity - sold;
             if unsold > 0 {
-                let product: ProductRow = diesel::update(products::table.find(sale.product_id))
-                    .set((
-                        products::stock.eq(products::stock + unsold),
-                        products::updated_at.eq(Utc::now()),
-                        products::version.eq(products::version + 1),
-                    ))
-                    .returning(ProductRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                super::log_stock_change(
-                    conn,
-                    product.id,
-                    (unsold, product.stock),
-                    &format!("unsold after flash sale {}", sale.id),
-                    None,
-                )
-                .await?;
-                changed.push(product);
+                changed.push(
+                    return_to_product(
+                        conn,
+                        sale.product_id,
+                        unsold,
+                        &format!("unsold after flash sale {}", sale.id),
+                    )
+                    .await?,
+                );
             }
             diesel::update(flash_sales::table.find(sale.id))
                 .set((
+                    flash_sales::sold.eq(sold),
                     flash_sales::returned.eq(unsold),
                     flash_sales::returned_at.eq(Utc::now()),
                 ))

@@ -61,8 +61,32 @@ diesel::table! {
         returned_at -> Nullable<Timestamptz>,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        counter_epoch -> Int4,
     }
 }
 
+diesel::table! {
+    flash_sale_purchases (id) {
+        id -> Uuid,
+        sale_id -> Uuid,
+        user_id -> Uuid,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        quantity -> Int4,
+        unit_price -> Int8,
+        currency -> Text,
+        product_id -> Uuid,
+        product_name -> Text,
+        address_id -> Uuid,
+        status -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Timestamptz,
+        returned_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(flash_sale_purchases -> flash_sales (sale_id));
 diesel::joinable!(flash_sales -> products (product_id));
 diesel::allow_tables_to_appear_in_same_query!(flash_sales, products);
+diesel::allow_tables_to_appear_in_same_query!(flash_sale_purchases, flash_sales);

@@ -106,8 +106,7 @@ impl FlashSale {
 pub async fn list(ctx: &Context<'_>, status: Option<FlashSaleStatus>) -> Result<Vec<FlashSale>> {
     let mut conn = service_kit::db::connection(ctx).await?;
     let rows = flash_sales::list(&mut conn, status.map(Into::into), LIST_LIMIT).await?;
-    drop(conn);
-    let remaining = flash_sales::remaining(ctx.data_unchecked::<Redis>(), &rows).await?;
+    let remaining = flash_sales::remaining(&mut conn, ctx.data_unchecked::<Redis>(), &rows).await?;
     Ok(rows
         .into_iter()
         .zip(remaining)
@@ -164,7 +163,7 @@ impl FlashSaleMutation {
             })?;
         drop(conn);
         written(ctx, product).await;
-        flash_sales::publish_counter(ctx.data_unchecked::<Redis>(), &sale).await?;
+        flash_sales::publish_counters(ctx.data_unchecked::<Redis>(), &sale).await?;
         tracing::info!(sale = %sale.id, product = %sale.product_id, quantity = sale.total_quantity, "flash sale created");
         let remaining = i64::from(sale.total_quantity);
         Ok(FlashSale {

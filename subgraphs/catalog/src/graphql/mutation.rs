@@ -31,6 +31,7 @@ pub struct Mutation(
     CategoryMutation,
     ProductMutation,
     super::flash_sales::FlashSaleMutation,
+    super::flash_purchases::FlashPurchaseMutation,
 );
 
 /// Category administration.

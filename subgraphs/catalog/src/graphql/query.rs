@@ -32,6 +32,17 @@ impl Query {
         super::flash_sales::list(ctx, status).await
     }
 
+    /// One of the caller's flash-sale purchases, to follow it from `PENDING` to
+    /// `CONFIRMED` (with its order) or `REJECTED`; `NOT_FOUND` when the id is unknown or the
+    /// purchase someone else's. Signed in.
+    async fn flash_sale_purchase(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<super::flash_purchases::FlashSalePurchase>> {
+        Ok(Some(super::flash_purchases::find(ctx, &id).await?))
+    }
+
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
         let mut conn = service_kit::db::connection(ctx).await?;

@@ -111,16 +111,25 @@ pub struct NewOrder<'a> {
     pub from_cart: bool,
     pub lines: &'a [ReservedLine],
     pub traceparent: Option<String>,
+    /// The flash sale it was bought in; its id is then the purchase's.
+    pub flash_sale: Option<Uuid>,
 }
 
+/// What a new order comes from, and so what makes placing it happen once.
+const FROM_CHECKOUT: &str = "UPDATE checkout_attempts SET state = 'PLACED' \
+     WHERE order_id = $1 AND state = 'RESERVING' RETURNING order_id";
+const FROM_FLASH_SALE: &str =
+    "SELECT $1::uuid AS order_id WHERE NOT EXISTS (SELECT 1 FROM orders WHERE id = $1)";
+
 /// Creates the order, its lines, its first history entry and its `OrderPlaced` event in one
-/// statement, if its checkout attempt is still `RESERVING` (moving it to `PLACED`). `None`
-/// when it is not: a twin placed it already, or the sweeper abandoned it.
+/// statement: for a checkout, if its attempt is still `RESERVING` (moving it to `PLACED`);
+/// for a flash-sale purchase, if it does not exist yet. `None` when not: a twin placed it
+/// already, or the sweeper abandoned the checkout.
 pub async fn place_order(
     conn: &mut AsyncPgConnection,
     order: &NewOrder<'_>,
 ) -> Result<Option<OrderRow>, ApiError> {
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "orderId": order.id,
         "userId": order.user_id,
         "status": OrderStatus::PendingPayment,
@@ -132,6 +141,14 @@ pub async fn place_order(
             "unitPrice": l.unit_price,
         })).collect::<Vec<_>>(),
     });
+    if let Some(sale) = order.flash_sale {
+        payload["flashSaleId"] = serde_json::json!(sale);
+    }
+    let placed = if order.flash_sale.is_some() {
+        FROM_FLASH_SALE
+    } else {
+        FROM_CHECKOUT
+    };
     let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
     let names: Vec<&str> = order
         .lines
@@ -140,11 +157,8 @@ pub async fn place_order(
         .collect();
     let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
     let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
-    let row: Option<OrderRow> = diesel::sql_query(
-        "WITH placed AS ( \
-             UPDATE checkout_attempts SET state = 'PLACED' \
-             WHERE order_id = $1 AND state = 'RESERVING' RETURNING order_id \
-         ), new_order AS ( \
+    let row: Option<OrderRow> = diesel::sql_query(format!(
+        "WITH placed AS ({placed}), new_order AS ( \
              INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount, \
                  discount_amount, total_amount, created_at, version, expires_at, \
                  shipping_address, note) \
@@ -153,6 +167,7 @@ pub async fn place_order(
                     $2, 'PENDING_PAYMENT', $3, $4, 0, $4, now(), 1, \
                     now() + $5 * interval '1 millisecond', $6, $7 \
              FROM placed \
+             ON CONFLICT (id) DO NOTHING \
              RETURNING * \
          ), lines AS ( \
              INSERT INTO order_items (order_id, position, product_id, product_name, \
@@ -172,8 +187,8 @@ pub async fn place_order(
                     $15, o.created_at \
              FROM new_order o \
          ) \
-         SELECT * FROM new_order",
-    )
+         SELECT * FROM new_order"
+    ))
     .bind::<SqlUuid, _>(order.id)
     .bind::<SqlUuid, _>(order.user_id)
     .bind::<Text, _>(order.currency)

@@ -1,6 +1,7 @@
 //! The order subgraph's background work: the outbox relay that publishes its events to the
 //! `orders` stream (crates/event-bus), the sweeper that expires unpaid orders and abandons
-//! checkouts whose process died, and the consumer that lets orders follow their payments. Every replica runs both; the database decides who
+//! checkouts whose process died, the consumer that lets orders follow their payments, and
+//! the one that creates the orders of flash-sale purchases. Every replica runs them all; the database decides who
 //! does what (an advisory lock for the relay, `FOR UPDATE SKIP LOCKED` for the sweeper), so
 //! nothing is done twice and nothing depends on an in-memory timer.
 
@@ -12,14 +13,21 @@ use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, Stores, Worker};
 
 use crate::db::store::{self, Abandon};
-use crate::lifecycle;
+use crate::services::Services;
+use crate::{flash_orders, lifecycle};
 
 /// Orders expired (or checkouts abandoned) per transaction.
 const SWEEP_BATCH: i64 = 200;
 
-/// The relay and the sweeper.
-pub fn workers(stores: &Stores, settings: &OrderSettings) -> Vec<Worker> {
+/// The relay, the sweeper and the consumers.
+pub fn workers(stores: &Stores, settings: &OrderSettings, services: Services) -> Vec<Worker> {
     vec![
+        flash_sale_events(
+            stores.db.clone(),
+            stores.redis.clone(),
+            services,
+            settings.clone(),
+        ),
         event_bus::relay_worker(
             stores.db.clone(),
             stores.redis.clone(),
@@ -28,6 +36,28 @@ pub fn workers(stores: &Stores, settings: &OrderSettings) -> Vec<Worker> {
         sweeper(stores.db.clone(), settings.clone()),
         payment_events(stores.db.clone(), stores.redis.clone()),
     ]
+}
+
+/// The order subgraph's consumer of the catalog's `flash-sales` stream: orders of admitted
+/// flash-sale purchases.
+fn flash_sale_events(
+    db: DbPool,
+    redis: Redis,
+    services: Services,
+    settings: OrderSettings,
+) -> Worker {
+    consumer_worker(redis, "flash-sales", "order", move |event: Event| {
+        let (db, services, settings) = (db.clone(), services.clone(), settings.clone());
+        async move {
+            if event.name != "FlashSalePurchaseAdmitted" || event.version != 1 {
+                return Ok(());
+            }
+            let purchase: flash_orders::Admitted = serde_json::from_value(event.payload)?;
+            flash_orders::place(&db, &services, &settings, &purchase, event.traceparent)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))
+        }
+    })
 }
 
 /// The order subgraph's consumer of the `payments` stream.

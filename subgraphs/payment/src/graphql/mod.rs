@@ -318,17 +318,6 @@ pub struct PaymentSetup {
     pub ttl: std::time::Duration,
 }
 
-fn idempotency_key(field: &str, key: &str) -> Result<String, ApiError> {
-    let key = key.trim();
-    if !(8..=128).contains(&key.chars().count()) || key.chars().any(char::is_control) {
-        return Err(ApiError::bad_input(
-            field,
-            "must be 8 to 128 printable characters",
-        ));
-    }
-    Ok(key.to_owned())
-}
-
 impl PaymentMethod {
     fn as_db(self) -> &'static str {
         match self {
@@ -350,7 +339,8 @@ impl Mutation {
     async fn pay_order(&self, ctx: &Context<'_>, input: PayOrderInput) -> Result<Payment> {
         let user = ctx.caller().user_id()?;
         let order_id = service_kit::validate::id("input.orderId", &input.order_id)?;
-        let key = idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
+        let key =
+            service_kit::validate::idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
         let setup = ctx.data_unchecked::<PaymentSetup>();
         let order: service_kit::internal::api::OrderSummary = setup
             .orders
@@ -409,7 +399,8 @@ impl Mutation {
     async fn refund_payment(&self, ctx: &Context<'_>, input: RefundInput) -> Result<Refund> {
         let admin = ctx.caller().user_id()?;
         let payment_id = service_kit::validate::id("input.paymentId", &input.payment_id)?;
-        let key = idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
+        let key =
+            service_kit::validate::idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
         let reason = service_kit::validate::required_text("input.reason", &input.reason, 500)?;
         if input.amount.is_some_and(|amount| amount <= 0) {
             return Err(ApiError::bad_input("input.amount", "must be more than 0").into());

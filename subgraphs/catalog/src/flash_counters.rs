@@ -1,0 +1,243 @@
+//! The fast path of flash sales: per-sale counters in Redis that admit or reject a purchase
+//! attempt in one atomic script (`flash_counters/admit.lua`), without touching PostgreSQL
+//! for the rejected ones.
+//!
+//! Keys (under the deployment's prefix), each sale's expiring a day after the sale ends:
+//! - `flash:{sale}:state`: hash `remaining`, `epoch`, `starts`/`ends` (ms), `limit`, `expires`;
+//! - `flash:{sale}:held`: units held per buyer;
+//! - `flash:key:{buyer}:{idempotency key}`: what that key got (purchase id, request hash,
+//!   rejection reason);
+//! - `flash:rejected:{purchase}`: a rejected attempt, for `flashSalePurchase(id)`;
+//! - `flash:rate:{buyer}`: the buyer's attempts in the current second.
+//!
+//! The counters are a cache of the record (`db::flash_purchases`): when Redis lost them they
+//! are rebuilt from it ([`crate::db::flash_sales::rebuild_counters`]) under a new epoch.
+
+use std::sync::LazyLock;
+
+use service_kit::redis::redis;
+use service_kit::{ApiError, Redis};
+use uuid::Uuid;
+
+use crate::db::flash_sales::FlashSaleRow;
+
+static ADMIT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("flash_counters/admit.lua")));
+static GIVE_BACK: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("flash_counters/give_back.lua")));
+static INSTALL: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("flash_counters/install.lua")));
+
+/// How long a rejected attempt (and its key) is remembered.
+const REJECTION_TTL_SECONDS: u64 = 3600;
+/// How long an admitted purchase's key is remembered in Redis (PostgreSQL keeps it).
+const ADMISSION_KEY_TTL_SECONDS: u64 = 24 * 3600;
+
+/// One purchase attempt, as the counters see it.
+pub struct Attempt<'a> {
+    pub buyer: Uuid,
+    pub sale: Uuid,
+    pub quantity: i32,
+    pub purchase: Uuid,
+    pub idempotency_key: &'a str,
+    /// Fingerprint of what was asked (sale, quantity, address): a key reused for something
+    /// else is a conflict.
+    pub request_hash: &'a str,
+    pub per_second: u32,
+}
+
+/// What an earlier attempt with the same key got.
+pub struct Seen {
+    pub purchase: Uuid,
+    pub request_hash: String,
+    /// `None`: admitted.
+    pub rejection: Option<String>,
+}
+
+/// The counters' decision.
+pub enum Decision {
+    /// Over the buyer's attempts per second; allowed again in this many milliseconds.
+    RateLimited(u64),
+    /// The key was used before.
+    Seen(Seen),
+    /// The sale's counters are not in Redis: rebuild them from the record and ask again.
+    Rebuild,
+    /// `SOLD_OUT`, `LIMIT_EXCEEDED` or `NOT_ACTIVE`.
+    Rejected(String),
+    /// Admitted by the counters of this epoch; the units are taken.
+    Admitted { epoch: i32 },
+}
+
+fn state_key(redis: &Redis, sale: Uuid) -> String {
+    redis.key(&format!("flash:{sale}:state"))
+}
+
+fn held_key(redis: &Redis, sale: Uuid) -> String {
+    redis.key(&format!("flash:{sale}:held"))
+}
+
+fn idempotency_key(redis: &Redis, buyer: Uuid, key: &str) -> String {
+    redis.key(&format!("flash:key:{buyer}:{key}"))
+}
+
+fn rejected_key(redis: &Redis, purchase: Uuid) -> String {
+    redis.key(&format!("flash:rejected:{purchase}"))
+}
+
+/// Runs the admission script for `attempt`.
+pub async fn admit(redis: &Redis, attempt: &Attempt<'_>) -> Result<Decision, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let answer: Vec<String> = ADMIT
+        .key(redis.key(&format!("flash:rate:{}", attempt.buyer)))
+        .key(idempotency_key(
+            redis,
+            attempt.buyer,
+            attempt.idempotency_key,
+        ))
+        .key(state_key(redis, attempt.sale))
+        .key(held_key(redis, attempt.sale))
+        .key(rejected_key(redis, attempt.purchase))
+        .arg(attempt.buyer.to_string())
+        .arg(attempt.quantity)
+        .arg(attempt.purchase.to_string())
+        .arg(attempt.request_hash)
+        .arg(attempt.per_second)
+        .arg(REJECTION_TTL_SECONDS)
+        .arg(ADMISSION_KEY_TTL_SECONDS)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    let unreadable = || {
+        tracing::error!(?answer, "unexpected answer of the flash admission script");
+        ApiError::Internal
+    };
+    let value = || answer.get(1).ok_or_else(unreadable);
+    Ok(match answer.first().map(String::as_str) {
+        Some("RATE_LIMITED") => Decision::RateLimited(value()?.parse().unwrap_or(1000)),
+        Some("SEEN") => {
+            let mut parts = value()?.splitn(3, '|');
+            let purchase = parts.next().and_then(|id| id.parse().ok());
+            let request_hash = parts.next();
+            match (purchase, request_hash) {
+                (Some(purchase), Some(hash)) => Decision::Seen(Seen {
+                    purchase,
+                    request_hash: hash.to_owned(),
+                    rejection: parts.next().map(str::to_owned),
+                }),
+                _ => return Err(unreadable()),
+            }
+        }
+        Some("REBUILD") => Decision::Rebuild,
+        Some("REJECTED") => Decision::Rejected(value()?.clone()),
+        Some("ADMITTED") => Decision::Admitted {
+            epoch: value()?.parse().map_err(|_| unreadable())?,
+        },
+        _ => return Err(unreadable()),
+    })
+}
+
+/// Units going back into a sale's counters.
+pub struct GiveBack {
+    pub sale: Uuid,
+    pub buyer: Uuid,
+    pub quantity: i32,
+    pub epoch: i32,
+    pub purchase: Uuid,
+}
+
+/// Puts units back into the counters of epoch `back.epoch` (a no-op for other counters,
+/// which were rebuilt without them). With `forget_key`, the buyer's key is forgotten too
+/// (an admission that was not recorded). Whether the counters took them.
+pub async fn give_back(
+    redis: &Redis,
+    back: &GiveBack,
+    forget_key: Option<&str>,
+) -> Result<bool, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let mut invocation = GIVE_BACK.key(state_key(redis, back.sale));
+    invocation.key(held_key(redis, back.sale));
+    if let Some(key) = forget_key {
+        invocation.key(idempotency_key(redis, back.buyer, key));
+    }
+    let taken: i64 = invocation
+        .arg(back.buyer.to_string())
+        .arg(back.quantity)
+        .arg(back.epoch)
+        .arg(back.purchase.to_string())
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(taken == 1)
+}
+
+/// Installs `sale`'s counters as computed from the record at `sale.counter_epoch`: `held`
+/// units per buyer. A no-op if counters of that epoch or a later one are there.
+pub async fn install(
+    redis: &Redis,
+    sale: &FlashSaleRow,
+    held: &[(Uuid, i64)],
+) -> Result<(), ApiError> {
+    let remaining = i64::from(sale.total_quantity) - held.iter().map(|(_, n)| n).sum::<i64>();
+    let expires = (sale.ends_at + chrono::Duration::days(1)).timestamp();
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let mut invocation = INSTALL.key(state_key(redis, sale.id));
+    invocation
+        .key(held_key(redis, sale.id))
+        .arg(sale.counter_epoch)
+        .arg(remaining)
+        .arg(sale.starts_at.timestamp_millis())
+        .arg(sale.ends_at.timestamp_millis())
+        .arg(sale.per_user_limit)
+        .arg(expires);
+    for (buyer, units) in held {
+        invocation.arg(buyer.to_string()).arg(units);
+    }
+    let _installed: i64 = invocation
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Deletes a sale's counters (they did not match the record).
+pub async fn forget(redis: &Redis, sale: Uuid) -> Result<(), ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    redis::cmd("DEL")
+        .arg(state_key(redis, sale))
+        .arg(held_key(redis, sale))
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(unavailable)
+}
+
+/// Units left in each sale by its counters; `None` where Redis has none.
+pub async fn remaining(redis: &Redis, sales: &[Uuid]) -> Result<Vec<Option<i64>>, ApiError> {
+    if sales.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let mut pipe = redis::pipe();
+    for sale in sales {
+        pipe.hget(state_key(redis, *sale), "remaining");
+    }
+    pipe.query_async(&mut conn).await.map_err(unavailable)
+}
+
+/// A rejected attempt by its purchase id: the buyer and the reason.
+pub async fn rejection(redis: &Redis, purchase: Uuid) -> Result<Option<(Uuid, String)>, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let record: Option<String> = redis::cmd("GET")
+        .arg(rejected_key(redis, purchase))
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(record.and_then(|record| {
+        let (buyer, reason) = record.split_once('|')?;
+        Some((buyer.parse().ok()?, reason.to_owned()))
+    }))
+}
+
+fn unavailable(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "flash sale counters (Redis) failed");
+    ApiError::Unavailable("the flash sale counters")
+}

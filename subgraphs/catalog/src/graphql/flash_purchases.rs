@@ -1,0 +1,340 @@
+//! Buying in a flash sale: `purchaseFlashSale` (signed in) and `flashSalePurchase(id)`
+//! (the buyer's own).
+//!
+//! The Redis counters decide at once (`crate::flash_counters`): `REJECTED` with a reason,
+//! or admitted, then recorded in PostgreSQL with its event and answered `PENDING`; the
+//! order subgraph creates the order (with the purchase's id) and the purchase becomes
+//! `CONFIRMED` when the catalog sees its `OrderPlaced` (`crate::events`).
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use auth::CallerExt as _;
+use service_kit::{ApiError, DbPool, Redis, validate};
+use uuid::Uuid;
+
+use crate::db::flash_purchases::{self, NewPurchase, PurchaseRow, Recorded};
+use crate::db::flash_sales::{self, Phase, Rebuilt};
+use crate::flash_counters::{self, Attempt, Decision, GiveBack};
+
+/// The most units one purchase may ask for.
+const MAX_QUANTITY: i32 = 100;
+/// How often an attempt is decided again after the counters moved under it (rebuilt).
+const ROUNDS: usize = 4;
+
+/// How fast one customer may try (from `FLASH_PURCHASES_PER_SECOND`).
+#[derive(Clone, Copy)]
+pub struct PurchaseLimits {
+    pub per_second: u32,
+}
+
+/// Where a purchase is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum FlashSalePurchaseStatus {
+    /// Admitted: units taken, the order is being created.
+    Pending,
+    /// The order exists (`order`).
+    Confirmed,
+    /// Not admitted, or its order could not be created (`reason`).
+    Rejected,
+}
+
+/// An order of the order subgraph, referenced by id.
+#[derive(SimpleObject)]
+#[graphql(name = "Order", unresolvable = "id")]
+pub struct OrderRef {
+    pub id: ID,
+}
+
+/// One purchase attempt in a flash sale.
+pub struct FlashSalePurchase {
+    id: Uuid,
+    status: FlashSalePurchaseStatus,
+    reason: Option<String>,
+}
+
+impl FlashSalePurchase {
+    fn rejected(id: Uuid, reason: impl Into<String>) -> Self {
+        Self {
+            id,
+            status: FlashSalePurchaseStatus::Rejected,
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn pending(id: Uuid) -> Self {
+        Self {
+            id,
+            status: FlashSalePurchaseStatus::Pending,
+            reason: None,
+        }
+    }
+}
+
+impl From<PurchaseRow> for FlashSalePurchase {
+    fn from(row: PurchaseRow) -> Self {
+        let status = match row.status.as_str() {
+            "CONFIRMED" => FlashSalePurchaseStatus::Confirmed,
+            "REJECTED" => FlashSalePurchaseStatus::Rejected,
+            _ => FlashSalePurchaseStatus::Pending,
+        };
+        Self {
+            id: row.id,
+            status,
+            reason: row.reason,
+        }
+    }
+}
+
+#[Object]
+impl FlashSalePurchase {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    async fn status(&self) -> FlashSalePurchaseStatus {
+        self.status
+    }
+
+    /// Why it was rejected: `SOLD_OUT`, `LIMIT_EXCEEDED`, `NOT_ACTIVE`, or
+    /// `ADDRESS_NOT_FOUND` when the order could not be created.
+    async fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// The order, once `CONFIRMED` (it has the purchase's id).
+    async fn order(&self) -> Option<OrderRef> {
+        (self.status == FlashSalePurchaseStatus::Confirmed).then(|| OrderRef {
+            id: ID(self.id.to_string()),
+        })
+    }
+}
+
+/// What `purchaseFlashSale` asks for.
+#[derive(InputObject)]
+pub struct FlashSalePurchaseInput {
+    pub flash_sale_id: ID,
+    /// Units, 1 to 100 (and within the sale's per-user limit).
+    pub quantity: i32,
+    /// One of the buyer's saved addresses, to ship the order to.
+    pub address_id: ID,
+    /// 8 to 128 characters chosen by the client: the same key again returns the same
+    /// purchase.
+    pub idempotency_key: String,
+}
+
+/// Buying in flash sales.
+#[derive(Default)]
+pub struct FlashPurchaseMutation;
+
+#[Object]
+impl FlashPurchaseMutation {
+    /// Tries to buy `quantity` units in a flash sale. Answers at once: `PENDING` (admitted;
+    /// the order at the sale price follows within seconds, see `flashSalePurchase`) or
+    /// `REJECTED` with `SOLD_OUT`, `LIMIT_EXCEEDED` or `NOT_ACTIVE`. Signed in; more than
+    /// `FLASH_PURCHASES_PER_SECOND` attempts a second are `RATE_LIMITED`.
+    async fn purchase_flash_sale(
+        &self,
+        ctx: &Context<'_>,
+        input: FlashSalePurchaseInput,
+    ) -> Result<FlashSalePurchase> {
+        let buyer = ctx.caller().user_id()?;
+        let sale = validate::id("input.flashSaleId", &input.flash_sale_id)?;
+        if !(1..=MAX_QUANTITY).contains(&input.quantity) {
+            return Err(ApiError::bad_input(
+                "input.quantity",
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            )
+            .into());
+        }
+        let address = validate::id("input.addressId", &input.address_id)?;
+        let key = validate::idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
+        let request = Request {
+            buyer,
+            sale,
+            quantity: input.quantity,
+            address,
+            fingerprint: format!("{sale}/{}/{address}", input.quantity),
+            key,
+            traceparent: ctx
+                .data_opt::<service_kit::telemetry::TraceParent>()
+                .map(|t| t.0.clone()),
+        };
+        Ok(purchase(
+            ctx.data_unchecked::<DbPool>(),
+            ctx.data_unchecked::<Redis>(),
+            *ctx.data_unchecked::<PurchaseLimits>(),
+            request,
+        )
+        .await?)
+    }
+}
+
+/// One validated purchase request.
+#[derive(Clone)]
+struct Request {
+    buyer: Uuid,
+    sale: Uuid,
+    quantity: i32,
+    address: Uuid,
+    /// What was asked, to tell a retry from a reused key.
+    fingerprint: String,
+    key: String,
+    traceparent: Option<String>,
+}
+
+async fn purchase(
+    db: &DbPool,
+    redis: &Redis,
+    limits: PurchaseLimits,
+    request: Request,
+) -> Result<FlashSalePurchase, ApiError> {
+    let id = Uuid::now_v7();
+    let attempt = Attempt {
+        buyer: request.buyer,
+        sale: request.sale,
+        quantity: request.quantity,
+        purchase: id,
+        idempotency_key: &request.key,
+        request_hash: &request.fingerprint,
+        per_second: limits.per_second,
+    };
+    for _ in 0..ROUNDS {
+        match flash_counters::admit(redis, &attempt).await? {
+            Decision::RateLimited(millis) => {
+                return Err(ApiError::RateLimited {
+                    message: "too many purchase attempts: retry in a moment".into(),
+                    retry_after_seconds: millis.div_ceil(1000).max(1),
+                });
+            }
+            Decision::Seen(seen) => {
+                if seen.request_hash != request.fingerprint {
+                    return Err(reused_key());
+                }
+                return match seen.rejection {
+                    Some(reason) => Ok(FlashSalePurchase::rejected(seen.purchase, reason)),
+                    None => {
+                        let mut conn = db.get().await?;
+                        Ok(flash_purchases::find(&mut conn, seen.purchase)
+                            .await?
+                            // Its twin request is still recording it.
+                            .map_or(FlashSalePurchase::pending(seen.purchase), Into::into))
+                    }
+                };
+            }
+            Decision::Rebuild => {
+                let mut conn = db.get().await?;
+                match flash_sales::rebuild_counters(&mut conn, redis, request.sale).await? {
+                    None => return Err(ApiError::NotFound("flash sale".into())),
+                    Some(Rebuilt::Counters { sale, .. })
+                        if sale.phase(chrono::Utc::now()) != Phase::Ended => {}
+                    Some(_) => return Ok(FlashSalePurchase::rejected(id, "NOT_ACTIVE")),
+                }
+            }
+            Decision::Rejected(reason) => return Ok(FlashSalePurchase::rejected(id, reason)),
+            Decision::Admitted { epoch } => {
+                // Recorded (or rolled back) even if the client goes away meanwhile:
+                // admitted units must not stay taken without a record.
+                let admission = Admission {
+                    id,
+                    epoch,
+                    request: request.clone(),
+                };
+                let (db, redis) = (db.clone(), redis.clone());
+                let outcome = tokio::spawn(async move { admission.record(&db, &redis).await })
+                    .await
+                    .map_err(|_| ApiError::Internal)??;
+                if let Some(purchase) = outcome {
+                    return Ok(purchase);
+                }
+                // The counters that admitted it were rebuilt meanwhile, or the sale's
+                // units went back: decide again.
+            }
+        }
+    }
+    Err(ApiError::Unavailable("the flash sale counters"))
+}
+
+fn reused_key() -> ApiError {
+    ApiError::Conflict("this idempotency key was already used for a different purchase".into())
+}
+
+/// An admission to record.
+struct Admission {
+    id: Uuid,
+    epoch: i32,
+    request: Request,
+}
+
+impl Admission {
+    /// The recorded purchase, or `None` when it was not recordable; either way, units not
+    /// recorded go back into the counters.
+    async fn record(
+        self,
+        db: &DbPool,
+        redis: &Redis,
+    ) -> Result<Option<FlashSalePurchase>, ApiError> {
+        let request = &self.request;
+        let new = NewPurchase {
+            id: self.id,
+            sale: request.sale,
+            buyer: request.buyer,
+            idempotency_key: &request.key,
+            request_hash: &request.fingerprint,
+            quantity: request.quantity,
+            address: request.address,
+            epoch: self.epoch,
+            traceparent: request.traceparent.clone(),
+        };
+        let recorded = async {
+            let mut conn = db.get().await?;
+            flash_purchases::record(&mut conn, &new).await
+        }
+        .await;
+        if !matches!(recorded, Ok(Recorded::New(_))) {
+            self.roll_back(redis).await;
+        }
+        match recorded? {
+            Recorded::New(row) => Ok(Some(row.into())),
+            // Redis had forgotten the key; PostgreSQL had not.
+            Recorded::Existing(row) if row.request_hash == request.fingerprint => {
+                Ok(Some(row.into()))
+            }
+            Recorded::Existing(_) => Err(reused_key()),
+            Recorded::Stale => Ok(None),
+        }
+    }
+
+    /// Gives the admitted units back and forgets the key's admission.
+    async fn roll_back(&self, redis: &Redis) {
+        let back = GiveBack {
+            sale: self.request.sale,
+            buyer: self.request.buyer,
+            quantity: self.request.quantity,
+            epoch: self.epoch,
+            purchase: self.id,
+        };
+        if let Err(error) = flash_counters::give_back(redis, &back, Some(&self.request.key)).await {
+            // Units stay taken in these counters (never an oversell); a rebuild corrects it.
+            tracing::error!(error = %error.message(), purchase = %self.id, "admission not rolled back");
+        }
+    }
+}
+
+/// The caller's purchase `id`; `NOT_FOUND` when unknown or someone else's.
+pub async fn find(ctx: &Context<'_>, id: &ID) -> Result<FlashSalePurchase, ApiError> {
+    let buyer = ctx.caller().user_id()?;
+    let id = validate::id("id", id)?;
+    let not_found = || ApiError::NotFound("flash sale purchase".into());
+    let mut conn = ctx.data_unchecked::<DbPool>().get().await?;
+    if let Some(row) = flash_purchases::find(&mut conn, id).await? {
+        return if row.user_id == buyer {
+            Ok(row.into())
+        } else {
+            Err(not_found())
+        };
+    }
+    drop(conn);
+    match flash_counters::rejection(ctx.data_unchecked::<Redis>(), id).await? {
+        Some((owner, reason)) if owner == buyer => Ok(FlashSalePurchase::rejected(id, reason)),
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,127 @@
+//! Orders of flash-sale purchases: the catalog admits a purchase (its units are already
+//! set aside for the sale, so nothing is reserved here) and publishes
+//! `FlashSalePurchaseAdmitted`; this creates the order at the sale price, in
+//! `PENDING_PAYMENT` with the normal expiry, with the purchase's id, so that however often
+//! the event arrives (redelivered, or sent again by the catalog) there is one order. When
+//! the order cannot be created (the address is not the buyer's), `FlashOrderRefused` lets
+//! the catalog reject the purchase and give its units back.
+
+use event_bus::NewEvent;
+use serde::Deserialize;
+use service_kit::config::OrderSettings;
+use service_kit::internal::api::ReservedLine;
+use service_kit::{ApiError, DbPool};
+use uuid::Uuid;
+
+use crate::db::store::{self, NewOrder, ORDERS_STREAM};
+use crate::services::Services;
+
+/// Payload of the catalog's `FlashSalePurchaseAdmitted` v1.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Admitted {
+    pub purchase_id: Uuid,
+    pub sale_id: Uuid,
+    pub user_id: Uuid,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub currency: String,
+    pub address_id: Uuid,
+}
+
+/// Creates the order of an admitted purchase, once. Errors are transient (retried).
+pub async fn place(
+    db: &DbPool,
+    services: &Services,
+    settings: &OrderSettings,
+    purchase: &Admitted,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    let mut conn = db.get().await?;
+    if store::find_order(&mut conn, purchase.purchase_id)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    drop(conn);
+    let address = match services
+        .saved_address(purchase.user_id, Some(purchase.address_id))
+        .await
+    {
+        Ok(address) => address,
+        Err(ApiError::NotFound(_) | ApiError::BadUserInput { .. }) => {
+            return refuse(db, purchase, "ADDRESS_NOT_FOUND", traceparent).await;
+        }
+        Err(error) => return Err(error),
+    };
+    let address_json = serde_json::to_string(&address).map_err(|_| ApiError::Internal)?;
+    let subtotal = purchase
+        .unit_price
+        .checked_mul(i64::from(purchase.quantity))
+        .ok_or(ApiError::Internal)?;
+    let lines = [ReservedLine {
+        product_id: purchase.product_id,
+        quantity: purchase.quantity,
+        product_name: purchase.product_name.clone(),
+        unit_price: purchase.unit_price,
+        currency: purchase.currency.clone(),
+    }];
+    let order = NewOrder {
+        id: purchase.purchase_id,
+        user_id: purchase.user_id,
+        currency: &purchase.currency,
+        subtotal,
+        payment_ttl: settings.payment_ttl,
+        shipping_address: &address_json,
+        note: None,
+        from_cart: false,
+        lines: &lines,
+        traceparent,
+        flash_sale: Some(purchase.sale_id),
+    };
+    let mut conn = db.get().await?;
+    if let Some(placed) = store::place_order(&mut conn, &order).await? {
+        tracing::info!(order = %placed.id, number = %placed.number, sale = %purchase.sale_id, total = placed.total_amount, "flash sale order placed");
+    }
+    Ok(())
+}
+
+/// Payload of `FlashOrderRefused` v1.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Refused<'a> {
+    purchase_id: Uuid,
+    sale_id: Uuid,
+    user_id: Uuid,
+    reason: &'a str,
+}
+
+/// Tells the catalog the purchase gets no order (idempotent there: a purchase is
+/// rejected and its units given back once).
+async fn refuse(
+    db: &DbPool,
+    purchase: &Admitted,
+    reason: &str,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    tracing::warn!(purchase = %purchase.purchase_id, reason, "flash sale order refused");
+    let mut conn = db.get().await?;
+    NewEvent::new(
+        ORDERS_STREAM,
+        "FlashOrderRefused",
+        purchase.purchase_id,
+        &Refused {
+            purchase_id: purchase.purchase_id,
+            sale_id: purchase.sale_id,
+            user_id: purchase.user_id,
+            reason,
+        },
+        traceparent,
+    )
+    .insert(&mut conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,484 @@
+//! Flash sales through the router: a storm of buyers on few units, retries, sales not
+//! running, cancelled units back on sale, refused orders, rate limits, and Redis losing
+//! everything mid-sale.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use super::support::{Options, System};
+use super::{
+    count, error_codes, eventually, fast_orders, ledger_sum, product, saved_address, stock,
+};
+
+const CREATE_SALE: &str =
+    "mutation($input: CreateFlashSaleInput!) { createFlashSale(input: $input) { id } }";
+const BUY: &str = "mutation($input: FlashSalePurchaseInput!) { purchaseFlashSale(input: $input) { \
+    id status reason order { id number status total { amount currency } } } }";
+const FOLLOW: &str = "query($id: ID!) { flashSalePurchase(id: $id) { id status reason \
+    order { id status total { amount } items { quantity unitPrice { amount } } } } }";
+const SALES: &str = "query { flashSales(status: ACTIVE) { id remainingQuantity } }";
+const CANCEL: &str = "mutation($id: ID!) { cancelOrder(id: $id) { id status } }";
+
+/// A sale of `quantity` units of `product` at 99, `limit` per buyer, starting in `starts_in`
+/// seconds and lasting `lasts` seconds; its id.
+async fn sale(
+    system: &System,
+    admin: &str,
+    product: &str,
+    (quantity, limit): (i64, i64),
+    (starts_in, lasts): (i64, i64),
+) -> String {
+    let now = chrono::Utc::now();
+    let response = system
+        .graphql_as(
+            admin,
+            CREATE_SALE,
+            json!({ "input": {
+                "productId": product, "price": 99, "quantity": quantity, "perUserLimit": limit,
+                "startsAt": (now + chrono::Duration::seconds(starts_in)).to_rfc3339(),
+                "endsAt": (now + chrono::Duration::seconds(starts_in + lasts)).to_rfc3339(),
+            } }),
+        )
+        .await;
+    response["data"]["createFlashSale"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_owned()
+}
+
+/// A signed-in buyer with a saved address.
+struct Buyer {
+    token: String,
+    address: String,
+}
+
+/// `n` new buyers, registered through the router a few at a time.
+async fn buyers(system: &System, tag: &str, n: usize) -> Vec<Buyer> {
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            let token = system.register(&format!("{tag}-{i}@flash.test")).await;
+            let address = saved_address(system, &token).await;
+            Buyer { token, address }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+fn purchase(sale: &str, buyer: &Buyer, key: &str, quantity: i64) -> Value {
+    json!({ "input": { "flashSaleId": sale, "quantity": quantity, "addressId": buyer.address,
+                       "idempotencyKey": key } })
+}
+
+async fn buy(system: &System, sale: &str, buyer: &Buyer, key: &str, quantity: i64) -> Value {
+    system
+        .graphql_as(&buyer.token, BUY, purchase(sale, buyer, key, quantity))
+        .await
+}
+
+fn answer(response: &Value) -> &Value {
+    let answer = &response["data"]["purchaseFlashSale"];
+    assert!(answer.is_object(), "{response}");
+    answer
+}
+
+async fn follow(system: &System, token: &str, id: &str) -> Value {
+    system.graphql_as(token, FOLLOW, json!({ "id": id })).await
+}
+
+/// Waits until purchase `id` is no longer `PENDING`; its final state.
+async fn settled(system: &System, token: &str, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let response = follow(system, token, id).await;
+        let purchase = &response["data"]["flashSalePurchase"];
+        assert!(purchase.is_object(), "{response}");
+        if purchase["status"] != "PENDING" {
+            return purchase.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "purchase {id} still PENDING: {response}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn remaining(system: &System, sale: &str) -> i64 {
+    let response = system.graphql(SALES, json!({})).await;
+    response["data"]["flashSales"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .find(|s| s["id"] == sale)
+        .unwrap_or_else(|| panic!("sale {sale} not active: {response}"))["remainingQuantity"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Orders (in the order subgraph) of the sale's purchases, and their units at 99.
+async fn flash_orders(system: &System, product: &str) -> (i64, i64) {
+    let orders = count(
+        system,
+        "order",
+        "SELECT count(DISTINCT order_id)::bigint AS count FROM order_items WHERE product_id = $1::uuid",
+        product,
+    )
+    .await;
+    let units = count(
+        system,
+        "order",
+        "SELECT coalesce(sum(quantity), 0)::bigint AS count FROM order_items \
+         WHERE product_id = $1::uuid AND unit_price = 99",
+        product,
+    )
+    .await;
+    (orders, units)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_buyers_on_fifty_units_confirms_exactly_fifty_within_the_limit() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Storm item", 1999, 60).await;
+    let sale = sale(&system, &admin, &item, (50, 2), (0, 600)).await;
+    let buyers = buyers(&system, "storm", 300).await;
+
+    // 300 buyers × 3 concurrent attempts of one unit each.
+    let started = Instant::now();
+    let attempts = join_all(buyers.iter().enumerate().flat_map(|(b, buyer)| {
+        let sale = &sale;
+        let system = &system;
+        (0..3).map(move |a| async move {
+            (
+                b,
+                buy(system, sale, buyer, &format!("storm-{b}-{a}"), 1).await,
+            )
+        })
+    }))
+    .await;
+    let storm = started.elapsed();
+    let mut admitted: Vec<(usize, String)> = Vec::new();
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for (buyer, response) in &attempts {
+        let answer = answer(response);
+        match answer["status"].as_str() {
+            Some("PENDING" | "CONFIRMED") => {
+                admitted.push((*buyer, answer["id"].as_str().unwrap().to_owned()));
+            }
+            Some("REJECTED") => {
+                *reasons
+                    .entry(answer["reason"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            other => panic!("unexpected status {other:?}: {response}"),
+        }
+    }
+    assert_eq!(admitted.len(), 50, "admitted; rejections: {reasons:?}");
+    assert_eq!(reasons.values().sum::<usize>(), 850, "{reasons:?}");
+    assert!(
+        reasons
+            .keys()
+            .all(|r| r == "SOLD_OUT" || r == "LIMIT_EXCEEDED"),
+        "{reasons:?}"
+    );
+    let mut per_buyer: HashMap<usize, usize> = HashMap::new();
+    for (buyer, _) in &admitted {
+        *per_buyer.entry(*buyer).or_default() += 1;
+    }
+    assert!(per_buyer.values().all(|&n| n <= 2), "{per_buyer:?}");
+
+    // Every admitted purchase becomes an order at the sale price within 10 s.
+    for (buyer, id) in &admitted {
+        let purchase = settled(&system, &buyers[*buyer].token, id, Duration::from_secs(10)).await;
+        assert_eq!(purchase["status"], "CONFIRMED", "{purchase}");
+        let order = &purchase["order"];
+        assert_eq!(order["id"], *id, "{purchase}");
+        assert_eq!(order["status"], "PENDING_PAYMENT", "{purchase}");
+        assert_eq!(order["total"]["amount"], 99, "{purchase}");
+        assert_eq!(order["items"][0]["unitPrice"]["amount"], 99, "{purchase}");
+    }
+    eprintln!("storm of 900 attempts answered in {storm:?}; all 50 orders confirmed");
+    assert_eq!(remaining(&system, &sale).await, 0);
+    assert_eq!(flash_orders(&system, &item).await, (50, 50));
+    // The product: 60 − 50 set aside; the ledger explains it.
+    assert_eq!(stock(&system, &admin, &item).await, 10);
+    assert_eq!(ledger_sum(&system, &item).await, 10);
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purchases_are_idempotent_only_while_the_sale_runs_and_a_cancelled_unit_sells_again() {
+    let system = System::start_with(Options {
+        orders: Some(fast_orders(Duration::from_secs(900))),
+        flash_purchases_per_second: Some(100),
+        ..Options::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Last unit", 500, 5).await;
+    let one = sale(&system, &admin, &item, (1, 1), (0, 600)).await;
+    let [first, second, stranger]: [Buyer; 3] =
+        buyers(&system, "idem", 3).await.try_into().ok().unwrap();
+
+    // The same key five times at once: one purchase.
+    let twins = join_all((0..5).map(|_| buy(&system, &one, &first, "same-key-1", 1))).await;
+    let ids: Vec<&str> = twins
+        .iter()
+        .map(|r| answer(r)["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{twins:?}");
+    assert!(
+        twins.iter().all(|r| answer(r)["status"] != "REJECTED"),
+        "{twins:?}"
+    );
+    let bought = ids[0].to_owned();
+    let confirmed = settled(&system, &first.token, &bought, Duration::from_secs(10)).await;
+    assert_eq!(
+        confirmed["order"]["status"], "PENDING_PAYMENT",
+        "{confirmed}"
+    );
+    assert_eq!(remaining(&system, &one).await, 0);
+    let again = buy(&system, &one, &first, "same-key-1", 1).await;
+    assert_eq!(answer(&again)["id"], bought.as_str(), "{again}");
+    assert_eq!(answer(&again)["status"], "CONFIRMED", "{again}");
+    // The key reused for something else.
+    let reused = buy(&system, &one, &first, "same-key-1", 2).await;
+    assert_eq!(error_codes(&reused), ["CONFLICT"], "{reused}");
+    // Over the limit, and sold out.
+    let more = buy(&system, &one, &first, "another-key-1", 1).await;
+    assert_eq!(answer(&more)["status"], "REJECTED", "{more}");
+    let late = buy(&system, &one, &second, "second-key-1", 1).await;
+    assert_eq!(answer(&late)["reason"], "SOLD_OUT", "{late}");
+    // A rejection is the buyer's to see, again under its key, nobody else's.
+    let late_id = answer(&late)["id"].as_str().unwrap();
+    let seen = follow(&system, &second.token, late_id).await;
+    assert_eq!(
+        seen["data"]["flashSalePurchase"]["reason"], "SOLD_OUT",
+        "{seen}"
+    );
+    let replay = buy(&system, &one, &second, "second-key-1", 1).await;
+    assert_eq!(answer(&replay)["id"], late_id, "{replay}");
+    for id in [bought.as_str(), late_id] {
+        let theirs = follow(&system, &stranger.token, id).await;
+        assert_eq!(error_codes(&theirs), ["NOT_FOUND"], "{theirs}");
+    }
+    let anonymous = system
+        .graphql(BUY, purchase(&one, &second, "anon-key-1", 1))
+        .await;
+    assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{anonymous}");
+
+    // The order is cancelled: its unit is back on sale, once, and another buyer takes it.
+    let cancelled = system
+        .graphql_as(&first.token, CANCEL, json!({ "id": bought }))
+        .await;
+    assert_eq!(
+        cancelled["data"]["cancelOrder"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    eventually("the cancelled unit back on sale", || async {
+        remaining(&system, &one).await == 1
+    })
+    .await;
+    let taken = buy(&system, &one, &second, "second-key-2", 1).await;
+    let taken_id = answer(&taken)["id"].as_str().unwrap().to_owned();
+    let taken = settled(&system, &second.token, &taken_id, Duration::from_secs(10)).await;
+    assert_eq!(taken["status"], "CONFIRMED", "{taken}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(remaining(&system, &one).await, 0, "given back twice");
+
+    // An address that is not the buyer's: admitted, then rejected, and the unit is back.
+    let two = sale(&system, &admin, &item, (1, 1), (0, 600)).await;
+    let mut wrong = purchase(&two, &stranger, "wrong-address-1", 1);
+    wrong["input"]["addressId"] = json!(first.address);
+    let wrong = system.graphql_as(&stranger.token, BUY, wrong).await;
+    let wrong_id = answer(&wrong)["id"].as_str().unwrap().to_owned();
+    let refused = settled(&system, &stranger.token, &wrong_id, Duration::from_secs(10)).await;
+    assert_eq!(refused["status"], "REJECTED", "{refused}");
+    assert_eq!(refused["reason"], "ADDRESS_NOT_FOUND", "{refused}");
+    eventually("the refused unit back on sale", || async {
+        remaining(&system, &two).await == 1
+    })
+    .await;
+
+    // Not started yet, or over: NOT_ACTIVE.
+    let scheduled = sale(&system, &admin, &item, (1, 1), (3600, 60)).await;
+    let early = buy(&system, &scheduled, &second, "early-key-1", 1).await;
+    assert_eq!(answer(&early)["reason"], "NOT_ACTIVE", "{early}");
+    let brief = sale(&system, &admin, &item, (1, 1), (0, 1)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let over = buy(&system, &brief, &second, "late-key-1", 1).await;
+    assert_eq!(answer(&over)["reason"], "NOT_ACTIVE", "{over}");
+    let unknown = buy(
+        &system,
+        &uuid::Uuid::now_v7().to_string(),
+        &second,
+        "unknown-1",
+        1,
+    )
+    .await;
+    assert_eq!(error_codes(&unknown), ["NOT_FOUND"], "{unknown}");
+
+    // Invalid input names the field.
+    for (change, field) in [
+        (json!({ "quantity": 0 }), "input.quantity"),
+        (json!({ "addressId": "nope" }), "input.addressId"),
+        (json!({ "flashSaleId": "nope" }), "input.flashSaleId"),
+        (json!({ "idempotencyKey": "short" }), "input.idempotencyKey"),
+    ] {
+        let mut bad = purchase(&one, &second, "valid-key-9", 1);
+        for (key, value) in change.as_object().unwrap() {
+            bad["input"][key] = value.clone();
+        }
+        let refused = system.graphql_as(&second.token, BUY, bad).await;
+        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"], field,
+            "{refused}"
+        );
+    }
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_buyer_flooding_purchases_is_rate_limited() {
+    let system = System::start_with(Options {
+        flash_purchases_per_second: Some(3),
+        ..Options::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Flooded", 100, 50).await;
+    let sale = sale(&system, &admin, &item, (40, 40), (0, 600)).await;
+    let [flooder, other]: [Buyer; 2] = buyers(&system, "flood", 2).await.try_into().ok().unwrap();
+    let keys: Vec<String> = (0..12).map(|i| format!("flood-key-{i}")).collect();
+    let flood = join_all(keys.iter().map(|key| buy(&system, &sale, &flooder, key, 1))).await;
+    let limited: Vec<&Value> = flood
+        .iter()
+        .filter(|r| error_codes(r) == ["RATE_LIMITED"])
+        .collect();
+    assert!(limited.len() >= 6, "{flood:?}");
+    for response in &limited {
+        assert!(
+            response["errors"][0]["extensions"]["retryAfterSeconds"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+    }
+    // Someone else is not held up, and the flooder may try again a second later.
+    let theirs = buy(&system, &sale, &other, "other-key-1", 1).await;
+    assert_eq!(answer(&theirs)["status"], "PENDING", "{theirs}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = buy(&system, &sale, &flooder, "flood-key-later", 1).await;
+    assert!(error_codes(&later).is_empty(), "{later}");
+    system.stop().await;
+}
+
+/// Deletes this system's flash-sale counters and event streams (with their consumer
+/// groups and pending entries), as a Redis restart without persistence would. (Sessions,
+/// which such a restart also loses, are left: signing everyone out is not what this tests.)
+async fn lose_redis(system: &System) {
+    let redis = system.redis().await;
+    let mut conn = redis.connection().await.unwrap();
+    let mut keys: Vec<String> = Vec::new();
+    for pattern in ["flash:*", "events:*"] {
+        let found: Vec<String> = service_kit::redis::redis::cmd("KEYS")
+            .arg(format!("{}{pattern}", system.redis_prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.extend(found);
+    }
+    if !keys.is_empty() {
+        let _: () = service_kit::redis::redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_lost_mid_sale_rebuilds_the_counters_and_never_oversells() {
+    let system = System::start_with(Options {
+        orders: Some(fast_orders(Duration::from_secs(900))),
+        ..Options::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Durable", 100, 30).await;
+    let sale = sale(&system, &admin, &item, (20, 3), (0, 600)).await;
+    let buyers = buyers(&system, "durable", 40).await;
+    let wave = |round: usize| {
+        join_all(buyers.iter().enumerate().map(|(b, buyer)| {
+            let (system, sale) = (&system, &sale);
+            async move {
+                (
+                    b,
+                    buy(system, sale, buyer, &format!("wave-{round}-{b}"), 1).await,
+                )
+            }
+        }))
+    };
+    let attempts = futures::future::join(wave(0), async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        lose_redis(&system).await;
+    })
+    .await
+    .0;
+    let mut attempts = attempts;
+    attempts.extend(wave(1).await);
+    lose_redis(&system).await;
+    attempts.extend(wave(2).await);
+    let admitted: Vec<(usize, String)> = attempts
+        .iter()
+        .filter_map(|(b, response)| {
+            let answer = answer(response);
+            (answer["status"] != "REJECTED")
+                .then(|| (*b, answer["id"].as_str().unwrap().to_owned()))
+        })
+        .collect();
+    assert!(
+        admitted.len() <= 20,
+        "oversold: {} admitted",
+        admitted.len()
+    );
+    // Every admission becomes an order (a lost admission event is sent again).
+    let mut confirmed = 0;
+    for (b, id) in &admitted {
+        let purchase = settled(&system, &buyers[*b].token, id, Duration::from_secs(20)).await;
+        if purchase["status"] == "CONFIRMED" {
+            confirmed += 1;
+        }
+    }
+    let (orders, units) = flash_orders(&system, &item).await;
+    assert_eq!(orders, confirmed, "one order per confirmed purchase");
+    assert!(units <= 20, "oversold: {units} units ordered");
+    let mut per_buyer: HashMap<usize, usize> = HashMap::new();
+    for (b, _) in &admitted {
+        *per_buyer.entry(*b).or_default() += 1;
+    }
+    assert!(per_buyer.values().all(|&n| n <= 3), "{per_buyer:?}");
+    let rebuilds = count(
+        &system,
+        "catalog",
+        "SELECT counter_epoch::bigint AS count FROM flash_sales WHERE id = $1::uuid",
+        &sale,
+    )
+    .await;
+    assert!(
+        rebuilds >= 2,
+        "the counters were not rebuilt twice ({rebuilds})"
+    );
+    assert_eq!(
+        remaining(&system, &sale).await,
+        20 - units,
+        "counters agree with the record"
+    );
+    system.stop().await;
+}
