@@ -1,0 +1,273 @@
+//! A flash sale under load, through the router (release build), beside product-detail
+//! reads in the same run: purchase attempts per second from 64 closed-loop clients (64
+//! buyers) on one sale, p50/p99 of the answer (`PENDING` or `REJECTED`, decided in Redis),
+//! how long after the last admission the last order exists, and whether anything was
+//! oversold.
+//!
+//! The per-buyer rate limit is raised for the run (`FLASH_PURCHASES_PER_SECOND`): at the
+//! default 5 a second, 64 buyers could not make more than 320 attempts a second, and that
+//! is the limit working, not the admission path being measured.
+//!
+//! Run: `cargo bench --bench flash_sale` (needs PostgreSQL and Redis like the tests).
+//! Options (environment): `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` clients
+//! (default 64), `BENCH_UNITS` units on sale (default 1000).
+
+mod load;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use load::{closed_loop, env_number, measure};
+use serde_json::{Value, json};
+use support::{Options, System};
+
+const DETAIL: &str = "query($id: ID!) { product(id: $id) { id name description \
+    price { amount currency formatted } inStock category { id name } } }";
+const BUY: &str = "mutation($input: FlashSalePurchaseInput!) { purchaseFlashSale(input: $input) { \
+    id status reason } }";
+
+/// A buyer's token and saved address.
+struct Buyer {
+    token: String,
+    address: String,
+}
+
+async fn buyer(system: &System, i: usize) -> Buyer {
+    let token = system.register(&format!("bench-{i}@flash.test")).await;
+    let response = system
+        .graphql_as(
+            &token,
+            "mutation($i: AddressInput!) { addAddress(input: $i) { id } }",
+            json!({ "i": { "recipient": "Bench", "phone": "13800000000", "province": "Zhejiang",
+                           "city": "Hangzhou", "district": "Xihu", "line1": "1 Bench Road" } }),
+        )
+        .await;
+    let address = response["data"]["addAddress"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_owned();
+    Buyer { token, address }
+}
+
+/// A new product with `stock` units and a sale of `units` of it, running for ten minutes,
+/// at most `units` per buyer; (product, sale).
+async fn sale(system: &System, admin: &str, stock: i64, units: i64) -> (String, String) {
+    let created = system
+        .graphql_as(
+            admin,
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }",
+            json!({ "i": { "name": "Bench flash item", "description": "bench", "price": 9999, "stock": stock } }),
+        )
+        .await;
+    let product = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let now = chrono::Utc::now();
+    let sale = system
+        .graphql_as(
+            admin,
+            "mutation($input: CreateFlashSaleInput!) { createFlashSale(input: $input) { id } }",
+            json!({ "input": { "productId": product, "price": 99, "quantity": units,
+                "perUserLimit": units, "startsAt": now.to_rfc3339(),
+                "endsAt": (now + chrono::Duration::minutes(10)).to_rfc3339() } }),
+        )
+        .await;
+    let sale = sale["data"]["createFlashSale"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{sale}"))
+        .to_owned();
+    (product, sale)
+}
+
+/// Orders of the product and their units (order subgraph).
+async fn orders_of(system: &System, product: &str) -> (i64, i64) {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        orders: i64,
+        #[diesel(sql_type = BigInt)]
+        units: i64,
+    }
+    let mut conn = system.sql("order").await;
+    let counts: Counts = diesel::sql_query(
+        "SELECT count(DISTINCT order_id)::bigint AS orders, \
+                coalesce(sum(quantity), 0)::bigint AS units \
+         FROM order_items WHERE product_id = $1::uuid",
+    )
+    .bind::<Text, _>(product)
+    .get_result(&mut conn)
+    .await
+    .expect("order counts");
+    (counts.orders, counts.units)
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_number("BENCH_SECONDS", 5);
+    let workers = env_number("BENCH_WORKERS", 64) as usize;
+    let units = env_number("BENCH_UNITS", 1000) as i64;
+    let client = reqwest::Client::new();
+    let system = System::start_with(Options {
+        flash_purchases_per_second: Some(100_000),
+        ..Options::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let buyers: Arc<Vec<Buyer>> = Arc::new(
+        futures::stream::iter(0..workers)
+            .map(|i| buyer(&system, i))
+            .buffer_unordered(16)
+            .collect()
+            .await,
+    );
+    let (warm_product, warm_sale) = sale(&system, &admin, 100_000, 100_000).await;
+    let (product, sale) = sale(&system, &admin, units + 10, units).await;
+    let detail_ids = Arc::new(vec![product.clone(), warm_product.clone()]);
+    let router = system.router_url.clone();
+
+    let purchases = |sale: String,
+                     admitted: Arc<AtomicUsize>,
+                     last_admission: Arc<std::sync::Mutex<Instant>>| {
+        let (client, router, buyers) = (client.clone(), router.clone(), buyers.clone());
+        let next = Arc::new(AtomicUsize::new(0));
+        move || {
+            let (client, router, buyers, sale) =
+                (client.clone(), router.clone(), buyers.clone(), sale.clone());
+            let (admitted, last_admission) = (admitted.clone(), last_admission.clone());
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let buyer = &buyers[i % buyers.len()];
+                let variables = json!({ "input": { "flashSaleId": sale, "quantity": 1,
+                    "addressId": buyer.address, "idempotencyKey": format!("bench-key-{i}") } });
+                let Ok(response) = client
+                    .post(router.as_str())
+                    .bearer_auth(&buyer.token)
+                    .json(&json!({ "query": BUY, "variables": variables }))
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                let Ok(body) = response.json::<Value>().await else {
+                    return false;
+                };
+                let answer = &body["data"]["purchaseFlashSale"];
+                match answer["status"].as_str() {
+                    Some("PENDING" | "CONFIRMED") => {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                        *last_admission.lock().unwrap() = Instant::now();
+                        true
+                    }
+                    Some("REJECTED") => true,
+                    _ => false,
+                }
+            }
+        }
+    };
+
+    // Warm up both paths (connections, query plans, scripts) on the other sale.
+    let warm_admitted = Arc::new(AtomicUsize::new(0));
+    closed_loop(
+        workers,
+        1,
+        purchases(
+            warm_sale,
+            warm_admitted,
+            Arc::new(std::sync::Mutex::new(Instant::now())),
+        ),
+    )
+    .await;
+    let ids = detail_ids.clone();
+    measure(
+        &client,
+        &router,
+        DETAIL,
+        Arc::new(move |i| json!({ "id": ids[i % ids.len()] })),
+        workers,
+        1,
+    )
+    .await;
+
+    let ids = detail_ids.clone();
+    let reads = measure(
+        &client,
+        &router,
+        DETAIL,
+        Arc::new(move |i| json!({ "id": ids[i % ids.len()] })),
+        workers,
+        seconds,
+    )
+    .await;
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let last_admission = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let attempts = closed_loop(
+        workers,
+        seconds,
+        purchases(sale.clone(), admitted.clone(), last_admission.clone()),
+    )
+    .await;
+    let ended = Instant::now();
+    let admitted = admitted.load(Ordering::Relaxed) as i64;
+    let mut orders = orders_of(&system, &product).await;
+    while orders.0 < admitted && ended.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        orders = orders_of(&system, &product).await;
+    }
+    let all_orders = last_admission.lock().unwrap().elapsed();
+    let remaining = system
+        .graphql(
+            "query { flashSales(status: ACTIVE) { id remainingQuantity } }",
+            json!({}),
+        )
+        .await;
+    let remaining = remaining["data"]["flashSales"]
+        .as_array()
+        .expect("sales")
+        .iter()
+        .find(|s| s["id"] == sale.as_str())
+        .and_then(|s| s["remainingQuantity"].as_i64())
+        .expect("the sale's remaining units");
+
+    println!(
+        "\nFlash sale through the router: {workers} clients, {seconds} s per row, {units} units\n"
+    );
+    println!("| request | req/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|");
+    println!("{}", reads.row("product detail"));
+    println!("{}", attempts.row("purchase attempt"));
+    println!(
+        "\nattempts ÷ product-detail reads: ×{:.2} (target ≥ ×0.7)",
+        attempts.rps() / reads.rps()
+    );
+    println!(
+        "admitted {admitted} of {} attempts; orders {} ({} units); remaining {remaining}; \
+         oversold {}",
+        attempts.micros.len(),
+        orders.0,
+        orders.1,
+        (orders.1 - units).max(0) + (admitted - units).max(0),
+    );
+    println!(
+        "last order existed {:.2} s after the last admission{}",
+        all_orders.as_secs_f64(),
+        if orders.0 < admitted {
+            " (NOT ALL ORDERS CAME)"
+        } else {
+            ""
+        }
+    );
+    assert!(admitted <= units && orders.1 <= units, "oversold");
+    assert_eq!(
+        remaining,
+        units - admitted,
+        "counters disagree with the admissions"
+    );
+    system.stop().await;
+}
