@@ -420,3 +420,168 @@ async fn introspection_can_be_switched_off_as_in_production() {
     assert_eq!(products["errors"], Value::Null, "{products}");
     system.stop().await;
 }
+
+/// Posts `query` to the router at `url` as `token` (if any) from `address` (the router
+/// trusts 127.0.0.1 as a proxy in these tests, so `X-Forwarded-For` names the client).
+async fn from_address(url: &str, token: Option<&str>, address: &str, query: &str) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("x-forwarded-for", address);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON answer")
+}
+
+fn limit_of(response: &Value) -> Option<&str> {
+    (error_codes(response) == ["RATE_LIMITED"]).then(|| {
+        assert!(
+            response["errors"][0]["extensions"]["retryAfterSeconds"]
+                .as_u64()
+                .is_some_and(|s| s >= 1),
+            "{response}"
+        );
+        response["errors"][0]["extensions"]["limit"]
+            .as_str()
+            .unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_hold_per_operation_per_address_across_two_routers_and_per_user() {
+    // Tiny limits that refill too slowly to matter during the test: exactly the burst
+    // gets through.
+    let dir = tempfile::tempdir().unwrap();
+    let limits = dir.path().join("rate-limits.yaml");
+    std::fs::write(
+        &limits,
+        "per_operation:\n  default: { per_second: 1000, burst: 1000 }\n  operations:\n    Hot: { per_second: 0.001, burst: 3 }\n\
+         per_address: { per_second: 0.001, burst: 20 }\n\
+         per_user:\n  checkout: { per_second: 0.001, burst: 2 }\n\
+         fail_closed: [login, register]\n",
+    )
+    .unwrap();
+    let system = System::start_with(support::Options {
+        rate_limits: Some(limits),
+        router_env: vec![("TRUSTED_PROXIES", "127.0.0.1")],
+        ..Default::default()
+    })
+    .await;
+    let router = system.router_url.clone();
+    let (_second, second) = system.start_another_router().await;
+
+    // 1. Per operation, per instance: `Hot` three times, then refused; other operations and
+    //    the other instance go on. (Each from its own address: level 2 stays out of it.)
+    let mut hot = Vec::new();
+    for i in 0..5 {
+        let address = format!("198.51.100.{}", 10 + i);
+        hot.push(from_address(&router, None, &address, "query Hot { categories { id } }").await);
+    }
+    let refused: Vec<Option<&str>> = hot.iter().map(limit_of).collect();
+    assert_eq!(
+        refused,
+        [
+            None,
+            None,
+            None,
+            Some("per_operation"),
+            Some("per_operation")
+        ],
+        "{hot:?}"
+    );
+    let cold = from_address(
+        &router,
+        None,
+        "198.51.100.20",
+        "query Cold { categories { id } }",
+    )
+    .await;
+    assert!(cold["errors"].is_null(), "{cold}");
+    let elsewhere = from_address(
+        &second,
+        None,
+        "198.51.100.21",
+        "query Hot { categories { id } }",
+    )
+    .await;
+    assert!(elsewhere["errors"].is_null(), "{elsewhere}");
+
+    // 2. Per address, shared by both routers: 30 requests alternating between them, 20 pass.
+    let mut passed = 0;
+    for i in 0..30 {
+        let url = if i % 2 == 0 { &router } else { &second };
+        let answer = from_address(url, None, "203.0.113.7", "{ categories { id } }").await;
+        match limit_of(&answer) {
+            None => {
+                assert!(answer["errors"].is_null(), "{answer}");
+                passed += 1;
+            }
+            Some(level) => assert_eq!(level, "per_address", "{answer}"),
+        }
+    }
+    assert_eq!(passed, 20, "the per-address burst, across two routers");
+    let neighbour = from_address(&second, None, "203.0.113.8", "{ categories { id } }").await;
+    assert!(
+        neighbour["errors"].is_null(),
+        "another address is unaffected: {neighbour}"
+    );
+
+    // 3. Per user, for checkout: two attempts (refused for their input, but counted), then
+    //    RATE_LIMITED; another user is unaffected.
+    let first = system.register("limited@example.com").await;
+    let other = system.register("unlimited@example.com").await;
+    let checkout = r#"mutation { checkout(input: { idempotencyKey: "short" }) { id } }"#;
+    let mut answers = Vec::new();
+    for i in 0..3 {
+        let address = format!("192.0.2.{}", 10 + i);
+        let url = if i % 2 == 0 { &router } else { &second };
+        answers.push(from_address(url, Some(&first), &address, checkout).await);
+    }
+    assert_eq!(
+        error_codes(&answers[0]),
+        ["BAD_USER_INPUT"],
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(
+        error_codes(&answers[1]),
+        ["BAD_USER_INPUT"],
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(limit_of(&answers[2]), Some("per_user"), "{:?}", answers[2]);
+    let theirs = from_address(&router, Some(&other), "192.0.2.50", checkout).await;
+    assert_eq!(error_codes(&theirs), ["BAD_USER_INPUT"], "{theirs}");
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_redis_the_rate_limiter_lets_reads_through_and_refuses_sign_in() {
+    let system = System::start_with(support::Options {
+        // Only the router's limiter loses Redis (nothing listens on port 1).
+        router_env: vec![("REDIS_URL", "redis://127.0.0.1:1")],
+        ..Default::default()
+    })
+    .await;
+    let read = system.graphql("{ categories { id } }", json!({})).await;
+    assert!(read["errors"].is_null(), "fail open for reads: {read}");
+    let login = system
+        .graphql(
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+            json!({ "i": { "email": DEMO_CUSTOMER_EMAIL, "password": "demo-password" } }),
+        )
+        .await;
+    assert_eq!(
+        error_codes(&login),
+        ["UNAVAILABLE"],
+        "fail closed for login: {login}"
+    );
+    system.stop().await;
+}

@@ -9,6 +9,7 @@
 #![recursion_limit = "256"]
 
 pub mod access;
+pub mod rate_limit;
 
 pub use hive_router::RouterGlobalAllocator;
 pub use hive_router::error::RouterInitError;
@@ -21,5 +22,10 @@ pub const CONFIG_ENV: &str = "ROUTER_CONFIG_FILE_PATH";
 #[hive_router::main]
 pub async fn run() -> Result<(), RouterInitError> {
     init_rustls_crypto_provider();
-    router_entrypoint(PluginRegistry::new().register::<access::MallAccess>()).await
+    router_entrypoint(
+        PluginRegistry::new()
+            .register::<access::MallAccess>()
+            .register::<rate_limit::MallRateLimit>(),
+    )
+    .await
 }

@@ -44,6 +44,9 @@ pub struct System {
     /// How long a payment may stay open in this system.
     pub payment_ttl: Duration,
     router: tokio::process::Child,
+    /// How the router was started (to start another one like it).
+    router_config: std::path::PathBuf,
+    router_env: Vec<(String, String)>,
     subgraphs: Option<RunningSubgraphs>,
     http: reqwest::Client,
     /// Dropped last, after every connection to it is gone.
@@ -113,19 +116,46 @@ impl System {
         .await
         .expect("subgraphs start");
         let port = free_port();
-        let mut command = router_command(
-            MALL_BIN.as_ref(),
-            &options
-                .router_config
-                .clone()
-                .unwrap_or_else(default_router_config),
-            port,
-            &subgraphs,
+        let router_config = options
+            .router_config
+            .clone()
+            .unwrap_or_else(default_router_config);
+        // The router's per-address and per-user limits share this system's Redis and prefix.
+        let relaxed = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/rate-limits.relaxed.yaml"
         );
+        let mut router_env: Vec<(String, String)> = vec![
+            ("REDIS_PREFIX".into(), prefix.clone()),
+            (
+                "REDIS_URL".into(),
+                options
+                    .redis_url
+                    .clone()
+                    .unwrap_or_else(|| service_config(&database).redis_url),
+            ),
+            (
+                "RATE_LIMITS_FILE".into(),
+                options.rate_limits.clone().map_or_else(
+                    || relaxed.to_owned(),
+                    |path| path.to_string_lossy().into_owned(),
+                ),
+            ),
+        ];
         if let Some(file) = &options.public_operations_file {
-            command.env("PUBLIC_OPERATIONS_FILE", file);
+            router_env.push((
+                "PUBLIC_OPERATIONS_FILE".into(),
+                file.to_string_lossy().into_owned(),
+            ));
         }
-        command.envs(options.router_env.iter().copied());
+        router_env.extend(
+            options
+                .router_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let mut command = router_command(MALL_BIN.as_ref(), &router_config, port, &subgraphs);
+        command.envs(router_env.iter().map(|(k, v)| (k, v)));
         if let Some(file) = &options.router_log {
             let log = std::fs::File::create(file).expect("router log file");
             command
@@ -152,10 +182,30 @@ impl System {
             statements,
             subgraph_addrs: subgraphs.addrs.clone(),
             router,
+            router_config,
+            router_env,
             subgraphs: Some(subgraphs),
             http: reqwest::Client::new(),
             database,
         }
+    }
+
+    /// Starts a second router like the first (same configuration, subgraphs, Redis and
+    /// prefix), for limits shared between replicas; its process and GraphQL URL. It stops
+    /// when the child is dropped.
+    pub async fn start_another_router(&self) -> (tokio::process::Child, String) {
+        let port = free_port();
+        let subgraphs = self.subgraphs.as_ref().expect("running");
+        let mut command = router_command(MALL_BIN.as_ref(), &self.router_config, port, subgraphs);
+        command.envs(self.router_env.iter().map(|(k, v)| (k, v)));
+        let child = command.spawn().expect("router starts");
+        wait_until_ready(
+            &format!("http://127.0.0.1:{port}/readiness"),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("router ready");
+        (child, format!("http://127.0.0.1:{port}/graphql"))
     }
 
     /// Sends a GraphQL request through the router; returns the JSON response.
@@ -479,6 +529,9 @@ pub struct Options {
     pub router_log: Option<std::path::PathBuf>,
     /// Flash-sale purchase attempts per customer per second, if not the default.
     pub flash_purchases_per_second: Option<u32>,
+    /// The router's rate-limit file, if not the relaxed one of the tests
+    /// (`tests/support/rate-limits.relaxed.yaml`).
+    pub rate_limits: Option<std::path::PathBuf>,
 }
 
 /// The subscriptions open in the subgraph at `base` (`GET /internal/live`).
