@@ -585,3 +585,109 @@ async fn without_redis_the_rate_limiter_lets_reads_through_and_refuses_sign_in()
     );
     system.stop().await;
 }
+
+/// The sum of the samples of `metric` whose labels contain every one of `labels`
+/// (Prometheus text format).
+fn sample_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_graphql_requests_and_orders_on_every_subgraph_and_the_router() {
+    let system = System::start().await;
+    let order_metrics = format!("{}/metrics", system.subgraph_base("order"));
+    let scrape = |url: String| {
+        let system = &system;
+        async move {
+            let (status, text) = system.get(&url).await;
+            assert_eq!(status, 200, "{url}: {text}");
+            text
+        }
+    };
+    let before = scrape(order_metrics.clone()).await;
+    let placed_before = sample_sum(
+        &before,
+        "events_published_total",
+        &[r#"name="OrderPlaced""#],
+    );
+    let token = system.demo_customer_token().await;
+    let products = system
+        .graphql(
+            "{ products(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
+    let placed = system
+        .graphql_as(
+            &token,
+            "mutation Buy($input: CheckoutInput!) { checkout(input: $input) { id } }",
+            json!({ "input": {
+                "idempotencyKey": "metrics-checkout-1",
+                "items": [{ "productId": product, "quantity": 1 }],
+                "address": { "recipient": "Li Lei", "phone": "13800000000", "province": "Zhejiang",
+                             "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road" },
+            } }),
+        )
+        .await;
+    assert!(placed["errors"].is_null(), "{placed}");
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = scrape(order_metrics.clone()).await;
+        if sample_sum(&after, "events_published_total", &[r#"name="OrderPlaced""#]) > placed_before
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        sample_sum(&after, "events_published_total", &[r#"name="OrderPlaced""#])
+            >= placed_before + 1.0,
+        "the order counter did not move:\n{after}"
+    );
+    assert!(
+        sample_sum(
+            &after,
+            "graphql_request_duration_seconds_count",
+            &[r#"subgraph="order""#]
+        ) > sample_sum(
+            &before,
+            "graphql_request_duration_seconds_count",
+            &[r#"subgraph="order""#]
+        ),
+        "the order subgraph's request histogram did not move:\n{after}"
+    );
+    assert!(
+        sample_sum(
+            &after,
+            "graphql_requests_total",
+            &[r#"subgraph="order""#, r#"code="OK""#]
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(after.contains("db_pool_connections{"), "{after}");
+    for name in ["user", "catalog", "cart", "payment"] {
+        let text = scrape(format!("{}/metrics", system.subgraph_base(name))).await;
+        assert!(text.contains("redis_pool_connections{"), "{name}: {text}");
+    }
+    // The router: its requests, and its calls to subgraphs, as latency histograms.
+    let router_metrics = system.router_url.replace("/graphql", "/metrics");
+    let text = scrape(router_metrics).await;
+    for histogram in [
+        "http_server_request_duration_seconds_count",
+        "http_client_request_duration_seconds_count",
+    ] {
+        assert!(
+            sample_sum(&text, histogram, &[]) >= 1.0,
+            "{histogram}:\n{text}"
+        );
+    }
+    system.stop().await;
+}

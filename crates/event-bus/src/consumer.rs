@@ -141,7 +141,17 @@ where
         }
         Some(event) => {
             let (name, id) = (event.name.clone(), event.id);
-            match handler(event).await {
+            let delay = (chrono::Utc::now() - event.occurred_at)
+                .num_milliseconds()
+                .max(0);
+            let stream = key.rsplit(':').next().unwrap_or(key).to_owned();
+            metrics::histogram!("event_consumer_delay_seconds", "stream" => stream.clone(), "group" => group.to_owned())
+                .record(delay as f64 / 1000.0);
+            let handled = handler(event).await;
+            let result = if handled.is_ok() { "ok" } else { "retry" };
+            metrics::counter!("events_consumed_total", "stream" => stream, "group" => group.to_owned(), "result" => result)
+                .increment(1);
+            match handled {
                 Ok(()) => true,
                 Err(error) => {
                     tracing::warn!(%error, event = %name, %id, "event handler failed; it will be retried");

@@ -64,11 +64,12 @@ pub struct Subscription<T> {
     _open: OpenGuard,
 }
 
-struct OpenGuard(Arc<AtomicUsize>);
+struct OpenGuard(Arc<AtomicUsize>, &'static str);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let open = self.0.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("live_subscriptions_open", "stream" => self.1).set(open as f64);
     }
 }
 
@@ -111,10 +112,11 @@ impl<T: Send + Sync + 'static> LiveFeed<T> {
                 receiver
             }
         };
-        self.open.fetch_add(1, Ordering::Relaxed);
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("live_subscriptions_open", "stream" => self.stream).set(open as f64);
         Ok(Subscription {
             events,
-            _open: OpenGuard(self.open.clone()),
+            _open: OpenGuard(self.open.clone(), self.stream),
         })
     }
 }

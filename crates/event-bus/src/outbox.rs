@@ -198,6 +198,13 @@ pub async fn publish_batch(db: &DbPool, redis: &Redis) -> anyhow::Result<usize> 
             .await
             .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
         pipe.query_async::<()>(&mut *redis_conn).await?;
+        let now = Utc::now();
+        for row in &rows {
+            metrics::counter!("events_published_total", "stream" => row.stream.clone(), "name" => row.name.clone())
+                .increment(1);
+            metrics::histogram!("outbox_publish_delay_seconds", "stream" => row.stream.clone())
+                .record((now - row.occurred_at).num_milliseconds().max(0) as f64 / 1000.0);
+        }
         let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
         diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
             .set(outbox::published_at.eq(diesel::dsl::now))

@@ -85,6 +85,7 @@ fn refused(error: ApiError) -> GraphQLResponse {
 
 async fn graphql<E: Executor>(
     State(state): State<HttpState<E>>,
+    subgraph: Option<axum::Extension<crate::metrics::SubgraphName>>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
@@ -102,7 +103,28 @@ async fn graphql<E: Executor>(
             data.insert(trace);
             // The request arrives with no data of its own.
             request.data = data;
-            state.executor.execute(request).await.into()
+            let operation = request.operation_name.clone();
+            let started = std::time::Instant::now();
+            let response = state.executor.execute(request).await;
+            if let Some(axum::Extension(crate::metrics::SubgraphName(name))) = subgraph {
+                let code = response.errors.first().map_or("OK", |error| {
+                    error
+                        .extensions
+                        .as_ref()
+                        .and_then(|e| match e.get("code") {
+                            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+                            _ => None,
+                        })
+                        .unwrap_or("INTERNAL_SERVER_ERROR")
+                });
+                crate::metrics::graphql_request(
+                    name,
+                    operation.as_deref(),
+                    code,
+                    started.elapsed(),
+                );
+            }
+            response.into()
         }
         Err(error) => refused(error),
     }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod internal;
+pub mod metrics;
 pub mod money;
 pub mod paging;
 pub mod redis;

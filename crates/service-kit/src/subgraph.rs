@@ -105,7 +105,10 @@ impl Subgraph {
             (self.seed)(&stores).await?;
         }
         let workers = (self.workers)(&stores, config)?;
-        let app = (self.router)(stores, config)?;
+        let metrics = crate::metrics::routes(self.name, &stores);
+        let app = (self.router)(stores, config)?
+            .merge(metrics)
+            .layer(axum::Extension(crate::metrics::SubgraphName(self.name)));
         Ok(Prepared { app, workers })
     }
 

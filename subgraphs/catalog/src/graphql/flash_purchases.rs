@@ -187,6 +187,24 @@ async fn purchase(
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<FlashSalePurchase, ApiError> {
+    let answer = decide(db, redis, limits, request).await;
+    let outcome = match &answer {
+        Ok(purchase) => match (&purchase.status, purchase.reason.as_deref()) {
+            (FlashSalePurchaseStatus::Rejected, Some(reason)) => reason.to_owned(),
+            (status, _) => format!("{status:?}").to_uppercase(),
+        },
+        Err(error) => error.code().to_owned(),
+    };
+    metrics::counter!("flash_sale_attempts_total", "outcome" => outcome).increment(1);
+    answer
+}
+
+async fn decide(
+    db: &DbPool,
+    redis: &Redis,
+    limits: PurchaseLimits,
+    request: Request,
+) -> Result<FlashSalePurchase, ApiError> {
     let id = Uuid::now_v7();
     let attempt = Attempt {
         buyer: request.buyer,
