@@ -1,14 +1,15 @@
 //! Redis goes down (or silent) and comes back, through the router: browsing goes on from
 //! PostgreSQL, what cannot be checked without Redis (a signed-in caller's session, login
 //! throttling) is refused with UNAVAILABLE, and every subgraph heals by itself once Redis is
-//! back.
+//! back. And a service another one calls hangs: the caller's circuit breaker makes its
+//! requests fail fast, and closes by itself when the service answers again.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Options, RedisProxy, System};
+use support::{Options, System, TcpProxy};
 use test_support::error_codes;
 
 const BROWSE: &str = "query($id: ID!) { products(first: 3) { totalCount edges { node { id name price { amount } } } } product(id: $id) { name price { amount } inStock } }";
@@ -17,7 +18,7 @@ const CART: &str = "{ cart { totalQuantity items { quantity product { name } } }
 /// A system whose subgraphs all reach Redis through a proxy, with what a signed-in customer
 /// saw before anything went wrong.
 struct Scene {
-    redis: RedisProxy,
+    redis: TcpProxy,
     system: System,
     token: String,
     product_id: Value,
@@ -27,7 +28,7 @@ struct Scene {
 
 impl Scene {
     async fn start() -> Self {
-        let redis = RedisProxy::start().await;
+        let redis = TcpProxy::start().await;
         let system = System::start_with(Options {
             redis_url: Some(redis.url().to_owned()),
             ..Options::default()
@@ -143,4 +144,92 @@ async fn a_silent_redis_neither_hangs_requests_nor_breaks_browsing() {
     scene.redis.restore().await;
     scene.assert_cart_back().await;
     scene.system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_catalog_opens_the_carts_breaker_and_the_cart_recovers_by_itself() {
+    let system = System::start().await;
+    let token = system.demo_customer_token().await;
+    // A cart replica that reaches the catalog through a proxy the test can freeze.
+    let catalog = system
+        .subgraph_addrs
+        .iter()
+        .find(|(name, _)| *name == "catalog")
+        .map(|(_, addr)| *addr)
+        .unwrap();
+    let proxy = TcpProxy::in_front_of(catalog).await;
+    let mut config = system.replica_config(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.catalog_url = proxy.url().to_owned();
+    let cart = douyin_mall::serve_subgraph(&cart_subgraph::SUBGRAPH, &config)
+        .await
+        .expect("cart replica");
+    let url = format!("http://{}/graphql", cart.addr);
+    let read = || {
+        let (system, url, token) = (&system, &url, &token);
+        async move {
+            let started = std::time::Instant::now();
+            let answer = system
+                .post_as(
+                    url,
+                    Some(token),
+                    "{ cart { totalQuantity subtotal { amount } } }",
+                    json!({}),
+                )
+                .await;
+            (answer, started.elapsed())
+        }
+    };
+    let (healthy, _) = read().await;
+    assert!(healthy["errors"].is_null(), "{healthy}");
+    let subtotal = healthy["data"]["cart"]["subtotal"].clone();
+
+    // The catalog hangs. The first reads wait for the timeout (2 s a try) until five tries
+    // have failed; then the breaker is open and reads fail at once.
+    proxy.freeze();
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let (answer, took) = read().await;
+        assert_eq!(error_codes(&answer), ["UNAVAILABLE"], "{answer}");
+        assert!(
+            answer["data"]["cart"]["totalQuantity"].as_i64().unwrap() > 0,
+            "{answer}"
+        );
+        slow.push(took);
+    }
+    let mut fast = Vec::new();
+    for _ in 0..20 {
+        let (answer, took) = read().await;
+        assert_eq!(error_codes(&answer), ["UNAVAILABLE"], "{answer}");
+        fast.push(took);
+    }
+    fast.sort();
+    let p99 = fast[fast.len() - 1];
+    eprintln!("reads while the catalog hangs: first two {slow:?}, then p99 {p99:?}");
+    assert!(
+        slow.iter().all(|t| *t >= Duration::from_secs(2)),
+        "{slow:?}"
+    );
+    assert!(
+        p99 < Duration::from_secs(1),
+        "reads did not fail fast: p99 {p99:?}"
+    );
+
+    // The catalog answers again: after the breaker's pause (1–2 s here), a probe closes
+    // it and the cart has its prices back, without any restart.
+    proxy.restore().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (answer, _) = read().await;
+        if answer["errors"].is_null() {
+            assert_eq!(answer["data"]["cart"]["subtotal"], subtotal, "{answer}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recovered: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(cart);
+    system.stop().await;
 }

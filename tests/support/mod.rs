@@ -9,7 +9,7 @@
 )]
 
 pub mod live;
-mod redis_proxy;
+mod tcp_proxy;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use service_kit::ServiceConfig;
 use test_support::{TestDatabase, redis_prefix, service_config};
 
-pub use redis_proxy::RedisProxy;
+pub use tcp_proxy::TcpProxy;
 
 /// Path of the `mall` binary built for these tests.
 pub const MALL_BIN: &str = env!("CARGO_BIN_EXE_mall");
@@ -511,7 +511,7 @@ pub struct Options {
     pub public_operations_file: Option<std::path::PathBuf>,
     /// The catalog's DataLoader delay, if not the default.
     pub loader_delay: Option<std::time::Duration>,
-    /// The Redis every subgraph uses, if not `REDIS_URL` (a [`RedisProxy`], say).
+    /// The Redis every subgraph uses, if not `REDIS_URL` (a [`TcpProxy`], say).
     pub redis_url: Option<String>,
     /// A router configuration file other than the repository's.
     pub router_config: Option<std::path::PathBuf>,

@@ -109,23 +109,21 @@ fn parse_error(body: &serde_json::Value) -> Option<ApiError> {
     })
 }
 
-/// A client of another subgraph's internal routes: a timeout on every call, and bounded
-/// retries with back-off when the other side cannot be reached or answers 5xx. Only
-/// idempotent routes are called through it (every internal route is idempotent).
+/// A client of another subgraph's internal routes: a timeout on every call, retries with
+/// jittered back-off when the other side cannot be reached or answers 5xx, and a circuit
+/// breaker ([`crate::calls`]). Every internal route is idempotent, so every call may be
+/// retried.
 #[derive(Clone)]
 pub struct InternalClient {
     http: reqwest::Client,
     base: String,
     token: String,
-    /// Shown in errors: "the catalog".
-    service: &'static str,
+    target: crate::calls::Target,
 }
 
-/// Attempts per call (first try + retries).
-const ATTEMPTS: u32 = 3;
-
 impl InternalClient {
-    /// `url` is the service's GraphQL URL (`…/graphql`) or its base URL.
+    /// `url` is the service's GraphQL URL (`…/graphql`) or its base URL; `service` names it
+    /// in errors ("the catalog").
     pub fn new(service: &'static str, url: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
@@ -137,55 +135,57 @@ impl InternalClient {
                 .trim_end_matches("/graphql")
                 .to_owned(),
             token: token.to_owned(),
-            service,
+            target: crate::calls::Target::new(service),
         })
     }
 
     /// POSTs `body` to `path`; the answer's JSON, or the callee's contract error, or
-    /// `UNAVAILABLE` after [`ATTEMPTS`] failed tries.
+    /// `UNAVAILABLE` when every try failed or the breaker is open.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
+        use crate::calls::Attempt;
         let url = format!("{}{path}", self.base);
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=ATTEMPTS {
-            let outcome = self
-                .http
-                .post(&url)
-                .header(TOKEN_HEADER, &self.token)
-                .json(body)
-                .send()
-                .await;
-            match outcome {
-                Ok(response) if response.status().is_success() => {
-                    return response.json().await.map_err(|error| {
-                        tracing::error!(%error, %url, "internal call: unreadable answer");
-                        ApiError::Unavailable(self.service)
-                    });
+        self.target
+            .call(true, || async {
+                let outcome = self
+                    .http
+                    .post(&url)
+                    .header(TOKEN_HEADER, &self.token)
+                    .json(body)
+                    .send()
+                    .await;
+                match outcome {
+                    Ok(response) if response.status().is_success() => {
+                        match response.json::<T>().await {
+                            Ok(answer) => Attempt::Answer(Ok(answer)),
+                            Err(error) => {
+                                tracing::error!(%error, %url, "internal call: unreadable answer");
+                                Attempt::Failed
+                            }
+                        }
+                    }
+                    Ok(response) if response.status().is_client_error() => {
+                        let status = response.status();
+                        let body: serde_json::Value = response.json().await.unwrap_or_default();
+                        Attempt::Answer(Err(parse_error(&body).unwrap_or_else(|| {
+                            tracing::error!(%status, %body, %url, "internal call refused");
+                            ApiError::Internal
+                        })))
+                    }
+                    Ok(response) => {
+                        tracing::warn!(status = %response.status(), %url, "internal call failed");
+                        Attempt::Failed
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, %url, "internal call failed");
+                        Attempt::Failed
+                    }
                 }
-                Ok(response) if response.status().is_client_error() => {
-                    let status = response.status();
-                    let body: serde_json::Value = response.json().await.unwrap_or_default();
-                    return Err(parse_error(&body).unwrap_or_else(|| {
-                        tracing::error!(%status, %body, %url, "internal call refused");
-                        ApiError::Internal
-                    }));
-                }
-                Ok(response) => {
-                    tracing::warn!(status = %response.status(), %url, attempt, "internal call failed");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, %url, attempt, "internal call failed");
-                }
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-        }
-        Err(ApiError::Unavailable(self.service))
+            })
+            .await
     }
 }
 

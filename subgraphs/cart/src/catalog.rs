@@ -9,6 +9,7 @@ use async_graphql::dataloader::Loader;
 use serde::Deserialize;
 use serde_json::json;
 use service_kit::ApiError;
+use service_kit::calls::Attempt;
 use uuid::Uuid;
 
 /// What the cart needs to know about a product now.
@@ -34,23 +35,27 @@ impl ProductInfo {
     }
 }
 
-/// Client of the catalog subgraph's GraphQL endpoint.
+/// Client of the catalog subgraph's GraphQL endpoint: a timeout per try, retries and a
+/// circuit breaker (`service_kit::calls`; the lookup is a read, so it may be retried).
 #[derive(Clone)]
 pub struct CatalogClient {
     http: reqwest::Client,
     url: String,
     /// `INTERNAL_API_TOKEN`: subgraphs answer GraphQL only with it.
     token: String,
+    target: service_kit::calls::Target,
 }
 
 impl CatalogClient {
     pub fn new(url: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(2))
+                .connect_timeout(Duration::from_secs(1))
                 .build()?,
             url: url.to_owned(),
             token: token.to_owned(),
+            target: service_kit::calls::Target::new("the catalog"),
         })
     }
 
@@ -62,18 +67,10 @@ impl CatalogClient {
             .iter()
             .map(|id| json!({ "__typename": "Product", "id": id }))
             .collect();
-        let unavailable = |error: &dyn std::fmt::Display| {
-            tracing::error!(%error, url = %self.url, "catalog call failed");
-            ApiError::Unavailable("the catalog")
+        let failed = |error: &dyn std::fmt::Display| {
+            tracing::warn!(%error, url = %self.url, "catalog call failed");
+            Attempt::Failed
         };
-        let response = self
-            .http
-            .post(&self.url)
-            .header(service_kit::internal::TOKEN_HEADER, &self.token)
-            .json(&json!({ "query": QUERY, "variables": { "r": representations } }))
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
         #[derive(Deserialize)]
         struct Body {
             data: Option<Data>,
@@ -83,16 +80,35 @@ impl CatalogClient {
             #[serde(rename = "_entities")]
             entities: Vec<Option<ProductInfo>>,
         }
-        let body: Body = response.json().await.map_err(|e| unavailable(&e))?;
-        let entities = body
-            .data
-            .ok_or_else(|| unavailable(&"the catalog answered with errors"))?
-            .entities;
-        Ok(entities
-            .into_iter()
-            .flatten()
-            .map(|product| (product.id, product))
-            .collect())
+        let request = json!({ "query": QUERY, "variables": { "r": representations } });
+        self.target
+            .call(true, || async {
+                let response = match self
+                    .http
+                    .post(&self.url)
+                    .header(service_kit::internal::TOKEN_HEADER, &self.token)
+                    .json(&request)
+                    .send()
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(error) => return failed(&error),
+                };
+                let body: Body = match response.json().await {
+                    Ok(body) => body,
+                    Err(error) => return failed(&error),
+                };
+                let Some(data) = body.data else {
+                    return failed(&"the catalog answered with errors");
+                };
+                Attempt::Answer(Ok(data
+                    .entities
+                    .into_iter()
+                    .flatten()
+                    .map(|product| (product.id, product))
+                    .collect()))
+            })
+            .await
     }
 }
 

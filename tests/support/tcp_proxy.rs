@@ -1,6 +1,7 @@
-//! A TCP proxy in front of the test Redis that a test can cut, freeze and restore: a Redis
+//! A TCP proxy that a test can cut, freeze and restore: in front of the test Redis, a Redis
 //! outage (refused connections) or a silent Redis (connections open, no answers), and its
-//! end, for one system only, while the other tests keep using the shared server.
+//! end, for one system only, while the other tests keep using the shared server; in front of
+//! a subgraph, that subgraph down or hanging for one client.
 
 use std::net::SocketAddr;
 
@@ -10,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-pub struct RedisProxy {
+pub struct TcpProxy {
     address: SocketAddr,
     upstream: String,
     url: String,
@@ -18,7 +19,7 @@ pub struct RedisProxy {
     frozen: watch::Sender<bool>,
 }
 
-impl RedisProxy {
+impl TcpProxy {
     /// Starts forwarding to the server of `REDIS_URL` (default 127.0.0.1:6379).
     pub async fn start() -> Self {
         let redis_url =
@@ -43,7 +44,23 @@ impl RedisProxy {
         proxy
     }
 
-    /// The URL to give the subgraphs instead of `REDIS_URL`.
+    /// Starts forwarding to the HTTP server at `upstream`; [`TcpProxy::url`] is then its
+    /// GraphQL URL through the proxy.
+    pub async fn in_front_of(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
+        let address = listener.local_addr().expect("proxy address");
+        let proxy = Self {
+            address,
+            upstream: upstream.to_string(),
+            url: format!("http://{address}/graphql"),
+            forwarding: Mutex::new(None),
+            frozen: watch::Sender::new(false),
+        };
+        *proxy.forwarding.lock().await = Some(proxy.forward(listener));
+        proxy
+    }
+
+    /// The URL to give the subgraphs instead of `REDIS_URL` (or the subgraph's URL).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -57,7 +74,7 @@ impl RedisProxy {
     }
 
     /// Redis falls silent: connections stay open (and new ones are accepted) but nothing
-    /// passes in either direction until [`RedisProxy::restore`].
+    /// passes in either direction until [`TcpProxy::restore`].
     pub fn freeze(&self) {
         self.frozen.send_replace(true);
     }
