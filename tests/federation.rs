@@ -691,3 +691,79 @@ async fn metrics_count_graphql_requests_and_orders_on_every_subgraph_and_the_rou
     }
     system.stop().await;
 }
+
+/// One query over the user, cart, catalog, order and payment subgraphs.
+const EVERYWHERE: &str = "query($order: ID!) { \
+    me { displayName cart { totalQuantity } orders(first: 5) { totalCount } } \
+    categories { name } \
+    order(id: $order) { number status total { amount } payments { status } } }";
+
+/// The paths of `EVERYWHERE` that depend on each subgraph (null when it is down).
+fn owned_by(subgraph: &str) -> &'static [&'static str] {
+    match subgraph {
+        "user" => &["/me"],
+        "catalog" => &["/categories"],
+        "cart" => &["/me/cart"],
+        "order" => &["/me/orders", "/order"],
+        "payment" => &["/order/payments"],
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_any_one_subgraph_down_everything_it_does_not_own_still_answers() {
+    for down in ["user", "catalog", "cart", "order", "payment"] {
+        let mut system = System::start().await;
+        let token = system.demo_customer_token().await;
+        let products = system
+            .graphql(
+                "{ products(first: 1) { edges { node { id } } } }",
+                json!({}),
+            )
+            .await;
+        let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
+        let placed = system
+            .graphql_as(
+                &token,
+                "mutation($input: CheckoutInput!) { checkout(input: $input) { id } }",
+                json!({ "input": {
+                    "idempotencyKey": "degradation-1",
+                    "items": [{ "productId": product, "quantity": 1 }],
+                    "address": { "recipient": "Li Lei", "phone": "13800000000", "province": "Zhejiang",
+                                 "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road" },
+                } }),
+            )
+            .await;
+        let order = placed["data"]["checkout"]["id"].clone();
+        assert!(order.is_string(), "{placed}");
+        let variables = json!({ "order": order });
+        let healthy = system
+            .graphql_as(&token, EVERYWHERE, variables.clone())
+            .await;
+        assert!(healthy["errors"].is_null(), "{healthy}");
+
+        system.stop_subgraph(down).await;
+        let degraded = system.graphql_as(&token, EVERYWHERE, variables).await;
+        let owned = owned_by(down);
+        // What the stopped subgraph owns is null, with UNAVAILABLE errors...
+        for path in owned {
+            assert_eq!(
+                degraded["data"].pointer(path),
+                Some(&Value::Null),
+                "{down} down: {path} should be null: {degraded}"
+            );
+        }
+        assert!(
+            !error_codes(&degraded).is_empty()
+                && error_codes(&degraded).iter().all(|c| c == "UNAVAILABLE"),
+            "{down} down: {degraded}"
+        );
+        // ...and everything else is exactly as before.
+        let mut expected = healthy["data"].clone();
+        for path in owned {
+            *expected.pointer_mut(path).unwrap() = Value::Null;
+        }
+        assert_eq!(degraded["data"], expected, "{down} down");
+        system.stop().await;
+    }
+}

@@ -34,20 +34,25 @@ async fn placed_order(
     quantity: i64,
 ) -> String {
     let (order, _) = place_order(system, buyer, key, item, quantity).await;
+    published(system, "orders", &order, "OrderPlaced").await;
+    order
+}
+
+/// Waits until event `name` of `aggregate` is on `stream`.
+async fn published(system: &System, stream: &str, aggregate: &str, name: &str) {
     let deadline = Instant::now() + WAIT;
     while !system
-        .events("orders")
+        .events(stream)
         .await
         .iter()
-        .any(|event| event.aggregate_id == order && event.name == "OrderPlaced")
+        .any(|event| event.aggregate_id == aggregate && event.name == name)
     {
         assert!(
             Instant::now() < deadline,
-            "OrderPlaced of {order} is not published"
+            "{name} of {aggregate} is not published"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    order
 }
 
 /// The next delivery, which must be data (no errors).
@@ -214,6 +219,9 @@ async fn owners_watch_orders_and_payments_over_websocket_and_sse() {
             .graphql_as(&owner, PAY, pay(&order, &format!("live-pay-{transport}")))
             .await;
         let payment = &payment["data"]["payOrder"];
+        // Its creation on the bus first: a subscription opened before would also see it.
+        let payment_id = payment["id"].as_str().expect("a payment");
+        published(&system, "payments", payment_id, "PaymentStatusChanged").await;
         let mut paying = LiveClient::open(
             sse,
             &system.router_url,

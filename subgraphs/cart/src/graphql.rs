@@ -176,11 +176,12 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// The signed-in user's cart.
-    async fn cart(&self, ctx: &Context<'_>) -> Result<Cart> {
+    /// The signed-in user's cart (`null` only when the cart service fails: see README,
+    /// "Degradation").
+    async fn cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
         let user = ctx.caller().user_id()?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        Ok(load_cart(&mut conn, user).await?)
+        Ok(Some(load_cart(&mut conn, user).await?))
     }
 
     /// Lets the router ask this subgraph for `User.cart`.

@@ -42,6 +42,23 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
                     }
                     return Ok(());
                 }
+                // An admission sent again found its order: confirmed, and if that order is
+                // closed already (its own event lost), its units go back.
+                "FlashOrderExists" => {
+                    let mut conn = flash.db.get().await?;
+                    flash_purchases::confirm(&mut conn, order_id)
+                        .await
+                        .map_err(anyhow_error)?;
+                    drop(conn);
+                    let closed = matches!(
+                        event.payload["status"].as_str(),
+                        Some("CANCELLED" | "EXPIRED" | "REFUNDED")
+                    );
+                    if closed {
+                        flash.give_back(order_id, None).await?;
+                    }
+                    return Ok(());
+                }
                 "FlashOrderRefused" => {
                     let why = event.payload["reason"].as_str().unwrap_or("ORDER_REFUSED");
                     flash.give_back(order_id, Some(why)).await?;

@@ -2,7 +2,8 @@
 //! set aside for the sale, so nothing is reserved here) and publishes
 //! `FlashSalePurchaseAdmitted`; this creates the order at the sale price, in
 //! `PENDING_PAYMENT` with the normal expiry, with the purchase's id, so that however often
-//! the event arrives (redelivered, or sent again by the catalog) there is one order. When
+//! the event arrives (redelivered, or sent again by the catalog) there is one order; an
+//! admission whose order exists already is answered with `FlashOrderExists`. When
 //! the order cannot be created (the address is not the buyer's), `FlashOrderRefused` lets
 //! the catalog reject the purchase and give its units back.
 
@@ -40,11 +41,10 @@ pub async fn place(
     traceparent: Option<String>,
 ) -> Result<(), ApiError> {
     let mut conn = db.get().await?;
-    if store::find_order(&mut conn, purchase.purchase_id)
-        .await?
-        .is_some()
-    {
-        return Ok(());
+    if let Some(order) = store::find_order(&mut conn, purchase.purchase_id).await? {
+        // Sent again (its first `OrderPlaced` may have been lost with a Redis restart):
+        // tell the catalog where the order is.
+        return exists(&mut conn, purchase, &order.status, traceparent).await;
     }
     drop(conn);
     let address = match services
@@ -86,6 +86,39 @@ pub async fn place(
     if let Some(placed) = store::place_order(&mut conn, &order).await? {
         tracing::info!(order = %placed.id, number = %placed.number, sale = %purchase.sale_id, total = placed.total_amount, "flash sale order placed");
     }
+    Ok(())
+}
+
+/// Payload of `FlashOrderExists` v1.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Exists<'a> {
+    purchase_id: Uuid,
+    order_id: Uuid,
+    status: &'a str,
+}
+
+/// Tells the catalog that the purchase's order exists, and its status (idempotent there:
+/// the purchase is confirmed once; an order already closed gives its units back once).
+async fn exists(
+    conn: &mut diesel_async::AsyncPgConnection,
+    purchase: &Admitted,
+    status: &str,
+    traceparent: Option<String>,
+) -> Result<(), ApiError> {
+    NewEvent::new(
+        ORDERS_STREAM,
+        "FlashOrderExists",
+        purchase.purchase_id,
+        &Exists {
+            purchase_id: purchase.purchase_id,
+            order_id: purchase.purchase_id,
+            status,
+        },
+        traceparent,
+    )
+    .insert(conn)
+    .await?;
     Ok(())
 }
 

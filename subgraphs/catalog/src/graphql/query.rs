@@ -28,8 +28,8 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         status: Option<super::flash_sales::FlashSaleStatus>,
-    ) -> Result<Vec<super::flash_sales::FlashSale>> {
-        super::flash_sales::list(ctx, status).await
+    ) -> Result<Option<Vec<super::flash_sales::FlashSale>>> {
+        super::flash_sales::list(ctx, status).await.map(Some)
     }
 
     /// One of the caller's flash-sale purchases, to follow it from `PENDING` to
@@ -44,7 +44,7 @@ impl Query {
     }
 
     /// The top-level categories; their `children` form the tree.
-    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Option<Vec<Category>>> {
         let mut conn = service_kit::db::connection(ctx).await?;
         let rows = categories::table
             .filter(categories::parent_id.is_null())
@@ -53,7 +53,7 @@ impl Query {
             .load(&mut conn)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(Category).collect())
+        Ok(Some(rows.into_iter().map(Category).collect()))
     }
 
     /// One product on sale; `null` when the id is unknown or the product is not active.
@@ -72,16 +72,18 @@ impl Query {
         after: Option<String>,
         filter: Option<ProductFilter>,
         sort: Option<ProductSort>,
-    ) -> Result<ProductConnection> {
+    ) -> Result<Option<ProductConnection>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        Ok(listing::list(
-            &mut conn,
-            first,
-            after.as_deref(),
-            &filter.unwrap_or_default(),
-            sort.unwrap_or_default(),
-        )
-        .await?)
+        Ok(Some(
+            listing::list(
+                &mut conn,
+                first,
+                after.as_deref(),
+                &filter.unwrap_or_default(),
+                sort.unwrap_or_default(),
+            )
+            .await?,
+        ))
     }
 
     /// Products on sale by id, in the order asked; `null` for unknown or inactive ids.
@@ -90,7 +92,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         ids: Vec<ID>,
-    ) -> Result<Vec<Option<Product>>> {
+    ) -> Result<Option<Vec<Option<Product>>>> {
         if ids.len() > MAX_IDS {
             return Err(ApiError::bad_input(
                 "ids",
@@ -105,16 +107,17 @@ impl Query {
             .map(|(i, id)| validate::id(&format!("ids[{i}]"), id))
             .collect::<Result<_, _>>()?;
         let found = loader.load_many(keys.iter().copied()).await?;
-        Ok(keys
-            .iter()
-            .map(|uuid| {
-                found
-                    .get(uuid)
-                    .cloned()
-                    .map(Product)
-                    .filter(Product::is_visible)
-            })
-            .collect())
+        Ok(Some(
+            keys.iter()
+                .map(|uuid| {
+                    found
+                        .get(uuid)
+                        .cloned()
+                        .map(Product)
+                        .filter(Product::is_visible)
+                })
+                .collect(),
+        ))
     }
 
     /// Resolves `Product` references from other subgraphs (cart lines, order lines), in

@@ -48,9 +48,11 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         status: Option<OrderStatus>,
-    ) -> Result<OrderConnection> {
+    ) -> Result<Option<OrderConnection>> {
         let filter = OrderFilter { user: None, status };
-        Ok(OrderConnection::load(ctx, filter, first, after.as_deref()).await?)
+        Ok(Some(
+            OrderConnection::load(ctx, filter, first, after.as_deref()).await?,
+        ))
     }
 
     /// Resolves `Order` references from other subgraphs, in batches; the same visibility as

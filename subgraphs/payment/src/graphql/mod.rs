@@ -42,21 +42,24 @@ impl Order {
         &self.id
     }
 
-    /// Payments of the order, oldest first.
-    async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<Payment>> {
+    /// Payments of the order, oldest first (`null` only when the payment service fails:
+    /// the order itself still answers; README, "Degradation").
+    async fn payments(&self, ctx: &Context<'_>) -> Result<Option<Vec<Payment>>> {
         let Ok(order_id) = Uuid::parse_str(&self.id) else {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         };
         let loader = ctx.data_unchecked::<DataLoader<PaymentsByOrderLoader>>();
         let caller = ctx.caller();
-        Ok(loader
-            .load_one(order_id)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|row| visible(caller, row))
-            .map(Payment)
-            .collect())
+        Ok(Some(
+            loader
+                .load_one(order_id)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|row| visible(caller, row))
+                .map(Payment)
+                .collect(),
+        ))
     }
 }
 

@@ -41,7 +41,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         search: Option<String>,
-    ) -> Result<UserConnection> {
+    ) -> Result<Option<UserConnection>> {
         let page = PageRequest::<UserCursor>::parse(first, after.as_deref())?;
         let pattern = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(text) => {
@@ -95,7 +95,7 @@ impl Query {
                 node: User::new(row),
             })
             .collect();
-        Ok(UserConnection {
+        Ok(Some(UserConnection {
             total_count,
             page_info: PageInfo::of_page(
                 edges.iter().map(|e| &e.cursor),
@@ -103,12 +103,12 @@ impl Query {
                 page.after.is_some(),
             ),
             edges,
-        })
+        }))
     }
 
     /// Every role with its permission entries. Needs `roles:read`.
     #[graphql(guard = "RequirePermission(\"roles:read\")")]
-    async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>> {
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
         let mut conn = service_kit::db::connection(ctx).await?;
         let rows: Vec<(String, Vec<String>)> = roles::table
             .order(roles::name)
@@ -116,10 +116,11 @@ impl Query {
             .load(&mut conn)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, permissions)| Role { name, permissions })
-            .collect())
+        Ok(Some(
+            rows.into_iter()
+                .map(|(name, permissions)| Role { name, permissions })
+                .collect(),
+        ))
     }
 
     /// Resolves `User` references from other subgraphs, in batches.
