@@ -132,31 +132,40 @@ async fn main() {
     let detail_ids = Arc::new(vec![product.clone(), warm_product.clone()]);
     let router = system.router_url.clone();
 
+    let failures: Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
     let purchases = |sale: String,
                      admitted: Arc<AtomicUsize>,
                      last_admission: Arc<std::sync::Mutex<Instant>>| {
         let (client, router, buyers) = (client.clone(), router.clone(), buyers.clone());
+        let failures = failures.clone();
         let next = Arc::new(AtomicUsize::new(0));
         move || {
             let (client, router, buyers, sale) =
                 (client.clone(), router.clone(), buyers.clone(), sale.clone());
             let (admitted, last_admission) = (admitted.clone(), last_admission.clone());
+            let failures = failures.clone();
             let i = next.fetch_add(1, Ordering::Relaxed);
             async move {
                 let buyer = &buyers[i % buyers.len()];
                 let variables = json!({ "input": { "flashSaleId": sale, "quantity": 1,
                     "addressId": buyer.address, "idempotencyKey": format!("bench-key-{i}") } });
-                let Ok(response) = client
+                let failed = |why: String| {
+                    *failures.lock().unwrap().entry(why).or_default() += 1;
+                    false
+                };
+                let response = match client
                     .post(router.as_str())
                     .bearer_auth(&buyer.token)
                     .json(&json!({ "query": BUY, "variables": variables }))
                     .send()
                     .await
-                else {
-                    return false;
+                {
+                    Ok(response) => response,
+                    Err(error) => return failed(format!("transport: {error}")),
                 };
-                let Ok(body) = response.json::<Value>().await else {
-                    return false;
+                let body = match response.json::<Value>().await {
+                    Ok(body) => body,
+                    Err(error) => return failed(format!("body: {error}")),
                 };
                 let answer = &body["data"]["purchaseFlashSale"];
                 match answer["status"].as_str() {
@@ -166,7 +175,10 @@ async fn main() {
                         true
                     }
                     Some("REJECTED") => true,
-                    _ => false,
+                    _ => failed(format!(
+                        "{}: {}",
+                        body["errors"][0]["extensions"]["code"], body["errors"][0]["message"]
+                    )),
                 }
             }
         }
@@ -205,6 +217,7 @@ async fn main() {
         seconds,
     )
     .await;
+    failures.lock().unwrap().clear();
     let admitted = Arc::new(AtomicUsize::new(0));
     let last_admission = Arc::new(std::sync::Mutex::new(Instant::now()));
     let attempts = closed_loop(
@@ -254,6 +267,9 @@ async fn main() {
         orders.1,
         (orders.1 - units).max(0) + (admitted - units).max(0),
     );
+    for (why, count) in failures.lock().unwrap().iter() {
+        println!("failed attempts: {count} × {why}");
+    }
     println!(
         "last order existed {:.2} s after the last admission{}",
         all_orders.as_secs_f64(),
