@@ -32,6 +32,7 @@ use futures::FutureExt as _;
 use service_kit::config::AuthSettings;
 use service_kit::http::RequestData;
 use service_kit::{ApiError, Redis};
+use tokens::AccessClaims;
 
 pub use caller::{Caller, CallerExt, Identity};
 pub use guards::{OwnerOnly, OwnerOr, RequirePermission};
@@ -50,7 +51,15 @@ pub struct Access {
     policy: Policy,
     public: Arc<PublicOperations>,
     settings: AuthSettings,
+    /// Tokens whose signature this process checked, with their claims: the Ed25519 check
+    /// is most of what authenticating a request costs, and a client sends the same token
+    /// until it expires. Expiry is checked again on every use, and the session on every
+    /// request (Redis), as for a token seen for the first time.
+    verified: std::sync::Mutex<std::collections::HashMap<String, AccessClaims>>,
 }
+
+/// Checked tokens remembered at most (the memory is cleared when full: ~6 MB).
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl Access {
     /// Loads keys, policy and the public operation list.
@@ -63,7 +72,31 @@ impl Access {
                 settings.public_operations_file.as_deref(),
             )?),
             settings: settings.clone(),
+            verified: Default::default(),
         }))
+    }
+
+    /// The claims of `token`: remembered if its signature was checked before and it has not
+    /// expired, else checked now (and remembered when valid).
+    fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        let now = Utc::now().timestamp();
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.get(token).cloned());
+        if let Some(claims) = remembered.filter(|claims| claims.exp > now) {
+            return Ok(claims);
+        }
+        let claims = tokens::verify(&self.keys, token)
+            .map_err(|rejected| ApiError::Unauthenticated(rejected.0.into()))?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), claims.clone());
+        }
+        Ok(claims)
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -105,8 +138,7 @@ impl Access {
                     "the Authorization header must be `Bearer <access token>`".into(),
                 )
             })?;
-        let claims = tokens::verify(&self.keys, token)
-            .map_err(|rejected| ApiError::Unauthenticated(rejected.0.into()))?;
+        let claims = self.verify(token)?;
         self.caller_in_session(claims.sub, claims.sid, client_ip)
             .await
     }
@@ -229,5 +261,57 @@ impl Extension for PublicRootFieldsExtension {
             }
         }
         next.run(ctx, info).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires_and_a_forged_one_is_never_remembered() {
+        let settings = AuthSettings::default();
+        let redis = Redis::connect_lazy("redis://127.0.0.1:1", "test:", 1).unwrap();
+        let access = Access::new(&settings, redis).unwrap();
+        let (user, session) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let token = tokens::issue(access.keys(), user, session, Duration::from_secs(60));
+        assert_eq!(access.verify(&token).unwrap().sub, user);
+        assert!(access.verified.lock().unwrap().contains_key(&token));
+        // What is remembered is used only before its expiry: a remembered entry for a
+        // string that is no token at all is accepted while unexpired (proof the signature
+        // check was skipped), and checked afresh (and refused) once expired.
+        let mut claims = access.verify(&token).unwrap();
+        access
+            .verified
+            .lock()
+            .unwrap()
+            .insert("remembered".into(), claims.clone());
+        assert!(access.verify("remembered").is_ok());
+        claims.exp = Utc::now().timestamp() - 1;
+        access
+            .verified
+            .lock()
+            .unwrap()
+            .insert("remembered".into(), claims);
+        assert!(
+            access.verify("remembered").is_err(),
+            "an expired entry was used"
+        );
+        // A token with a tampered signature is refused, every time, and never remembered.
+        // (A character in the middle of the signature: every bit of it counts.)
+        let middle = token.rfind('.').unwrap() + 20;
+        let mut forged = token.clone();
+        let swapped = if &token[middle..=middle] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        forged.replace_range(middle..=middle, swapped);
+        for _ in 0..2 {
+            assert!(access.verify(&forged).is_err());
+        }
+        assert!(!access.verified.lock().unwrap().contains_key(&forged));
     }
 }
