@@ -586,6 +586,33 @@ async fn without_redis_the_rate_limiter_lets_reads_through_and_refuses_sign_in()
     system.stop().await;
 }
 
+/// Places an order of one unit of the first product as `token` (idempotency key `key`);
+/// its id.
+async fn checkout_one(system: &System, token: &str, key: &str) -> Value {
+    let products = system
+        .graphql(
+            "{ products(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
+    let placed = system
+        .graphql_as(
+            token,
+            "mutation Buy($input: CheckoutInput!) { checkout(input: $input) { id } }",
+            json!({ "input": {
+                "idempotencyKey": key,
+                "items": [{ "productId": product, "quantity": 1 }],
+                "address": { "recipient": "Li Lei", "phone": "13800000000", "province": "Zhejiang",
+                             "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road" },
+            } }),
+        )
+        .await;
+    let order = placed["data"]["checkout"]["id"].clone();
+    assert!(order.is_string(), "{placed}");
+    order
+}
+
 /// The sum of the samples of `metric` whose labels contain every one of `labels`
 /// (Prometheus text format).
 fn sample_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
@@ -618,26 +645,7 @@ async fn metrics_count_graphql_requests_and_orders_on_every_subgraph_and_the_rou
         &[r#"name="OrderPlaced""#],
     );
     let token = system.demo_customer_token().await;
-    let products = system
-        .graphql(
-            "{ products(first: 1) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
-    let placed = system
-        .graphql_as(
-            &token,
-            "mutation Buy($input: CheckoutInput!) { checkout(input: $input) { id } }",
-            json!({ "input": {
-                "idempotencyKey": "metrics-checkout-1",
-                "items": [{ "productId": product, "quantity": 1 }],
-                "address": { "recipient": "Li Lei", "phone": "13800000000", "province": "Zhejiang",
-                             "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road" },
-            } }),
-        )
-        .await;
-    assert!(placed["errors"].is_null(), "{placed}");
+    checkout_one(&system, &token, "metrics-checkout-1").await;
     let mut after = String::new();
     for _ in 0..50 {
         after = scrape(order_metrics.clone()).await;
@@ -715,27 +723,7 @@ async fn with_any_one_subgraph_down_everything_it_does_not_own_still_answers() {
     for down in ["user", "catalog", "cart", "order", "payment"] {
         let mut system = System::start().await;
         let token = system.demo_customer_token().await;
-        let products = system
-            .graphql(
-                "{ products(first: 1) { edges { node { id } } } }",
-                json!({}),
-            )
-            .await;
-        let product = products["data"]["products"]["edges"][0]["node"]["id"].clone();
-        let placed = system
-            .graphql_as(
-                &token,
-                "mutation($input: CheckoutInput!) { checkout(input: $input) { id } }",
-                json!({ "input": {
-                    "idempotencyKey": "degradation-1",
-                    "items": [{ "productId": product, "quantity": 1 }],
-                    "address": { "recipient": "Li Lei", "phone": "13800000000", "province": "Zhejiang",
-                                 "city": "Hangzhou", "district": "Xihu", "line1": "1 Wensan Road" },
-                } }),
-            )
-            .await;
-        let order = placed["data"]["checkout"]["id"].clone();
-        assert!(order.is_string(), "{placed}");
+        let order = checkout_one(&system, &token, "degradation-1").await;
         let variables = json!({ "order": order });
         let healthy = system
             .graphql_as(&token, EVERYWHERE, variables.clone())
@@ -766,4 +754,41 @@ async fn with_any_one_subgraph_down_everything_it_does_not_own_still_answers() {
         assert_eq!(degraded["data"], expected, "{down} down");
         system.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_its_request_id_the_clients_own_when_it_is_sane() {
+    let system = System::start().await;
+    let ask = |id: Option<String>| {
+        let url = system.router_url.clone();
+        async move {
+            let mut request = reqwest::Client::new().post(url);
+            if let Some(id) = id {
+                request = request.header("x-request-id", id);
+            }
+            let response = request
+                .json(&json!({ "query": "{ categories { id } }" }))
+                .send()
+                .await
+                .expect("request sent");
+            response
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }
+    };
+    assert_eq!(
+        ask(Some("checkout-page-7f3a".into())).await.as_deref(),
+        Some("checkout-page-7f3a")
+    );
+    let (first, second) = (ask(None).await.unwrap(), ask(None).await.unwrap());
+    assert!(!first.is_empty() && first != second, "{first} {second}");
+    // Not sane (too long, or not a token): replaced, never echoed.
+    for bad in ["x".repeat(300), "id with spaces".to_owned()] {
+        let given = ask(Some(bad.clone())).await.unwrap();
+        assert_ne!(given, bad);
+        assert!(!given.is_empty());
+    }
+    system.stop().await;
 }

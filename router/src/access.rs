@@ -3,6 +3,9 @@
 //! - Tells subgraphs the client's address in `x-mall-client-ip` (overwriting any value the
 //!   client sent), for per-address login throttling: the TCP peer, or, when the peer is a
 //!   configured trusted proxy, the right-most untrusted address of `X-Forwarded-For`.
+//! - Gives every request an `x-request-id` (the router's log correlation id: the client's
+//!   own when it sent a sane one): sent to the subgraphs, which log it, and echoed to the
+//!   client.
 //! - Refuses a request whose access token the router's JWT check did not accept (HTTP 401,
 //!   `UNAUTHENTICATED`), and root fields that are not on the public operation list to
 //!   callers without a token, before planning: only the refused fields are `null`, each
@@ -26,14 +29,19 @@ use hive_router::executor::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
 use hive_router::executor::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
-use hive_router::executor::plugin_trait::{RouterPlugin, StartHookPayload as _};
+use hive_router::executor::plugin_trait::{
+    EndHookPayload as _, RouterPlugin, StartHookPayload as _,
+};
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
+use hive_router::telemetry::logging::request_id::REQUEST_IDENTIFIERS;
 use hive_router::{GraphQLError, PlanExecutionOutput};
 use public_operations::PublicOperations;
 use serde::Deserialize;
 
 /// Header carrying the client's address to subgraphs.
 pub const CLIENT_IP_HEADER: &str = "x-mall-client-ip";
+/// The request's id: in the router's and the subgraphs' logs, and in the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The answer to a request whose access token the router's JWT check refused.
 const INVALID_TOKEN_BODY: &str = r#"{"data":null,"errors":[{"message":"invalid access token: it is malformed, expired, not yet valid or not signed by this mall","extensions":{"code":"UNAUTHENTICATED"}}]}"#;
@@ -237,7 +245,31 @@ impl RouterPlugin for MallAccess {
             if let Some(value) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
                 headers.insert(name, value);
             }
-            payload.proceed()
+            // The request's id in the router's logs (the client's `x-request-id` when it
+            // sent a sane one, else a new one): to the subgraphs, which log it, and back to
+            // the client, who can quote it.
+            let request_id = REQUEST_IDENTIFIERS
+                .try_with(|ids| HeaderValue::from_str(ids.req_id()).ok())
+                .ok()
+                .flatten();
+            let Some(request_id) = request_id else {
+                return payload.proceed();
+            };
+            headers.insert(
+                HeaderName::from_static(REQUEST_ID_HEADER),
+                request_id.clone(),
+            );
+            payload.on_end(move |payload| {
+                payload
+                    .map_response(|mut response| {
+                        response
+                            .response_mut()
+                            .headers_mut()
+                            .insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
+                        response
+                    })
+                    .proceed()
+            })
         })
     }
 

@@ -31,28 +31,30 @@ impl TcpProxy {
             None => (String::new(), rest),
         };
         let (upstream, database) = rest.split_once('/').unwrap_or((rest, ""));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
-        let address = listener.local_addr().expect("proxy address");
-        let proxy = Self {
-            address,
-            upstream: upstream.to_owned(),
-            url: format!("redis://{credentials}{address}/{database}"),
-            forwarding: Mutex::new(None),
-            frozen: watch::Sender::new(false),
-        };
-        *proxy.forwarding.lock().await = Some(proxy.forward(listener));
-        proxy
+        Self::listen(upstream, |address| {
+            format!("redis://{credentials}{address}/{database}")
+        })
+        .await
     }
 
     /// Starts forwarding to the HTTP server at `upstream`; [`TcpProxy::url`] is then its
     /// GraphQL URL through the proxy.
     pub async fn in_front_of(upstream: SocketAddr) -> Self {
+        Self::listen(&upstream.to_string(), |address| {
+            format!("http://{address}/graphql")
+        })
+        .await
+    }
+
+    /// Listens on a free port and forwards to `upstream`; `url` makes the clients' URL from
+    /// the proxy's address.
+    async fn listen(upstream: &str, url: impl FnOnce(SocketAddr) -> String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
         let address = listener.local_addr().expect("proxy address");
         let proxy = Self {
             address,
-            upstream: upstream.to_string(),
-            url: format!("http://{address}/graphql"),
+            upstream: upstream.to_owned(),
+            url: url(address),
             forwarding: Mutex::new(None),
             frozen: watch::Sender::new(false),
         };

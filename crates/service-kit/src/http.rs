@@ -98,6 +98,12 @@ async fn graphql<E: Executor>(
     }
     let mut request = request.into_inner();
     let trace = TraceParent::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()));
+    let trace_id = trace.0.split('-').nth(1).unwrap_or_default().to_owned();
+    let headers_request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| id.len() <= 128)
+        .map(str::to_owned);
     match (state.request_data)(headers).await {
         Ok(mut data) => {
             data.insert(trace);
@@ -105,7 +111,15 @@ async fn graphql<E: Executor>(
             request.data = data;
             let operation = request.operation_name.clone();
             let started = std::time::Instant::now();
-            let response = state.executor.execute(request).await;
+            // Every log line of this request carries the router's request id and the trace.
+            let span = tracing::info_span!(
+                "graphql",
+                request_id = headers_request_id.as_deref().unwrap_or(""),
+                trace_id = trace_id.as_str(),
+                operation = operation.as_deref().unwrap_or(""),
+            );
+            let response =
+                tracing::Instrument::instrument(state.executor.execute(request), span).await;
             if let Some(axum::Extension(crate::metrics::SubgraphName(name))) = subgraph {
                 let code = response.errors.first().map_or("OK", |error| {
                     error
