@@ -292,7 +292,7 @@ impl RouterPlugin for MallRateLimit {
         if let Err(refusal) = self.per_operation(name) {
             return OnGraphqlAnalysisHookResult::EndWithResponse(refused(&refusal));
         }
-        let fields: Vec<&str> = payload
+        let mut fields: Vec<&str> = payload
             .filtered_operation_for_plan
             .selection_set
             .items
@@ -302,6 +302,9 @@ impl RouterPlugin for MallRateLimit {
                 _ => None,
             })
             .collect();
+        // Aliases of one field count once.
+        fields.sort_unstable();
+        fields.dedup();
         let address = details
             .headers
             .get(CLIENT_IP_HEADER)
