@@ -21,11 +21,42 @@ const CLAIM_EVERY: Duration = Duration::from_secs(2);
 /// How long one read waits for new events (also the delay to notice a shutdown).
 const BLOCK: Duration = Duration::from_millis(500);
 
-/// Handles the events of `stream` in consumer group `group` until shutdown.
+/// Handles the events of `stream` in consumer group `group` until shutdown, one at a time
+/// in stream order (per replica).
 pub fn consumer_worker<H, F>(
     redis: Redis,
     stream: &'static str,
     group: &'static str,
+    handler: H,
+) -> Worker
+where
+    H: Fn(Event) -> F + Send + Sync + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    worker(redis, stream, group, 1, handler)
+}
+
+/// Like [`consumer_worker`], but up to `concurrency` events at once and in no particular
+/// order: for streams whose events are independent of each other (flash-sale admissions).
+pub fn unordered_consumer_worker<H, F>(
+    redis: Redis,
+    stream: &'static str,
+    group: &'static str,
+    concurrency: usize,
+    handler: H,
+) -> Worker
+where
+    H: Fn(Event) -> F + Send + Sync + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    worker(redis, stream, group, concurrency.max(1), handler)
+}
+
+fn worker<H, F>(
+    redis: Redis,
+    stream: &'static str,
+    group: &'static str,
+    concurrency: usize,
     handler: H,
 ) -> Worker
 where
@@ -38,8 +69,14 @@ where
             let consumer = format!("{group}-{}", uuid::Uuid::new_v4().simple());
             let key = stream_key(&redis, stream);
             loop {
-                if let Err(error) =
-                    consume(&redis, &key, group, &consumer, &*handler, &mut shutdown).await
+                if let Err(error) = consume(
+                    &redis,
+                    &key,
+                    (group, &consumer, concurrency),
+                    &*handler,
+                    &mut shutdown,
+                )
+                .await
                 {
                     tracing::warn!(%error, stream, group, "event consumer: reconnecting");
                 }
@@ -54,8 +91,7 @@ where
 async fn consume<H, F>(
     redis: &Redis,
     key: &str,
-    group: &str,
-    consumer: &str,
+    (group, consumer, concurrency): (&str, &str, usize),
     handler: &H,
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<()>
@@ -93,9 +129,7 @@ where
                 .arg(100)
                 .query_async(&mut conn)
                 .await?;
-            for entry in &claimed.claimed {
-                handle(&mut conn, key, group, entry, handler).await?;
-            }
+            handle_all(&conn, key, group, &claimed.claimed, concurrency, handler).await?;
         }
         let read: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
@@ -111,10 +145,35 @@ where
             .query_async(&mut conn)
             .await?;
         for stream in read.map(|r| r.keys).unwrap_or_default() {
-            for entry in &stream.ids {
-                handle(&mut conn, key, group, entry, handler).await?;
-            }
+            handle_all(&conn, key, group, &stream.ids, concurrency, handler).await?;
         }
+    }
+    Ok(())
+}
+
+/// Handles `entries`, `concurrency` at a time (in order when 1).
+async fn handle_all<H, F>(
+    conn: &redis::aio::MultiplexedConnection,
+    key: &str,
+    group: &str,
+    entries: &[redis::streams::StreamId],
+    concurrency: usize,
+    handler: &H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Event) -> F,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    for chunk in entries.chunks(concurrency) {
+        let mut conns = vec![conn.clone(); chunk.len()];
+        let handled = futures::future::join_all(
+            chunk
+                .iter()
+                .zip(conns.iter_mut())
+                .map(|(entry, conn)| handle(conn, key, group, entry, handler)),
+        )
+        .await;
+        handled.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod live;
 
+use event_bus::consumer::unordered_consumer_worker;
 use event_bus::{Event, consumer_worker};
 use service_kit::config::OrderSettings;
 use service_kit::subgraph::periodic_worker;
@@ -15,6 +16,10 @@ use service_kit::{DbPool, Redis, Stores, Worker};
 use crate::db::store::{self, Abandon};
 use crate::services::Services;
 use crate::{flash_orders, lifecycle};
+
+/// Flash-sale orders one replica creates at once (each holds a database connection and
+/// asks the user subgraph for the address).
+const FLASH_ORDERS_AT_ONCE: usize = 8;
 
 /// Orders expired (or checkouts abandoned) per transaction.
 const SWEEP_BATCH: i64 = 200;
@@ -46,18 +51,25 @@ fn flash_sale_events(
     services: Services,
     settings: OrderSettings,
 ) -> Worker {
-    consumer_worker(redis, "flash-sales", "order", move |event: Event| {
-        let (db, services, settings) = (db.clone(), services.clone(), settings.clone());
-        async move {
-            if event.name != "FlashSalePurchaseAdmitted" || event.version != 1 {
-                return Ok(());
+    // Admissions are independent of each other: several orders are created at once.
+    unordered_consumer_worker(
+        redis,
+        "flash-sales",
+        "order",
+        FLASH_ORDERS_AT_ONCE,
+        move |event: Event| {
+            let (db, services, settings) = (db.clone(), services.clone(), settings.clone());
+            async move {
+                if event.name != "FlashSalePurchaseAdmitted" || event.version != 1 {
+                    return Ok(());
+                }
+                let purchase: flash_orders::Admitted = serde_json::from_value(event.payload)?;
+                flash_orders::place(&db, &services, &settings, &purchase, event.traceparent)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))
             }
-            let purchase: flash_orders::Admitted = serde_json::from_value(event.payload)?;
-            flash_orders::place(&db, &services, &settings, &purchase, event.traceparent)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))
-        }
-    })
+        },
+    )
 }
 
 /// The order subgraph's consumer of the `payments` stream.
