@@ -33,11 +33,12 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    worker(redis, stream, group, 1, handler)
+    unordered_consumer_worker(redis, stream, group, 1, handler)
 }
 
 /// Like [`consumer_worker`], but up to `concurrency` events at once and in no particular
-/// order: for streams whose events are independent of each other (flash-sale admissions).
+/// order (in stream order when it is 1): for streams whose events are independent of each
+/// other (flash-sale admissions).
 pub fn unordered_consumer_worker<H, F>(
     redis: Redis,
     stream: &'static str,
@@ -49,20 +50,7 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    worker(redis, stream, group, concurrency.max(1), handler)
-}
-
-fn worker<H, F>(
-    redis: Redis,
-    stream: &'static str,
-    group: &'static str,
-    concurrency: usize,
-    handler: H,
-) -> Worker
-where
-    H: Fn(Event) -> F + Send + Sync + 'static,
-    F: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
+    let concurrency = concurrency.max(1);
     let handler = Arc::new(handler);
     Box::new(move |mut shutdown: Shutdown| {
         Box::pin(async move {

@@ -33,23 +33,12 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
                 "CheckoutAbandoned" => "checkout abandoned",
                 // A flash-sale purchase's order exists (it has the purchase's id).
                 "OrderPlaced" if event.payload.get("flashSaleId").is_some() => {
-                    let mut conn = flash.db.get().await?;
-                    if flash_purchases::confirm(&mut conn, order_id)
-                        .await
-                        .map_err(anyhow_error)?
-                    {
-                        tracing::info!(purchase = %order_id, "flash sale purchase confirmed");
-                    }
-                    return Ok(());
+                    return flash.confirm(order_id).await;
                 }
                 // An admission sent again found its order: confirmed, and if that order is
                 // closed already (its own event lost), its units go back.
                 "FlashOrderExists" => {
-                    let mut conn = flash.db.get().await?;
-                    flash_purchases::confirm(&mut conn, order_id)
-                        .await
-                        .map_err(anyhow_error)?;
-                    drop(conn);
+                    flash.confirm(order_id).await?;
                     let closed = matches!(
                         event.payload["status"].as_str(),
                         Some("CANCELLED" | "EXPIRED" | "REFUNDED")
@@ -94,6 +83,18 @@ struct FlashReturns {
 }
 
 impl FlashReturns {
+    /// Purchase `id` has its order: `PENDING` → `CONFIRMED` (once).
+    async fn confirm(&self, id: Uuid) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        if flash_purchases::confirm(&mut conn, id)
+            .await
+            .map_err(anyhow_error)?
+        {
+            tracing::info!(purchase = %id, "flash sale purchase confirmed");
+        }
+        Ok(())
+    }
+
     /// Gives back the units of purchase `id` (if it is one, once): to the sale's counters
     /// while it sells, else to the product. With `rejection`, the purchase had no order.
     async fn give_back(&self, id: Uuid, rejection: Option<&str>) -> anyhow::Result<()> {

@@ -188,12 +188,15 @@ async fn purchase(
     request: Request,
 ) -> Result<FlashSalePurchase, ApiError> {
     let answer = decide(db, redis, limits, request).await;
-    let outcome = match &answer {
-        Ok(purchase) => match (&purchase.status, purchase.reason.as_deref()) {
-            (FlashSalePurchaseStatus::Rejected, Some(reason)) => reason.to_owned(),
-            (status, _) => format!("{status:?}").to_uppercase(),
+    // Labels from a fixed set (a rejection's reason is one of a few codes).
+    let outcome: metrics::SharedString = match &answer {
+        Ok(purchase) => match (purchase.status, purchase.reason.as_deref()) {
+            (FlashSalePurchaseStatus::Rejected, Some(reason)) => reason.to_owned().into(),
+            (FlashSalePurchaseStatus::Rejected, None) => "REJECTED".into(),
+            (FlashSalePurchaseStatus::Pending, _) => "PENDING".into(),
+            (FlashSalePurchaseStatus::Confirmed, _) => "CONFIRMED".into(),
         },
-        Err(error) => error.code().to_owned(),
+        Err(error) => error.code().into(),
     };
     metrics::counter!("flash_sale_attempts_total", "outcome" => outcome).increment(1);
     answer
