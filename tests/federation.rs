@@ -392,6 +392,22 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
         )
         .await;
     assert_eq!(fine["errors"], Value::Null, "{fine}");
+    // Every operation of the frontends' contract, fragments and all, is within every limit
+    // (anonymous and without variables, most are refused for other reasons, never a limit).
+    let operations = support::contract_operations();
+    assert_eq!(operations.len(), 49, "the contract has 49 operations");
+    // (Subscriptions answer as a stream on this request: `live` tests run the contract's.)
+    for (name, document) in operations.iter().filter(|(_, d)| !d.starts_with("subscription")) {
+        let answer = system.graphql(document, json!({})).await;
+        for error in answer["errors"].as_array().into_iter().flatten() {
+            let message = error["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.to_lowercase().contains("limit"),
+                "the contract's {name} is refused by a query limit: {answer}"
+            );
+            assert!(!message.contains("never used"), "{name}: {answer}");
+        }
+    }
     // In development introspection answers (GraphiQL, codegen).
     let schema = system
         .graphql("{ __schema { queryType { name } } }", json!({}))

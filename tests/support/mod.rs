@@ -585,3 +585,81 @@ pub fn free_port() -> u16 {
         .expect("free port")
         .port()
 }
+
+/// The contract's operations (`schema/contract/operations`), each as a document the router
+/// accepts: the operation and the fragments it uses (directly or through other fragments).
+pub fn contract_operations() -> Vec<(String, String)> {
+    let dir = douyin_mall::schema_dir().join("contract/operations");
+    let mut definitions = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("schema/contract/operations")
+        .map(|entry| entry.expect("a file").path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("an operations file");
+        // Every definition starts at the beginning of a line (as the contract is written).
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let starts = ["query ", "mutation ", "subscription ", "fragment "]
+                .iter()
+                .any(|keyword| line.starts_with(keyword));
+            if starts {
+                definitions.extend(current.take());
+                current = Some(String::new());
+            }
+            if let Some(definition) = current.as_mut()
+                && !line.trim_start().starts_with('#')
+            {
+                definition.push_str(line);
+                definition.push('\n');
+            }
+        }
+        definitions.extend(current);
+    }
+    let name_of = |definition: &str| {
+        definition
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|word| !word.is_empty())
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let fragments: std::collections::HashMap<String, String> = definitions
+        .iter()
+        .filter(|d| d.starts_with("fragment "))
+        .map(|d| (name_of(d), d.clone()))
+        .collect();
+    let spreads = |text: &str| -> Vec<String> {
+        text.split("...")
+            .skip(1)
+            .map(|rest| {
+                rest.trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|name| fragments.contains_key(name))
+            .collect()
+    };
+    definitions
+        .iter()
+        .filter(|d| !d.starts_with("fragment "))
+        .map(|operation| {
+            let mut used: Vec<String> = Vec::new();
+            let mut pending = spreads(operation);
+            while let Some(name) = pending.pop() {
+                if !used.contains(&name) {
+                    pending.extend(spreads(&fragments[&name]));
+                    used.push(name);
+                }
+            }
+            let mut document = operation.clone();
+            for name in &used {
+                document.push('\n');
+                document.push_str(&fragments[name]);
+            }
+            (name_of(operation), document)
+        })
+        .collect()
+}
