@@ -169,5 +169,37 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    seed_demo_address(&mut conn).await
+}
+
+/// The demo customer's default address (checkout without an address, the playground's
+/// examples), unless they have saved addresses of their own.
+async fn seed_demo_address(conn: &mut diesel_async::AsyncPgConnection) -> anyhow::Result<()> {
+    use db::addresses;
+    let user = demo_id("user", DEMO_CUSTOMER_EMAIL);
+    let saved: i64 = addresses::table
+        .filter(addresses::user_id.eq(user))
+        .count()
+        .get_result(conn)
+        .await?;
+    if saved == 0 {
+        diesel::insert_into(addresses::table)
+            .values((
+                addresses::id.eq(demo_id("address", DEMO_CUSTOMER_EMAIL)),
+                addresses::user_id.eq(user),
+                addresses::recipient.eq("Demo Customer"),
+                addresses::phone.eq("+86 138 0013 8000"),
+                addresses::province.eq("北京市"),
+                addresses::city.eq("北京市"),
+                addresses::district.eq("朝阳区"),
+                addresses::line1.eq("建国路 1 号"),
+                addresses::postal_code.eq(Some("100020")),
+                addresses::is_default.eq(true),
+                addresses::created_at.eq(Utc::now()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
