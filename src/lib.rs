@@ -206,7 +206,82 @@ pub fn router_command(
     if production && std::env::var_os("ROUTER_INTROSPECTION").is_none() {
         command.env("ROUTER_INTROSPECTION", "false");
     }
+    command.env("PLAYGROUND_ENABLED", playground_served().to_string());
     command
+}
+
+/// Whether the router serves the playground: `PLAYGROUND_ENABLED` when set, else everywhere
+/// but in production (it is a development tool).
+pub fn playground_served() -> bool {
+    match std::env::var("PLAYGROUND_ENABLED") {
+        Ok(value) => value != "false",
+        Err(_) => std::env::var("MALL_ENV").map_or(true, |env| env != "production"),
+    }
+}
+
+/// The web playground's sources (`web-playground/`).
+pub fn playground_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("web-playground")
+}
+
+/// Builds the web playground (`npm ci` when its dependencies changed, then `npm run build`)
+/// unless `web-playground/dist` is newer than every source it is built from (its own files
+/// and the contract operations it shows as examples). Blocking; prints what it does.
+pub fn build_playground() -> anyhow::Result<()> {
+    let dir = playground_dir();
+    let built = modified(&dir.join("dist/index.html"));
+    let sources = [
+        dir.join("package-lock.json"),
+        dir.join("package.json"),
+        dir.join("index.html"),
+        dir.join("vite.config.js"),
+        dir.join("src"),
+        schema_dir().join("contract/operations"),
+    ];
+    let newest_source = sources.iter().filter_map(|path| newest(path)).max();
+    if let (Some(built), Some(source)) = (built, newest_source)
+        && built >= source
+    {
+        return Ok(());
+    }
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if installed < modified(&dir.join("package-lock.json")) {
+        println!("installing the playground's npm packages (npm ci)…");
+        npm(&dir, &["ci", "--no-audit", "--no-fund", "--loglevel=error"])?;
+    }
+    println!("building the playground (npm run build)…");
+    npm(&dir, &["run", "build", "--silent"])
+}
+
+fn npm(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("npm")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .context("running npm (Node.js 20 or later is needed for the playground)")?;
+    anyhow::ensure!(
+        status.success(),
+        "`npm {}` failed ({status})",
+        args.join(" ")
+    );
+    Ok(())
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The latest modification time of a file, or of any file under a directory.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    if !path.is_dir() {
+        return modified(path);
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| newest(&entry.path()))
+        .max()
 }
 
 /// Waits until `url` answers 200, or fails after `limit`.

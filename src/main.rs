@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use douyin_mall::{
-    default_router_config, export_schemas, schema_dir, spawn_router, start_subgraphs,
-    wait_until_ready,
+    build_playground, default_router_config, export_schemas, playground_served, schema_dir,
+    spawn_router, start_subgraphs, wait_until_ready,
 };
 use service_kit::subgraph::exit_with;
 
@@ -73,6 +73,12 @@ fn run_all() -> ExitCode {
 }
 
 async fn run_system() -> anyhow::Result<()> {
+    let mut playground = playground_served();
+    if playground && let Err(error) = tokio::task::spawn_blocking(build_playground).await? {
+        // The API works without it; say why the page is missing and go on.
+        eprintln!("warning: the web playground was not built: {error:#}");
+        playground = false;
+    }
     let subgraphs = start_subgraphs(|subgraph| subgraph.config_from_env()).await?;
     // From here on a Ctrl-C or SIGTERM stops the router and the subgraphs in order.
     let shutdown = service_kit::http::shutdown_signal();
@@ -103,7 +109,10 @@ async fn run_system() -> anyhow::Result<()> {
     }
     println!();
     println!("Douyin Mall is running.");
-    println!("  GraphQL endpoint and GraphiQL: http://localhost:{port}/graphql");
+    println!("  GraphQL endpoint:   http://localhost:{port}/graphql");
+    if playground {
+        println!("  Playground:         http://localhost:{port}/playground");
+    }
     for (name, addr) in &subgraphs.addrs {
         println!("  {name:<8} subgraph: http://{addr}/graphql");
     }

@@ -3,6 +3,10 @@
 
 mod support;
 
+/// The web playground in Chromium (`tests/federation/playground.rs`).
+#[path = "federation/playground.rs"]
+mod playground;
+
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
 use support::System;
@@ -397,7 +401,10 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
     let operations = support::contract_operations();
     assert_eq!(operations.len(), 49, "the contract has 49 operations");
     // (Subscriptions answer as a stream on this request: `live` tests run the contract's.)
-    for (name, document) in operations.iter().filter(|(_, d)| !d.starts_with("subscription")) {
+    for (name, document) in operations
+        .iter()
+        .filter(|(_, d)| !d.starts_with("subscription"))
+    {
         let answer = system.graphql(document, json!({})).await;
         for error in answer["errors"].as_array().into_iter().flatten() {
             let message = error["message"].as_str().unwrap_or_default();

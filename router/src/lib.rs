@@ -9,6 +9,7 @@
 #![recursion_limit = "256"]
 
 pub mod access;
+pub mod playground;
 pub mod rate_limit;
 
 pub use hive_router::RouterGlobalAllocator;
@@ -24,6 +25,7 @@ pub async fn run() -> Result<(), RouterInitError> {
     init_rustls_crypto_provider();
     router_entrypoint(
         PluginRegistry::new()
+            .register::<playground::MallPlayground>()
             .register::<access::MallAccess>()
             .register::<rate_limit::MallRateLimit>(),
     )

@@ -1,0 +1,187 @@
+// The playground in a real browser (Debian's chromium driven by Playwright), against a
+// running Douyin Mall: `PLAYGROUND_URL=http://127.0.0.1:4000 node tests/playground.test.mjs`.
+// The end-to-end test `tests/federation/playground.rs` starts a system of its own and runs
+// this; it fails (exit code 1) on the first step that does not hold.
+//
+// Every request outside localhost is blocked, and the test fails if one was attempted.
+// Screenshots of each step go to test-output/ (not committed).
+
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.PLAYGROUND_URL ?? 'http://127.0.0.1:4000').replace(/\/$/, '');
+const GRAPHQL = `${BASE}/graphql`;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOT_DIR ?? path.join(here, '..', 'test-output');
+const CUSTOMER = { email: 'demo@douyin-mall.dev', password: 'demo-password' };
+const ADMIN = { email: 'admin@douyin-mall.dev', password: 'admin-password' };
+const WAIT = 15_000;
+
+let step = 0;
+let openPage = null;
+function log(message) {
+  console.log(`[playground] ${message}`);
+}
+
+async function api(query, variables = {}, token) {
+  const response = await fetch(GRAPHQL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(`API call failed: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+async function tokenOf({ email, password }) {
+  const data = await api('mutation($i: LoginInput!) { login(input: $i) { accessToken } }', { i: { email, password } });
+  return data.login.accessToken;
+}
+
+async function main() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (scripts/test does it)`);
+  }
+  await mkdir(SHOTS, { recursive: true });
+
+  // What the demo data holds, asked through the API (the page must show the same).
+  const products = (await api('{ products(first: 10) { edges { node { name } } } }')).products.edges.map((e) => e.node.name);
+  const customerToken = await tokenOf(CUSTOMER);
+  const cart = (await api("{ cart { items { product { name } } } }", {}, customerToken)).cart;
+  if (!products.length || !cart.items.length) throw new Error('the demo data has no products or no demo cart');
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+  const outside = [];
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === 'localhost' || url.hostname === '127.0.0.1') return route.continue();
+    outside.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
+  // WebSockets bypass `route`: count any that leave localhost too.
+  context.on('page', (page) => page.on('websocket', (ws) => {
+    const url = new URL(ws.url());
+    if (url.hostname !== 'localhost' && url.hostname !== '127.0.0.1') outside.push(ws.url());
+  }));
+  const page = await context.newPage();
+  openPage = page;
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy|Refused to/.test(message.text())) {
+      problems.push(`console: ${message.text()}`);
+    }
+  });
+  page.setDefaultTimeout(WAIT);
+
+  const shot = async (name) => {
+    step += 1;
+    const file = path.join(SHOTS, `${String(step).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path: file });
+    log(`screenshot ${file}`);
+  };
+  const showPanel = async (title) => {
+    const show = page.getByRole('button', { name: `Show ${title}`, exact: true });
+    if (await show.count()) await show.click();
+  };
+  const response = page.locator('.graphiql-response');
+  const runExample = async (name) => {
+    await showPanel('Examples');
+    await page.locator(`[data-run-example="${name}"]`).click();
+    await page.getByTestId('example-notice').filter({ hasText: `${name} loaded and sent` }).waitFor();
+  };
+  const signInFromPanel = async ({ email, password }) => {
+    await showPanel('Sign in');
+    const signOut = page.getByRole('button', { name: 'Sign out' });
+    if (await signOut.count()) await signOut.click();
+    await page.locator('input[name=email]').fill(email);
+    await page.locator('input[name=password]').fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByTestId('signed-in-email').filter({ hasText: email }).waitFor();
+  };
+
+  await page.goto(`${BASE}/playground/`);
+  await page.locator('.graphiql-query-editor').waitFor();
+  log('the page loaded');
+
+  // Docs explorer: Query.products.
+  await showPanel('Documentation Explorer');
+  await page.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().click();
+  await page.locator('.graphiql-doc-explorer').getByText('products', { exact: true }).first().waitFor();
+  await shot('docs-query-products');
+  log('the docs explorer shows Query.products');
+
+  // The ProductList example runs and shows the demo catalog.
+  await runExample('ProductList');
+  await response.getByText(products[0]).first().waitFor();
+  await shot('product-list');
+  log(`ProductList shows "${products[0]}"`);
+
+  // Sign in as the demo customer from the panel; MyCart shows the demo cart.
+  await signInFromPanel(CUSTOMER);
+  const roles = await page.getByTestId('signed-in-roles').textContent();
+  if (!roles.includes('customer')) throw new Error(`the panel shows roles "${roles}", not the customer's`);
+  await shot('signed-in-customer');
+  await runExample('MyCart');
+  await response.getByText(cart.items[0].product.name).first().waitFor();
+  await shot('my-cart');
+  log(`MyCart shows "${cart.items[0].product.name}"`);
+
+  // An admin-only operation: FORBIDDEN for the customer, answered for the admin.
+  await runExample('AdminUsers');
+  await response.getByText('FORBIDDEN').first().waitFor();
+  await shot('admin-users-forbidden');
+  log('AdminUsers answers FORBIDDEN to the customer');
+  await signInFromPanel(ADMIN);
+  await runExample('AdminUsers');
+  await response.getByText(CUSTOMER.email).first().waitFor();
+  if (await response.getByText('FORBIDDEN').count()) throw new Error('AdminUsers still FORBIDDEN for the admin');
+  await shot('admin-users-admin');
+  log('AdminUsers answers the admin');
+
+  // Live: WatchOrders shows an order's CANCELLED event within 2 s, over WebSocket, then SSE.
+  await signInFromPanel(CUSTOMER);
+  const product = (await api('{ products(first: 5) { edges { node { id inStock } } } }')).products.edges
+    .map((e) => e.node)
+    .find((p) => p.inStock);
+  for (const transport of ['WebSocket', 'SSE']) {
+    await showPanel('Live');
+    await page.locator('select[name=subscription]').selectOption('WatchOrders');
+    await page.getByLabel(transport, { exact: true }).check();
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await page.getByTestId('live-state').filter({ hasText: `listening (${transport})` }).waitFor();
+    // The subscription reaches the order subgraph through the router: give it a moment.
+    await page.waitForTimeout(1500);
+    const key = `playground-test-${transport}-${Date.now()}`;
+    const placed = await api(
+      'mutation($input: CheckoutInput!) { checkout(input: $input) { id status } }',
+      { input: { idempotencyKey: key, items: [{ productId: product.id, quantity: 1 }] } },
+      customerToken,
+    );
+    await api('mutation($id: ID!) { cancelOrder(id: $id, reason: "playground test") { id } }', { id: placed.checkout.id }, customerToken);
+    const cancelledAt = Date.now();
+    const event = page.getByTestId('live-events').locator('li').filter({ hasText: placed.checkout.id }).filter({ hasText: '→ CANCELLED' });
+    await event.first().waitFor({ timeout: 2_000 });
+    log(`${transport}: the CANCELLED event of ${placed.checkout.id} showed ${Date.now() - cancelledAt} ms after the cancellation`);
+    await shot(`live-${transport.toLowerCase()}`);
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.getByTestId('live-state').filter({ hasText: 'ended' }).waitFor();
+  }
+
+  await browser.close();
+  if (outside.length) throw new Error(`requests outside localhost were attempted: ${outside.join(', ')}`);
+  if (problems.length) throw new Error(problems.join('\n'));
+  log('no request left localhost; all steps passed');
+}
+
+main().catch(async (error) => {
+  console.error(`[playground] FAILED after ${step} screenshots: ${error.stack ?? error}`);
+  await openPage?.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => {});
+  process.exit(1);
+});
