@@ -50,7 +50,7 @@ const SAMPLES = {
     variables: { input: { email: '$newEmail', password: 'playground-password', displayName: 'Playground User' } },
   },
   Login: { variables: { input: { email: DEMO_CUSTOMER, password: 'demo-password' } } },
-  RefreshToken: { who: 'customer', variables: { refreshToken: '$refreshToken' } },
+  RefreshToken: { variables: { refreshToken: '$refreshToken' } },
   Logout: { who: 'customer' },
   LogoutEverywhere: { who: 'customer' },
   Me: { who: 'customer' },
@@ -203,25 +203,52 @@ export function exampleNamed(name) {
   return EXAMPLES.find((example) => example.name === name);
 }
 
-// Ids seen in the playground's own results, by sample name.
+// Values seen in the playground's own results, by sample name.
 const remembered = new Map();
+// Which result field holds which sample value.
 const REMEMBER = {
-  checkout: ['order', 'pendingOrder'],
-  payOrder: ['payment'],
-  purchaseFlashSale: ['purchase'],
-  addAddress: ['address'],
-  createProduct: ['product'],
-  createCategory: ['category'],
-  createFlashSale: ['flashSale'],
+  checkout: { id: ['order', 'pendingOrder'] },
+  payOrder: { id: ['payment'] },
+  purchaseFlashSale: { id: ['purchase'] },
+  addAddress: { id: ['address'] },
+  createProduct: { id: ['product'] },
+  createCategory: { id: ['category'] },
+  createFlashSale: { id: ['flashSale'] },
+  // A refresh token from Login or Register run in the editor: RefreshToken then rotates
+  // that one, never the panel's own session.
+  login: { refreshToken: ['refreshToken'] },
+  register: { refreshToken: ['refreshToken'] },
+  refreshToken: { refreshToken: ['refreshToken'] },
 };
 
-/** Remembers the ids in a result (an order just placed, a payment just started…). */
-export function rememberIds(result) {
+const resultListeners = new Set();
+
+/**
+ * Records the latest result of a query or mutation run in the editor: remembers the values
+ * it holds (an order just placed, a payment just started…) and tells the listeners (the
+ * Examples panel shows whether it had errors).
+ */
+export function recordResult(operationName, result) {
+  rememberIds(result);
+  const codes = (result?.errors ?? []).map((e) => e.extensions?.code ?? 'ERROR');
+  const summary = { operationName: operationName ?? '(anonymous)', codes, message: result?.errors?.[0]?.message };
+  for (const listener of resultListeners) listener(summary);
+}
+
+/** Calls `listener({ operationName, codes, message })` after every result; returns the unsubscribe function. */
+export function onResult(listener) {
+  resultListeners.add(listener);
+  return () => resultListeners.delete(listener);
+}
+
+function rememberIds(result) {
   const data = result?.data;
   if (!data || typeof data !== 'object') return;
-  for (const [field, names] of Object.entries(REMEMBER)) {
-    const id = data[field]?.id;
-    if (typeof id === 'string') for (const name of names) remembered.set(name, id);
+  for (const [field, values] of Object.entries(REMEMBER)) {
+    for (const [key, names] of Object.entries(values)) {
+      const value = data[field]?.[key];
+      if (typeof value === 'string') for (const name of names) remembered.set(name, value);
+    }
   }
 }
 
@@ -257,7 +284,7 @@ const HINTS = {
   purchase: '<no purchase yet: run BuyFlashSale>',
   flashSale: '<no active flash sale: run CreateFlashSale as admin>',
   demoCustomer: '<sign in as the admin>',
-  refreshToken: '<sign in first>',
+  refreshToken: '<run Login or Register here first>',
 };
 
 function randomKey() {
@@ -266,7 +293,7 @@ function randomKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function valueOf(name, session) {
+async function valueOf(name) {
   switch (name) {
     case 'key':
       return `playground-${randomKey()}`;
@@ -276,8 +303,6 @@ async function valueOf(name, session) {
       return new Date(Date.now() + 5_000).toISOString();
     case 'inOneHour':
       return new Date(Date.now() + 3_600_000).toISOString();
-    case 'refreshToken':
-      return session?.refreshToken;
     default:
       break;
   }
@@ -293,7 +318,7 @@ async function valueOf(name, session) {
  * The example's variables with every `$name` replaced by a real value (or by a hint that
  * says what to run first). Returns `{ variables, missing }`.
  */
-export async function resolveVariables(example, session) {
+export async function resolveVariables(example) {
   const missing = [];
   const cache = new Map();
   const resolve = async (value) => {
@@ -304,7 +329,7 @@ export async function resolveVariables(example, session) {
     }
     if (typeof value === 'string' && value.startsWith('$')) {
       const name = value.slice(1);
-      if (!cache.has(name)) cache.set(name, await valueOf(name, session));
+      if (!cache.has(name)) cache.set(name, await valueOf(name));
       const found = cache.get(name);
       if (found !== undefined) return found;
       missing.push(name);

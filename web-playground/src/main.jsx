@@ -13,7 +13,7 @@ import { explorerPlugin } from '@graphiql/plugin-explorer';
 
 import { current, onChange } from './session.js';
 import { playgroundFetcher } from './transport.js';
-import { exampleNamed, rememberIds } from './examples.js';
+import { exampleNamed, recordResult } from './examples.js';
 import { signInPlugin } from './panels/SignIn.jsx';
 import { examplesPlugin } from './panels/Examples.jsx';
 import { livePlugin } from './panels/Live.jsx';
@@ -25,7 +25,7 @@ function Playground() {
   const [session, setSession] = useState(current());
   useEffect(() => onChange(setSession), []);
   // A new fetcher (and WebSocket) per session: a socket is authenticated once, when it opens.
-  const fetcher = useMemo(() => playgroundFetcher((_name, result) => rememberIds(result)), [session?.accessToken]);
+  const fetcher = useMemo(() => playgroundFetcher(recordResult), [session?.accessToken]);
   useEffect(() => () => fetcher.dispose(), [fetcher]);
   return (
     <GraphiQL

@@ -37,14 +37,22 @@ export function playgroundFetcher(onResult) {
   const fetcher = createGraphiQLFetcher({ url: GRAPHQL_URL, wsClient });
   const wrapped = (params, options) => {
     const headers = { ...authHeaders(), ...(options?.headers ?? {}) };
+    const seen = (value) => {
+      onResult?.(params.operationName, value);
+      return value;
+    };
+    // A result is a value, a promise of one, or (multipart responses, subscriptions) an
+    // async iterable of them: every one is seen.
+    const observe = (value) => {
+      if (value && typeof value[Symbol.asyncIterator] === 'function') {
+        return (async function* each() {
+          for await (const item of value) yield seen(item);
+        })();
+      }
+      return seen(value);
+    };
     const result = fetcher(params, { ...options, headers });
-    if (result && typeof result.then === 'function') {
-      return result.then((value) => {
-        if (value && !value[Symbol.asyncIterator]) onResult?.(params.operationName, value);
-        return value;
-      });
-    }
-    return result;
+    return result && typeof result.then === 'function' ? result.then(observe) : observe(result);
   };
   wrapped.dispose = () => wsClient.dispose();
   return wrapped;

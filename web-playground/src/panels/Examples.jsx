@@ -1,10 +1,9 @@
 // The contract's 49 operations, grouped by file: one click loads an operation and working
 // sample variables into the editors; ▶ also runs it.
 
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useGraphiQL, useGraphiQLActions } from '@graphiql/react';
-import { groupedExamples, resolveVariables } from '../examples.js';
-import { current } from '../session.js';
+import { groupedExamples, onResult, resolveVariables } from '../examples.js';
 
 const GROUPS = groupedExamples();
 
@@ -23,9 +22,12 @@ function ExamplesPanel() {
   const { run, setOperationName } = useGraphiQLActions();
   const [notice, setNotice] = useState(null);
   const [filter, setFilter] = useState('');
+  const [result, setResult] = useState(null);
+  useEffect(() => onResult(setResult), []);
 
   const load = async (example, andRun) => {
-    const { variables, missing } = await resolveVariables(example, current());
+    const { variables, missing } = await resolveVariables(example);
+    setResult(null);
     queryEditor?.setValue(example.query);
     variableEditor?.setValue(JSON.stringify(variables, null, 2));
     setOperationName(example.name);
@@ -58,6 +60,12 @@ function ExamplesPanel() {
       {notice && (
         <p className="mall-notice" data-testid="example-notice">
           {notice}
+        </p>
+      )}
+      {result && (
+        <p className={result.codes.length ? 'mall-error' : 'mall-ok'} data-testid="result-summary">
+          {result.operationName}:{' '}
+          {result.codes.length ? `${result.codes.join(', ')}: ${result.message}` : 'answered without errors'}
         </p>
       )}
       {GROUPS.map(({ group, title, examples }) => {

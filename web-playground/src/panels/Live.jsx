@@ -5,7 +5,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useGraphiQL } from '@graphiql/react';
 import { EXAMPLES, resolveVariables } from '../examples.js';
-import { current } from '../session.js';
 import { subscribe } from '../transport.js';
 
 const SUBSCRIPTIONS = EXAMPLES.filter((e) => e.kind === 'subscription');
@@ -47,7 +46,7 @@ function LivePanel() {
   useEffect(() => {
     const example = SUBSCRIPTIONS.find((e) => e.name === choice);
     if (!example) return;
-    resolveVariables(example, current()).then(({ variables: v }) => setVariables(JSON.stringify(v, null, 2)));
+    resolveVariables(example).then(({ variables: v }) => setVariables(JSON.stringify(v, null, 2)));
   }, [choice]);
   useEffect(() => () => stop.current?.(), []);
 
