@@ -368,7 +368,11 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
         "{{ products(first: 1) {{ totalCount {} }} }}",
         "totalCount ".repeat(6000)
     );
+    // 8 levels, no alias, but 100 products × 10 × 10 × 10 sub-categories.
+    let costly = "{ products(first: 100) { edges { node { category { children { children { \
+        children { name } } } } } } } }";
     for (document, limit) in [
+        (costly, "cost"),
         (deep.as_str(), "depth"),
         (aliases.as_str(), "Aliases"),
         (thousand.as_str(), "limit exceeded"),
@@ -388,10 +392,10 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
     assert_eq!(status, 413);
     assert_eq!(counts(), before, "a subgraph was called");
 
-    // Documents of the contract's size still pass: 6 levels, as MyOrders.
+    // Deep but cheap documents still pass: 8 levels, deeper than any contract operation.
     let fine = system
         .graphql(
-            "{ categories { children { children { children { children { name } } } } } }",
+            "{ products(first: 5) { edges { node { category { parent { parent { name } } } } } } }",
             json!({}),
         )
         .await;

@@ -159,6 +159,52 @@ pub fn sdl_options() -> SDLExportOptions {
     SDLExportOptions::new().federation().compose_directive()
 }
 
+/// Federation's `@listSize`: how many items a list field returns, for the router's cost
+/// estimate (`demand_control` in `router-config/router.config.yaml`). A connection is sized
+/// by its `first` argument: `list_size::apply(Some(vec!["first".into()]),
+/// Some(vec!["edges".into()]), None, Some(false))` (`false`: `first` may be omitted, then the
+/// router's `default_list_size`, 20, the default page, applies); a bounded list by an
+/// assumed size. Fields without it count as `default_list_size`.
+#[async_graphql::TypeDirective(location = "FieldDefinition", name = "listSize")]
+pub fn list_size(
+    slicing_arguments: Option<Vec<String>>,
+    sized_fields: Option<Vec<String>>,
+    assumed_size: Option<i32>,
+    require_one_slicing_argument: Option<bool>,
+) {
+}
+
+/// A subgraph's SDL as it is composed: async-graphql links Federation 2.5 and prints our
+/// own definition of `@listSize`; the supergraph needs it from Federation 2.9, where it is
+/// defined (so the router knows it), imported by the link instead.
+pub fn federation_sdl<Q, M, S>(schema: &async_graphql::Schema<Q, M, S>) -> String
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
+    let mut out = schema.sdl_with_options(sdl_options());
+    // Our definition of `@listSize` (with its description) goes: the link imports it.
+    if let Some(start) = out.find("directive @listSize") {
+        const LOCATION: &str = "on FIELD_DEFINITION\n";
+        let end = out[start..]
+            .find(LOCATION)
+            .map_or(out.len(), |at| start + at + LOCATION.len());
+        let mut from = start;
+        if out[..start].ends_with("\"\"\"\n")
+            && let Some(open) = out[..start - 4].rfind("\"\"\"\n")
+        {
+            from = open;
+        }
+        out.replace_range(from..end, "");
+    }
+    out.replace(
+        "\"https://specs.apollo.dev/federation/v2.5\"",
+        "\"https://specs.apollo.dev/federation/v2.9\"",
+    )
+    .replace("import: [\"@key\",", "import: [\"@key\", \"@listSize\",")
+}
+
 /// Deepest document a subgraph executes: the router refuses client documents deeper than
 /// 10 (`router-config/router.config.yaml`); its own fetches add `_entities` and a type
 /// condition on top.

@@ -14,7 +14,6 @@ use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
-use service_kit::subgraph::sdl_options;
 use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
 
 pub use graphql::{Mutation, Query};
@@ -32,7 +31,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     name: "cart",
     default_port: 4003,
     database: &DATABASE,
-    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    sdl: || service_kit::subgraph::federation_sdl(&schema().finish()),
     seed: |stores| Box::pin(seed_demo_data(&stores.db)),
     router,
     workers: |stores, _| {

@@ -13,7 +13,6 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
-use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::mutation::Mutation;
@@ -35,7 +34,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     name: "catalog",
     default_port: 4002,
     database: &DATABASE,
-    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    sdl: || service_kit::subgraph::federation_sdl(&schema().finish()),
     seed: |stores| Box::pin(seed::seed_demo_data(&stores.db)),
     router,
     workers,

@@ -21,7 +21,6 @@ use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
-use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::{Mutation, Query, Subscription};
@@ -39,7 +38,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     name: "order",
     default_port: 4004,
     database: &DATABASE,
-    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    sdl: || service_kit::subgraph::federation_sdl(&schema().finish()),
     // Orders come from checkout; there is no demo order.
     seed: |_| Box::pin(async { Ok(()) }),
     router,

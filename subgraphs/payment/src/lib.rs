@@ -14,7 +14,6 @@ use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
-use service_kit::subgraph::sdl_options;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::{Mutation, Query, Subscription};
@@ -32,7 +31,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     name: "payment",
     default_port: 4005,
     database: &DATABASE,
-    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    sdl: || service_kit::subgraph::federation_sdl(&schema().finish()),
     // Payments come from paying orders; there is no demo payment.
     seed: |_| Box::pin(async { Ok(()) }),
     router,

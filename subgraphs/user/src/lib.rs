@@ -21,7 +21,6 @@ use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, demo_id};
 use service_kit::internal::api::{AddressOf, PostalAddress};
-use service_kit::subgraph::sdl_options;
 use service_kit::{ApiError, DbPool, ServiceConfig, Stores, Subgraph, http, internal};
 
 pub use graphql::{Mutation, Query};
@@ -39,7 +38,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     name: "user",
     default_port: 4001,
     database: &DATABASE,
-    sdl: || schema().finish().sdl_with_options(sdl_options()),
+    sdl: || service_kit::subgraph::federation_sdl(&schema().finish()),
     seed: |stores| Box::pin(seed_demo_data(&stores.db)),
     router,
     workers: service_kit::subgraph::no_workers,

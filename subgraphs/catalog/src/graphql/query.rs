@@ -65,6 +65,7 @@ impl Query {
 
     /// Products on sale: filtered, sorted (default newest first), `first` at a time
     /// (default 20, at most 100), with the exact number of matches in `totalCount`.
+    #[graphql(directive = service_kit::subgraph::list_size::apply(Some(vec!["first".into()]), Some(vec!["edges".into()]), None, Some(false)))]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -88,6 +89,7 @@ impl Query {
 
     /// Products on sale by id, in the order asked; `null` for unknown or inactive ids.
     /// At most 100 ids.
+    #[graphql(directive = service_kit::subgraph::list_size::apply(None, None, Some(100), None))]
     async fn products_by_ids(
         &self,
         ctx: &Context<'_>,

@@ -67,6 +67,9 @@ impl Category {
     }
 
     /// Direct sub-categories, in display order.
+    // For the router's cost estimate: a category has a handful of sub-categories (the demo
+    // tree at most 5), far below the default list size of 20.
+    #[graphql(directive = service_kit::subgraph::list_size::apply(None, None, Some(10), None))]
     async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
         let loader = ctx.data_unchecked::<DataLoader<ChildCategoriesLoader>>();
         let rows = loader.load_one(self.0.id).await?.unwrap_or_default();

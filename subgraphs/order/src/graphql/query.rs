@@ -41,7 +41,10 @@ impl Query {
 
     /// Every customer's orders, newest first (`first` default 20, at most 100), optionally
     /// of one status. Needs `orders:read`.
-    #[graphql(guard = "RequirePermission(\"orders:read\")")]
+    #[graphql(
+        directive = service_kit::subgraph::list_size::apply(Some(vec!["first".into()]), Some(vec!["edges".into()]), None, Some(false)),
+        guard = "RequirePermission(\"orders:read\")"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,

@@ -62,6 +62,7 @@ impl User {
 
     /// The user's orders, newest first (`first` default 20, at most 100), optionally of one
     /// status. Owner or `orders:read`.
+    #[graphql(directive = service_kit::subgraph::list_size::apply(Some(vec!["first".into()]), Some(vec!["edges".into()]), None, Some(false)))]
     async fn orders(
         &self,
         ctx: &Context<'_>,

@@ -34,7 +34,10 @@ impl Query {
 
     /// Accounts, newest first; `search` matches email or display name (case-insensitive).
     /// Needs `users:read`.
-    #[graphql(guard = "RequirePermission(\"users:read\")")]
+    #[graphql(
+        directive = service_kit::subgraph::list_size::apply(Some(vec!["first".into()]), Some(vec!["edges".into()]), None, Some(false)),
+        guard = "RequirePermission(\"users:read\")"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
