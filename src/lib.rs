@@ -207,7 +207,28 @@ pub fn router_command(
         command.env("ROUTER_INTROSPECTION", "false");
     }
     command.env("PLAYGROUND_ENABLED", playground_served().to_string());
+    router_traces(
+        &mut command,
+        service_kit::telemetry::OtlpSettings::from_env().as_ref(),
+    );
     command
+}
+
+/// Has the router export traces as `otlp` says (the subgraphs read the standard `OTEL_*`
+/// variables themselves; the router's configuration reads these).
+pub fn router_traces(
+    command: &mut tokio::process::Command,
+    otlp: Option<&service_kit::telemetry::OtlpSettings>,
+) {
+    match otlp {
+        Some(otlp) => command
+            .env("ROUTER_OTLP_ENDPOINT", &otlp.endpoint)
+            .env("ROUTER_TRACES_SAMPLING", otlp.sampling.to_string())
+            .env("ROUTER_TRACES_FOLLOW_PARENT", "true"),
+        None => command
+            .env("ROUTER_TRACES_SAMPLING", "0")
+            .env("ROUTER_TRACES_FOLLOW_PARENT", "false"),
+    };
 }
 
 /// Whether the router serves the playground: `PLAYGROUND_ENABLED` when set, else everywhere

@@ -66,7 +66,10 @@ fn run_all() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return exit_with(&error.into()),
     };
-    match runtime.block_on(run_system()) {
+    let outcome = runtime.block_on(run_system());
+    // The spans of the last requests, before the process ends.
+    service_kit::telemetry::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => exit_with(&error),
     }

@@ -6,6 +6,10 @@ mod support;
 /// The web playground in Chromium (`tests/federation/playground.rs`).
 #[path = "federation/playground.rs"]
 mod playground;
+/// OpenTelemetry traces across the router, the subgraphs and the events
+/// (`tests/federation/traces.rs`).
+#[path = "federation/traces.rs"]
+mod traces;
 
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};

@@ -82,6 +82,10 @@ impl System {
                 .expect("a counter per subgraph")
         };
         let catalog_statements = counter_of("catalog");
+        if let Some(otlp) = &options.otlp {
+            // Before any subgraph starts: their connections make SQL spans from the start.
+            service_kit::telemetry::init_with(Some(otlp.clone()));
+        }
         let subgraphs = start_subgraphs(|subgraph| {
             let mut config = ServiceConfig {
                 seed_demo_data: true,
@@ -156,6 +160,9 @@ impl System {
         );
         let mut command = router_command(MALL_BIN.as_ref(), &router_config, port, &subgraphs);
         command.envs(router_env.iter().map(|(k, v)| (k, v)));
+        if options.otlp.is_some() {
+            douyin_mall::router_traces(&mut command, options.otlp.as_ref());
+        }
         if let Some(file) = &options.router_log {
             let log = std::fs::File::create(file).expect("router log file");
             command
@@ -532,6 +539,8 @@ pub struct Options {
     /// The router's rate-limit file, if not the relaxed one of the tests
     /// (`tests/support/rate-limits.relaxed.yaml`).
     pub rate_limits: Option<std::path::PathBuf>,
+    /// Export traces (the subgraphs of this process and the router) to this OTLP endpoint.
+    pub otlp: Option<service_kit::telemetry::OtlpSettings>,
 }
 
 /// The subscriptions open in the subgraph at `base` (`GET /internal/live`).

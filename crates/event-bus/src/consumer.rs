@@ -194,7 +194,16 @@ where
             let stream = key.rsplit(':').next().unwrap_or(key).to_owned();
             metrics::histogram!("event_consumer_delay_seconds", "stream" => stream.clone(), "group" => group.to_owned())
                 .record(delay as f64 / 1000.0);
-            let handled = handler(event).await;
+            // The handling continues the trace of the request that caused the event.
+            let span = tracing::info_span!(
+                "event",
+                otel.name = %format!("{group} handles {name}"),
+                event = %name,
+                stream = %stream,
+                group = %group,
+            );
+            service_kit::telemetry::continue_trace(&span, event.traceparent.as_deref());
+            let handled = tracing::Instrument::instrument(handler(event), span).await;
             let result = if handled.is_ok() { "ok" } else { "retry" };
             metrics::counter!("events_consumed_total", "stream" => stream, "group" => group.to_owned(), "result" => result)
                 .increment(1);

@@ -64,12 +64,48 @@ impl StatementCounter {
     }
 }
 
-struct CountStatements(Arc<StatementCounter>);
+/// What a connection reports of its statements: a count (tests, benchmarks) and, with
+/// traces exported, a span per statement (a child of the request or event being handled).
+struct StatementInstrumentation {
+    counter: Option<Arc<StatementCounter>>,
+    /// Spans of the statements started and not yet finished (pipelined ones overlap).
+    open: std::collections::VecDeque<tracing::Span>,
+}
 
-impl Instrumentation for CountStatements {
+impl Instrumentation for StatementInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.0.fetch_add(1, Ordering::SeqCst);
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                if let Some(counter) = &self.counter {
+                    counter.0.fetch_add(1, Ordering::SeqCst);
+                }
+                if crate::telemetry::tracing_enabled() {
+                    // The text without its bind values (they may be personal data).
+                    let text = query.to_string();
+                    let statement = text
+                        .split(" -- binds:")
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let name = statement
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("SQL")
+                        .to_owned();
+                    self.open.push_back(tracing::info_span!(
+                        "sql",
+                        otel.name = %name,
+                        otel.kind = "client",
+                        db.system.name = "postgresql",
+                        db.query.text = %statement,
+                    ));
+                }
+            }
+            InstrumentationEvent::FinishQuery { .. } => {
+                // Dropping the span ends it.
+                self.open.pop_front();
+            }
+            _ => {}
         }
     }
 }
@@ -113,8 +149,11 @@ pub async fn pool(
                     .await
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
             }
-            if let Some(counter) = counter {
-                conn.set_instrumentation(CountStatements(counter));
+            if counter.is_some() || crate::telemetry::tracing_enabled() {
+                conn.set_instrumentation(StatementInstrumentation {
+                    counter,
+                    open: Default::default(),
+                });
             }
             Ok(conn)
         })

@@ -104,20 +104,26 @@ async fn graphql<E: Executor>(
         .and_then(|v| v.to_str().ok())
         .filter(|id| id.len() <= 128)
         .map(str::to_owned);
+    let operation = request.operation_name.clone();
+    // Every log line of this request carries the router's request id and the trace; with
+    // traces exported, the span is a child of the router's.
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = %format!("{} {}", subgraph_name(subgraph.as_ref()), operation.as_deref().unwrap_or("graphql")),
+        mall.subgraph = subgraph_name(subgraph.as_ref()),
+        request_id = headers_request_id.as_deref().unwrap_or(""),
+        trace_id = trace_id.as_str(),
+        operation = operation.as_deref().unwrap_or(""),
+    );
+    crate::telemetry::continue_trace_from_headers(&span, &headers);
+    // Events this request causes carry this span's context (else the router's).
+    let trace = crate::telemetry::traceparent_of(&span).map_or(trace, TraceParent);
     match (state.request_data)(headers).await {
         Ok(mut data) => {
             data.insert(trace);
             // The request arrives with no data of its own.
             request.data = data;
-            let operation = request.operation_name.clone();
             let started = std::time::Instant::now();
-            // Every log line of this request carries the router's request id and the trace.
-            let span = tracing::info_span!(
-                "graphql",
-                request_id = headers_request_id.as_deref().unwrap_or(""),
-                trace_id = trace_id.as_str(),
-                operation = operation.as_deref().unwrap_or(""),
-            );
             let response =
                 tracing::Instrument::instrument(state.executor.execute(request), span).await;
             if let Some(axum::Extension(crate::metrics::SubgraphName(name))) = subgraph {
@@ -142,6 +148,36 @@ async fn graphql<E: Executor>(
         }
         Err(error) => refused(error),
     }
+}
+
+/// With traces exported, each call to an `/internal/…` endpoint (one service asking
+/// another) is a span, a child of the caller's (its `traceparent`).
+pub async fn trace_internal_calls(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if !crate::telemetry::tracing_enabled() || !path.starts_with("/internal/") {
+        return next.run(request).await;
+    }
+    let name = request
+        .extensions()
+        .get::<crate::metrics::SubgraphName>()
+        .map_or("subgraph", |crate::metrics::SubgraphName(name)| name);
+    let span = tracing::info_span!(
+        "internal",
+        otel.name = %format!("{name} {path}"),
+        mall.subgraph = name,
+    );
+    crate::telemetry::continue_trace_from_headers(&span, request.headers());
+    tracing::Instrument::instrument(next.run(request), span).await
+}
+
+fn subgraph_name(subgraph: Option<&axum::Extension<crate::metrics::SubgraphName>>) -> &'static str {
+    subgraph.map_or(
+        "subgraph",
+        |axum::Extension(crate::metrics::SubgraphName(name))| name,
+    )
 }
 
 async fn websocket<E: Executor>(

@@ -154,6 +154,7 @@ impl InternalClient {
                     .http
                     .post(&url)
                     .header(TOKEN_HEADER, &self.token)
+                    .headers(crate::telemetry::current_trace_headers())
                     .json(body)
                     .send()
                     .await;

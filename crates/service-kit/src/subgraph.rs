@@ -108,6 +108,7 @@ impl Subgraph {
         let metrics = crate::metrics::routes(self.name, &stores);
         let app = (self.router)(stores, config)?
             .merge(metrics)
+            .layer(axum::middleware::from_fn(http::trace_internal_calls))
             .layer(axum::Extension(crate::metrics::SubgraphName(self.name)));
         Ok(Prepared { app, workers })
     }
@@ -137,12 +138,15 @@ impl Subgraph {
 /// The body of a subgraph binary's `main`: configuration from the environment, then
 /// [`Subgraph::run`]. Start-up failures print one clear line and exit with status 1.
 pub fn main(subgraph: &'static Subgraph) -> ExitCode {
-    crate::telemetry::init();
+    crate::telemetry::init_with(crate::telemetry::OtlpSettings::from_env_for(subgraph.name));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return exit_with(&anyhow::Error::new(error)),
     };
-    match runtime.block_on(async { subgraph.run(subgraph.config_from_env()?).await }) {
+    let outcome = runtime.block_on(async { subgraph.run(subgraph.config_from_env()?).await });
+    // The spans of the last requests, before the process ends.
+    crate::telemetry::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => exit_with(&error),
     }

@@ -87,6 +87,7 @@ impl CatalogClient {
                     .http
                     .post(&self.url)
                     .header(service_kit::internal::TOKEN_HEADER, &self.token)
+                    .headers(service_kit::telemetry::current_trace_headers())
                     .json(&request)
                     .send()
                     .await
