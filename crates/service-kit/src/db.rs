@@ -31,7 +31,11 @@ pub type DbConn<'a> = bb8::PooledConnection<'a, DbManager>;
 pub async fn connection<'a>(
     ctx: &async_graphql::Context<'a>,
 ) -> Result<DbConn<'a>, crate::ApiError> {
-    Ok(ctx.data_unchecked::<DbPool>().get().await?)
+    let started = std::time::Instant::now();
+    let conn = ctx.data_unchecked::<DbPool>().get().await;
+    // Time spent waiting for a pooled connection (saturation shows here first).
+    metrics::histogram!("db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    Ok(conn?)
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

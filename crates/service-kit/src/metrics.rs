@@ -8,8 +8,9 @@
 //!   `graphql_request_duration_seconds{subgraph, operation}`: GraphQL requests by
 //!   operation name and result (`OK` or the first error's contract code);
 //! - `db_pool_connections{subgraph, state}`, `redis_pool_connections{subgraph, state}`:
-//!   pool usage (`idle`, `in_use`) at scrape time; `db_pool_wait_seconds{subgraph}`:
-//!   waiting for a PostgreSQL connection;
+//!   pool usage (`idle`, `in_use`) at scrape time; `db_pool_wait_seconds` and
+//!   `redis_pool_wait_seconds`: waiting for a pooled connection (per process, no subgraph
+//!   label: the pools are handed out without knowing whose request it is);
 //! - `events_published_total{stream, name}` and `outbox_publish_delay_seconds{stream}`
 //!   (`crates/event-bus`): business events (orders placed, paid, cancelled, expired,
 //!   refunded; payment status changes; flash-sale admissions) and the outbox lag;

@@ -139,7 +139,10 @@ impl Redis {
     /// slot held for a whole command made requests queue for the pool under a storm of
     /// them, and fail after the checkout timeout.)
     pub async fn connection(&self) -> Result<ConnectionManager, bb8::RunError<redis::RedisError>> {
-        Ok(self.pool.get().await?.clone())
+        let started = std::time::Instant::now();
+        let conn = self.pool.get().await;
+        metrics::histogram!("redis_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        Ok(conn?.clone())
     }
 
     /// A connection of its own, outside the pool, for blocking commands (`XREADGROUP …
