@@ -206,6 +206,10 @@ pub fn router_command(
     if production && std::env::var_os("ROUTER_INTROSPECTION").is_none() {
         command.env("ROUTER_INTROSPECTION", "false");
     }
+    // Production serves the contract's trusted documents only, by id.
+    if production && std::env::var_os("ROUTER_REQUIRE_DOCUMENT_ID").is_none() {
+        command.env("ROUTER_REQUIRE_DOCUMENT_ID", "true");
+    }
     command.env("PLAYGROUND_ENABLED", playground_served().to_string());
     router_traces(
         &mut command,

@@ -823,3 +823,89 @@ async fn every_answer_carries_its_request_id_the_clients_own_when_it_is_sane() {
     }
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_production_the_router_serves_only_the_contracts_trusted_documents_by_id() {
+    let system = System::start_with(support::Options {
+        router_env: vec![("ROUTER_REQUIRE_DOCUMENT_ID", "true")],
+        ..support::Options::quiet()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let manifest: std::collections::HashMap<String, String> = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/router-config/persisted-documents.json"
+        ))
+        .expect("the trusted-document manifest"),
+    )
+    .expect("manifest JSON");
+    assert_eq!(
+        manifest.len(),
+        49,
+        "one trusted document per contract operation"
+    );
+    let (id, text) = manifest
+        .iter()
+        .find(|(_, text)| text.contains("query ProductList("))
+        .expect("ProductList in the manifest");
+    let send = |body: Value| {
+        let url = system.router_url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+
+    // By id: answered.
+    let by_id = send(json!({ "documentId": id, "variables": { "first": 3 } })).await;
+    assert_eq!(
+        by_id["data"]["products"]["edges"].as_array().map(Vec::len),
+        Some(3),
+        "{by_id}"
+    );
+
+    // Everything else is refused before any subgraph is called.
+    // (As in the abusive-documents test: these subgraphs are quiet in the background.)
+    let counts = || -> Vec<u64> {
+        system
+            .statements
+            .iter()
+            .filter(|(name, _)| ["user", "catalog", "cart"].contains(name))
+            .map(|(_, c)| c.get())
+            .collect()
+    };
+    let before = counts();
+    for (body, message) in [
+        (
+            json!({ "query": text, "variables": { "first": 3 } }),
+            "id is required",
+        ),
+        (
+            json!({ "documentId": "sha256:0000", "variables": {} }),
+            "not found",
+        ),
+        (
+            json!({ "query": "{ products(first: 1) { totalCount } }" }),
+            "id is required",
+        ),
+    ] {
+        let refused = send(body.clone()).await;
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{body}: {refused}"
+        );
+        let said = refused["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(said.contains(message), "{body}: {refused}");
+    }
+    assert_eq!(counts(), before, "a subgraph was called");
+    system.stop().await;
+}
