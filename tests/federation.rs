@@ -375,7 +375,16 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
     // 8 levels, no alias, but 100 products × 10 × 10 × 10 sub-categories.
     let costly = "{ products(first: 100) { edges { node { category { children { children { \
         children { name } } } } } } } }";
+    // 12 root fields, under every other limit.
+    let roots = format!(
+        "{{ {} }}",
+        (0..12)
+            .map(|i| format!("r{i}: categories {{ id }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     for (document, limit) in [
+        (roots.as_str(), "Root fields"),
         (costly, "cost"),
         (deep.as_str(), "depth"),
         (aliases.as_str(), "Aliases"),

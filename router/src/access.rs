@@ -66,12 +66,37 @@ pub struct MallAccessConfig {
     /// Load balancers whose `X-Forwarded-For` is believed: IPs or CIDR ranges.
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    /// Most root fields (aliases counted, fragments expanded) one operation may select;
+    /// hive-router 0.2.19 has no such limit of its own.
+    #[serde(default = "default_max_root_fields")]
+    max_root_fields: usize,
+}
+
+fn default_max_root_fields() -> usize {
+    10
 }
 
 /// See the module documentation.
 pub struct MallAccess {
     public: PublicOperations,
     trusted_proxies: Vec<ipnet::IpNet>,
+    max_root_fields: usize,
+}
+
+/// The answer to an operation over the root-field limit.
+fn too_many_root_fields(count: usize, limit: usize) -> PlanExecutionOutput {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": format!("Root fields limit exceeded: {count} root fields, at most {limit}"),
+            "extensions": { "code": "BAD_USER_INPUT" },
+        }],
+    });
+    PlanExecutionOutput {
+        body: body.to_string().into_bytes(),
+        error_count: 1,
+        status_code: hive_router::http::StatusCode::OK,
+    }
 }
 
 /// Parses `10.0.0.0/8` or a single address (`10.0.0.7`).
@@ -225,6 +250,7 @@ impl RouterPlugin for MallAccess {
         Ok(Some(Self {
             public,
             trusted_proxies,
+            max_root_fields: config.max_root_fields,
         }))
     }
 
@@ -277,6 +303,17 @@ impl RouterPlugin for MallAccess {
         &'exec self,
         payload: &mut OnGraphqlAnalysisHookPayload<'exec>,
     ) -> OnGraphqlAnalysisHookResult {
+        let root_fields = payload
+            .filtered_operation_for_plan
+            .selection_set
+            .items
+            .len();
+        if root_fields > self.max_root_fields {
+            return OnGraphqlAnalysisHookResult::EndWithResponse(too_many_root_fields(
+                root_fields,
+                self.max_root_fields,
+            ));
+        }
         if matches!(
             *payload.client_request_details.jwt,
             JwtRequestDetails::Unauthenticated
