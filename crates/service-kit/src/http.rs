@@ -113,11 +113,14 @@ async fn graphql<E: Executor>(
         mall.subgraph = subgraph_name(subgraph.as_ref()),
         request_id = headers_request_id.as_deref().unwrap_or(""),
         trace_id = trace_id.as_str(),
+        span_id = tracing::field::Empty,
         operation = operation.as_deref().unwrap_or(""),
     );
     crate::telemetry::continue_trace_from_headers(&span, &headers);
     // Events this request causes carry this span's context (else the router's).
     let trace = crate::telemetry::traceparent_of(&span).map_or(trace, TraceParent);
+    // This request's span in the trace (with traces off, the router's span that called it).
+    span.record("span_id", trace.0.split('-').nth(2).unwrap_or_default());
     match (state.request_data)(headers).await {
         Ok(mut data) => {
             data.insert(trace);
