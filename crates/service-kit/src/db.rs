@@ -83,7 +83,15 @@ impl Instrumentation for StatementInstrumentation {
                 if let Some(counter) = &self.counter {
                     counter.0.fetch_add(1, Ordering::SeqCst);
                 }
-                if crate::telemetry::tracing_enabled() {
+                if !crate::telemetry::tracing_enabled() {
+                    return;
+                }
+                // Only inside a sampled trace: formatting every statement's text for
+                // spans that are dropped cost ~9 % of product-detail throughput. (An
+                // unsampled statement holds its place with an empty span.)
+                if !crate::telemetry::current_span_sampled() {
+                    self.open.push_back(tracing::Span::none());
+                } else {
                     // The text without its bind values (they may be personal data).
                     let text = query.to_string();
                     let statement = text

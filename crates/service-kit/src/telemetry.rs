@@ -208,6 +208,17 @@ pub fn current_trace_headers() -> axum::http::HeaderMap {
     headers
 }
 
+/// Whether the current span is sampled (exported): spans that cost something to describe,
+/// such as an SQL statement's text, are made only then.
+pub fn current_span_sampled() -> bool {
+    tracing_enabled()
+        && tracing::Span::current()
+            .context()
+            .span()
+            .span_context()
+            .is_sampled()
+}
+
 /// The W3C `traceparent` of `span`, when traces are exported and it has a valid context.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     if !tracing_enabled() {
