@@ -37,20 +37,7 @@ const TERMS: [&str; 8] = [
 ];
 
 async fn product_ids(system: &System) -> Arc<Vec<String>> {
-    let response = system
-        .graphql(
-            "{ products(first: 50) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    Arc::new(
-        response["data"]["products"]["edges"]
-            .as_array()
-            .expect("products")
-            .iter()
-            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
-            .collect(),
-    )
+    Arc::new(system.product_ids(50).await)
 }
 
 fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 3] {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use douyin_mall::{default_router_config, wait_until_ready};
 use load::{Variables, env_number, measure};
 use serde_json::json;
+use service_kit::telemetry::OtlpSettings;
 use support::{MALL_BIN, System, free_port};
 
 const DETAIL: &str = "query($id: ID!) { product(id: $id) { id name description \
@@ -108,15 +109,12 @@ async fn router(
         .env("PLAYGROUND_ENABLED", "false")
         .env("LOG_LEVEL", "warn")
         .kill_on_drop(true);
-    match otlp {
-        Some(endpoint) => command
-            .env("ROUTER_OTLP_ENDPOINT", format!("{endpoint}/v1/traces"))
-            .env("ROUTER_TRACES_SAMPLING", "0.1")
-            .env("ROUTER_TRACES_FOLLOW_PARENT", "true"),
-        None => command
-            .env("ROUTER_TRACES_SAMPLING", "0")
-            .env("ROUTER_TRACES_FOLLOW_PARENT", "false"),
-    };
+    let settings = otlp.map(|endpoint| OtlpSettings {
+        endpoint: format!("{endpoint}/v1/traces"),
+        sampling: 0.1,
+        service_name: "router".to_owned(),
+    });
+    douyin_mall::router_traces(&mut command, settings.as_ref());
     let child = command.spawn().expect("router");
     wait_until_ready(
         &format!("http://127.0.0.1:{port}/readiness"),
@@ -139,20 +137,7 @@ async fn main() {
     let (_router_a, router_a) = router(&system, &catalog_a, None).await;
     let (_router_b, router_b) = router(&system, &catalog_b, Some(&sink)).await;
 
-    let response = system
-        .graphql(
-            "{ products(first: 50) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    let ids: Arc<Vec<String>> = Arc::new(
-        response["data"]["products"]["edges"]
-            .as_array()
-            .expect("products")
-            .iter()
-            .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
-            .collect(),
-    );
+    let ids: Arc<Vec<String>> = Arc::new(system.product_ids(50).await);
     let detail_ids = ids.clone();
     let cases: [(&str, &'static str, Variables); 2] = [
         (

@@ -22,14 +22,7 @@ async fn main() {
     let seconds = env_number("BENCH_SECONDS", 5);
     let workers = env_number("BENCH_WORKERS", 16) as usize;
     let system = System::start().await;
-    let manifest: std::collections::HashMap<String, String> = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/router-config/persisted-documents.json"
-        ))
-        .expect("manifest"),
-    )
-    .expect("manifest JSON");
+    let manifest = support::trusted_documents();
     let (id, text) = manifest
         .iter()
         .find(|(_, text)| text.contains("query ProductList("))

@@ -340,14 +340,7 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
     let system = System::start_with(support::Options::quiet()).await;
     // The first sweeps and start-up reads are over.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let counts = || -> Vec<u64> {
-        system
-            .statements
-            .iter()
-            .filter(|(name, _)| ["user", "catalog", "cart"].contains(name))
-            .map(|(_, c)| c.get())
-            .collect()
-    };
+    let counts = || system.quiet_subgraph_statements();
     let before = counts();
 
     // categories { children { … { children { name } } … } }: 12 levels.
@@ -841,14 +834,7 @@ async fn in_production_the_router_serves_only_the_contracts_trusted_documents_by
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let manifest: std::collections::HashMap<String, String> = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/router-config/persisted-documents.json"
-        ))
-        .expect("the trusted-document manifest"),
-    )
-    .expect("manifest JSON");
+    let manifest = support::trusted_documents();
     assert_eq!(
         manifest.len(),
         49,
@@ -882,15 +868,7 @@ async fn in_production_the_router_serves_only_the_contracts_trusted_documents_by
     );
 
     // Everything else is refused before any subgraph is called.
-    // (As in the abusive-documents test: these subgraphs are quiet in the background.)
-    let counts = || -> Vec<u64> {
-        system
-            .statements
-            .iter()
-            .filter(|(name, _)| ["user", "catalog", "cart"].contains(name))
-            .map(|(_, c)| c.get())
-            .collect()
-    };
+    let counts = || system.quiet_subgraph_statements();
     let before = counts();
     for (body, message) in [
         (

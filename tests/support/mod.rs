@@ -197,6 +197,33 @@ impl System {
         }
     }
 
+    /// The ids of the first `n` products of the catalog listing (newest first).
+    pub async fn product_ids(&self, n: usize) -> Vec<String> {
+        let response = self
+            .graphql(
+                "query($n: Int) { products(first: $n) { edges { node { id } } } }",
+                json!({ "n": n }),
+            )
+            .await;
+        response["data"]["products"]["edges"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    /// The SQL statements run so far by the user, catalog and cart subgraphs, which do
+    /// nothing in the background under [`Options::quiet`]: unchanged means no request
+    /// reached them.
+    pub fn quiet_subgraph_statements(&self) -> Vec<u64> {
+        self.statements
+            .iter()
+            .filter(|(name, _)| ["user", "catalog", "cart"].contains(name))
+            .map(|(_, c)| c.get())
+            .collect()
+    }
+
     /// Starts a second router like the first (same configuration, subgraphs, Redis and
     /// prefix), for limits shared between replicas; its process and GraphQL URL. It stops
     /// when the child is dropped.
@@ -671,4 +698,14 @@ pub fn contract_operations() -> Vec<(String, String)> {
             (name_of(operation), document)
         })
         .collect()
+}
+
+/// The router's trusted documents (`router-config/persisted-documents.json`): id → text.
+pub fn trusted_documents() -> std::collections::HashMap<String, String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/router-config/persisted-documents.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the trusted-document manifest"))
+        .expect("manifest JSON")
 }

@@ -107,15 +107,21 @@ async fn graphql<E: Executor>(
     let operation = request.operation_name.clone();
     // Every log line of this request carries the router's request id and the trace; with
     // traces exported, the span is a child of the router's.
+    let name = subgraph_name(subgraph.as_ref().map(|axum::Extension(name)| name));
     let span = tracing::info_span!(
         "graphql",
-        otel.name = %format!("{} {}", subgraph_name(subgraph.as_ref()), operation.as_deref().unwrap_or("graphql")),
-        mall.subgraph = subgraph_name(subgraph.as_ref()),
+        otel.name = tracing::field::Empty,
+        mall.subgraph = name,
         request_id = headers_request_id.as_deref().unwrap_or(""),
         trace_id = trace_id.as_str(),
         span_id = tracing::field::Empty,
         operation = operation.as_deref().unwrap_or(""),
     );
+    if crate::telemetry::tracing_enabled() {
+        // The span's name in a trace (formatted only when traces are exported).
+        let operation = operation.as_deref().unwrap_or("graphql");
+        span.record("otel.name", format!("{name} {operation}"));
+    }
     crate::telemetry::continue_trace_from_headers(&span, &headers);
     // Events this request causes carry this span's context (else the router's).
     let trace = crate::telemetry::traceparent_of(&span).map_or(trace, TraceParent);
@@ -163,10 +169,7 @@ pub async fn trace_internal_calls(
     if !crate::telemetry::tracing_enabled() || !path.starts_with("/internal/") {
         return next.run(request).await;
     }
-    let name = request
-        .extensions()
-        .get::<crate::metrics::SubgraphName>()
-        .map_or("subgraph", |crate::metrics::SubgraphName(name)| name);
+    let name = subgraph_name(request.extensions().get());
     let span = tracing::info_span!(
         "internal",
         otel.name = %format!("{name} {path}"),
@@ -176,11 +179,8 @@ pub async fn trace_internal_calls(
     tracing::Instrument::instrument(next.run(request), span).await
 }
 
-fn subgraph_name(subgraph: Option<&axum::Extension<crate::metrics::SubgraphName>>) -> &'static str {
-    subgraph.map_or(
-        "subgraph",
-        |axum::Extension(crate::metrics::SubgraphName(name))| name,
-    )
+fn subgraph_name(subgraph: Option<&crate::metrics::SubgraphName>) -> &'static str {
+    subgraph.map_or("subgraph", |crate::metrics::SubgraphName(name)| name)
 }
 
 async fn websocket<E: Executor>(
