@@ -6,7 +6,7 @@ mod support;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use service_kit::demo::demo_id;
-use support::System;
+use support::{System, TcpProxy};
 use test_support::error_codes;
 
 const CREATE: &str = "mutation($input: CreateProductInput!) { createProduct(input: $input) { id name status stock inStock price { amount currency } category { id } } }";
@@ -316,6 +316,112 @@ async fn concurrent_writes_keep_every_change_and_leave_the_cache_current() {
         read().await,
         "the cache holds the last committed row"
     );
+    system.stop().await;
+}
+
+const PRICE: &str = "query($id: ID!) { product(id: $id) { price { amount } } }";
+
+/// Two catalog replicas hold hot products in memory. A price change made through one (the
+/// router's) is what the other serves moments later: the write publishes the new version
+/// and the other drops its copy. While the other has lost that channel (its Redis is cut) it
+/// serves nothing from memory, and once back it starts afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_through_one_catalog_replica_evicts_the_product_from_the_others_memory() {
+    let system = System::start().await;
+    let redis = TcpProxy::start().await;
+    let statements = std::sync::Arc::new(service_kit::StatementCounter::default());
+    let config = service_kit::ServiceConfig {
+        redis_url: redis.url().to_owned(),
+        statement_counter: Some(statements.clone()),
+        ..system.replica_config("127.0.0.1:0".parse().unwrap())
+    };
+    let replica = douyin_mall::serve_subgraph(&catalog_subgraph::SUBGRAPH, &config)
+        .await
+        .expect("second catalog replica");
+    let other = format!("http://{}/graphql", replica.addr);
+    let admin = system.admin_token().await;
+    let id = system.product_ids(1).await.remove(0);
+    let price_at = |url: String| {
+        let id = id.clone();
+        let system = &system;
+        async move {
+            let read = system.post(&url, PRICE, json!({ "id": id })).await;
+            read["data"]["product"]["price"]["amount"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{read}"))
+        }
+    };
+    let set_price = |amount: i64| {
+        let (id, admin, system) = (id.clone(), admin.clone(), &system);
+        async move {
+            let input = json!({ "id": id, "input": { "price": amount } });
+            let updated = system.graphql_as(&admin, UPDATE, input).await;
+            assert_eq!(updated["errors"], Value::Null, "{updated}");
+        }
+    };
+
+    // The other replica holds the product in memory: without the Redis copy, it reads it
+    // without a single SQL statement (once its invalidation channel is up).
+    let redis_copy = system.redis().await.key(&format!("catalog:product:{id}"));
+    let held_in_memory = async {
+        loop {
+            price_at(other.clone()).await;
+            let mut conn = system.redis().await.connection().await.expect("redis");
+            let _: () = service_kit::redis::redis::cmd("DEL")
+                .arg(&redis_copy)
+                .query_async(&mut conn)
+                .await
+                .expect("DEL");
+            statements.reset();
+            let price = price_at(other.clone()).await;
+            if statements.get() == 0 {
+                return price;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let mut price = tokio::time::timeout(std::time::Duration::from_secs(10), held_in_memory)
+        .await
+        .expect("the other replica keeps products in memory");
+
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        price += 1;
+        set_price(price).await;
+        let written = std::time::Instant::now();
+        while price_at(other.clone()).await != price {
+            assert!(
+                written.elapsed() < std::time::Duration::from_secs(2),
+                "the other replica still serves the old price"
+            );
+        }
+        delays.push(written.elapsed());
+        // Held again (read twice) before the next write.
+        price_at(other.clone()).await;
+    }
+    println!("other replica served the new price after {delays:?}");
+
+    // Its Redis gone, the other replica stops trusting its memory (invalidations may be
+    // missed now): a write made meanwhile is served at once, from PostgreSQL.
+    redis.cut().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    price += 1;
+    set_price(price).await;
+    assert_eq!(
+        price_at(other.clone()).await,
+        price,
+        "memory used without invalidations"
+    );
+
+    // Back: it subscribes again, drops everything it held, and follows writes again.
+    redis.restore().await;
+    price += 1;
+    set_price(price).await;
+    let written = std::time::Instant::now();
+    while price_at(other.clone()).await != price {
+        assert!(written.elapsed() < std::time::Duration::from_secs(2));
+    }
+    replica.stop().await;
     system.stop().await;
 }
 

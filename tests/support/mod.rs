@@ -94,8 +94,8 @@ impl System {
             };
             config.statement_counter = Some(counter_of(subgraph.name));
             config.auth.public_operations_file = options.public_operations_file.clone();
-            if let Some(delay) = options.loader_delay {
-                config.loader_delay = delay;
+            if let Some(window) = options.loader_batch {
+                config.loader_batch = window;
             }
             if let Some(url) = &options.redis_url {
                 config.redis_url = url.clone();
@@ -114,6 +114,9 @@ impl System {
             }
             if let Some(limit) = options.register_limit {
                 config.auth.register_limit_per_address = limit;
+            }
+            if let Some(tweak) = options.service_config {
+                tweak(&mut config);
             }
             Ok(config)
         })
@@ -165,8 +168,14 @@ impl System {
         }
         if let Some(file) = &options.router_log {
             let log = std::fs::File::create(file).expect("router log file");
+            if !options
+                .router_env
+                .iter()
+                .any(|(name, _)| *name == "LOG_LEVEL")
+            {
+                command.env("LOG_LEVEL", "info");
+            }
             command
-                .env("LOG_LEVEL", "info")
                 .stdout(log.try_clone().expect("log file"))
                 .stderr(log);
         }
@@ -299,7 +308,8 @@ impl System {
         .await
     }
 
-    /// Empties the catalog's product cache, so that the next reads go to PostgreSQL.
+    /// Empties the catalog's product cache (Redis, and every replica's memory), so that the
+    /// next reads go to PostgreSQL.
     pub async fn flush_product_cache(&self) {
         let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let redis = service_kit::Redis::connect(&url, &self.redis_prefix, 1)
@@ -318,6 +328,14 @@ impl System {
                 .await
                 .expect("DEL");
         }
+        let _receivers: i64 = service_kit::redis::redis::cmd("PUBLISH")
+            .arg(catalog_subgraph::cache::invalidation_channel(&redis))
+            .arg(catalog_subgraph::cache::FORGET_ALL)
+            .query_async(&mut conn)
+            .await
+            .expect("PUBLISH");
+        // Delivered to the subscribed replicas at once; give them a moment to act on it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// Sends a GraphQL request to `url` (a subgraph, or the router).
@@ -528,6 +546,11 @@ impl System {
         self.subgraphs.as_mut().expect("running").stop(name).await;
     }
 
+    /// The router's process id (profiling).
+    pub fn router_pid(&self) -> Option<u32> {
+        self.router.id()
+    }
+
     /// Stops the subgraphs gracefully and the router.
     pub async fn stop(mut self) {
         let _ = self.router.start_kill();
@@ -543,8 +566,8 @@ impl System {
 pub struct Options {
     /// A public operation list other than the repository's.
     pub public_operations_file: Option<std::path::PathBuf>,
-    /// The catalog's DataLoader delay, if not the default.
-    pub loader_delay: Option<std::time::Duration>,
+    /// When every subgraph's DataLoaders send their batches, if not the default.
+    pub loader_batch: Option<service_kit::loader::BatchWindow>,
     /// The Redis every subgraph uses, if not `REDIS_URL` (a [`TcpProxy`], say).
     pub redis_url: Option<String>,
     /// A router configuration file other than the repository's.
@@ -559,7 +582,8 @@ pub struct Options {
     pub register_limit: Option<u64>,
     /// More environment variables for the router.
     pub router_env: Vec<(&'static str, &'static str)>,
-    /// Where the router's output goes (at `info`, the configured level), if anywhere.
+    /// Where the router's output goes (at `info`, the configured level, unless `router_env`
+    /// sets `LOG_LEVEL`), if anywhere.
     pub router_log: Option<std::path::PathBuf>,
     /// Flash-sale purchase attempts per customer per second, if not the default.
     pub flash_purchases_per_second: Option<u32>,
@@ -568,6 +592,8 @@ pub struct Options {
     pub rate_limits: Option<std::path::PathBuf>,
     /// Export traces (the subgraphs of this process and the router) to this OTLP endpoint.
     pub otlp: Option<service_kit::telemetry::OtlpSettings>,
+    /// Changes every subgraph's configuration last (benchmarks of its switches).
+    pub service_config: Option<fn(&mut ServiceConfig)>,
 }
 
 /// The subscriptions open in the subgraph at `base` (`GET /internal/live`).

@@ -68,10 +68,16 @@ pub struct ServiceConfig {
     /// current product data service-to-service (the cart). The launcher sets it to the
     /// catalog it started.
     pub catalog_url: String,
-    /// `DATALOADER_DELAY_MICROS`: how long the catalog's DataLoaders wait for more keys
-    /// before querying (default 1000, async-graphql's default; `benches/catalog.rs`
-    /// measures it).
-    pub loader_delay: Duration,
+    /// `DATALOADER_DELAY_MICROS`: when every subgraph's DataLoaders send a batch: 0 (the
+    /// default) once the request's resolvers have yielded, otherwise that many microseconds
+    /// after the first key (async-graphql's way; `benches/read_path.rs` compares them).
+    pub loader_batch: crate::loader::BatchWindow,
+    /// `PARSED_DOCUMENT_CACHE`: how many parsed GraphQL documents each subgraph keeps, by
+    /// text (default 1000; 0 parses every request).
+    pub parsed_document_cache: u64,
+    /// `CATALOG_MEMORY_CACHE`: how many products (and categories) each catalog replica keeps in
+    /// memory in front of Redis (default 10000; 0 keeps none). See the catalog's `cache.rs`.
+    pub memory_cache: u64,
     /// `USER_SUBGRAPH_URL`, `CART_SUBGRAPH_URL`: GraphQL URLs of the user and cart
     /// subgraphs, for service-to-service calls (checkout reads addresses and cart lines).
     /// The launcher sets them to the subgraphs it started.
@@ -277,7 +283,12 @@ impl ServiceConfig {
             statement_counter: None,
             auth: AuthSettings::from_env()?,
             catalog_url: env_or("CATALOG_SUBGRAPH_URL", DEFAULT_CATALOG_URL),
-            loader_delay: Duration::from_micros(env_parse("DATALOADER_DELAY_MICROS", 1000)?),
+            loader_batch: crate::loader::BatchWindow::from_micros(env_parse(
+                "DATALOADER_DELAY_MICROS",
+                0,
+            )?),
+            parsed_document_cache: env_parse("PARSED_DOCUMENT_CACHE", 1000)?,
+            memory_cache: env_parse("CATALOG_MEMORY_CACHE", 10_000)?,
             user_url: env_or("USER_SUBGRAPH_URL", DEFAULT_USER_URL),
             cart_url: env_or("CART_SUBGRAPH_URL", DEFAULT_CART_URL),
             internal_token: secret_from_env("INTERNAL_API_TOKEN")?

@@ -36,6 +36,7 @@ struct HttpState<E> {
     request_data: RequestData,
     stores: Stores,
     gateway_token: Arc<str>,
+    parsed: Option<ParsedDocuments>,
 }
 
 impl<E: Clone> Clone for HttpState<E> {
@@ -45,17 +46,44 @@ impl<E: Clone> Clone for HttpState<E> {
             request_data: self.request_data.clone(),
             stores: self.stores.clone(),
             gateway_token: self.gateway_token.clone(),
+            parsed: self.parsed.clone(),
         }
     }
 }
 
-/// The routes every subgraph serves. `gateway_token` is `INTERNAL_API_TOKEN`: GraphQL
-/// requests without it are refused.
+/// Documents already parsed, by their text. The router sends a subgraph the same few
+/// documents over and over (one per query-plan fetch, the variables apart), and parsing one
+/// cost more than validating it. Only the parse is skipped: every request is still
+/// validated and limited (depth, complexity) against the schema.
+#[derive(Clone)]
+struct ParsedDocuments(
+    moka::sync::Cache<Arc<str>, Arc<async_graphql::parser::types::ExecutableDocument>>,
+);
+
+impl ParsedDocuments {
+    fn new(capacity: u64) -> Option<Self> {
+        (capacity > 0).then(|| Self(moka::sync::Cache::new(capacity)))
+    }
+
+    /// Gives `request` its parsed document, from the cache or parsed now (a document that
+    /// does not parse is left to the executor, which reports the error).
+    fn attach(&self, request: &mut async_graphql::Request) {
+        if let Some(document) = self.0.get(request.query.as_str()) {
+            request.set_parsed_query(document.as_ref().clone());
+        } else if let Ok(document) = request.parsed_query() {
+            let document = Arc::new(document.clone());
+            self.0.insert(Arc::from(request.query.as_str()), document);
+        }
+    }
+}
+
+/// The routes every subgraph serves. GraphQL requests without `INTERNAL_API_TOKEN` are
+/// refused.
 pub fn subgraph_router<E: Executor>(
     executor: E,
     request_data: RequestData,
     stores: Stores,
-    gateway_token: &str,
+    config: &crate::ServiceConfig,
 ) -> Router {
     Router::new()
         .route("/graphql", post(graphql::<E>))
@@ -66,7 +94,8 @@ pub fn subgraph_router<E: Executor>(
             executor,
             request_data,
             stores,
-            gateway_token: Arc::from(gateway_token),
+            gateway_token: Arc::from(config.internal_token.as_str()),
+            parsed: ParsedDocuments::new(config.parsed_document_cache),
         })
 }
 
@@ -97,6 +126,9 @@ async fn graphql<E: Executor>(
         return refused(not_from_the_router());
     }
     let mut request = request.into_inner();
+    if let Some(parsed) = &state.parsed {
+        parsed.attach(&mut request);
+    }
     let trace = TraceParent::from_header(headers.get("traceparent").and_then(|v| v.to_str().ok()));
     let trace_id = trace.0.split('-').nth(1).unwrap_or_default().to_owned();
     let headers_request_id = headers

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod internal;
+pub mod loader;
 pub mod metrics;
 pub mod money;
 pub mod paging;

@@ -156,6 +156,11 @@ impl Redis {
             .await
     }
 
+    /// A subscriber connection of its own (`SUBSCRIBE`).
+    pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        self.client.get_async_pubsub().await
+    }
+
     /// Round trip to the server (readiness).
     pub async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;

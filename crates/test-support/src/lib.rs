@@ -208,7 +208,9 @@ fn base_config() -> ServiceConfig {
         order_url: service_kit::config::DEFAULT_ORDER_URL.to_owned(),
         payment_ttl: std::time::Duration::from_secs(900),
         flash_purchases_per_second: 5,
-        loader_delay: std::time::Duration::from_millis(1),
+        loader_batch: service_kit::loader::BatchWindow::Yield,
+        parsed_document_cache: 1000,
+        memory_cache: 10_000,
     }
 }
 

@@ -6,7 +6,6 @@ pub mod events;
 pub mod graphql;
 pub mod internal;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use chrono::{Duration, Utc};
@@ -14,6 +13,7 @@ use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
+use service_kit::loader::batched;
 use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
 
 pub use graphql::{Mutation, Query};
@@ -56,14 +56,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .finish();
+    let window = config.loader_batch;
     let request_data = access.request_data(move |data| {
-        data.insert(
-            DataLoader::new(catalog::CatalogLoader(catalog.clone()), tokio::spawn)
-                .delay(std::time::Duration::from_millis(1)),
-        );
+        data.insert(batched(catalog::CatalogLoader(catalog.clone()), window));
     });
     let internal = internal::routes(stores.db.clone(), &config.internal_token);
-    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(internal))
+    Ok(http::subgraph_router(schema, request_data, stores, config).merge(internal))
 }
 
 /// Runs the cart subgraph alone.

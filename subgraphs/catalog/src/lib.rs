@@ -48,7 +48,8 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let cache = cache::ProductCache::new(stores.redis.clone());
+    let cache = cache::ProductCache::with_memory(stores.redis.clone(), config.memory_cache);
+    let categories = cache::MemoryCategories::new(config.memory_cache);
     let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
@@ -59,17 +60,16 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         })
         .finish();
     let db = stores.db.clone();
-    let delay = config.loader_delay;
+    let window = config.loader_batch;
     let stock = internal::StockService {
         db: db.clone(),
         cache: cache.clone(),
     };
+    let caches = (cache, categories);
     let request_data =
-        access.request_data(move |data| graphql::loaders::add_loaders(&db, &cache, delay, data));
-    Ok(
-        http::subgraph_router(schema, request_data, stores, &config.internal_token)
-            .merge(internal::routes(stock, &config.internal_token)),
-    )
+        access.request_data(move |data| graphql::loaders::add_loaders(&db, &caches, window, data));
+    Ok(http::subgraph_router(schema, request_data, stores, config)
+        .merge(internal::routes(stock, &config.internal_token)))
 }
 
 /// Background work: the outbox relay; giving back the stock of cancelled and expired

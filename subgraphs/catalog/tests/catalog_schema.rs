@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 
 use async_graphql::{Request, Variables};
-use catalog_subgraph::cache::ProductCache;
+use catalog_subgraph::cache::{MemoryCategories, ProductCache};
 use catalog_subgraph::db::models::ProductRow;
 use catalog_subgraph::graphql::loaders::add_loaders;
 use catalog_subgraph::seed::{demo_products, seed_demo_data};
 use catalog_subgraph::{CatalogSchema, DATABASE, schema};
 use serde_json::{Value, json};
+use service_kit::loader::BatchWindow;
 use test_support::{TestStores, error_codes};
 
 async fn seeded() -> (TestStores, CatalogSchema) {
@@ -38,17 +39,17 @@ async fn execute_with(
     let mut request = Request::new(query).variables(Variables::from_json(variables));
     add_loaders(
         &test.stores.db,
-        cache,
-        catalog_subgraph::graphql::loaders::BATCH_DELAY,
+        &(cache.clone(), MemoryCategories::default()),
+        BatchWindow::Yield,
         &mut request.data,
     );
     let response = schema.execute(request).await;
     serde_json::to_value(&response).unwrap()
 }
 
-// One thread: the DataLoader's batch task cannot start (its 1 ms timer cannot fire) while
-// the `_entities` resolvers are still being polled, so the batch is never split by a slow,
-// busy machine. Under load in production a batch may split in two; it never becomes N.
+// One thread: the DataLoader's batch task cannot start while the `_entities` resolvers are
+// still being polled, so the batch is never split by a slow, busy machine. Under load in
+// production a batch may split in two; it never becomes N.
 #[tokio::test(flavor = "current_thread")]
 async fn resolving_many_product_entities_costs_one_sql_statement() {
     let (test, schema) = seeded().await;
@@ -113,7 +114,36 @@ async fn product_reads_survive_a_redis_outage() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_cache_never_replaces_a_row_with_an_older_version() {
     let test = TestStores::create(&DATABASE).await.expect("test database");
-    let cache = ProductCache::new(test.stores.redis.clone());
+    keeps_the_newest_row(&ProductCache::new(test.stores.redis.clone())).await;
+}
+
+/// The same with the rows also held in memory (as the catalog's readers hold them).
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_never_replaces_a_row_with_an_older_version_either() {
+    let test = TestStores::create(&DATABASE).await.expect("test database");
+    let cache = ProductCache::with_memory(test.stores.redis.clone(), 100);
+    let subscribed = async {
+        while !cache.uses_memory() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), subscribed)
+        .await
+        .expect("invalidation channel up");
+    keeps_the_newest_row(&cache).await;
+    // Those reads came from memory: they go on without the Redis copy.
+    let id = demo_products()[0].id;
+    let mut conn = test.stores.redis.connection().await.expect("redis");
+    let key = test.stores.redis.key(&format!("catalog:product:{id}"));
+    let _: () = service_kit::redis::redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("DEL");
+    assert_eq!(cache.get_many(&[id]).await[&id].price_amount, 500);
+}
+
+async fn keeps_the_newest_row(cache: &ProductCache) {
     let original = demo_products()[0].clone();
     let id = original.id;
     let version = |version: i64, price_amount: i64| ProductRow {

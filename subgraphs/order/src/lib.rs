@@ -71,11 +71,11 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(checkout)
         .finish();
     let db = stores.db.clone();
-    let delay = config.loader_delay;
+    let window = config.loader_batch;
     let request_data =
-        access.request_data(move |data| graphql::loaders::add_loaders(&db, delay, data));
+        access.request_data(move |data| graphql::loaders::add_loaders(&db, window, data));
     let internal = internal::routes(stores.db.clone(), live, &config.internal_token);
-    Ok(http::subgraph_router(schema, request_data, stores, &config.internal_token).merge(internal))
+    Ok(http::subgraph_router(schema, request_data, stores, config).merge(internal))
 }
 
 /// The outbox relay and the expiry sweeper.

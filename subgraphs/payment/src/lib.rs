@@ -9,11 +9,11 @@ pub mod gateway;
 pub mod graphql;
 pub mod webhook;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
+use service_kit::loader::batched;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::{Mutation, Query, Subscription};
@@ -70,23 +70,19 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(setup)
         .finish();
     let db = stores.db.clone();
-    let delay = config.loader_delay;
+    let window = config.loader_batch;
     let request_data = access.request_data(move |data| {
-        data.insert(DataLoader::new(graphql::PaymentLoader(db.clone()), tokio::spawn).delay(delay));
-        data.insert(
-            DataLoader::new(graphql::PaymentsByOrderLoader(db.clone()), tokio::spawn).delay(delay),
-        );
+        data.insert(batched(graphql::PaymentLoader(db.clone()), window));
+        data.insert(batched(graphql::PaymentsByOrderLoader(db.clone()), window));
     });
     let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
     let gateway = gateway::routes(stores.db.clone());
     let live_status =
         service_kit::internal::protect(event_bus::live::status_route(live), &config.internal_token);
-    Ok(
-        http::subgraph_router(schema, request_data, stores, &config.internal_token)
-            .merge(webhook)
-            .merge(gateway)
-            .merge(live_status),
-    )
+    Ok(http::subgraph_router(schema, request_data, stores, config)
+        .merge(webhook)
+        .merge(gateway)
+        .merge(live_status))
 }
 
 /// This subgraph's own address, as this machine reaches it (`0.0.0.0` becomes loopback).

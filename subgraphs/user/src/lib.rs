@@ -62,7 +62,9 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(access.clone())
         .finish();
     let db = stores.db.clone();
-    let request_data = access.request_data(move |data| graphql::types::add_loaders(&db, data));
+    let window = config.loader_batch;
+    let request_data =
+        access.request_data(move |data| graphql::types::add_loaders(&db, window, data));
     let jwks = serde_json::to_value(access.keys().jwks())?;
     let internal = internal::protect(
         axum::Router::new()
@@ -70,14 +72,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             .with_state(stores.db.clone()),
         &config.internal_token,
     );
-    Ok(
-        http::subgraph_router(schema, request_data, stores, &config.internal_token)
-            .route(
-                "/.well-known/jwks.json",
-                get(move || async move { axum::Json(jwks.clone()) }),
-            )
-            .merge(internal),
-    )
+    Ok(http::subgraph_router(schema, request_data, stores, config)
+        .route(
+            "/.well-known/jwks.json",
+            get(move || async move { axum::Json(jwks.clone()) }),
+        )
+        .merge(internal))
 }
 
 /// `POST /internal/address`: a saved address of a user, for checkout. `NOT_FOUND` when the

@@ -1,22 +1,17 @@
 //! DataLoaders: every product or category lookup of one request goes through these, so N
 //! lookups cost one `= ANY($1)` query per batch.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use service_kit::loader::{BatchWindow, batched};
 use service_kit::{ApiError, DbPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::cache::ProductCache;
+use crate::cache::{MemoryCategories, ProductCache};
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::schema::{categories, products};
-
-/// How long a loader waits for more keys before querying, unless configured
-/// (`DATALOADER_DELAY_MICROS`): async-graphql's default.
-pub const BATCH_DELAY: Duration = Duration::from_millis(1);
 
 /// Products by id, any status (orders and carts keep pointing at archived products): from
 /// the Redis cache, and the misses in one PostgreSQL query.
@@ -51,21 +46,35 @@ impl Loader<Uuid> for ProductLoader {
     }
 }
 
-/// Categories by id.
-pub struct CategoryLoader(pub DbPool);
+/// Categories by id: from this replica's memory, the rest in one PostgreSQL query.
+pub struct CategoryLoader {
+    pub db: DbPool,
+    pub memory: MemoryCategories,
+}
 
 impl Loader<Uuid> for CategoryLoader {
     type Value = CategoryRow;
     type Error = ApiError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CategoryRow>, ApiError> {
-        let mut conn = self.0.get().await?;
+        let mut found = self.memory.get_many(ids);
+        let misses: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if misses.is_empty() {
+            return Ok(found);
+        }
+        let mut conn = self.db.get().await?;
         let rows = categories::table
-            .filter(categories::id.eq_any(ids))
+            .filter(categories::id.eq_any(&misses))
             .select(CategoryRow::as_select())
             .load(&mut conn)
             .await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        self.memory.keep(&rows);
+        found.extend(rows.into_iter().map(|row| (row.id, row)));
+        Ok(found)
     }
 }
 
@@ -97,15 +106,19 @@ impl Loader<Uuid> for ChildCategoriesLoader {
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
 pub fn add_loaders(
     db: &DbPool,
-    cache: &ProductCache,
-    delay: Duration,
+    (cache, categories): &(ProductCache, MemoryCategories),
+    window: BatchWindow,
     data: &mut async_graphql::Data,
 ) {
     let products = ProductLoader {
         db: db.clone(),
         cache: cache.clone(),
     };
-    data.insert(DataLoader::new(products, tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn).delay(delay));
+    data.insert(batched(products, window));
+    let categories = CategoryLoader {
+        db: db.clone(),
+        memory: categories.clone(),
+    };
+    data.insert(batched(categories, window));
+    data.insert(batched(ChildCategoriesLoader(db.clone()), window));
 }

@@ -1,11 +1,11 @@
 //! DataLoaders: lookups of one request are batched into one query per kind.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use service_kit::loader::{BatchWindow, batched};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
@@ -77,8 +77,8 @@ fn by_order<T>(rows: Vec<T>, order_of: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec
 }
 
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
-pub fn add_loaders(db: &DbPool, delay: Duration, data: &mut async_graphql::Data) {
-    data.insert(DataLoader::new(OrderLoader(db.clone()), tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(OrderItemsLoader(db.clone()), tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(HistoryLoader(db.clone()), tokio::spawn).delay(delay));
+pub fn add_loaders(db: &DbPool, window: BatchWindow, data: &mut async_graphql::Data) {
+    data.insert(batched(OrderLoader(db.clone()), window));
+    data.insert(batched(OrderItemsLoader(db.clone()), window));
+    data.insert(batched(HistoryLoader(db.clone()), window));
 }

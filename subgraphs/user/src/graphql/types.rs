@@ -9,6 +9,7 @@ use auth::{CallerExt as _, OwnerOr};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use service_kit::loader::{BatchWindow, batched};
 use service_kit::paging::PageInfo;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
@@ -280,11 +281,10 @@ impl Loader<Uuid> for AddressesLoader {
 }
 
 /// Adds this request's loaders.
-pub fn add_loaders(db: &DbPool, data: &mut async_graphql::Data) {
-    let delay = std::time::Duration::from_millis(1);
-    data.insert(DataLoader::new(UserLoader(db.clone()), tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(UserRolesLoader(db.clone()), tokio::spawn).delay(delay));
-    data.insert(DataLoader::new(AddressesLoader(db.clone()), tokio::spawn).delay(delay));
+pub fn add_loaders(db: &DbPool, window: BatchWindow, data: &mut async_graphql::Data) {
+    data.insert(batched(UserLoader(db.clone()), window));
+    data.insert(batched(UserRolesLoader(db.clone()), window));
+    data.insert(batched(AddressesLoader(db.clone()), window));
 }
 
 /// The user with `id`, through the request's loader; `None` for unknown ids,
