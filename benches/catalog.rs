@@ -1,31 +1,35 @@
-//! Catalog reads under load, through the router and directly against the catalog subgraph,
-//! side by side in one run (release build): product detail, a 20-item listing, and a
-//! search. Then detail and listing directly with the DataLoader batching delay at
-//! async-graphql's default (1 ms) and at 0, on two systems started one after the other.
+//! Catalog reads under load, side by side in one run (release build): the router's own
+//! ceiling (`{ __typename }`, answered without a subgraph), then product detail, a 20-item
+//! listing and a search through the router, through a router with request deduplication
+//! off, and directly against the catalog subgraph. Rows alternate paths and repeat
+//! (`BENCH_ROUNDS`), so a noisy moment of the shared machine hits every path alike.
 //!
 //! Every request differs from the others at the router (another product, page size or term,
 //! and a unique undeclared `nonce` variable). The router forwards only declared variables,
 //! so concurrent requests with the same page size or term still send the catalog identical
 //! requests, which the router deduplicates (`traffic_shaping.all.dedupe_enabled`, on by
-//! default). A second system whose router has deduplication off is measured beside the
-//! first, to show what that is worth.
+//! default); the second system's router has it off, so that every request reaches the
+//! catalog, which makes "router ÷ direct" the cost of the router alone.
+//!
+//! The subgraphs run with their defaults (batches on yield, parsed documents and hot
+//! products in memory); `benches/read_path.rs` measures each of those switches alone.
 //!
 //! Run: `cargo bench --bench catalog` (needs PostgreSQL and Redis like the tests).
 //! Options (environment): `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` concurrent
-//! closed-loop clients (default 16).
+//! closed-loop clients (default 16), `BENCH_ROUNDS` (default 2).
 
 mod load;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use load::{Variables, env_number, measure};
+use load::{Latencies, Variables, env_number, measure, router_config_with};
 use serde_json::json;
 use support::{Options, System};
 
+const TYPENAME: &str = "{ __typename }";
 const DETAIL: &str = "query($id: ID!) { product(id: $id) { id name description \
     price { amount currency formatted } inStock category { id name } } }";
 const LISTING: &str = "query($n: Int) { products(first: $n) { totalCount edges { cursor \
@@ -35,10 +39,6 @@ const SEARCH: &str = "query($q: String) { products(first: 20, filter: { search: 
 const TERMS: [&str; 8] = [
     "phone", "tea", "case", "iphone", "shoes", "手机", "charger", "lamp",
 ];
-
-async fn product_ids(system: &System) -> Arc<Vec<String>> {
-    Arc::new(system.product_ids(50).await)
-}
 
 fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 3] {
     [
@@ -60,117 +60,134 @@ fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 
     ]
 }
 
-/// The repository's router configuration with subgraph request deduplication off, written
-/// into `dir` (its relative paths made absolute: they are relative to the file).
-fn router_config_without_dedupe(dir: &Path) -> PathBuf {
-    let original = douyin_mall::default_router_config();
-    let base = original.parent().expect("router-config/");
-    let mut text = std::fs::read_to_string(&original).expect("router config");
-    for relative in ["../schema/supergraph.graphql", "./public-operations.yaml"] {
-        assert!(text.contains(relative), "{relative} in the router config");
-        text = text.replace(relative, base.join(relative).to_str().expect("UTF-8 path"));
+/// All rounds of one request on one path, merged.
+#[derive(Default)]
+struct Merged(Option<Latencies>);
+
+impl Merged {
+    fn add(&mut self, more: Latencies) {
+        self.0 = Some(match self.0.take() {
+            None => more,
+            Some(mut all) => {
+                all.micros.extend(more.micros);
+                all.micros.sort_unstable();
+                all.errors += more.errors;
+                all.seconds += more.seconds;
+                all
+            }
+        });
     }
-    assert!(
-        !text.contains("traffic_shaping:"),
-        "set it in place instead"
-    );
-    text.push_str("\ntraffic_shaping:\n  all:\n    dedupe_enabled: false\n");
-    let file = dir.join("router.no-dedupe.yaml");
-    std::fs::write(&file, text).expect("router config written");
-    file
+
+    fn get(&self) -> &Latencies {
+        self.0.as_ref().expect("measured")
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let seconds = env_number("BENCH_SECONDS", 5);
     let workers = env_number("BENCH_WORKERS", 16) as usize;
+    let rounds = env_number("BENCH_ROUNDS", 2);
     let client = reqwest::Client::new();
 
-    let system = System::start().await;
+    // The routers log each request at `info`, as in production, to /dev/null rather than
+    // over the tables.
+    let quiet = || Options {
+        router_log: Some("/dev/null".into()),
+        ..Options::default()
+    };
+    let system = System::start_with(quiet()).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let no_dedupe = System::start_with(Options {
-        router_config: Some(router_config_without_dedupe(dir.path())),
-        ..Options::default()
+        router_config: Some(router_config_with(
+            dir.path(),
+            "router.no-dedupe.yaml",
+            &["dedupe_enabled: false"],
+        )),
+        ..quiet()
     })
     .await;
     let router = system.router_url.clone();
     let router_no_dedupe = no_dedupe.router_url.clone();
     let direct = system.subgraph_url("catalog");
-    let cases = requests(product_ids(&system).await);
+    let ids = Arc::new(system.product_ids(50).await);
     // Both systems seed the same catalog, with the same ids.
-    assert_eq!(product_ids(&no_dedupe).await, product_ids(&system).await);
+    assert_eq!(no_dedupe.product_ids(50).await, *ids);
+    let cases = requests(ids);
+    let paths = [
+        ("router", &router),
+        ("router, dedupe off", &router_no_dedupe),
+        ("direct", &direct),
+    ];
     // Warm up every path (connections, caches, query plans).
     for (_, query, variables) in &cases {
-        for url in [&router, &router_no_dedupe, &direct] {
+        for (_, url) in paths {
             measure(&client, url, query, variables.clone(), workers, 1).await;
         }
     }
-    println!("\nCatalog reads, {workers} closed-loop clients, {seconds} s per row\n");
-    println!("| request | path | req/s | p50 ms | p99 ms | max ms | errors |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut ratios = Vec::new();
-    for (name, query, variables) in &cases {
-        let via_router =
-            measure(&client, &router, query, variables.clone(), workers, seconds).await;
-        let via_router_no_dedupe = measure(
-            &client,
-            &router_no_dedupe,
-            query,
-            variables.clone(),
-            workers,
-            seconds,
-        )
-        .await;
-        let direct_only =
-            measure(&client, &direct, query, variables.clone(), workers, seconds).await;
-        println!("{}", via_router.row(&format!("{name} | router")));
-        println!(
-            "{}",
-            via_router_no_dedupe.row(&format!("{name} | router, dedupe off"))
+    let typename: Variables = Arc::new(|_| json!({}));
+    measure(&client, &router, TYPENAME, typename.clone(), workers, 1).await;
+
+    let mut results: BTreeMap<(usize, usize), Merged> = BTreeMap::new();
+    let mut ceiling = Merged::default();
+    for _ in 0..rounds {
+        ceiling.add(
+            measure(
+                &client,
+                &router,
+                TYPENAME,
+                typename.clone(),
+                workers,
+                seconds,
+            )
+            .await,
         );
-        println!("{}", direct_only.row(&format!("{name} | direct")));
-        for (path, measured) in [
-            ("router", &via_router),
-            ("router, dedupe off", &via_router_no_dedupe),
-        ] {
-            ratios.push((
-                *name,
-                path,
-                measured.rps() / direct_only.rps(),
-                measured.percentile(0.5) / direct_only.percentile(0.5),
-                measured.percentile(0.99) / direct_only.percentile(0.99),
-            ));
+        for (case, (_, query, variables)) in cases.iter().enumerate() {
+            for (path, (_, url)) in paths.iter().enumerate() {
+                let measured = measure(&client, url, query, variables.clone(), workers, seconds);
+                results.entry((case, path)).or_default().add(measured.await);
+            }
         }
-    }
-    println!("\n| request | path | ÷ direct throughput | ÷ direct p50 | ÷ direct p99 |");
-    println!("|---|---|---|---|---|");
-    for (name, path, throughput, p50, p99) in ratios {
-        println!("| {name} | {path} | ×{throughput:.2} | ×{p50:.2} | ×{p99:.2} |");
     }
     no_dedupe.stop().await;
     system.stop().await;
 
-    // The DataLoader's batching delay: a product detail loads one key and waits the whole
-    // delay for company that never comes.
-    println!("\nDataLoader delay, direct to the catalog, {workers} clients, {seconds} s per row\n");
-    println!("| request | delay | req/s | p50 ms | p99 ms | max ms | errors |");
+    println!(
+        "\nCatalog reads, {workers} closed-loop clients, {rounds} rounds of {seconds} s per row\n"
+    );
+    println!("| request | path | req/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---|---|---|---|---|---|");
-    for delay in [Duration::from_millis(1), Duration::ZERO] {
-        let system = System::start_with(Options {
-            loader_delay: Some(delay),
-            ..Options::default()
-        })
-        .await;
-        let direct = system.subgraph_url("catalog");
-        let [detail, listing, _] = requests(product_ids(&system).await);
-        for (name, query, variables) in [detail, listing] {
-            measure(&client, &direct, query, variables.clone(), workers, 1).await;
-            let result = measure(&client, &direct, query, variables, workers, seconds).await;
+    println!("{}", ceiling.get().row("`{ __typename }` | router"));
+    for ((case, path), measured) in &results {
+        let name = format!("{} | {}", cases[*case].0, paths[*path].0);
+        println!("{}", measured.get().row(&name));
+    }
+    println!("\n| request | path | ÷ direct throughput | ÷ direct p50 | ÷ direct p99 |");
+    println!("|---|---|---|---|---|");
+    for (case, (name, _, _)) in cases.iter().enumerate() {
+        let direct = results[&(case, 2)].get();
+        for path in [0, 1] {
+            let measured = results[&(case, path)].get();
             println!(
-                "{}",
-                result.row(&format!("{name} | {} µs", delay.as_micros()))
+                "| {name} | {} | ×{:.2} | ×{:.2} | ×{:.2} |",
+                paths[path].0,
+                measured.rps() / direct.rps(),
+                measured.percentile(0.5) / direct.percentile(0.5),
+                measured.percentile(0.99) / direct.percentile(0.99),
             );
         }
-        system.stop().await;
     }
+    let detail = results[&(0, 0)].get();
+    let detail_no_dedupe = results[&(0, 1)].get();
+    let detail_direct = results[&(0, 2)].get();
+    println!("\nTargets (issue 14):");
+    println!(
+        "- detail through the router ÷ router `{{ __typename }}`: ×{:.2} (target ≥ 0.5)",
+        detail.rps() / ceiling.get().rps()
+    );
+    println!(
+        "- detail, router with dedupe off ÷ direct: ×{:.2} (target ≥ 0.8), p99 ×{:.2}",
+        detail_no_dedupe.rps() / detail_direct.rps(),
+        detail_no_dedupe.percentile(0.99) / detail_direct.percentile(0.99),
+    );
 }

@@ -5,6 +5,13 @@
 
 use std::time::Duration;
 
+/// The subgraphs of a benchmark run in its process: they get the allocator `mall` gives
+/// them in production (and the router has), unless the benchmark is built with the
+/// `bench-system-allocator` feature to measure glibc's.
+#[cfg(not(feature = "bench-system-allocator"))]
+#[global_allocator]
+static GLOBAL: router::RouterGlobalAllocator = router::RouterGlobalAllocator;
+
 use serde_json::{Value, json};
 
 /// The `CheckoutInput` of one unit of `product` to a fixed address (no cart read, no
@@ -190,4 +197,41 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The repository's router configuration with `traffic_shaping.all` settings added (YAML
+/// lines such as `dedupe_enabled: false`), written into `dir` as `name` (its relative paths
+/// made absolute: they are relative to the file).
+pub fn router_config_with(
+    dir: &std::path::Path,
+    name: &str,
+    traffic_shaping_all: &[&str],
+) -> std::path::PathBuf {
+    let original = douyin_mall::default_router_config();
+    let base = original.parent().expect("router-config/");
+    let mut text = std::fs::read_to_string(&original).expect("router config");
+    for relative in [
+        "../schema/supergraph.graphql",
+        "./public-operations.yaml",
+        "./persisted-documents.json",
+        "./rate-limits.yaml",
+        "../web-playground/dist",
+    ] {
+        if text.contains(relative) {
+            text = text.replace(relative, base.join(relative).to_str().expect("UTF-8 path"));
+        }
+    }
+    // Under the existing `traffic_shaping:` block (which has no `all:` yet).
+    let mut all = String::from("\ntraffic_shaping:\n  all:\n");
+    for line in traffic_shaping_all {
+        all.push_str(&format!("    {line}\n"));
+    }
+    assert!(
+        text.contains("\ntraffic_shaping:\n") && !text.contains("\ntraffic_shaping:\n  all:"),
+        "router.config.yaml's traffic_shaping block changed: adapt this"
+    );
+    let text = text.replacen("\ntraffic_shaping:\n", &all, 1);
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("router config written");
+    file
 }
