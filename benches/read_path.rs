@@ -42,6 +42,20 @@ fn before(config: &mut ServiceConfig) {
     config.memory_cache = 0;
 }
 
+/// The defaults (no change).
+fn defaults(_: &mut ServiceConfig) {}
+
+/// The subgraphs configured by `base`, then `tweak`; the router as [`quiet`].
+fn tweaked(base: fn(&mut ServiceConfig), tweak: fn(&mut ServiceConfig)) -> Options {
+    Options {
+        service_config: Some(Arc::new(move |config| {
+            base(config);
+            tweak(config);
+        })),
+        ..quiet()
+    }
+}
+
 /// One way to run the system.
 struct Variant {
     name: &'static str,
@@ -59,40 +73,25 @@ fn quiet() -> Options {
 
 /// Section 1: each lever alone, on top of the baseline.
 fn levers_alone(dir: &Path) -> Vec<Variant> {
-    let baseline = || Options {
-        service_config: Some(before),
-        ..quiet()
-    };
+    let baseline = || tweaked(before, defaults);
     vec![
         Variant {
             name: "batch once resolvers yielded (no 1 ms timer)",
-            options: Options {
-                service_config: Some(|config| {
-                    before(config);
-                    config.loader_batch = BatchWindow::Yield;
-                }),
-                ..quiet()
-            },
+            options: tweaked(before, |config| {
+                config.loader_batch = BatchWindow::Yield;
+            }),
         },
         Variant {
             name: "hot products and categories in memory",
-            options: Options {
-                service_config: Some(|config| {
-                    before(config);
-                    config.memory_cache = 10_000;
-                }),
-                ..quiet()
-            },
+            options: tweaked(before, |config| {
+                config.memory_cache = 10_000;
+            }),
         },
         Variant {
             name: "parsed documents cached in subgraphs",
-            options: Options {
-                service_config: Some(|config| {
-                    before(config);
-                    config.parsed_document_cache = 1000;
-                }),
-                ..quiet()
-            },
+            options: tweaked(before, |config| {
+                config.parsed_document_cache = 1000;
+            }),
         },
         Variant {
             name: "router logs at warn (no access log line)",
@@ -114,14 +113,10 @@ fn levers_alone(dir: &Path) -> Vec<Variant> {
         },
         Variant {
             name: "pools of 4 (not 10) PostgreSQL and Redis connections",
-            options: Options {
-                service_config: Some(|config| {
-                    before(config);
-                    config.database_pool_size = 4;
-                    config.redis_pool_size = 4;
-                }),
-                ..quiet()
-            },
+            options: tweaked(before, |config| {
+                config.database_pool_size = 4;
+                config.redis_pool_size = 4;
+            }),
         },
         Variant {
             name: "all defaults of the repository",
@@ -136,26 +131,17 @@ fn levers_at_the_defaults(dir: &Path) -> Vec<Variant> {
     vec![
         Variant {
             name: "without batching on yield (1 ms timer)",
-            options: Options {
-                service_config: Some(|config| {
-                    config.loader_batch = BatchWindow::Timer(std::time::Duration::from_millis(1));
-                }),
-                ..quiet()
-            },
+            options: tweaked(defaults, |config| {
+                config.loader_batch = BatchWindow::Timer(std::time::Duration::from_millis(1));
+            }),
         },
         Variant {
             name: "without products and categories in memory",
-            options: Options {
-                service_config: Some(|config| config.memory_cache = 0),
-                ..quiet()
-            },
+            options: tweaked(defaults, |config| config.memory_cache = 0),
         },
         Variant {
             name: "without parsed documents cached",
-            options: Options {
-                service_config: Some(|config| config.parsed_document_cache = 0),
-                ..quiet()
-            },
+            options: tweaked(defaults, |config| config.parsed_document_cache = 0),
         },
         Variant {
             name: "with router logs at warn (no access log line)",
@@ -201,11 +187,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
 
     if let Some(profile_seconds) = std::env::var("PROFILE").ok().and_then(|s| s.parse().ok()) {
-        let before = Options {
-            service_config: Some(before),
-            ..quiet()
-        };
-        for (name, options) in [("baseline", before), ("defaults", quiet())] {
+        for (name, options) in [
+            ("baseline", tweaked(before, defaults)),
+            ("defaults", quiet()),
+        ] {
             profile(&client, name, options, workers, profile_seconds, dir.path()).await;
         }
         return;
@@ -214,10 +199,7 @@ async fn main() {
     let sections = [
         (
             "Each lever alone against the baseline",
-            Options {
-                service_config: Some(before),
-                ..quiet()
-            },
+            tweaked(before, defaults),
             levers_alone(dir.path()),
         ),
         (

@@ -115,7 +115,7 @@ impl System {
             if let Some(limit) = options.register_limit {
                 config.auth.register_limit_per_address = limit;
             }
-            if let Some(tweak) = options.service_config {
+            if let Some(tweak) = &options.service_config {
                 tweak(&mut config);
             }
             Ok(config)
@@ -561,6 +561,9 @@ impl System {
     }
 }
 
+/// A change to every subgraph's configuration.
+pub type ConfigChange = std::sync::Arc<dyn Fn(&mut ServiceConfig) + Send + Sync>;
+
 /// How to start the system.
 #[derive(Default)]
 pub struct Options {
@@ -593,7 +596,7 @@ pub struct Options {
     /// Export traces (the subgraphs of this process and the router) to this OTLP endpoint.
     pub otlp: Option<service_kit::telemetry::OtlpSettings>,
     /// Changes every subgraph's configuration last (benchmarks of its switches).
-    pub service_config: Option<fn(&mut ServiceConfig)>,
+    pub service_config: Option<ConfigChange>,
 }
 
 /// The subscriptions open in the subgraph at `base` (`GET /internal/live`).

@@ -26,11 +26,7 @@ impl Loader<Uuid> for ProductLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductRow>, ApiError> {
         let mut found = self.cache.get_many(ids).await;
-        let misses: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
+        let misses = missing(ids, &found);
         if misses.is_empty() {
             return Ok(found);
         }
@@ -46,6 +42,14 @@ impl Loader<Uuid> for ProductLoader {
     }
 }
 
+/// The ids a cache did not have.
+fn missing<T>(ids: &[Uuid], found: &HashMap<Uuid, T>) -> Vec<Uuid> {
+    ids.iter()
+        .filter(|id| !found.contains_key(id))
+        .copied()
+        .collect()
+}
+
 /// Categories by id: from this replica's memory, the rest in one PostgreSQL query.
 pub struct CategoryLoader {
     pub db: DbPool,
@@ -58,11 +62,7 @@ impl Loader<Uuid> for CategoryLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, CategoryRow>, ApiError> {
         let mut found = self.memory.get_many(ids);
-        let misses: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
+        let misses = missing(ids, &found);
         if misses.is_empty() {
             return Ok(found);
         }
