@@ -144,18 +144,23 @@ impl ProductCache {
         }
     }
 
-    /// Adds rows just read from PostgreSQL, unless a newer write already put them there.
-    pub async fn fill(&self, rows: &[ProductRow]) {
-        // In memory only if the subscription was live before the rows were read (else an
-        // invalidation of them may have been missed).
-        let epoch = self.memory.as_ref().and_then(|memory| memory.epoch());
+    /// Taken before reading rows from PostgreSQL, for [`Self::fill`]: rows read while the
+    /// invalidation channel was down, or before it came back, may have missed an
+    /// invalidation, so memory does not keep them.
+    pub fn read_ticket(&self) -> ReadTicket {
+        ReadTicket(self.memory.as_ref().and_then(|memory| memory.epoch()))
+    }
+
+    /// Adds rows just read from PostgreSQL (after taking `ticket`), unless a newer write
+    /// already put them there.
+    pub async fn fill(&self, rows: &[ProductRow], ticket: ReadTicket) {
         if tokio::time::timeout(READ_BUDGET, self.store(rows))
             .await
             .is_err()
         {
             tracing::warn!("product cache fill gave up after {READ_BUDGET:?}");
         }
-        if let (Some(memory), Some(epoch)) = (&self.memory, epoch) {
+        if let (Some(memory), ReadTicket(Some(epoch))) = (&self.memory, ticket) {
             for row in rows {
                 memory.offer(row, epoch);
             }
@@ -251,6 +256,10 @@ impl ProductCache {
         }
     }
 }
+
+/// When a read from PostgreSQL began, as memory counts time ([`ProductCache::read_ticket`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTicket(Option<u64>);
 
 /// The Redis channel on which writes announce products' new versions.
 pub fn invalidation_channel(redis: &Redis) -> String {

@@ -143,6 +143,59 @@ async fn memory_never_replaces_a_row_with_an_older_version_either() {
     assert_eq!(cache.get_many(&[id]).await[&id].price_amount, 500);
 }
 
+/// A row read from PostgreSQL before the invalidation channel was (re)established may have
+/// missed an invalidation: memory does not keep it. One read after is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_keeps_no_row_read_before_its_channel_came_back() {
+    let test = TestStores::create(&DATABASE).await.expect("test database");
+    let redis = test.stores.redis.clone();
+    let cache = ProductCache::with_memory(redis.clone(), 100);
+    let subscribed = async {
+        while !cache.uses_memory() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), subscribed)
+        .await
+        .expect("invalidation channel up");
+    let row = demo_products()[0].clone();
+    let id = row.id;
+    let mut conn = redis.connection().await.expect("redis");
+    let conn_for_drops = conn.clone();
+    let drop_redis_copy = || {
+        let mut conn = conn_for_drops.clone();
+        let key = redis.key(&format!("catalog:product:{id}"));
+        async move {
+            let _: () = service_kit::redis::redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .expect("DEL");
+        }
+    };
+
+    let before = cache.read_ticket();
+    // Every replica forgets and starts afresh, as after its subscription came back.
+    let _: i64 = service_kit::redis::redis::cmd("PUBLISH")
+        .arg(catalog_subgraph::cache::invalidation_channel(&redis))
+        .arg(catalog_subgraph::cache::FORGET_ALL)
+        .query_async(&mut conn)
+        .await
+        .expect("PUBLISH");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    cache.fill(std::slice::from_ref(&row), before).await;
+    drop_redis_copy().await;
+    assert!(
+        cache.get_many(&[id]).await.is_empty(),
+        "kept a row read before"
+    );
+
+    let after = cache.read_ticket();
+    cache.fill(std::slice::from_ref(&row), after).await;
+    drop_redis_copy().await;
+    assert_eq!(cache.get_many(&[id]).await[&id].version, row.version);
+}
+
 async fn keeps_the_newest_row(cache: &ProductCache) {
     let original = demo_products()[0].clone();
     let id = original.id;
@@ -156,9 +209,9 @@ async fn keeps_the_newest_row(cache: &ProductCache) {
     cache.put(&version(3, 300)).await;
     cache.put(&version(2, 200)).await;
     assert_eq!(cached_price().await, 300, "an earlier commit arrived late");
-    cache.fill(&[version(1, 100)]).await;
+    cache.fill(&[version(1, 100)], cache.read_ticket()).await;
     assert_eq!(cached_price().await, 300, "a reader's old row arrived late");
-    cache.fill(&[version(4, 400)]).await;
+    cache.fill(&[version(4, 400)], cache.read_ticket()).await;
     assert_eq!(
         cached_price().await,
         400,

@@ -25,6 +25,7 @@ impl Loader<Uuid> for ProductLoader {
     type Error = ApiError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductRow>, ApiError> {
+        let ticket = self.cache.read_ticket();
         let mut found = self.cache.get_many(ids).await;
         let misses = missing(ids, &found);
         if misses.is_empty() {
@@ -36,7 +37,7 @@ impl Loader<Uuid> for ProductLoader {
             .select(ProductRow::as_select())
             .load(&mut conn)
             .await?;
-        self.cache.fill(&rows).await;
+        self.cache.fill(&rows, ticket).await;
         found.extend(rows.into_iter().map(|row| (row.id, row)));
         Ok(found)
     }
