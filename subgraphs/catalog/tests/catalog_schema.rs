@@ -117,11 +117,9 @@ async fn the_cache_never_replaces_a_row_with_an_older_version() {
     keeps_the_newest_row(&ProductCache::new(test.stores.redis.clone())).await;
 }
 
-/// The same with the rows also held in memory (as the catalog's readers hold them).
-#[tokio::test(flavor = "multi_thread")]
-async fn memory_never_replaces_a_row_with_an_older_version_either() {
-    let test = TestStores::create(&DATABASE).await.expect("test database");
-    let cache = ProductCache::with_memory(test.stores.redis.clone(), 100);
+/// A cache with memory, once its invalidation channel is up (memory is used from then on).
+async fn memory_cache(redis: service_kit::Redis) -> ProductCache {
+    let cache = ProductCache::with_memory(redis, 100);
     let subscribed = async {
         while !cache.uses_memory() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -130,6 +128,14 @@ async fn memory_never_replaces_a_row_with_an_older_version_either() {
     tokio::time::timeout(std::time::Duration::from_secs(5), subscribed)
         .await
         .expect("invalidation channel up");
+    cache
+}
+
+/// The same with the rows also held in memory (as the catalog's readers hold them).
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_never_replaces_a_row_with_an_older_version_either() {
+    let test = TestStores::create(&DATABASE).await.expect("test database");
+    let cache = memory_cache(test.stores.redis.clone()).await;
     keeps_the_newest_row(&cache).await;
     // Those reads came from memory: they go on without the Redis copy.
     let id = demo_products()[0].id;
@@ -149,15 +155,7 @@ async fn memory_never_replaces_a_row_with_an_older_version_either() {
 async fn memory_keeps_no_row_read_before_its_channel_came_back() {
     let test = TestStores::create(&DATABASE).await.expect("test database");
     let redis = test.stores.redis.clone();
-    let cache = ProductCache::with_memory(redis.clone(), 100);
-    let subscribed = async {
-        while !cache.uses_memory() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), subscribed)
-        .await
-        .expect("invalidation channel up");
+    let cache = memory_cache(redis.clone()).await;
     let row = demo_products()[0].clone();
     let id = row.id;
     let mut conn = redis.connection().await.expect("redis");
