@@ -180,12 +180,10 @@ impl ProductCache {
         if rows.is_empty() {
             return;
         }
-        if let Some(memory) = &self.memory {
+        // While unsubscribed memory holds nothing (and forgets all on resubscribing).
+        if let Some((memory, epoch)) = self.memory.as_ref().and_then(|m| Some((m, m.epoch()?))) {
             for row in rows {
-                match memory.epoch() {
-                    Some(epoch) => memory.offer(row, epoch),
-                    None => memory.invalidate(row.id, row.version),
-                }
+                memory.offer(row, epoch);
             }
         }
         self.store_or_delete(rows).await;
@@ -426,6 +424,7 @@ impl MemoryCategories {
             .collect()
     }
 
+    /// Holds `rows`, just read from PostgreSQL.
     pub fn keep(&self, rows: &[CategoryRow]) {
         if let Some(held) = &self.0 {
             for row in rows {

@@ -1,12 +1,13 @@
 //! DataLoaders: every product or category lookup of one request goes through these, so N
 //! lookups cost one `= ANY($1)` query per batch.
 
+use std::collections::HashMap;
+
 use async_graphql::dataloader::Loader;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use service_kit::loader::{BatchWindow, batched};
 use service_kit::{ApiError, DbPool};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::cache::{MemoryCategories, ProductCache};
