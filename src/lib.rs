@@ -262,6 +262,7 @@ pub fn build_playground() -> anyhow::Result<()> {
         dir.join("vite.config.js"),
         dir.join("src"),
         schema_dir().join("contract/operations"),
+        schema_dir().join("contract-passing.txt"),
     ];
     let newest_source = sources.iter().filter_map(|path| newest(path)).max();
     if let (Some(built), Some(source)) = (built, newest_source)

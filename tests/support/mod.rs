@@ -651,17 +651,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The contract's operations (`schema/contract/operations`), each as a document the router
-/// accepts: the operation and the fragments it uses (directly or through other fragments).
+/// The contract operations the supergraph must serve (`schema/contract-passing.txt`:
+/// `file/Operation`, a line).
+pub fn contract_passing() -> std::collections::HashSet<String> {
+    std::fs::read_to_string(douyin_mall::schema_dir().join("contract-passing.txt"))
+        .expect("schema/contract-passing.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The contract's operations that the supergraph serves (`schema/contract/operations`, those
+/// listed in `schema/contract-passing.txt`, the contract ratchet), each as a document the
+/// router accepts: the operation and the fragments it uses (directly or through other
+/// fragments).
 pub fn contract_operations() -> Vec<(String, String)> {
     let dir = douyin_mall::schema_dir().join("contract/operations");
-    let mut definitions = Vec::new();
+    let listed = contract_passing();
+    // (file stem, definition text)
+    let mut definitions: Vec<(String, String)> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("schema/contract/operations")
         .map(|entry| entry.expect("a file").path())
         .collect();
     files.sort();
     for file in files {
+        let stem = file
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let text = std::fs::read_to_string(&file).expect("an operations file");
         // Every definition starts at the beginning of a line (as the contract is written).
         let mut current: Option<String> = None;
@@ -670,7 +691,7 @@ pub fn contract_operations() -> Vec<(String, String)> {
                 .iter()
                 .any(|keyword| line.starts_with(keyword));
             if starts {
-                definitions.extend(current.take());
+                definitions.extend(current.take().map(|d| (stem.clone(), d)));
                 current = Some(String::new());
             }
             if let Some(definition) = current.as_mut()
@@ -680,7 +701,7 @@ pub fn contract_operations() -> Vec<(String, String)> {
                 definition.push('\n');
             }
         }
-        definitions.extend(current);
+        definitions.extend(current.map(|d| (stem.clone(), d)));
     }
     let name_of = |definition: &str| {
         definition
@@ -692,8 +713,8 @@ pub fn contract_operations() -> Vec<(String, String)> {
     };
     let fragments: std::collections::HashMap<String, String> = definitions
         .iter()
-        .filter(|d| d.starts_with("fragment "))
-        .map(|d| (name_of(d), d.clone()))
+        .filter(|(_, d)| d.starts_with("fragment "))
+        .map(|(_, d)| (name_of(d), d.clone()))
         .collect();
     let spreads = |text: &str| -> Vec<String> {
         text.split("...")
@@ -709,8 +730,10 @@ pub fn contract_operations() -> Vec<(String, String)> {
     };
     definitions
         .iter()
-        .filter(|d| !d.starts_with("fragment "))
-        .map(|operation| {
+        .filter(|(stem, d)| {
+            !d.starts_with("fragment ") && listed.contains(&format!("{stem}/{}", name_of(d)))
+        })
+        .map(|(_, operation)| {
             let mut used: Vec<String> = Vec::new();
             let mut pending = spreads(operation);
             while let Some(name) = pending.pop() {

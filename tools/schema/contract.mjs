@@ -1,13 +1,17 @@
 // The contract ratchet: validates every operation of the frontend contract (the
 // repository's copy in schema/contract/operations, or CONTRACT_DIR) against
 // schema/supergraph.graphql, and compares the result with schema/contract-passing.txt, the
-// operations expected to pass. When the frontends' original (../shared/contract) is next
+// operations that must validate. When the frontends' original (../shared/contract) is next
 // to the clone, the copy must equal it file for file: a contract change is copied in on
 // purpose (`cp -r ../shared/contract/. schema/contract/`), never drifts silently.
-// Every operation of the contract must validate (all 49 do since the flash-sale issue; the
-// ratchet has reached its end): fails when one does not, naming it and why. Also fails when
-// schema/contract-passing.txt lists one that is not in the contract; --update rewrites the
-// list with every operation that validates today.
+//
+// Version 2 of the contract (68 operations) added 19 that the supergraph does not serve yet,
+// so the ratchet is back: it fails when a listed operation does not validate (a regression)
+// or is not in the contract, and reports the unlisted ones that do not validate yet (not a
+// failure). Once every operation is listed, every one is required again. --update rewrites
+// the list with every operation that validates today. The typed client, the playground's
+// examples and the tests that send contract operations use the listed ones only
+// (contract-operations.mjs, tests/support).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,11 +113,14 @@ if (newlyPassing.length > 0) {
   console.log(`  newly passing (add them to schema/contract-passing.txt): ${newlyPassing.join(", ")}`);
 }
 const failing = results.filter((r) => r.errors.length > 0);
-if (unknown.length > 0 || failing.length > 0) {
+const notYet = failing.filter((r) => !regressions.includes(r.name));
+if (notYet.length > 0) {
+  console.log(`  not served yet (${notYet.length}, not listed): ${notYet.map((r) => r.name).join(", ")}`);
+}
+if (unknown.length > 0 || regressions.length > 0) {
   for (const name of unknown) console.error(`  listed but not in the contract: ${name}`);
-  for (const r of failing) {
-    const was = regressions.includes(r.name) ? "REGRESSION: " : "";
-    console.error(`  ${was}${r.name} does not validate:`);
+  for (const r of failing.filter((r) => regressions.includes(r.name))) {
+    console.error(`  REGRESSION: ${r.name} does not validate:`);
     for (const e of r.errors) console.error(`       ${e.message}`);
   }
   process.exit(1);

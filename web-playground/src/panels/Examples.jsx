@@ -1,4 +1,4 @@
-// The contract's 49 operations, grouped by file: one click loads an operation and working
+// The contract operations the supergraph serves, grouped by file: one click loads an operation and working
 // sample variables into the editors; ▶ also runs it.
 
 import { useEffect, useState } from 'react';
