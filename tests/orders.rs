@@ -3,6 +3,9 @@
 
 mod support;
 
+/// Nothing lost under faults (`tests/orders/faults.rs`).
+#[path = "orders/faults.rs"]
+mod faults;
 /// Subscriptions (`tests/orders/live.rs`).
 #[path = "orders/flash_sales.rs"]
 mod flash_sales;

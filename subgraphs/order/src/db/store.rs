@@ -163,10 +163,10 @@ pub async fn place_order(
                  discount_amount, total_amount, created_at, version, expires_at, \
                  shipping_address, note) \
              SELECT $1, 'DM' || to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYMMDD') \
-                        || lpad(nextval('order_number_seq')::text, 6, '0'), \
+                        || lpad(seq.n, greatest(6, length(seq.n)), '0'), \
                     $2, 'PENDING_PAYMENT', $3, $4, 0, $4, now(), 1, \
                     now() + $5 * interval '1 millisecond', $6, $7 \
-             FROM placed \
+             FROM placed, LATERAL (SELECT nextval('order_number_seq')::text AS n) seq \
              ON CONFLICT (id) DO NOTHING \
              RETURNING * \
          ), lines AS ( \
