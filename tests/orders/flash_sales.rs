@@ -482,3 +482,160 @@ async fn redis_lost_mid_sale_rebuilds_the_counters_and_never_oversells() {
     );
     system.stop().await;
 }
+
+/// Every flash-sale key of this system as Redis has it now (`DUMP`), to restore later as a
+/// restart from an older snapshot (RDB) would.
+async fn redis_snapshot(system: &System) -> Vec<(String, Vec<u8>)> {
+    let redis = system.redis().await;
+    let mut conn = redis.connection().await.unwrap();
+    let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
+        .arg(format!("{}flash:*", system.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut snapshot = Vec::new();
+    for key in keys {
+        let dumped: Option<Vec<u8>> = service_kit::redis::redis::cmd("DUMP")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        snapshot.extend(dumped.map(|bytes| (key, bytes)));
+    }
+    snapshot
+}
+
+/// Puts this system's flash-sale keys back as they were in `snapshot` (newer keys gone).
+async fn roll_back_redis(system: &System, snapshot: &[(String, Vec<u8>)]) {
+    let redis = system.redis().await;
+    let mut conn = redis.connection().await.unwrap();
+    let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
+        .arg(format!("{}flash:*", system.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = service_kit::redis::redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    for (key, bytes) in snapshot {
+        let _: () = service_kit::redis::redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(bytes)
+            .arg("REPLACE")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Units the record says a sale's buyers hold (purchases not given back): all, and the
+/// most one buyer holds.
+async fn held_in_record(system: &System, sale: &str) -> (i64, i64) {
+    let total = count(
+        system,
+        "catalog",
+        "SELECT coalesce(sum(quantity), 0)::bigint AS count FROM flash_sale_purchases \
+         WHERE sale_id = $1::uuid AND returned_at IS NULL",
+        sale,
+    )
+    .await;
+    let most = count(
+        system,
+        "catalog",
+        "SELECT coalesce(max(units), 0)::bigint AS count FROM (SELECT sum(quantity) AS units \
+         FROM flash_sale_purchases WHERE sale_id = $1::uuid AND returned_at IS NULL \
+         GROUP BY user_id) per_buyer",
+        sale,
+    )
+    .await;
+    (total, most)
+}
+
+/// Redis restarted from an older snapshot (issue 23, finding 1): the counters came back with
+/// units already sold and with buyers' holdings already used, under the record's epoch or
+/// an older one. The record's own bounds refuse what such counters admit, the counters are
+/// rebuilt, and buyers get SOLD_OUT or LIMIT_EXCEEDED, never a unit beyond the quantity or
+/// the limit, and never a sale stuck answering UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_rolled_back_mid_sale_never_oversells_and_the_sale_goes_on() {
+    let system = System::start_with(Options {
+        orders: Some(fast_orders(Duration::from_secs(900))),
+        flash_purchases_per_second: Some(100),
+        ..Options::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Rolled back", 100, 40).await;
+    let buyers = buyers(&system, "rollback", 12).await;
+    let admitted = |response: &Value| {
+        let answer = answer(response);
+        assert_ne!(answer["status"], "REJECTED", "{response}");
+    };
+
+    // 1. Ten units: five sold, snapshot, five more sold (sold out), back to the snapshot.
+    let ten = sale(&system, &admin, &item, (10, 3), (0, 600)).await;
+    for (b, buyer) in buyers.iter().enumerate().take(5) {
+        admitted(&buy(&system, &ten, buyer, &format!("rollback-before-{b}"), 1).await);
+    }
+    let snapshot = redis_snapshot(&system).await;
+    for (b, buyer) in buyers.iter().enumerate().skip(5).take(5) {
+        admitted(&buy(&system, &ten, buyer, &format!("rollback-after-{b}"), 1).await);
+    }
+    roll_back_redis(&system, &snapshot).await;
+    let storm = join_all(buyers.iter().enumerate().map(|(b, buyer)| {
+        let (system, ten) = (&system, &ten);
+        async move { buy(system, ten, buyer, &format!("rollback-storm-{b}"), 1).await }
+    }))
+    .await;
+    for response in &storm {
+        assert_eq!(
+            answer(response)["status"],
+            "REJECTED",
+            "oversold: {response}"
+        );
+        assert_eq!(answer(response)["reason"], "SOLD_OUT", "{response}");
+    }
+    assert_eq!(held_in_record(&system, &ten).await, (10, 1));
+    assert_eq!(remaining(&system, &ten).await, 0);
+
+    // 2. A buyer at the limit: one unit, snapshot, a second (limit 2), back to the snapshot.
+    let limited = sale(&system, &admin, &item, (10, 2), (0, 600)).await;
+    let buyer = &buyers[0];
+    admitted(&buy(&system, &limited, buyer, "limited-1", 1).await);
+    let snapshot = redis_snapshot(&system).await;
+    admitted(&buy(&system, &limited, buyer, "limited-2", 1).await);
+    roll_back_redis(&system, &snapshot).await;
+    let over = buy(&system, &limited, buyer, "limited-3", 1).await;
+    assert_eq!(
+        answer(&over)["status"],
+        "REJECTED",
+        "over the limit: {over}"
+    );
+    assert_eq!(answer(&over)["reason"], "LIMIT_EXCEEDED", "{over}");
+    assert_eq!(held_in_record(&system, &limited).await, (2, 2));
+    // Others still buy what is left.
+    admitted(&buy(&system, &limited, &buyers[1], "limited-other", 2).await);
+    assert_eq!(remaining(&system, &limited).await, 6);
+
+    // 3. Counters rolled back to an epoch older than the record's (a rebuild happened after
+    //    the snapshot): admissions under them are unrecordable; the sale must not get stuck.
+    let older = sale(&system, &admin, &item, (10, 3), (0, 600)).await;
+    admitted(&buy(&system, &older, &buyers[2], "older-key-1", 1).await);
+    let snapshot = redis_snapshot(&system).await;
+    lose_redis(&system).await;
+    admitted(&buy(&system, &older, &buyers[3], "older-key-2", 1).await);
+    roll_back_redis(&system, &snapshot).await;
+    for (b, buyer) in buyers.iter().enumerate().skip(4).take(3) {
+        let response = buy(&system, &older, buyer, &format!("older-after-{b}"), 1).await;
+        assert!(error_codes(&response).is_empty(), "stuck: {response}");
+        admitted(&response);
+    }
+    assert_eq!(held_in_record(&system, &older).await, (5, 1));
+    assert_eq!(remaining(&system, &older).await, 5);
+    system.stop().await;
+}

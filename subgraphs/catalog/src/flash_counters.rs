@@ -223,6 +223,28 @@ pub async fn remaining(redis: &Redis, sales: &[Uuid]) -> Result<Vec<Option<i64>>
     pipe.query_async(&mut conn).await.map_err(unavailable)
 }
 
+/// A sale's counters as Redis has them.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterState {
+    pub remaining: i64,
+    pub epoch: i32,
+}
+
+/// `sale`'s counters; `None` where Redis has none.
+pub async fn state(redis: &Redis, sale: Uuid) -> Result<Option<CounterState>, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let (remaining, epoch): (Option<i64>, Option<i32>) = redis::cmd("HMGET")
+        .arg(state_key(redis, sale))
+        .arg("remaining")
+        .arg("epoch")
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(remaining
+        .zip(epoch)
+        .map(|(remaining, epoch)| CounterState { remaining, epoch }))
+}
+
 /// A rejected attempt by its purchase id: the buyer and the reason.
 pub async fn rejection(redis: &Redis, purchase: Uuid) -> Result<Option<(Uuid, String)>, ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;

@@ -2,9 +2,11 @@
 //! Redis counters are rebuilt. Values travel as bind parameters only.
 //!
 //! A purchase is written with its `FlashSalePurchaseAdmitted` event (the order subgraph
-//! creates its order, whose id is the purchase's) in one transaction, which holds the sale's
-//! row in share mode: a counter rebuild or the end-of-sale return waits for it, and it is
-//! refused once either has moved on (another counter epoch, or units already returned).
+//! creates its order, whose id is the purchase's) in one transaction, which raises the
+//! sale's `held` under its row lock: a counter rebuild or the end-of-sale return waits for
+//! it, it is refused once either has moved on (another counter epoch, or units already
+//! returned), and it is refused when the sale or the buyer's limit has no room left in the
+//! record, whatever Redis admitted.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -66,33 +68,129 @@ pub enum Recorded {
     /// Not recordable: the counters that admitted it were rebuilt since, or the sale's
     /// unsold units have gone back already.
     Stale,
+    /// The record refuses it although the counters admitted it: they admitted more than
+    /// the sale has left or the buyer may hold (Redis rolled back). Nothing was written;
+    /// the counters must be rebuilt.
+    Refused(Bound),
 }
 
-/// Records an admitted purchase and its event, in one transaction.
+/// Which bound of the record an admission would break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// More units than the sale has left.
+    SoldOut,
+    /// More units than the buyer may hold.
+    LimitExceeded,
+}
+
+impl Bound {
+    /// The rejection reason a buyer sees.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Bound::SoldOut => "SOLD_OUT",
+            Bound::LimitExceeded => "LIMIT_EXCEEDED",
+        }
+    }
+}
+
+/// Why the recording transaction rolled back.
+enum Abort {
+    Failed(ApiError),
+    With(Recorded),
+}
+
+impl From<ApiError> for Abort {
+    fn from(error: ApiError) -> Self {
+        Abort::Failed(error)
+    }
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(error: diesel::result::Error) -> Self {
+        Abort::Failed(error.into())
+    }
+}
+
+/// The sale's columns the recording transaction needs.
+#[derive(QueryableByName)]
+struct SaleTerms {
+    #[diesel(sql_type = diesel::sql_types::Int4)]
+    per_user_limit: i32,
+}
+
+#[derive(QueryableByName)]
+struct Units {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    units: i64,
+}
+
+/// Records an admitted purchase and its event, in one transaction, within the record's
+/// bounds: the sale's units held (`held`, raised here under the sale's row lock) never
+/// exceed its quantity, nor a buyer's units its per-user limit, whatever the Redis counters
+/// admitted.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     new: &NewPurchase<'_>,
 ) -> Result<Recorded, ApiError> {
-    let inserted = conn
+    let outcome = conn
         .transaction(async |conn| {
+            if let Some(existing) = by_key(conn, new.buyer, new.idempotency_key).await? {
+                return Err(Abort::With(Recorded::Existing(existing)));
+            }
+            // Takes the sale's row lock: recordings, give-backs and rebuilds of one sale
+            // queue here, so the checks below see every earlier one.
+            let terms: Option<SaleTerms> = diesel::sql_query(
+                "UPDATE flash_sales SET held = held + $3 \
+                 WHERE id = $1 AND returned_at IS NULL AND counter_epoch = $2 \
+                   AND held + $3 <= total_quantity \
+                 RETURNING per_user_limit",
+            )
+            .bind::<SqlUuid, _>(new.sale)
+            .bind::<Int4, _>(new.epoch)
+            .bind::<Int4, _>(new.quantity)
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some(terms) = terms else {
+                let sale: Option<FlashSaleRow> = flash_sales::table
+                    .find(new.sale)
+                    .select(FlashSaleRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                return Err(Abort::With(match sale {
+                    Some(sale) if sale.returned_at.is_none() && sale.counter_epoch == new.epoch => {
+                        Recorded::Refused(Bound::SoldOut)
+                    }
+                    _ => Recorded::Stale,
+                }));
+            };
+            // A new statement: its snapshot comes after the lock, so it sees every purchase
+            // committed before.
+            let holding: Units = diesel::sql_query(
+                "SELECT coalesce(sum(quantity), 0)::bigint AS units FROM flash_sale_purchases \
+                 WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL",
+            )
+            .bind::<SqlUuid, _>(new.sale)
+            .bind::<SqlUuid, _>(new.buyer)
+            .get_result(conn)
+            .await?;
+            if holding.units + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
+                return Err(Abort::With(Recorded::Refused(Bound::LimitExceeded)));
+            }
             let inserted: Option<PurchaseRow> = diesel::sql_query(
-                "WITH sale AS ( \
-                     SELECT id, product_id, price, currency FROM flash_sales \
-                     WHERE id = $2 AND returned_at IS NULL AND counter_epoch = $3 \
-                     FOR SHARE \
-                 ) \
-                 INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
+                "INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
                      request_hash, quantity, unit_price, currency, product_id, product_name, \
                      address_id, status) \
-                 SELECT $1, sale.id, $4, $5, $6, $7, sale.price, sale.currency, \
-                        sale.product_id, p.name, $8, 'PENDING' \
-                 FROM sale JOIN products p ON p.id = sale.product_id \
+                 SELECT $1, sale.id, $3, $4, $5, $6, sale.price, sale.currency, \
+                        sale.product_id, p.name, $7, 'PENDING' \
+                 FROM flash_sales sale JOIN products p ON p.id = sale.product_id \
+                 WHERE sale.id = $2 \
                  ON CONFLICT (user_id, idempotency_key) DO NOTHING \
                  RETURNING *",
             )
             .bind::<SqlUuid, _>(new.id)
             .bind::<SqlUuid, _>(new.sale)
-            .bind::<Int4, _>(new.epoch)
             .bind::<SqlUuid, _>(new.buyer)
             .bind::<Text, _>(new.idempotency_key)
             .bind::<Text, _>(new.request_hash)
@@ -101,21 +199,27 @@ pub async fn record(
             .get_result(conn)
             .await
             .optional()?;
-            if let Some(row) = &inserted {
-                admitted_event(row, new.traceparent.clone())
-                    .insert(conn)
-                    .await?;
-            }
-            Ok::<_, ApiError>(inserted)
+            let Some(row) = inserted else {
+                // A twin request with the same key recorded it meanwhile: undo the units.
+                return Err(Abort::With(Recorded::Stale));
+            };
+            admitted_event(&row, new.traceparent.clone())
+                .insert(conn)
+                .await?;
+            Ok(row)
         })
-        .await?;
-    if let Some(row) = inserted {
-        return Ok(Recorded::New(row));
+        .await;
+    match outcome {
+        Ok(row) => Ok(Recorded::New(row)),
+        Err(Abort::Failed(error)) => Err(error),
+        Err(Abort::With(Recorded::Stale)) => {
+            Ok(match by_key(conn, new.buyer, new.idempotency_key).await? {
+                Some(existing) => Recorded::Existing(existing),
+                None => Recorded::Stale,
+            })
+        }
+        Err(Abort::With(recorded)) => Ok(recorded),
     }
-    Ok(match by_key(conn, new.buyer, new.idempotency_key).await? {
-        Some(existing) => Recorded::Existing(existing),
-        None => Recorded::Stale,
-    })
 }
 
 /// One purchase.
@@ -201,13 +305,12 @@ pub async fn give_back(
         let Some(purchase) = purchase else {
             return Ok(None);
         };
-        // Share mode: a rebuild or the end-of-sale return waits until this commits, and
-        // this sees whether the end-of-sale return has happened.
-        let sale: FlashSaleRow = flash_sales::table
-            .find(purchase.sale_id)
-            .for_share()
-            .select(FlashSaleRow::as_select())
-            .first(conn)
+        // The sale's row lock: a recording, a rebuild or the end-of-sale return waits
+        // until this commits, and this sees whether the end-of-sale return has happened.
+        let sale: FlashSaleRow = diesel::update(flash_sales::table.find(purchase.sale_id))
+            .set(flash_sales::held.eq(flash_sales::held - purchase.quantity))
+            .returning(FlashSaleRow::as_returning())
+            .get_result(conn)
             .await?;
         if sale.returned_at.is_none() {
             return Ok(Some(GivenBack::ToSale {

@@ -7,9 +7,14 @@
 //!   product exactly once (`returned_at`, set in the same transaction as the stock change,
 //!   by whichever replica's sweeper locks the sale first).
 //! - Units held by a sale's buyers are the quantities of its purchases not given back
-//!   (`db::flash_purchases`); the Redis counters (`crate::flash_counters`) are rebuilt from
-//!   them under a new `counter_epoch` when Redis lost them, while no purchase can be
-//!   recorded or given back (the sale's row lock), so a rebuild counts each purchase once.
+//!   (`db::flash_purchases`), kept in `held`, which never exceeds `total_quantity` nor any
+//!   buyer's units the per-user limit: the recording transaction checks both, so Redis
+//!   can only ever under-sell.
+//! - The Redis counters (`crate::flash_counters`) are a cache of that record: rebuilt from
+//!   it under a new `counter_epoch` when Redis lost them, rolled back (an older epoch than
+//!   the record's) or was found admitting more than the record allows, while no purchase
+//!   can be recorded or given back (the sale's row lock), so a rebuild counts each purchase
+//!   once.
 //! - Once a sale has ended and its unsold units went back, `sold` is what its buyers held
 //!   then; units given back later go to the product (and leave `sold`).
 
@@ -41,6 +46,9 @@ pub struct FlashSaleRow {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub counter_epoch: i32,
+    /// Units of its purchases not given back; never above `total_quantity` (PostgreSQL's
+    /// bound on what the Redis counters admit).
+    pub held: i32,
 }
 
 /// Where a sale is, by the clock.
@@ -135,6 +143,7 @@ pub async fn create(
             created_by: Some(new.created_by),
             created_at: Utc::now(),
             counter_epoch: 0,
+            held: 0,
         };
         super::log_stock_change(
             conn,
@@ -223,16 +232,19 @@ pub enum Rebuilt {
     Settled(FlashSaleRow),
 }
 
-/// Rebuilds the Redis counters of `sale` from the record, under a new epoch, unless another
-/// request rebuilt them meanwhile (rebuilders queue on the sale's row, so a lost counter
-/// is rebuilt once, not by every request that noticed). The epoch bump waits for the
-/// purchases being recorded or given back (they hold the sale's row in share mode) and
-/// makes any admission by the lost counters unrecordable. `None` when there is no such
-/// sale.
+/// Rebuilds the Redis counters of `sale` from the record, under a new epoch, unless the
+/// counters in Redis are current: of the record's epoch, and not known to be wrong
+/// (`wrong`: counters of this epoch or an older one admitted what the record refused, or
+/// admitted a purchase under an epoch the record has left). Rebuilders queue on the sale's
+/// row, so a lost or rolled-back counter is rebuilt once, not by every request that
+/// noticed. The epoch bump waits for the purchases being recorded or given back (they lock
+/// the sale's row) and makes any admission by the replaced counters unrecordable. `None`
+/// when there is no such sale.
 pub async fn rebuild_counters(
     conn: &mut AsyncPgConnection,
     redis: &Redis,
     sale: Uuid,
+    wrong: Option<i32>,
 ) -> Result<Option<Rebuilt>, ApiError> {
     let mut installed = false;
     let rebuilt = conn
@@ -250,14 +262,21 @@ pub async fn rebuild_counters(
             if row.returned_at.is_some() {
                 return Ok(Some(Rebuilt::Settled(row)));
             }
-            if let [Some(remaining)] = flash_counters::remaining(redis, &[sale]).await?[..] {
+            let counters = flash_counters::state(redis, sale).await?;
+            if let Some(counters) = counters
+                && counters.epoch == row.counter_epoch
+                && wrong.is_none_or(|epoch| row.counter_epoch > epoch)
+            {
                 return Ok(Some(Rebuilt::Counters {
                     sale: row,
-                    remaining,
+                    remaining: counters.remaining,
                 }));
             }
+            // Above any epoch Redis has (a rolled-back or half-installed one included), so
+            // that the install replaces it.
+            let epoch = row.counter_epoch.max(counters.map_or(0, |c| c.epoch)) + 1;
             let row: FlashSaleRow = diesel::update(flash_sales::table.find(sale))
-                .set(flash_sales::counter_epoch.eq(flash_sales::counter_epoch + 1))
+                .set(flash_sales::counter_epoch.eq(epoch))
                 .returning(FlashSaleRow::as_returning())
                 .get_result(conn)
                 .await?;
@@ -265,7 +284,13 @@ pub async fn rebuild_counters(
             // Installed before the commit: the next rebuilder in the queue finds them.
             flash_counters::install(redis, &row, &held).await?;
             installed = true;
-            tracing::warn!(sale = %sale, epoch = row.counter_epoch, "flash sale counters rebuilt from the record");
+            tracing::warn!(
+                sale = %sale,
+                epoch = row.counter_epoch,
+                found = ?counters.map(|c| (c.epoch, c.remaining)),
+                "flash sale counters rebuilt from the record"
+            );
+            metrics::counter!("flash_sale_counter_rebuilds_total").increment(1);
             let remaining =
                 i64::from(row.total_quantity) - held.iter().map(|(_, n)| n).sum::<i64>();
             Ok(Some(Rebuilt::Counters {
@@ -304,9 +329,10 @@ pub async fn remaining(
             continue;
         }
         let units = match counters.next().flatten() {
-            Some(units) => units,
+            // Never more than the record allows (the counters may have rolled back).
+            Some(units) => units.min(i64::from(sale.total_quantity - sale.held)),
             // Lost (a Redis restart without persistence): rebuilt from the record.
-            None => match rebuild_counters(conn, redis, sale.id).await? {
+            None => match rebuild_counters(conn, redis, sale.id, None).await? {
                 Some(Rebuilt::Counters { remaining, .. }) => remaining,
                 Some(Rebuilt::Settled(row)) => settled(&row),
                 None => settled(sale),

@@ -62,6 +62,7 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         counter_epoch -> Int4,
+        held -> Int4,
     }
 }
 

@@ -242,12 +242,8 @@ async fn decide(
                 };
             }
             Decision::Rebuild => {
-                let mut conn = db.get().await?;
-                match flash_sales::rebuild_counters(&mut conn, redis, request.sale).await? {
-                    None => return Err(ApiError::NotFound("flash sale".into())),
-                    Some(Rebuilt::Counters { sale, .. })
-                        if sale.phase(chrono::Utc::now()) != Phase::Ended => {}
-                    Some(_) => return Ok(FlashSalePurchase::rejected(id, "NOT_ACTIVE")),
+                if let Some(answer) = rebuild(db, redis, id, request.sale, None).await? {
+                    return Ok(answer);
                 }
             }
             Decision::Rejected(reason) => return Ok(FlashSalePurchase::rejected(id, reason)),
@@ -259,23 +255,65 @@ async fn decide(
                     epoch,
                     request: request.clone(),
                 };
-                let (db, redis) = (db.clone(), redis.clone());
-                let outcome = tokio::spawn(async move { admission.record(&db, &redis).await })
-                    .await
-                    .map_err(|_| ApiError::Internal)??;
-                if let Some(purchase) = outcome {
-                    return Ok(purchase);
+                let recording = {
+                    let (db, redis) = (db.clone(), redis.clone());
+                    tokio::spawn(async move { admission.record(&db, &redis).await })
+                };
+                let outcome = recording.await.map_err(|_| ApiError::Internal)??;
+                match outcome {
+                    Outcome::Recorded(purchase) => return Ok(purchase),
+                    // The counters that admitted it were rebuilt meanwhile, rolled back to
+                    // an older epoch, or admitted more than the record allows: rebuilt
+                    // unless another request did it already, then decided again.
+                    Outcome::Stale | Outcome::Refused => {
+                        if let Some(answer) =
+                            rebuild(db, redis, id, request.sale, Some(epoch)).await?
+                        {
+                            return Ok(answer);
+                        }
+                    }
                 }
-                // The counters that admitted it were rebuilt meanwhile, or the sale's
-                // units went back: decide again.
             }
         }
     }
     Err(ApiError::Unavailable("the flash sale counters"))
 }
 
+/// Rebuilds the sale's counters from the record if they are missing, not of the record's
+/// epoch, or (`wrong`) of an epoch found wrong. An answer when there is nothing to decide
+/// any more (no such sale, or it has ended).
+async fn rebuild(
+    db: &DbPool,
+    redis: &Redis,
+    id: Uuid,
+    sale: Uuid,
+    wrong: Option<i32>,
+) -> Result<Option<FlashSalePurchase>, ApiError> {
+    let mut conn = db.get().await?;
+    Ok(
+        match flash_sales::rebuild_counters(&mut conn, redis, sale, wrong).await? {
+            None => return Err(ApiError::NotFound("flash sale".into())),
+            Some(Rebuilt::Counters { sale, .. })
+                if sale.phase(chrono::Utc::now()) != Phase::Ended =>
+            {
+                None
+            }
+            Some(_) => Some(FlashSalePurchase::rejected(id, "NOT_ACTIVE")),
+        },
+    )
+}
+
 fn reused_key() -> ApiError {
     ApiError::Conflict("this idempotency key was already used for a different purchase".into())
+}
+
+/// What recording an admission came to.
+enum Outcome {
+    Recorded(FlashSalePurchase),
+    /// The counters that admitted it were replaced meanwhile.
+    Stale,
+    /// The record refused it: the counters admitted too much.
+    Refused,
 }
 
 /// An admission to record.
@@ -286,13 +324,11 @@ struct Admission {
 }
 
 impl Admission {
-    /// The recorded purchase, or `None` when it was not recordable; either way, units not
-    /// recorded go back into the counters.
-    async fn record(
-        self,
-        db: &DbPool,
-        redis: &Redis,
-    ) -> Result<Option<FlashSalePurchase>, ApiError> {
+    /// The recorded purchase, or why it was not recordable; units not recorded go back
+    /// into the counters. When the recording failed without an answer (a lost connection,
+    /// perhaps during COMMIT), the purchase is read back first: units of a purchase that
+    /// did commit stay taken.
+    async fn record(self, db: &DbPool, redis: &Redis) -> Result<Outcome, ApiError> {
         let request = &self.request;
         let new = NewPurchase {
             id: self.id,
@@ -310,18 +346,43 @@ impl Admission {
             flash_purchases::record(&mut conn, &new).await
         }
         .await;
+        let recorded = match recorded {
+            Err(error) => match self.read_back(db).await {
+                Some(Some(row)) => Ok(Recorded::New(row)),
+                Some(None) => Err(error),
+                None => {
+                    // Whether it committed is unknown: its units stay taken in these
+                    // counters (an under-sell at worst, never an oversell).
+                    tracing::error!(error = %error.message(), purchase = %self.id, "admission recorded or not: units kept");
+                    return Err(error);
+                }
+            },
+            other => other,
+        };
         if !matches!(recorded, Ok(Recorded::New(_))) {
             self.roll_back(redis).await;
         }
         match recorded? {
-            Recorded::New(row) => Ok(Some(row.into())),
+            Recorded::New(row) => Ok(Outcome::Recorded(row.into())),
             // Redis had forgotten the key; PostgreSQL had not.
             Recorded::Existing(row) if row.request_hash == request.fingerprint => {
-                Ok(Some(row.into()))
+                Ok(Outcome::Recorded(row.into()))
             }
             Recorded::Existing(_) => Err(reused_key()),
-            Recorded::Stale => Ok(None),
+            Recorded::Stale => Ok(Outcome::Stale),
+            Recorded::Refused(bound) => {
+                tracing::warn!(sale = %request.sale, purchase = %self.id, ?bound, "the counters admitted what the record refuses");
+                metrics::counter!("flash_sale_admissions_refused_by_record_total", "bound" => bound.reason())
+                    .increment(1);
+                Ok(Outcome::Refused)
+            }
         }
+    }
+
+    /// This admission's purchase as PostgreSQL has it: `None` when that cannot be known.
+    async fn read_back(&self, db: &DbPool) -> Option<Option<PurchaseRow>> {
+        let mut conn = db.get().await.ok()?;
+        flash_purchases::find(&mut conn, self.id).await.ok()
     }
 
     /// Gives the admitted units back and forgets the key's admission.
