@@ -560,7 +560,7 @@ async fn held_in_record(system: &System, sale: &str) -> (i64, i64) {
 /// units already sold and with buyers' holdings already used, under the record's epoch or
 /// an older one. The record's own bounds refuse what such counters admit, the counters are
 /// rebuilt, and buyers get SOLD_OUT or LIMIT_EXCEEDED, never a unit beyond the quantity or
-/// the limit, and never a sale stuck answering UNAVAILABLE.
+/// the limit, and never a sale stuck answering UNAVAILABLE or SOLD_OUT with units left.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_rolled_back_mid_sale_never_oversells_and_the_sale_goes_on() {
     let system = System::start_with(Options {
@@ -637,5 +637,35 @@ async fn redis_rolled_back_mid_sale_never_oversells_and_the_sale_goes_on() {
     }
     assert_eq!(held_in_record(&system, &older).await, (5, 1));
     assert_eq!(remaining(&system, &older).await, 5);
+
+    // 4. Counters with too few units: sold out, snapshot, two orders cancelled (their units
+    //    go back to the sale), back to the snapshot. The counters say SOLD_OUT while the
+    //    record has two units: the rejection is checked against the record, and they sell.
+    let low = sale(&system, &admin, &item, (5, 1), (0, 600)).await;
+    let mut bought = Vec::new();
+    for (b, buyer) in buyers.iter().enumerate().skip(7).take(5) {
+        let response = buy(&system, &low, buyer, &format!("low-before-{b}"), 1).await;
+        admitted(&response);
+        bought.push((b, answer(&response)["id"].as_str().unwrap().to_owned()));
+    }
+    let snapshot = redis_snapshot(&system).await;
+    for (b, id) in &bought[..2] {
+        let token = &buyers[*b].token;
+        settled(&system, token, id, Duration::from_secs(10)).await;
+        let cancelled = system.graphql_as(token, CANCEL, json!({ "id": id })).await;
+        assert!(error_codes(&cancelled).is_empty(), "{cancelled}");
+    }
+    eventually("the cancelled units are back in the record", || async {
+        held_in_record(&system, &low).await.0 == 3
+    })
+    .await;
+    roll_back_redis(&system, &snapshot).await;
+    for (b, buyer) in buyers.iter().enumerate().take(2) {
+        let response = buy(&system, &low, buyer, &format!("low-after-{b}"), 1).await;
+        admitted(&response);
+    }
+    assert_eq!(held_in_record(&system, &low).await, (5, 1));
+    let late = buy(&system, &low, &buyers[2], "low-after-late", 1).await;
+    assert_eq!(answer(&late)["reason"], "SOLD_OUT", "{late}");
     system.stop().await;
 }

@@ -7,7 +7,8 @@ ALTER TABLE flash_sales ADD COLUMN held integer NOT NULL DEFAULT 0;
 UPDATE flash_sales s
 SET held = coalesce((SELECT sum(p.quantity) FROM flash_sale_purchases p
                      WHERE p.sale_id = s.id AND p.returned_at IS NULL), 0);
-ALTER TABLE flash_sales
-    ADD CONSTRAINT flash_sales_held_within_quantity CHECK (held BETWEEN 0 AND total_quantity);
+-- No CHECK constraint: a sale already oversold by the bug this fixes would make the
+-- migration, or every later give-back of that sale, fail; the recording statement's own
+-- condition is the bound.
 COMMENT ON COLUMN flash_sales.held IS
     'Units of its purchases not given back: never above total_quantity';

@@ -27,6 +27,15 @@ static GIVE_BACK: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("flash_counters/give_back.lua")));
 static INSTALL: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("flash_counters/install.lua")));
+/// Forgets a buyer's record of a key (KEYS[1]) and the rejection record (KEYS[2]) if they
+/// are still purchase ARGV[1]'s.
+static FORGET_REJECTION: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local record = redis.call('GET', KEYS[1]) \
+         if record and string.sub(record, 1, #ARGV[1]) == ARGV[1] then \
+           redis.call('DEL', KEYS[1], KEYS[2]) return 1 end return 0",
+    )
+});
 
 /// How long a rejected attempt (and its key) is remembered.
 const REJECTION_TTL_SECONDS: u64 = 3600;
@@ -243,6 +252,46 @@ pub async fn state(redis: &Redis, sale: Uuid) -> Result<Option<CounterState>, Ap
     Ok(remaining
         .zip(epoch)
         .map(|(remaining, epoch)| CounterState { remaining, epoch }))
+}
+
+/// Whether this caller may check a rejection of `sale` against the record now: one check
+/// per `every` and sale, shared by every replica (`SET NX PX`), so that a storm of
+/// rejections costs a few reads, and a check that mistakes admissions still being recorded
+/// for lost units rebuilds the counters at most that often.
+pub async fn audit_turn(
+    redis: &Redis,
+    sale: Uuid,
+    every: std::time::Duration,
+) -> Result<bool, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let taken: Option<String> = redis::cmd("SET")
+        .arg(redis.key(&format!("flash:{sale}:audit")))
+        .arg(1)
+        .arg("NX")
+        .arg("PX")
+        .arg(every.as_millis() as u64)
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(taken.is_some())
+}
+
+/// Forgets the rejection of `attempt` (the counters that rejected it were wrong), so that it
+/// can be decided again under the same key.
+pub async fn forget_rejection(redis: &Redis, attempt: &Attempt<'_>) -> Result<(), ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let _forgotten: i64 = FORGET_REJECTION
+        .key(idempotency_key(
+            redis,
+            attempt.buyer,
+            attempt.idempotency_key,
+        ))
+        .key(rejected_key(redis, attempt.purchase))
+        .arg(attempt.purchase.to_string())
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 /// A rejected attempt by its purchase id: the buyer and the reason.

@@ -167,15 +167,8 @@ pub async fn record(
             };
             // A new statement: its snapshot comes after the lock, so it sees every purchase
             // committed before.
-            let holding: Units = diesel::sql_query(
-                "SELECT coalesce(sum(quantity), 0)::bigint AS units FROM flash_sale_purchases \
-                 WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL",
-            )
-            .bind::<SqlUuid, _>(new.sale)
-            .bind::<SqlUuid, _>(new.buyer)
-            .get_result(conn)
-            .await?;
-            if holding.units + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
+            let holding = units_held(conn, new.sale, new.buyer).await?;
+            if holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
                 return Err(Abort::With(Recorded::Refused(Bound::LimitExceeded)));
             }
             let inserted: Option<PurchaseRow> = diesel::sql_query(
@@ -220,6 +213,43 @@ pub async fn record(
         }
         Err(Abort::With(recorded)) => Ok(recorded),
     }
+}
+
+/// Units the record still has room for: in the sale (`None` once its unsold units went
+/// back, or when there is no such sale), and for `buyer` within the per-user limit.
+pub async fn room(
+    conn: &mut AsyncPgConnection,
+    sale: Uuid,
+    buyer: Uuid,
+) -> Result<Option<(i64, i64)>, ApiError> {
+    let Some(row) = flash_sales::table
+        .find(sale)
+        .filter(flash_sales::returned_at.is_null())
+        .select(FlashSaleRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let holding = units_held(conn, sale, buyer).await?;
+    Ok(Some((
+        i64::from(row.total_quantity - row.held),
+        i64::from(row.per_user_limit) - holding,
+    )))
+}
+
+/// Units `buyer` holds in `sale`: their purchases not given back.
+async fn units_held(conn: &mut AsyncPgConnection, sale: Uuid, buyer: Uuid) -> QueryResult<i64> {
+    let held: Units = diesel::sql_query(
+        "SELECT coalesce(sum(quantity), 0)::bigint AS units FROM flash_sale_purchases \
+         WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL",
+    )
+    .bind::<SqlUuid, _>(sale)
+    .bind::<SqlUuid, _>(buyer)
+    .get_result(conn)
+    .await?;
+    Ok(held.units)
 }
 
 /// One purchase.

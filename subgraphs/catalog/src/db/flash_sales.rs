@@ -290,7 +290,6 @@ pub async fn rebuild_counters(
                 found = ?counters.map(|c| (c.epoch, c.remaining)),
                 "flash sale counters rebuilt from the record"
             );
-            metrics::counter!("flash_sale_counter_rebuilds_total").increment(1);
             let remaining =
                 i64::from(row.total_quantity) - held.iter().map(|(_, n)| n).sum::<i64>();
             Ok(Some(Rebuilt::Counters {
@@ -303,6 +302,9 @@ pub async fn rebuild_counters(
         // Counters of an epoch that did not commit would make every admission
         // unrecordable: gone, the next request rebuilds them.
         flash_counters::forget(redis, sale).await?;
+    }
+    if installed && rebuilt.is_ok() {
+        metrics::counter!("flash_sale_counter_rebuilds_total").increment(1);
     }
     rebuilt
 }

@@ -19,6 +19,8 @@ use crate::flash_counters::{self, Attempt, Decision, GiveBack};
 const MAX_QUANTITY: i32 = 100;
 /// How often an attempt is decided again after the counters moved under it (rebuilt).
 const ROUNDS: usize = 4;
+/// How often a sale's rejections are checked against the record.
+const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How fast one customer may try (from `FLASH_PURCHASES_PER_SECOND`).
 #[derive(Clone, Copy)]
@@ -246,7 +248,12 @@ async fn decide(
                     return Ok(answer);
                 }
             }
-            Decision::Rejected(reason) => return Ok(FlashSalePurchase::rejected(id, reason)),
+            Decision::Rejected(reason) => {
+                if !counters_too_low(db, redis, &request, &reason).await? {
+                    return Ok(FlashSalePurchase::rejected(id, reason));
+                }
+                flash_counters::forget_rejection(redis, &attempt).await?;
+            }
             Decision::Admitted { epoch } => {
                 // Recorded (or rolled back) even if the client goes away meanwhile:
                 // admitted units must not stay taken without a record.
@@ -277,6 +284,45 @@ async fn decide(
         }
     }
     Err(ApiError::Unavailable("the flash sale counters"))
+}
+
+/// Checks a SOLD_OUT or LIMIT_EXCEEDED of the counters against the record, at most once
+/// per [`AUDIT_EVERY`] per sale, across replicas: counters with
+/// too few units left (a give-back that reached PostgreSQL but not Redis, or Redis restored
+/// from a snapshot older than some give-backs) would refuse buyers until the sale ends.
+/// Whether they were found so and rebuilt (the attempt is then decided again).
+async fn counters_too_low(
+    db: &DbPool,
+    redis: &Redis,
+    request: &Request,
+    reason: &str,
+) -> Result<bool, ApiError> {
+    let for_buyer = match reason {
+        "SOLD_OUT" => false,
+        "LIMIT_EXCEEDED" => true,
+        _ => return Ok(false),
+    };
+    if !flash_counters::audit_turn(redis, request.sale, AUDIT_EVERY).await? {
+        return Ok(false);
+    }
+    let mut conn = db.get().await?;
+    let Some((sale_room, buyer_room)) =
+        flash_purchases::room(&mut conn, request.sale, request.buyer).await?
+    else {
+        return Ok(false);
+    };
+    let wanted = i64::from(request.quantity);
+    let room = if for_buyer { buyer_room } else { sale_room };
+    if room < wanted {
+        return Ok(false);
+    }
+    let Some(counters) = flash_counters::state(redis, request.sale).await? else {
+        // Gone meanwhile: the next round rebuilds them.
+        return Ok(true);
+    };
+    tracing::warn!(sale = %request.sale, reason, room, "the counters refused what the record has room for");
+    flash_sales::rebuild_counters(&mut conn, redis, request.sale, Some(counters.epoch)).await?;
+    Ok(true)
 }
 
 /// Rebuilds the sale's counters from the record if they are missing, not of the record's
@@ -325,9 +371,9 @@ struct Admission {
 
 impl Admission {
     /// The recorded purchase, or why it was not recordable; units not recorded go back
-    /// into the counters. When the recording failed without an answer (a lost connection,
-    /// perhaps during COMMIT), the purchase is read back first: units of a purchase that
-    /// did commit stay taken.
+    /// into the counters. When the recording failed (a lost connection, perhaps during
+    /// COMMIT), the purchase is read back first: units of a purchase that did commit stay
+    /// taken.
     async fn record(self, db: &DbPool, redis: &Redis) -> Result<Outcome, ApiError> {
         let request = &self.request;
         let new = NewPurchase {
@@ -346,16 +392,14 @@ impl Admission {
             flash_purchases::record(&mut conn, &new).await
         }
         .await;
+        // A failure may hide a commit (the reply to COMMIT lost): a purchase that is in the
+        // record keeps its units. When that cannot be read either, they go back all the
+        // same: the record's bounds refuse what counters with units too many admit, and
+        // the counters are rebuilt then.
         let recorded = match recorded {
             Err(error) => match self.read_back(db).await {
-                Some(Some(row)) => Ok(Recorded::New(row)),
-                Some(None) => Err(error),
-                None => {
-                    // Whether it committed is unknown: its units stay taken in these
-                    // counters (an under-sell at worst, never an oversell).
-                    tracing::error!(error = %error.message(), purchase = %self.id, "admission recorded or not: units kept");
-                    return Err(error);
-                }
+                Some(row) => Ok(Recorded::New(row)),
+                None => Err(error),
             },
             other => other,
         };
@@ -379,10 +423,13 @@ impl Admission {
         }
     }
 
-    /// This admission's purchase as PostgreSQL has it: `None` when that cannot be known.
-    async fn read_back(&self, db: &DbPool) -> Option<Option<PurchaseRow>> {
+    /// This admission's purchase, if PostgreSQL has it and can say so.
+    async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
         let mut conn = db.get().await.ok()?;
-        flash_purchases::find(&mut conn, self.id).await.ok()
+        flash_purchases::find(&mut conn, self.id)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Gives the admitted units back and forgets the key's admission.
