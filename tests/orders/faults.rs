@@ -3,9 +3,10 @@
 //! wrong moment, and shows it converges now.
 
 use diesel_async::RunQueryDsl;
+use serde_json::json;
 
 use super::support::System;
-use super::{buy, checkout, product};
+use super::{buy, checkout, eventually, product, stock};
 
 /// Order numbers are `DM` + date + a sequence padded to six digits, never cut: the
 /// millionth order and the next get different numbers (`lpad` used to truncate both to
@@ -41,5 +42,239 @@ async fn order_numbers_stay_unique_past_a_million_orders() {
         ["999999", "1000000", "1000001", "1000002"],
         "{numbers:?}"
     );
+    system.stop().await;
+}
+
+/// Publishes a `PaymentStatusChanged` event for `order` on the payments stream, as the
+/// payment subgraph's relay would.
+async fn payment_event(
+    system: &System,
+    (payment, order): (&str, &str),
+    from: &str,
+    to: &str,
+    version: i64,
+) {
+    let redis = system.redis().await;
+    let mut conn = redis.connection().await.unwrap();
+    let event = event_bus::Event {
+        id: uuid::Uuid::now_v7(),
+        name: "PaymentStatusChanged".into(),
+        version: 1,
+        aggregate_id: payment.into(),
+        occurred_at: chrono::Utc::now(),
+        traceparent: None,
+        payload: json!({ "paymentId": payment, "orderId": order, "userId": uuid::Uuid::nil(),
+            "from": from, "to": to, "amount": 100, "refundedAmount": if to == "REFUNDED" { 100 } else { 0 },
+            "currency": "CNY", "version": version }),
+    };
+    let _: String = service_kit::redis::redis::cmd("XADD")
+        .arg(event_bus::stream_key(&redis, "payments"))
+        .arg("*")
+        .arg("event")
+        .arg(serde_json::to_string(&event).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Payment events out of order (finding 4): the success failed once and was retried after
+/// the full refund that followed it. The order ends `REFUNDED` with its stock back, never
+/// `PAID` for a payment that is `REFUNDED`; the older event changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_success_retried_after_its_refund_leaves_the_order_refunded() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let token = system.register("out-of-order@example.com").await;
+    let item = product(&system, &admin, "Out of order", 100, 5).await;
+    let placed = checkout(&system, &token, buy("out-of-order-1", &[(&item, 1)])).await;
+    let order = placed["data"]["checkout"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let payment = uuid::Uuid::now_v7().to_string();
+    let status = || async {
+        let response = system
+            .graphql_as(
+                &token,
+                "query($id: ID!) { order(id: $id) { status } }",
+                json!({ "id": order }),
+            )
+            .await;
+        response["data"]["order"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    payment_event(&system, (&payment, &order), "SUCCEEDED", "REFUNDED", 3).await;
+    eventually("the order follows the refund", || async {
+        status().await == "REFUNDED"
+    })
+    .await;
+    eventually("the stock is back", || async {
+        stock(&system, &admin, &item).await == 5
+    })
+    .await;
+    payment_event(&system, (&payment, &order), "PENDING", "SUCCEEDED", 2).await;
+    // The consumer handles events in order: once a later marker event is handled, the older
+    // success has been too.
+    let marker = uuid::Uuid::now_v7().to_string();
+    payment_event(&system, (&marker, &order), "PENDING", "FAILED", 2).await;
+    eventually("the marker is handled", || async {
+        #[derive(diesel::QueryableByName)]
+        struct Seen {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = system.sql("order").await;
+        let seen: Seen = diesel::sql_query(
+            "SELECT count(*) AS n FROM payment_versions WHERE payment_id = $1::uuid",
+        )
+        .bind::<diesel::sql_types::Text, _>(&marker)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        seen.n == 1
+    })
+    .await;
+    assert_eq!(status().await, "REFUNDED");
+    assert_eq!(stock(&system, &admin, &item).await, 5);
+    system.stop().await;
+}
+
+/// Posts what the gateway reports about payment `reference` to the payment subgraph's
+/// webhook, signed as the gateway signs; the HTTP status.
+async fn gateway_reports(system: &System, reference: &str, status: &str, amount: i64) -> u16 {
+    let body = json!({ "eventId": uuid::Uuid::now_v7().to_string(), "gatewayReference": reference,
+                       "status": status, "amount": amount, "currency": "CNY" })
+    .to_string();
+    let signature = payment_subgraph::webhook::signature(
+        service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET,
+        body.as_bytes(),
+    );
+    reqwest::Client::new()
+        .post(format!(
+            "{}/webhooks/payments",
+            system.subgraph_base("payment")
+        ))
+        .header("content-type", "application/json")
+        .header("x-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A pending payment of `amount` for `order` by `user`, made with the payment subgraph's own
+/// statement; its id and gateway reference.
+async fn open_payment(system: &System, order: &str, user: &str, amount: i64) -> (String, String) {
+    let mut conn = system.sql("payment").await;
+    let id = uuid::Uuid::now_v7();
+    let reference = format!("sandbox-{id}");
+    super::pending_payment(
+        &mut conn,
+        (id, order, user),
+        ("SANDBOX_CARD", amount),
+        (&format!("late-approval-{id}"), &reference),
+    )
+    .await;
+    (id.to_string(), reference)
+}
+
+/// A gateway success after its decline (finding 7): the money was taken, so the payment
+/// succeeds and pays the order; when another payment paid the order meanwhile, the late
+/// success is refused and its money goes back. Never money kept without a paid order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let token = system.register("late-success@example.com").await;
+    let item = product(&system, &admin, "Declined, then paid", 300, 5).await;
+    let payment_status = |id: String| {
+        let (system, admin) = (&system, &admin);
+        async move {
+            let response = system
+                .graphql_as(
+                    admin,
+                    "query($id: ID!) { payment(id: $id) { status } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            response["data"]["payment"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let order_status = |id: String| {
+        let (system, token) = (&system, &token);
+        async move {
+            let response = system
+                .graphql_as(
+                    token,
+                    "query($id: ID!) { order(id: $id) { status } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            response["data"]["order"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+
+    // Declined, then approved: the order is paid by it.
+    let (order, user) = super::place_order(&system, &token, "late-success-1", &item, 1).await;
+    let (payment, reference) = open_payment(&system, &order, &user, 300).await;
+    assert_eq!(
+        gateway_reports(&system, &reference, "failed", 300).await,
+        200
+    );
+    eventually("declined", || async {
+        payment_status(payment.clone()).await == "FAILED"
+    })
+    .await;
+    assert_eq!(
+        gateway_reports(&system, &reference, "succeeded", 300).await,
+        200
+    );
+    eventually("the late success pays the order", || async {
+        order_status(order.clone()).await == "PAID"
+    })
+    .await;
+    assert_eq!(payment_status(payment.clone()).await, "SUCCEEDED");
+
+    // Declined; a second payment pays the order; then the first is approved after all: its
+    // money goes back, the order stays paid by the second.
+    let (order, user) = super::place_order(&system, &token, "late-success-2", &item, 1).await;
+    let (first, first_reference) = open_payment(&system, &order, &user, 300).await;
+    assert_eq!(
+        gateway_reports(&system, &first_reference, "failed", 300).await,
+        200
+    );
+    eventually("declined", || async {
+        payment_status(first.clone()).await == "FAILED"
+    })
+    .await;
+    let (second, second_reference) = open_payment(&system, &order, &user, 300).await;
+    assert_eq!(
+        gateway_reports(&system, &second_reference, "succeeded", 300).await,
+        200
+    );
+    eventually("paid by the second", || async {
+        order_status(order.clone()).await == "PAID"
+    })
+    .await;
+    assert_eq!(
+        gateway_reports(&system, &first_reference, "succeeded", 300).await,
+        200
+    );
+    eventually("the first payment's money goes back", || async {
+        payment_status(first.clone()).await == "REFUNDED"
+    })
+    .await;
+    assert_eq!(order_status(order.clone()).await, "PAID");
+    assert_eq!(payment_status(second.clone()).await, "SUCCEEDED");
     system.stop().await;
 }

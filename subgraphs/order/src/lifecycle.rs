@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::db::OrderRow;
 use crate::db::store;
+use crate::domain::payments::{self, Payer, Step};
 use crate::domain::{Command, OrderStatus, decide};
 
 /// How often a change is decided again after losing a race before giving up.
@@ -112,58 +113,73 @@ pub struct PaymentChanged {
     pub order_id: Uuid,
     pub from: Option<String>,
     pub to: String,
+    /// The payment's row version after this change: a newer one was applied → nothing to do.
+    pub version: i64,
 }
 
-/// Brings the order in line with its payment: a payment that succeeded pays it, the full
-/// refund of the payment that paid it refunds it (its `OrderRefunded` event then returns
-/// the stock). Idempotent: a redelivered event finds the order already there.
+/// Brings the order in line with its payment ([`crate::domain::payments::follow`]): a
+/// payment that succeeded pays it, the full refund of the payment that paid it refunds it
+/// (its `OrderRefunded` event then returns the stock). One transaction under the order's
+/// row lock, which also records the payment's version: a redelivered event, or one older
+/// than what was applied (events arrive out of order when one is retried), changes nothing.
 ///
-/// A payment that succeeds for an order that is no longer payable is refused
-/// (`OrderPaymentRefused`), and the payment subgraph gives the money back. Only one payment
-/// of an order can succeed (one open payment at a time, and a late gateway approval of a
-/// closed payment is returned by the payment subgraph itself), so an order already `PAID`
-/// was paid by this payment.
+/// A payment that succeeds for an order that is no longer payable (the state machine says
+/// so, nothing else), or that another payment paid (`orders.paid_by`), is refused
+/// (`OrderPaymentRefused`, in the same transaction), and the payment subgraph gives the
+/// money back.
 pub async fn follow_payment(
     db: &DbPool,
     payment: &PaymentChanged,
     traceparent: Option<String>,
 ) -> Result<(), ApiError> {
-    let (wanted, command, reason) = match (payment.from.as_deref(), payment.to.as_str()) {
-        (_, "SUCCEEDED") => (OrderStatus::Paid, Command::Pay, "paid"),
-        // From a closed payment (`CANCELLED`/`EXPIRED` → `REFUNDED`) the money of a late
-        // approval went back: the order was not paid by it.
-        (Some("SUCCEEDED" | "PARTIALLY_REFUNDED"), "REFUNDED") => {
-            (OrderStatus::Refunded, Command::Refund, "payment refunded")
-        }
-        _ => return Ok(()),
-    };
     let mut conn = db.get().await?;
-    let order = reread(&mut conn, payment.order_id).await?;
-    drop(conn);
-    let status = status_of(&order)?;
-    if status == wanted {
-        return Ok(());
-    }
-    match apply(db, order, command, Some(reason), traceparent.clone()).await {
-        Ok(_) => {
-            tracing::info!(order = %payment.order_id, payment = %payment.payment_id, to = ?wanted, "order follows its payment");
-            Ok(())
+    conn.transaction(async |conn| {
+        let (mut order, paid_by) = store::lock_order(conn, payment.order_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("order".into()))?;
+        let ids = (payment.payment_id, payment.order_id);
+        if !store::record_payment_version(conn, ids, payment.version, &payment.to).await? {
+            tracing::info!(order = %payment.order_id, payment = %payment.payment_id, version = payment.version, "payment event older than what was applied: ignored");
+            return Ok(());
         }
-        Err(ApiError::Conflict(why)) if command == Command::Pay => {
-            // A payment that succeeded for an order no longer payable (expired or cancelled
-            // meanwhile): the order stays as it is, and the payment subgraph refunds the
-            // money on `OrderPaymentRefused`. A redelivered event refuses again; the refund
-            // happens once (it has one idempotency key per payment).
-            tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, %why, "payment refused: the order is not payable; it will be refunded");
-            let mut conn = db.get().await?;
-            let order = reread(&mut conn, payment.order_id).await?;
-            store::refuse_payment(&mut conn, &order, payment.payment_id, &why, traceparent).await
+        let payer = match paid_by {
+            None => Payer::Unknown,
+            Some(id) if id == payment.payment_id => Payer::This,
+            Some(_) => Payer::Other,
+        };
+        let steps = payments::follow(payment.from.as_deref(), &payment.to, status_of(&order)?, payer);
+        for &step in steps {
+            let refusal = match step {
+                Step::Refuse => "another payment paid this order".to_owned(),
+                Step::Apply(command) => match decide(status_of(&order)?, command) {
+                    Ok(to) => {
+                        let reason = if command == Command::Pay { "paid" } else { "payment refunded" };
+                        // The row is locked: its version cannot have moved.
+                        order = store::change_status(conn, &order, to, Some(reason), traceparent.clone())
+                            .await?
+                            .ok_or(ApiError::Internal)?;
+                        if command == Command::Pay {
+                            store::set_paid_by(conn, order.id, payment.payment_id).await?;
+                        }
+                        tracing::info!(order = %payment.order_id, payment = %payment.payment_id, to = ?to, "order follows its payment");
+                        continue;
+                    }
+                    // Succeeded for an order no longer payable (expired or cancelled
+                    // meanwhile).
+                    Err(illegal) if command == Command::Pay => illegal.to_string(),
+                    Err(illegal) => {
+                        tracing::info!(order = %payment.order_id, payment = %payment.payment_id, %illegal, "refund does not concern the order");
+                        break;
+                    }
+                },
+            };
+            // The order stays as it is, and the payment subgraph refunds the money on
+            // `OrderPaymentRefused` (once: one idempotency key per payment).
+            tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, why = %refusal, "payment refused; it will be refunded");
+            store::refuse_payment(conn, &order, payment.payment_id, &refusal, traceparent.clone()).await?;
+            break;
         }
-        Err(ApiError::Conflict(why)) => {
-            // The refund of a payment that never paid this order: nothing to undo.
-            tracing::info!(order = %payment.order_id, payment = %payment.payment_id, %why, "refund does not concern the order");
-            Ok(())
-        }
-        Err(other) => Err(other),
-    }
+        Ok(())
+    })
+    .await
 }

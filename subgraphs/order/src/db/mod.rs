@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-pub use schema::{checkout_attempts, order_items, order_status_history, orders};
+pub use schema::{
+    checkout_attempts, order_items, order_payers, order_status_history, orders, payment_versions,
+};
 
 /// A row of `orders`.
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]

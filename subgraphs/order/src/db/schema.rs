@@ -54,6 +54,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_versions (payment_id) {
+        payment_id -> Uuid,
+        order_id -> Uuid,
+        version -> Int8,
+        status -> Text,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_payers (order_id) {
+        order_id -> Uuid,
+        payment_id -> Uuid,
+    }
+}
+
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_status_history -> orders (order_id));
 diesel::allow_tables_to_appear_in_same_query!(orders, order_items, order_status_history);

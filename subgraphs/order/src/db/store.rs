@@ -9,7 +9,7 @@ use service_kit::ApiError;
 use service_kit::internal::api::ReservedLine;
 use uuid::Uuid;
 
-use super::{AttemptRow, OrderRow, checkout_attempts, orders};
+use super::{AttemptRow, OrderRow, checkout_attempts, order_payers, orders};
 use crate::domain::OrderStatus;
 
 /// The stream every order event goes to.
@@ -221,6 +221,71 @@ pub async fn find_order(
         .first(conn)
         .await
         .optional()?)
+}
+
+/// One order and the payment that paid it (if known), locked until the transaction ends
+/// (events about it are applied one at a time).
+pub async fn lock_order(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<(OrderRow, Option<Uuid>)>, ApiError> {
+    let Some(order) = orders::table
+        .find(id)
+        .for_update()
+        .select(OrderRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let payer = order_payers::table
+        .find(id)
+        .select(order_payers::payment_id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(Some((order, payer)))
+}
+
+/// Records that `payment` paid `order`.
+pub async fn set_paid_by(
+    conn: &mut AsyncPgConnection,
+    order: Uuid,
+    payment: Uuid,
+) -> Result<(), ApiError> {
+    diesel::insert_into(order_payers::table)
+        .values((
+            order_payers::order_id.eq(order),
+            order_payers::payment_id.eq(payment),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records `version` (with its `status`) as the newest applied of `payment` of `order`,
+/// unless a version at least as new was. Whether it was newer.
+pub async fn record_payment_version(
+    conn: &mut AsyncPgConnection,
+    (payment, order): (Uuid, Uuid),
+    version: i64,
+    status: &str,
+) -> Result<bool, ApiError> {
+    let changed = diesel::sql_query(
+        "INSERT INTO payment_versions (payment_id, order_id, version, status) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (payment_id) DO UPDATE \
+         SET version = excluded.version, status = excluded.status, applied_at = now() \
+         WHERE payment_versions.version < excluded.version",
+    )
+    .bind::<SqlUuid, _>(payment)
+    .bind::<SqlUuid, _>(order)
+    .bind::<BigInt, _>(version)
+    .bind::<Text, _>(status)
+    .execute(conn)
+    .await?;
+    Ok(changed == 1)
 }
 
 /// Payload of `OrderPaymentRefused` v1: a payment succeeded for an order that was no longer

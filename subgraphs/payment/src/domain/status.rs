@@ -4,10 +4,14 @@
 //! ```text
 //! PENDING ──approve──▶ SUCCEEDED ──refund part──▶ PARTIALLY_REFUNDED ──refund rest──▶ REFUNDED
 //!    │                     └──────────refund all──────────────────────────────────▶ REFUNDED
-//!    ├──decline─▶ FAILED
+//!    ├──decline─▶ FAILED ──approve──▶ SUCCEEDED   (the gateway took the money after all)
 //!    ├──cancel──▶ CANCELLED   (its order was cancelled or expired)
 //!    └──expire──▶ EXPIRED     (not completed within the payment TTL)
 //! ```
+//!
+//! A gateway that reports a success after a decline took the money: the payment succeeds,
+//! and the order subgraph either is paid by it or refuses it (the order is no longer
+//! payable, or another payment paid it), and then the money goes back.
 //!
 //! A gateway may still approve a payment this side already cancelled or expired (the
 //! customer was slow, the webhook late): the money was taken for an order that is no longer
@@ -109,7 +113,7 @@ pub fn decide(
         refund_at_once: false,
     };
     match (from, command) {
-        (Pending, Approve) => Ok(to(Succeeded)),
+        (Pending | Failed, Approve) => Ok(to(Succeeded)),
         (Pending, Decline) => Ok(to(Failed)),
         (Pending, Cancel) => Ok(to(Cancelled)),
         (Pending, Expire) => Ok(to(Expired)),
@@ -189,6 +193,7 @@ mod tests {
         // (from, command) → status, for a payment of 1000 with nothing refunded.
         let allowed = [
             (Pending, Approve, Succeeded),
+            (Failed, Approve, Succeeded),
             (Pending, Decline, Failed),
             (Pending, Cancel, Cancelled),
             (Pending, Expire, Expired),

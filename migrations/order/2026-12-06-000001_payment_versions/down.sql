@@ -1,0 +1,2 @@
+DROP TABLE order_payers;
+DROP TABLE payment_versions;
