@@ -278,3 +278,86 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
     assert_eq!(payment_status(second.clone()).await, "SUCCEEDED");
     system.stop().await;
 }
+
+/// Redis lost a published event before its consumer read it (finding 2): the payment
+/// succeeded and its `PaymentStatusChanged` was published, then Redis restarted without it
+/// while the order subgraph was down. The payment subgraph sees the event missing from the
+/// stream, unacknowledged, and publishes it again: the order is paid, not expired with the
+/// customer charged. Once every consumer handled it, the outbox row is settled.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_redis_lost_before_its_consumer_read_it_is_published_again() {
+    use payment_subgraph::db::store as payments;
+    use payment_subgraph::domain::status::Command as PaymentCommand;
+
+    let mut system = System::start().await;
+    let admin = system.admin_token().await;
+    let token = system.register("lost-event@example.com").await;
+    let item = product(&system, &admin, "Lost event", 500, 5).await;
+    let (order, user) = super::place_order(&system, &token, "lost-event-1", &item, 1).await;
+    let order_addr: std::net::SocketAddr = system.subgraph_base("order")[7..].parse().unwrap();
+    system.stop_subgraph("order").await;
+
+    let (payment, _) = open_payment(&system, &order, &user, 500).await;
+    let mut conn = system.sql("payment").await;
+    payments::apply(
+        &mut conn,
+        payment.parse().unwrap(),
+        PaymentCommand::Approve,
+        "approved",
+        None,
+    )
+    .await
+    .unwrap();
+    eventually("the success is published", || async {
+        system
+            .events("payments")
+            .await
+            .iter()
+            .any(|e| e.payload["to"] == "SUCCEEDED" && e.payload["paymentId"] == payment.as_str())
+    })
+    .await;
+    // Redis restarts without the stream (and the order subgraph's consumer group).
+    let redis = system.redis().await;
+    let mut redis_conn = redis.connection().await.unwrap();
+    let _: () = service_kit::redis::redis::cmd("DEL")
+        .arg(event_bus::stream_key(&redis, "payments"))
+        .query_async(&mut redis_conn)
+        .await
+        .unwrap();
+
+    let replica = system
+        .start_replica(&order_subgraph::SUBGRAPH, order_addr)
+        .await;
+    let paid = || async {
+        let mut conn = system.sql("order").await;
+        #[derive(diesel::QueryableByName)]
+        struct Status {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            status: String,
+        }
+        let row: Status = diesel::sql_query("SELECT status FROM orders WHERE id = $1::uuid")
+            .bind::<diesel::sql_types::Text, _>(&order)
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        row.status == "PAID"
+    };
+    eventually("the order is paid", paid).await;
+    eventually("the payment's events are settled", || async {
+        #[derive(diesel::QueryableByName)]
+        struct Unsettled {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = system.sql("payment").await;
+        let row: Unsettled =
+            diesel::sql_query("SELECT count(*) AS n FROM outbox WHERE acked_at IS NULL")
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+        row.n == 0
+    })
+    .await;
+    replica.stop().await;
+    system.stop().await;
+}

@@ -1,9 +1,17 @@
 //! Consumers: a Redis consumer group per consuming service, so that each event is handled by
 //! one replica of that service. An event is acknowledged only after its handler succeeded;
 //! a handler that fails, or a replica that dies holding events, leaves them pending, and
-//! any replica claims pending events that have been idle for [`CLAIM_AFTER`] and handles
-//! them again. Handlers must therefore be idempotent.
+//! any replica claims pending events that have been idle for [`Retries::claim_after`] and
+//! handles them again. Handlers must therefore be idempotent.
+//!
+//! Retries walk the pending list from where the last walk stopped (so a few entries that
+//! always fail never starve the others), and an entry delivered
+//! [`Retries::max_deliveries`] times is dead-lettered: recorded under the stream's
+//! dead-letter key with the event, logged and counted (`events_dead_lettered_total`), and
+//! acknowledged. The producer does not count a dead-lettered event as handled
+//! ([`crate::settle`]): it stays in its outbox until somebody replays it.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +20,40 @@ use service_kit::Redis;
 use service_kit::redis::redis;
 use service_kit::subgraph::{Shutdown, Worker, pause};
 
+use crate::settle::{EntryId, consumers_of};
 use crate::{Event, stream_key};
 
-/// Pending events idle this long are taken over by another consumer.
-pub const CLAIM_AFTER: Duration = Duration::from_secs(5);
-/// How often a consumer looks for such events.
-const CLAIM_EVERY: Duration = Duration::from_secs(2);
+/// How a consumer retries events whose handling failed.
+#[derive(Clone, Copy, Debug)]
+pub struct Retries {
+    /// Pending events idle this long are taken over (by this or another replica).
+    pub claim_after: Duration,
+    /// How often a consumer looks for such events.
+    pub claim_every: Duration,
+    /// Deliveries after which an event is dead-lettered instead of delivered again.
+    pub max_deliveries: u64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            claim_after: Duration::from_secs(5),
+            claim_every: Duration::from_secs(2),
+            max_deliveries: 10,
+        }
+    }
+}
+
 /// How long one read waits for new events (also the delay to notice a shutdown).
 const BLOCK: Duration = Duration::from_millis(500);
+/// Pending entries looked at per claim round.
+const CLAIM_COUNT: usize = 100;
+
+/// The key of the dead letters of `stream`: a hash, field `<group>/<entry id>`, value the
+/// event's JSON with why it was given up.
+pub fn dead_letter_key(redis: &Redis, stream: &str) -> String {
+    format!("{}:dead-letters", stream_key(redis, stream))
+}
 
 /// Handles the events of `stream` in consumer group `group` until shutdown, one at a time
 /// in stream order (per replica).
@@ -50,22 +84,49 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    consumer_worker_with(
+        redis,
+        (stream, group),
+        concurrency,
+        Retries::default(),
+        handler,
+    )
+}
+
+/// A consumer with its own retry settings (tests shorten them).
+///
+/// Panics when `group` is not listed as a consumer of `stream` in
+/// [`crate::settle::CONSUMERS`]: the producer would never wait for it.
+pub fn consumer_worker_with<H, F>(
+    redis: Redis,
+    (stream, group): (&'static str, &'static str),
+    concurrency: usize,
+    retries: Retries,
+    handler: H,
+) -> Worker
+where
+    H: Fn(Event) -> F + Send + Sync + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    assert!(
+        consumers_of(stream).contains(&group),
+        "consumer group {group} of stream {stream} is not listed in event_bus::settle::CONSUMERS"
+    );
     let concurrency = concurrency.max(1);
     let handler = Arc::new(handler);
     Box::new(move |mut shutdown: Shutdown| {
         Box::pin(async move {
-            let consumer = format!("{group}-{}", uuid::Uuid::new_v4().simple());
-            let key = stream_key(&redis, stream);
+            let consumer = Consumer {
+                key: stream_key(&redis, stream),
+                dead_letters: dead_letter_key(&redis, stream),
+                stream,
+                group,
+                name: format!("{group}-{}", uuid::Uuid::new_v4().simple()),
+                concurrency,
+                retries,
+            };
             loop {
-                if let Err(error) = consume(
-                    &redis,
-                    &key,
-                    (group, &consumer, concurrency),
-                    &*handler,
-                    &mut shutdown,
-                )
-                .await
-                {
+                if let Err(error) = consumer.consume(&redis, &*handler, &mut shutdown).await {
                     tracing::warn!(%error, stream, group, "event consumer: reconnecting");
                 }
                 if !pause(&mut shutdown, Duration::from_millis(500)).await {
@@ -76,153 +137,423 @@ where
     })
 }
 
-async fn consume<H, F>(
-    redis: &Redis,
-    key: &str,
-    (group, consumer, concurrency): (&str, &str, usize),
-    handler: &H,
-    shutdown: &mut Shutdown,
-) -> anyhow::Result<()>
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = anyhow::Result<()>>,
-{
-    let mut conn = redis.dedicated().await?;
-    // From the start of the stream the first time: events published before this service
-    // first ran are still handled.
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(key)
-        .arg(group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut conn)
-        .await;
-    if let Err(error) = created
-        && error.code() != Some("BUSYGROUP")
+struct Consumer {
+    key: String,
+    dead_letters: String,
+    stream: &'static str,
+    group: &'static str,
+    /// This replica's name in the group.
+    name: String,
+    concurrency: usize,
+    retries: Retries,
+}
+
+impl Consumer {
+    async fn consume<H, F>(
+        &self,
+        redis: &Redis,
+        handler: &H,
+        shutdown: &mut Shutdown,
+    ) -> anyhow::Result<()>
+    where
+        H: Fn(Event) -> F,
+        F: Future<Output = anyhow::Result<()>>,
     {
-        return Err(error.into());
-    }
-    let mut last_claim: Option<Instant> = None;
-    while !*shutdown.borrow() {
-        if last_claim.is_none_or(|at| at.elapsed() >= CLAIM_EVERY) {
-            last_claim = Some(Instant::now());
-            let claimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(key)
-                .arg(group)
-                .arg(consumer)
-                .arg(CLAIM_AFTER.as_millis() as u64)
-                .arg("0-0")
+        let mut conn = redis.dedicated().await?;
+        // From the start of the stream the first time: events published before this
+        // service first ran are still handled.
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.key)
+            .arg(self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = created
+            && error.code() != Some("BUSYGROUP")
+        {
+            return Err(error.into());
+        }
+        let mut last_claim: Option<Instant> = None;
+        // Where the next walk of the pending list starts ("-": the beginning).
+        let mut cursor = String::from("-");
+        while !*shutdown.borrow() {
+            if last_claim.is_none_or(|at| at.elapsed() >= self.retries.claim_every) {
+                last_claim = Some(Instant::now());
+                cursor = self.retry_pending(&mut conn, &cursor, handler).await?;
+            }
+            let read: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(self.group)
+                .arg(&self.name)
                 .arg("COUNT")
                 .arg(100)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(">")
                 .query_async(&mut conn)
                 .await?;
-            handle_all(&conn, key, group, &claimed.claimed, concurrency, handler).await?;
-        }
-        let read: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(100)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(key)
-            .arg(">")
-            .query_async(&mut conn)
-            .await?;
-        for stream in read.map(|r| r.keys).unwrap_or_default() {
-            handle_all(&conn, key, group, &stream.ids, concurrency, handler).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Handles `entries`, `concurrency` at a time (in order when 1).
-async fn handle_all<H, F>(
-    conn: &redis::aio::MultiplexedConnection,
-    key: &str,
-    group: &str,
-    entries: &[redis::streams::StreamId],
-    concurrency: usize,
-    handler: &H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = anyhow::Result<()>>,
-{
-    for chunk in entries.chunks(concurrency) {
-        let mut conns = vec![conn.clone(); chunk.len()];
-        let handled = futures::future::join_all(
-            chunk
-                .iter()
-                .zip(conns.iter_mut())
-                .map(|(entry, conn)| handle(conn, key, group, entry, handler)),
-        )
-        .await;
-        handled.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-    }
-    Ok(())
-}
-
-async fn handle<H, F>(
-    conn: &mut redis::aio::MultiplexedConnection,
-    key: &str,
-    group: &str,
-    entry: &redis::streams::StreamId,
-    handler: &H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = anyhow::Result<()>>,
-{
-    let event = entry
-        .get::<String>("event")
-        .and_then(|json| serde_json::from_str::<Event>(&json).ok());
-    let done = match event {
-        None => {
-            // Retrying cannot make it readable.
-            tracing::error!(id = %entry.id, "unreadable event dropped");
-            true
-        }
-        Some(event) => {
-            let (name, id) = (event.name.clone(), event.id);
-            let delay = (chrono::Utc::now() - event.occurred_at)
-                .num_milliseconds()
-                .max(0);
-            let stream = key.rsplit(':').next().unwrap_or(key).to_owned();
-            metrics::histogram!("event_consumer_delay_seconds", "stream" => stream.clone(), "group" => group.to_owned())
-                .record(delay as f64 / 1000.0);
-            // The handling continues the trace of the request that caused the event.
-            let span = tracing::info_span!(
-                "event",
-                otel.name = %format!("{group} handles {name}"),
-                event = %name,
-                stream = %stream,
-                group = %group,
-            );
-            service_kit::telemetry::continue_trace(&span, event.traceparent.as_deref());
-            let handled = tracing::Instrument::instrument(handler(event), span).await;
-            let result = if handled.is_ok() { "ok" } else { "retry" };
-            metrics::counter!("events_consumed_total", "stream" => stream, "group" => group.to_owned(), "result" => result)
-                .increment(1);
-            match handled {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(%error, event = %name, %id, "event handler failed; it will be retried");
-                    false
-                }
+            for stream in read.map(|r| r.keys).unwrap_or_default() {
+                self.handle_all(&conn, &stream.ids, handler).await?;
             }
         }
-    };
-    if done {
-        let _: i64 = redis::cmd("XACK")
-            .arg(key)
-            .arg(group)
-            .arg(&entry.id)
+        Ok(())
+    }
+
+    /// Claims and handles again up to [`CLAIM_COUNT`] pending entries idle long enough,
+    /// from `cursor` on; dead-letters those delivered too often. The next cursor.
+    async fn retry_pending<H, F>(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        cursor: &str,
+        handler: &H,
+    ) -> anyhow::Result<String>
+    where
+        H: Fn(Event) -> F,
+        F: Future<Output = anyhow::Result<()>>,
+    {
+        let idle = self.retries.claim_after.as_millis() as u64;
+        let pending: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&self.key)
+            .arg(self.group)
+            .arg("IDLE")
+            .arg(idle)
+            .arg(cursor)
+            .arg("+")
+            .arg(CLAIM_COUNT)
             .query_async(conn)
             .await?;
+        let Some(last) = pending.ids.last() else {
+            return Ok("-".into());
+        };
+        let next = if pending.ids.len() < CLAIM_COUNT {
+            "-".to_owned()
+        } else {
+            format!("({}", last.id)
+        };
+        let (exhausted, retry): (Vec<_>, Vec<_>) = pending
+            .ids
+            .iter()
+            .partition(|entry| entry.times_delivered as u64 >= self.retries.max_deliveries);
+        for entry in exhausted {
+            self.dead_letter(conn, &entry.id, entry.times_delivered as u64)
+                .await?;
+        }
+        if !retry.is_empty() {
+            let mut claim = redis::cmd("XCLAIM");
+            claim
+                .arg(&self.key)
+                .arg(self.group)
+                .arg(&self.name)
+                .arg(idle);
+            for entry in &retry {
+                claim.arg(&entry.id);
+            }
+            let claimed: redis::streams::StreamClaimReply = claim.query_async(conn).await?;
+            self.handle_all(conn, &claimed.ids, handler).await?;
+        }
+        Ok(next)
     }
-    Ok(())
+
+    /// Gives up on entry `id`: recorded with the event under the dead-letter key first,
+    /// then acknowledged (so that the producer, which reads acknowledgements first and
+    /// dead letters second, never takes it for handled).
+    async fn dead_letter(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        id: &str,
+        deliveries: u64,
+    ) -> anyhow::Result<()> {
+        let found: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&self.key)
+            .arg(id)
+            .arg(id)
+            .query_async(conn)
+            .await?;
+        let event = found
+            .ids
+            .first()
+            .and_then(|entry| entry.get::<String>("event"));
+        let record = serde_json::json!({
+            "group": self.group,
+            "entry": id,
+            "deliveries": deliveries,
+            "at": chrono::Utc::now(),
+            "event": event,
+        });
+        let _: () = redis::pipe()
+            .atomic()
+            .hset(
+                &self.dead_letters,
+                format!("{}/{id}", self.group),
+                record.to_string(),
+            )
+            .ignore()
+            .cmd("XACK")
+            .arg(&self.key)
+            .arg(self.group)
+            .arg(id)
+            .ignore()
+            .query_async(conn)
+            .await?;
+        tracing::error!(
+            stream = self.stream,
+            group = self.group,
+            entry = id,
+            deliveries,
+            "event dead-lettered after failing every delivery; replay it once the cause is fixed"
+        );
+        metrics::counter!("events_dead_lettered_total", "stream" => self.stream, "group" => self.group)
+            .increment(1);
+        Ok(())
+    }
+
+    /// Handles `entries`, `concurrency` at a time (in order when 1).
+    async fn handle_all<H, F>(
+        &self,
+        conn: &redis::aio::MultiplexedConnection,
+        entries: &[redis::streams::StreamId],
+        handler: &H,
+    ) -> anyhow::Result<()>
+    where
+        H: Fn(Event) -> F,
+        F: Future<Output = anyhow::Result<()>>,
+    {
+        for chunk in entries.chunks(self.concurrency) {
+            let mut conns = vec![conn.clone(); chunk.len()];
+            let handled = futures::future::join_all(
+                chunk
+                    .iter()
+                    .zip(conns.iter_mut())
+                    .map(|(entry, conn)| self.handle(conn, entry, handler)),
+            )
+            .await;
+            handled.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+        }
+        Ok(())
+    }
+
+    async fn handle<H, F>(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        entry: &redis::streams::StreamId,
+        handler: &H,
+    ) -> anyhow::Result<()>
+    where
+        H: Fn(Event) -> F,
+        F: Future<Output = anyhow::Result<()>>,
+    {
+        let (stream, group) = (self.stream, self.group);
+        let event = entry
+            .get::<String>("event")
+            .and_then(|json| serde_json::from_str::<Event>(&json).ok());
+        let done = match event {
+            None => {
+                // Retrying cannot make it readable.
+                tracing::error!(id = %entry.id, stream, group, "unreadable event dropped");
+                true
+            }
+            Some(event) => {
+                let (name, id) = (event.name.clone(), event.id);
+                let delay = (chrono::Utc::now() - event.occurred_at)
+                    .num_milliseconds()
+                    .max(0);
+                metrics::histogram!("event_consumer_delay_seconds", "stream" => stream, "group" => group)
+                    .record(delay as f64 / 1000.0);
+                // The handling continues the trace of the request that caused the event.
+                let span = tracing::info_span!(
+                    "event",
+                    otel.name = %format!("{group} handles {name}"),
+                    event = %name,
+                    stream = %stream,
+                    group = %group,
+                );
+                service_kit::telemetry::continue_trace(&span, event.traceparent.as_deref());
+                let handled = tracing::Instrument::instrument(handler(event), span).await;
+                let result = if handled.is_ok() { "ok" } else { "retry" };
+                metrics::counter!("events_consumed_total", "stream" => stream, "group" => group, "result" => result)
+                    .increment(1);
+                match handled {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::warn!(%error, event = %name, %id, "event handler failed; it will be retried");
+                        false
+                    }
+                }
+            }
+        };
+        if done {
+            let _: i64 = redis::cmd("XACK")
+                .arg(&self.key)
+                .arg(group)
+                .arg(&entry.id)
+                .query_async(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Which of `entries` of `stream` a group of `groups` dead-lettered.
+pub async fn dead_lettered(
+    redis: &Redis,
+    stream: &str,
+    groups: &[&str],
+    entries: &[EntryId],
+) -> anyhow::Result<HashSet<EntryId>> {
+    if entries.is_empty() || groups.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let fields: Vec<(EntryId, String)> = entries
+        .iter()
+        .flat_map(|entry| {
+            groups
+                .iter()
+                .map(move |group| (*entry, format!("{group}/{entry}")))
+        })
+        .collect();
+    let mut conn = redis
+        .connection()
+        .await
+        .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
+    let mut hmget = redis::cmd("HMGET");
+    hmget.arg(dead_letter_key(redis, stream));
+    for (_, field) in &fields {
+        hmget.arg(field);
+    }
+    let found: Vec<Option<String>> = hmget.query_async(&mut conn).await?;
+    Ok(fields
+        .iter()
+        .zip(found)
+        .filter(|(_, record)| record.is_some())
+        .map(|((entry, _), _)| *entry)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    async fn redis() -> Redis {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        Redis::connect(&url, &test_support::redis_prefix(), 2)
+            .await
+            .expect("redis")
+    }
+
+    async fn publish(redis: &Redis, name: &str) -> String {
+        let event = Event {
+            id: uuid::Uuid::now_v7(),
+            name: name.into(),
+            version: 1,
+            aggregate_id: "x".into(),
+            occurred_at: chrono::Utc::now(),
+            traceparent: None,
+            payload: serde_json::json!({}),
+        };
+        let mut conn = redis.connection().await.unwrap();
+        redis::cmd("XADD")
+            .arg(stream_key(redis, "orders"))
+            .arg("*")
+            .arg("event")
+            .arg(serde_json::to_string(&event).unwrap())
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// 150 events that always fail, then one that fails once: retries walk the pending list
+    /// past the first hundred (a restart at `0-0` with COUNT 100 never reached it), and the
+    /// hopeless ones are dead-lettered after `max_deliveries`, recorded with their event.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn failing_events_are_dead_lettered_and_never_starve_the_retry_of_others() {
+        let redis = redis().await;
+        for _ in 0..150 {
+            publish(&redis, "Poison").await;
+        }
+        let good = publish(&redis, "Good").await;
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let handled = Arc::new(AtomicUsize::new(0));
+        let retries = Retries {
+            claim_after: Duration::from_millis(100),
+            claim_every: Duration::from_millis(100),
+            max_deliveries: 3,
+        };
+        let worker = {
+            let (attempts, handled) = (attempts.clone(), handled.clone());
+            consumer_worker_with(
+                redis.clone(),
+                ("orders", "cart"),
+                1,
+                retries,
+                move |event: Event| {
+                    let (attempts, handled) = (attempts.clone(), handled.clone());
+                    async move {
+                        if event.name == "Poison" {
+                            anyhow::bail!("always fails");
+                        }
+                        if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                            anyhow::bail!("fails once");
+                        }
+                        handled.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    }
+                },
+            )
+        };
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(worker(shutdown));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut conn = redis.connection().await.unwrap();
+        loop {
+            let dead: usize = redis::cmd("HLEN")
+                .arg(dead_letter_key(&redis, "orders"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if handled.load(Ordering::SeqCst) == 1 && dead == 150 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "handled {} (attempts {}), dead-lettered {dead}",
+                handled.load(Ordering::SeqCst),
+                attempts.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(stream_key(&redis, "orders"))
+            .arg("cart")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(pending.count(), 0, "nothing left pending");
+        let record: Option<String> = redis::cmd("HGET")
+            .arg(dead_letter_key(&redis, "orders"))
+            .arg(format!("cart/{good}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(record, None, "the good event was not given up");
+        let first_dead: Vec<String> = redis::cmd("HVALS")
+            .arg(dead_letter_key(&redis, "orders"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let record: serde_json::Value = serde_json::from_str(&first_dead[0]).unwrap();
+        assert_eq!(record["group"], "cart");
+        assert_eq!(record["deliveries"], 3);
+        assert!(
+            record["event"].as_str().unwrap().contains("Poison"),
+            "{record}"
+        );
+    }
 }

@@ -3,15 +3,19 @@
 //! A state change and its event commit together: the producer inserts the event into its
 //! own `outbox` table in the transaction of the change ([`outbox`]). A relay in every
 //! replica publishes committed events to a Redis stream, one replica at a time and in commit
-//! order, and marks them published; a rolled-back change never had an event. Delivery is at
-//! least once (a relay that dies between publishing and marking publishes again), so every
-//! consumer is idempotent by event id or by the state it changes ([`consumer`]).
+//! order, and marks them published; a rolled-back change never had an event. An event is
+//! done only when every consumer group of its stream handled it ([`settle`]): until then
+//! its row stays, and an event Redis lost (a restart, a failover, an older snapshot) is
+//! published again. Delivery is at least once, so every consumer is idempotent by event id
+//! or by the state it changes ([`consumer`]); an event that fails every delivery is
+//! dead-lettered, never silently dropped.
 //!
 //! The envelope ([`Event`]) and every event's payload are listed in `docs/events.md`.
 
 pub mod consumer;
 pub mod live;
 pub mod outbox;
+pub mod settle;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

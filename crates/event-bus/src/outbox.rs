@@ -1,5 +1,6 @@
 //! The transactional outbox: producers insert events in the transaction of their change;
-//! [`relay_worker`] publishes the committed ones to Redis Streams.
+//! [`relay_worker`] publishes the committed ones to Redis Streams and keeps each until every
+//! consumer group handled it ([`crate::settle`]).
 //!
 //! Every producing subgraph has an `outbox` table in its own schema (its migration creates
 //! it with the columns below); connections have `search_path` set to that schema, so this
@@ -29,6 +30,8 @@ diesel::table! {
         traceparent -> Nullable<Text>,
         occurred_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
+        entry_id -> Nullable<Text>,
+        acked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -97,18 +100,24 @@ struct OutboxRow {
 
 /// Events published per transaction.
 const BATCH: i64 = 500;
-/// Streams keep about this many entries (XADD MAXLEN ~).
-const STREAM_MAX_LEN: u64 = 100_000;
-/// Published rows are deleted after this long.
-const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
+/// Settled rows (every consumer handled them) are deleted after this long.
+const KEEP_SETTLED: Duration = Duration::from_secs(24 * 3600);
+/// How often published events are checked for being handled (or lost), while some are not.
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes this subgraph's outbox to the bus until shutdown; looks for new events every
-/// `poll` while idle, without pause while there is a backlog. Failures (PostgreSQL or Redis
-/// down) are logged and retried; nothing is marked published that Redis did not take.
+/// `poll` while idle, without pause while there is a backlog. Published events are settled
+/// ([`crate::settle`]) about every second while any is not: acknowledged by every consumer
+/// group, or published again when Redis lost them. Failures (PostgreSQL or Redis down) are
+/// logged and retried; nothing is marked published that Redis did not take.
 pub fn relay_worker(db: DbPool, redis: Redis, poll: Duration) -> Worker {
     Box::new(move |mut shutdown: Shutdown| {
         Box::pin(async move {
             let mut rounds: u64 = 0;
+            // Whether published events may be unsettled: true at start, after publishing,
+            // and while the last settle round left some waiting.
+            let mut unsettled = true;
+            let mut last_settle: Option<std::time::Instant> = None;
             loop {
                 rounds += 1;
                 if rounds % 20_000 == 1
@@ -116,14 +125,32 @@ pub fn relay_worker(db: DbPool, redis: Redis, poll: Duration) -> Worker {
                 {
                     tracing::warn!(%error, "outbox clean-up failed");
                 }
-                let wait = match publish_batch(&db, &redis).await {
+                let mut wait = match publish_batch(&db, &redis).await {
                     Ok(published) if published as i64 == BATCH => Duration::ZERO,
-                    Ok(_) => poll,
+                    Ok(published) => {
+                        unsettled |= published > 0;
+                        poll
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "outbox relay: will retry");
                         poll.max(Duration::from_millis(500))
                     }
                 };
+                if unsettled && last_settle.is_none_or(|at| at.elapsed() >= SETTLE_EVERY) {
+                    last_settle = Some(std::time::Instant::now());
+                    match crate::settle::settle(&db, &redis).await {
+                        Ok(settled) => {
+                            unsettled = settled.waiting > 0 || settled.republished > 0;
+                            if settled.republished > 0 {
+                                wait = Duration::ZERO;
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "outbox settle: will retry"),
+                    }
+                }
+                if unsettled {
+                    wait = wait.min(SETTLE_EVERY);
+                }
                 if !pause(&mut shutdown, wait).await {
                     break;
                 }
@@ -182,22 +209,19 @@ pub async fn publish_batch(db: &DbPool, redis: &Redis) -> anyhow::Result<usize> 
                 traceparent: row.traceparent.clone(),
                 payload: serde_json::from_str(&row.payload)?,
             };
+            // Not trimmed by length: the settle step trims what every group handled.
             pipe.cmd("XADD")
                 .arg(stream_key(redis, &row.stream))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(STREAM_MAX_LEN)
                 .arg("*")
                 .arg("event")
-                .arg(serde_json::to_string(&event)?)
-                .ignore();
+                .arg(serde_json::to_string(&event)?);
         }
         let mut redis_conn = redis
             .pool()
             .get()
             .await
             .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
-        pipe.query_async::<()>(&mut *redis_conn).await?;
+        let entry_ids: Vec<String> = pipe.query_async(&mut *redis_conn).await?;
         let now = Utc::now();
         for row in &rows {
             metrics::counter!("events_published_total", "stream" => row.stream.clone(), "name" => row.name.clone())
@@ -206,10 +230,15 @@ pub async fn publish_batch(db: &DbPool, redis: &Redis) -> anyhow::Result<usize> 
                 .record((now - row.occurred_at).num_milliseconds().max(0) as f64 / 1000.0);
         }
         let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
-        diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
-            .set(outbox::published_at.eq(diesel::dsl::now))
-            .execute(conn)
-            .await?;
+        diesel::sql_query(
+            "UPDATE outbox SET published_at = now(), entry_id = published.entry_id \
+             FROM unnest($1::bigint[], $2::text[]) AS published (seq, entry_id) \
+             WHERE outbox.seq = published.seq",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&seqs)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&entry_ids)
+        .execute(conn)
+        .await?;
         tracing::debug!(count = rows.len(), "outbox events published");
         Ok::<_, anyhow::Error>(rows.len())
     })
@@ -218,8 +247,8 @@ pub async fn publish_batch(db: &DbPool, redis: &Redis) -> anyhow::Result<usize> 
 
 async fn delete_old(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
-    let cutoff = Utc::now() - chrono::Duration::from_std(KEEP_PUBLISHED)?;
-    diesel::delete(outbox::table.filter(outbox::published_at.lt(cutoff)))
+    let cutoff = Utc::now() - chrono::Duration::from_std(KEEP_SETTLED)?;
+    diesel::delete(outbox::table.filter(outbox::acked_at.lt(cutoff)))
         .execute(&mut conn)
         .await?;
     Ok(())
