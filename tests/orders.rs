@@ -597,6 +597,7 @@ fn fast_orders(payment_ttl: Duration) -> OrderSettings {
         abandon_after: Duration::from_secs(1),
         sweep_interval: Duration::from_millis(200),
         outbox_poll: Duration::from_millis(20),
+        expiry_grace: Duration::ZERO,
     }
 }
 
@@ -1314,12 +1315,12 @@ struct TextRow {
     text: String,
 }
 
-const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) { id status method \
+pub(crate) const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) { id status method \
     amount { amount currency } refundedAmount { amount } redirectUrl expiresAt order { id status } } }";
 const REFUND: &str = "mutation($input: RefundInput!) { refundPayment(input: $input) { id amount { amount } \
     payment { id status refundedAmount { amount } } } }";
 
-fn pay(order: &str, key: &str) -> Value {
+pub(crate) fn pay(order: &str, key: &str) -> Value {
     json!({ "input": { "orderId": order, "method": "SANDBOX_CARD", "idempotencyKey": key } })
 }
 
@@ -1481,6 +1482,7 @@ async fn payments_expire_once_across_two_replicas_and_a_late_success_is_refunded
         payment_ttl: Some(Duration::from_secs(2)),
         orders: Some(OrderSettings {
             sweep_interval: Duration::from_millis(100),
+            expiry_grace: Duration::ZERO,
             ..OrderSettings::default()
         }),
         ..Options::default()

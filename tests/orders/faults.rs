@@ -361,3 +361,94 @@ async fn an_event_redis_lost_before_its_consumer_read_it_is_published_again() {
     replica.stop().await;
     system.stop().await;
 }
+
+/// Grace at expiry (finding 9): the customer approved at the gateway before the payment's
+/// and the order's `expiresAt`, and the webhook came after it (the gateway retries with
+/// backoff). The payment succeeds and the order is paid, not expired with the money
+/// refunded; once expired, the gateway refuses new decisions and `payOrder` refuses a new
+/// payment.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_approved_in_time_and_reported_late_still_pays_its_order() {
+    use std::time::Duration;
+
+    let system = System::start_with(super::support::Options {
+        orders: Some(service_kit::config::OrderSettings {
+            expiry_grace: Duration::from_secs(8),
+            ..super::fast_orders(Duration::from_secs(2))
+        }),
+        payment_ttl: Some(Duration::from_secs(2)),
+        service_config: Some(std::sync::Arc::new(|config| {
+            config.payment_webhook_grace = Duration::from_secs(5);
+        })),
+        ..Default::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let token = system.register("just-in-time@example.com").await;
+    let item = product(&system, &admin, "Just in time", 700, 5).await;
+    let (order, _) = super::place_order(&system, &token, "just-in-time-1", &item, 1).await;
+    let paying = system
+        .graphql_as(&token, super::PAY, super::pay(&order, "just-in-time-pay-1"))
+        .await;
+    let payment = paying["data"]["payOrder"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{paying}"))
+        .to_owned();
+    let redirect = paying["data"]["payOrder"]["redirectUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reference = redirect.rsplit('/').next().unwrap().to_owned();
+
+    // Past both expiries, within the grace: the gateway page refuses a decision now...
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late_click = reqwest::Client::new()
+        .post(format!("{redirect}/approve"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(late_click, 409, "a decision after the payment's expiry");
+    // ...and no new payment starts,
+    let again = system
+        .graphql_as(&token, super::PAY, super::pay(&order, "just-in-time-pay-2"))
+        .await;
+    assert_eq!(super::error_codes(&again), ["CONFLICT"], "{again}");
+    // but the webhook of the approval made in time still pays the order.
+    assert_eq!(
+        gateway_reports(&system, &reference, "succeeded", 700).await,
+        200
+    );
+    let status = |query: &'static str, field: &'static str, id: String| {
+        let (system, admin) = (&system, &admin);
+        async move {
+            let response = system.graphql_as(admin, query, json!({ "id": id })).await;
+            response["data"][field]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    eventually("the order is paid", || async {
+        status(
+            "query($id: ID!) { order(id: $id) { status } }",
+            "order",
+            order.clone(),
+        )
+        .await
+            == "PAID"
+    })
+    .await;
+    assert_eq!(
+        status(
+            "query($id: ID!) { payment(id: $id) { status } }",
+            "payment",
+            payment.clone()
+        )
+        .await,
+        "SUCCEEDED"
+    );
+    system.stop().await;
+}

@@ -623,6 +623,7 @@ impl Options {
         Self {
             orders: Some(service_kit::config::OrderSettings {
                 sweep_interval: interval,
+                expiry_grace: Duration::ZERO,
                 ..Default::default()
             }),
             ..Self::default()
@@ -636,6 +637,7 @@ impl Options {
             orders: Some(service_kit::config::OrderSettings {
                 sweep_interval: Duration::from_secs(3600),
                 outbox_poll: Duration::from_secs(3600),
+                expiry_grace: Duration::ZERO,
                 ..Default::default()
             }),
             ..Self::default()

@@ -45,6 +45,8 @@ pub fn consumers_of(stream: &str) -> &'static [&'static str] {
 
 /// Rows looked at per stream and round.
 const BATCH: i64 = 1000;
+/// Settled entries stay in the stream at least this long.
+const KEEP_IN_STREAM: std::time::Duration = std::time::Duration::from_secs(60);
 
 static GROUPS: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("settle/groups.lua")));
@@ -243,14 +245,20 @@ async fn settle_stream(
             .execute(conn)
             .await?;
     }
-    // Everything older than the oldest entry still needed can go; only when this round saw
-    // every unsettled row of the stream.
+    // Everything older than the oldest entry still needed can go, and than the last minute
+    // (live feeds catching up, and anyone looking); only when this round saw every
+    // unsettled row of the stream.
     if (rows.len() as i64) < BATCH {
+        let a_minute_ago = EntryId(
+            (Utc::now() - chrono::Duration::from_std(KEEP_IN_STREAM)?).timestamp_millis() as u64,
+            0,
+        );
         let keep_from = waiting
             .iter()
             .min()
             .copied()
-            .or_else(|| acknowledged.iter().map(|(_, e)| *e).max());
+            .or_else(|| acknowledged.iter().map(|(_, e)| *e).max())
+            .map(|needed| needed.min(a_minute_ago));
         if let Some(keep_from) = keep_from {
             let _: i64 = redis::cmd("XTRIM")
                 .arg(&key)

@@ -100,6 +100,11 @@ pub struct ServiceConfig {
     pub order_url: String,
     /// `PAYMENT_TTL_SECONDS` (default 900): how long a payment may stay open at the gateway.
     pub payment_ttl: Duration,
+    /// `PAYMENT_WEBHOOK_GRACE_SECONDS` (default 120): how long past its expiry an open
+    /// payment waits for the gateway's webhook before it expires (the gateway refuses
+    /// decisions after the expiry; a decision made in time may be delivered later). Keep it
+    /// below `ORDER_EXPIRY_GRACE_SECONDS`.
+    pub payment_webhook_grace: Duration,
     /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
     /// may make per second; more are `RATE_LIMITED`.
     pub flash_purchases_per_second: u32,
@@ -133,6 +138,10 @@ pub struct OrderSettings {
     /// `OUTBOX_POLL_MILLIS`: how often an idle outbox relay looks for new events
     /// (default 50).
     pub outbox_poll: Duration,
+    /// `ORDER_EXPIRY_GRACE_SECONDS`: how long past its `expiresAt` an unpaid order waits
+    /// before it expires (default 180), so that a payment approved at the gateway in time,
+    /// whose webhook or event comes late, still pays it. No new payment starts in it.
+    pub expiry_grace: Duration,
 }
 
 impl Default for OrderSettings {
@@ -142,6 +151,7 @@ impl Default for OrderSettings {
             abandon_after: Duration::from_secs(30),
             sweep_interval: Duration::from_millis(1000),
             outbox_poll: Duration::from_millis(50),
+            expiry_grace: Duration::from_secs(180),
         }
     }
 }
@@ -166,6 +176,10 @@ impl OrderSettings {
             outbox_poll: Duration::from_millis(env_parse(
                 "OUTBOX_POLL_MILLIS",
                 defaults.outbox_poll.as_millis() as u64,
+            )?),
+            expiry_grace: Duration::from_secs(env_parse(
+                "ORDER_EXPIRY_GRACE_SECONDS",
+                defaults.expiry_grace.as_secs(),
             )?),
         })
     }
@@ -301,6 +315,10 @@ impl ServiceConfig {
                 .filter(|v| !v.is_empty()),
             order_url: env_or("ORDER_SUBGRAPH_URL", DEFAULT_ORDER_URL),
             payment_ttl: Duration::from_secs(env_parse("PAYMENT_TTL_SECONDS", 900)?),
+            payment_webhook_grace: Duration::from_secs(env_parse(
+                "PAYMENT_WEBHOOK_GRACE_SECONDS",
+                120,
+            )?),
             flash_purchases_per_second: env_parse("FLASH_PURCHASES_PER_SECOND", 5)?,
         })
     }

@@ -202,11 +202,16 @@ fn base_config() -> ServiceConfig {
         user_url: service_kit::config::DEFAULT_USER_URL.to_owned(),
         cart_url: service_kit::config::DEFAULT_CART_URL.to_owned(),
         internal_token: service_kit::config::DEV_INTERNAL_TOKEN.to_owned(),
-        orders: service_kit::config::OrderSettings::default(),
+        // No grace at expiry unless a test asks for it (expiry tests wait for it otherwise).
+        orders: service_kit::config::OrderSettings {
+            expiry_grace: std::time::Duration::ZERO,
+            ..service_kit::config::OrderSettings::default()
+        },
         payment_webhook_secret: service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET.to_owned(),
         payment_gateway_url: None,
         order_url: service_kit::config::DEFAULT_ORDER_URL.to_owned(),
         payment_ttl: std::time::Duration::from_secs(900),
+        payment_webhook_grace: std::time::Duration::ZERO,
         flash_purchases_per_second: 5,
         loader_batch: service_kit::loader::BatchWindow::Yield,
         parsed_document_cache: 1000,

@@ -82,13 +82,18 @@ async fn reread(
         .ok_or_else(|| ApiError::NotFound("order".into()))
 }
 
-/// Expires up to `limit` unpaid orders past their time, in one transaction whose row locks
-/// keep other replicas off them; their `OrderExpired` events make the catalog release the
-/// stock. Returns how many expired.
-pub async fn expire_due(db: &DbPool, limit: i64) -> Result<usize, ApiError> {
+/// Expires up to `limit` unpaid orders past their time and `grace` (a payment approved in
+/// time may be reported late), in one transaction whose row locks keep other replicas off
+/// them; their `OrderExpired` events make the catalog release the stock. Returns how many
+/// expired.
+pub async fn expire_due(
+    db: &DbPool,
+    limit: i64,
+    grace: std::time::Duration,
+) -> Result<usize, ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        let due = store::lock_due_for_expiry(conn, limit).await?;
+        let due = store::lock_due_for_expiry(conn, limit, grace).await?;
         let mut expired = 0;
         for order in &due {
             let to = decide(status_of(order)?, Command::Expire)

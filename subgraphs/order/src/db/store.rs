@@ -455,15 +455,17 @@ pub async fn page(
     Ok((rows, total))
 }
 
-/// Unpaid orders past their expiry, locked for this transaction; rows another replica has
-/// locked are skipped, so replicas never take the same order.
+/// Unpaid orders past their expiry and `grace`, locked for this transaction; rows another
+/// replica has locked are skipped, so replicas never take the same order.
 pub async fn lock_due_for_expiry(
     conn: &mut AsyncPgConnection,
     limit: i64,
+    grace: std::time::Duration,
 ) -> Result<Vec<OrderRow>, ApiError> {
+    let due = Utc::now() - chrono::Duration::from_std(grace).map_err(|_| ApiError::Internal)?;
     Ok(orders::table
         .filter(orders::status.eq(OrderStatus::PendingPayment.as_db()))
-        .filter(orders::expires_at.le(diesel::dsl::now))
+        .filter(orders::expires_at.le(due))
         .order(orders::expires_at)
         .limit(limit)
         .for_update()

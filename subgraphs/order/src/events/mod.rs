@@ -97,7 +97,7 @@ fn sweeper(db: DbPool, settings: OrderSettings) -> Worker {
 
 async fn sweep(db: &DbPool, settings: &OrderSettings) -> Result<(), service_kit::ApiError> {
     loop {
-        let expired = lifecycle::expire_due(db, SWEEP_BATCH).await?;
+        let expired = lifecycle::expire_due(db, SWEEP_BATCH, settings.expiry_grace).await?;
         if expired > 0 {
             tracing::info!(count = expired, "unpaid orders expired");
         }

@@ -291,13 +291,19 @@ pub async fn cancel_open_payment_of(
     .await
 }
 
-/// Expires up to `limit` open payments past their time, skipping rows another replica
-/// holds, in one transaction. Returns how many expired.
-pub async fn expire_due(conn: &mut AsyncPgConnection, limit: i64) -> Result<usize, ApiError> {
+/// Expires up to `limit` open payments past their time and `grace` (the gateway refuses
+/// decisions after the expiry, but one made in time may be delivered later), skipping rows
+/// another replica holds, in one transaction. Returns how many expired.
+pub async fn expire_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    grace: std::time::Duration,
+) -> Result<usize, ApiError> {
+    let due = Utc::now() - chrono::Duration::from_std(grace).map_err(|_| ApiError::Internal)?;
     conn.transaction(async |conn| {
         let due: Vec<Uuid> = payments::table
             .filter(payments::status.eq(PaymentStatus::Pending.as_db()))
-            .filter(payments::expires_at.le(Utc::now()))
+            .filter(payments::expires_at.le(due))
             .order(payments::expires_at)
             .limit(limit)
             .select(payments::id)
@@ -416,6 +422,11 @@ pub async fn queue_gateway_decision(
                 "this payment is {} already",
                 row.status
             )));
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(ApiError::Conflict(
+                "this payment expired: start a new one".into(),
+            ));
         }
         let decided: i64 = schema::gateway_deliveries::table
             .filter(schema::gateway_deliveries::payment_id.eq(row.id))
@@ -807,7 +818,9 @@ mod tests {
             let mut conn = db.get().await.unwrap();
             let mut total = 0;
             loop {
-                let expired = expire_due(&mut conn, 7).await.unwrap();
+                let expired = expire_due(&mut conn, 7, std::time::Duration::ZERO)
+                    .await
+                    .unwrap();
                 total += expired;
                 if expired == 0 {
                     return total;

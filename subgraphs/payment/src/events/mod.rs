@@ -26,7 +26,11 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
             config.orders.outbox_poll,
         ),
         order_events(stores.db.clone(), stores.redis.clone()),
-        sweeper(stores.db.clone(), config.orders.sweep_interval),
+        sweeper(
+            stores.db.clone(),
+            config.orders.sweep_interval,
+            config.payment_webhook_grace,
+        ),
         crate::gateway::delivery_worker(
             stores.db.clone(),
             own_webhook_url(config),
@@ -116,17 +120,17 @@ async fn refund_refused(db: &DbPool, event: Event) -> anyhow::Result<()> {
 /// The idempotency key of the automatic refund of a payment (one per payment).
 pub const AUTOMATIC_REFUND_KEY: &str = "automatic-refund-order-not-payable";
 
-fn sweeper(db: DbPool, interval: std::time::Duration) -> Worker {
+fn sweeper(db: DbPool, interval: std::time::Duration, grace: std::time::Duration) -> Worker {
     periodic_worker("payment sweep", interval, move || {
         let db = db.clone();
-        async move { sweep(&db).await }
+        async move { sweep(&db, grace).await }
     })
 }
 
-async fn sweep(db: &DbPool) -> Result<(), service_kit::ApiError> {
+async fn sweep(db: &DbPool, grace: std::time::Duration) -> Result<(), service_kit::ApiError> {
     let mut conn = db.get().await?;
     loop {
-        let expired = store::expire_due(&mut conn, SWEEP_BATCH).await?;
+        let expired = store::expire_due(&mut conn, SWEEP_BATCH, grace).await?;
         if expired > 0 {
             tracing::info!(count = expired, "open payments expired");
         }

@@ -364,6 +364,11 @@ impl Mutation {
             .into());
         }
         let now = Utc::now();
+        // In the order's grace after its expiry, a payment started before may still be
+        // reported; a new one may not start.
+        if order.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(ApiError::Conflict("this order's time to pay is over".into()).into());
+        }
         let ttl = chrono::Duration::from_std(setup.ttl).unwrap_or(chrono::Duration::minutes(15));
         let expires_at = order
             .expires_at
