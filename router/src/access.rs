@@ -10,6 +10,9 @@
 //!   `UNAUTHENTICATED`), and root fields that are not on the public operation list to
 //!   callers without a token, before planning: only the refused fields are `null`, each
 //!   with an `UNAUTHENTICATED` error; public fields of the same operation still resolve.
+//! - Refuses a mutation whose root fields belong to more than one subgraph
+//!   (`BAD_USER_INPUT`, before any subgraph is called): hive-router 0.2.19 would overlap
+//!   them with the previous field's entity fetches.
 //! - Gives every error the contract's code ([`contract_code`]): JWT failures
 //!   `UNAUTHENTICATED` (HTTP 401), failed subgraph calls `UNAVAILABLE`, malformed or invalid
 //!   requests `BAD_USER_INPUT`, anything unknown `INTERNAL_SERVER_ERROR`.
@@ -29,10 +32,15 @@ use hive_router::executor::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
 use hive_router::executor::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::executor::hooks::on_query_plan::{
+    OnQueryPlanStartHookPayload, OnQueryPlanStartHookResult,
+};
 use hive_router::executor::plugin_trait::{
     EndHookPayload as _, RouterPlugin, StartHookPayload as _,
 };
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
+use hive_router::query_planner::planner::plan_nodes::PlanNode;
+use hive_router::query_planner::state::supergraph_state::OperationKind;
 use hive_router::telemetry::logging::request_id::REQUEST_IDENTIFIERS;
 use hive_router::{GraphQLError, PlanExecutionOutput};
 use public_operations::PublicOperations;
@@ -96,6 +104,60 @@ fn too_many_root_fields(count: usize, limit: usize) -> PlanExecutionOutput {
         body: body.to_string().into_bytes(),
         error_count: 1,
         status_code: hive_router::http::StatusCode::OK,
+    }
+}
+
+/// The answer to a mutation whose root fields would run in more than one subgraph.
+fn mutation_across_subgraphs(subgraphs: &[String]) -> PlanExecutionOutput {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": format!(
+                "a mutation's root fields must belong to one subgraph, these belong to {}: \
+                 send them as separate requests, one after the other",
+                subgraphs.join(", ")
+            ),
+            "extensions": { "code": "BAD_USER_INPUT" },
+        }],
+    });
+    PlanExecutionOutput {
+        body: body.to_string().into_bytes(),
+        error_count: 1,
+        status_code: hive_router::http::StatusCode::OK,
+    }
+}
+
+/// The subgraphs of the mutation fetches of a plan, in plan order (one per fetch, so a
+/// subgraph is listed twice when its root fields are split by another's).
+fn mutation_fetches(node: &PlanNode, out: &mut Vec<String>) {
+    match node {
+        PlanNode::Fetch(fetch) => {
+            if fetch.operation_kind == Some(OperationKind::Mutation) {
+                out.push(fetch.service_name.clone());
+            }
+        }
+        PlanNode::BatchFetch(fetch) => {
+            if fetch.operation_kind == Some(OperationKind::Mutation) {
+                out.push(fetch.service_name.clone());
+            }
+        }
+        PlanNode::Sequence(sequence) => {
+            for node in &sequence.nodes {
+                mutation_fetches(node, out);
+            }
+        }
+        PlanNode::Parallel(parallel) => {
+            for node in &parallel.nodes {
+                mutation_fetches(node, out);
+            }
+        }
+        PlanNode::Flatten(flatten) => mutation_fetches(&flatten.node, out),
+        PlanNode::Condition(condition) => {
+            for node in condition.if_clause.iter().chain(&condition.else_clause) {
+                mutation_fetches(node, out);
+            }
+        }
+        PlanNode::Subscription(_) | PlanNode::Defer(_) => {}
     }
 }
 
@@ -296,6 +358,33 @@ impl RouterPlugin for MallAccess {
                     })
                     .proceed()
             })
+        })
+    }
+
+    /// Refuses a mutation whose root fields would run as more than one subgraph fetch:
+    /// hive-router 0.2.19 starts the next root field's fetch while the previous field's
+    /// entity fetches still run (fixed upstream in 0.3.2, which needs a newer compiler), so
+    /// a result could show the effect of a later field, against GraphQL's serial execution
+    /// of mutations. Root fields of one subgraph are one fetch, and run in order there.
+    async fn on_query_plan<'exec>(
+        &'exec self,
+        payload: OnQueryPlanStartHookPayload<'exec>,
+    ) -> OnQueryPlanStartHookResult<'exec> {
+        let operation = payload.filtered_operation_for_plan;
+        if operation.operation_kind != Some(OperationKind::Mutation)
+            || operation.selection_set.items.len() < 2
+        {
+            return payload.proceed();
+        }
+        payload.on_end(|end| {
+            let mut fetches = Vec::new();
+            if let Some(node) = &end.query_plan().node {
+                mutation_fetches(node, &mut fetches);
+            }
+            if fetches.len() > 1 {
+                return end.end_with_response(mutation_across_subgraphs(&fetches));
+            }
+            end.proceed()
         })
     }
 

@@ -452,3 +452,55 @@ async fn a_payment_approved_in_time_and_reported_late_still_pays_its_order() {
     );
     system.stop().await;
 }
+
+/// A mutation with root fields in two subgraphs (finding 11): hive-router 0.2.19 would
+/// start `updateProduct` while `addToCart`'s product lookup still runs, so the cart could
+/// show the new price, against GraphQL's serial execution. The router refuses it before
+/// any subgraph is called; several root fields of one subgraph still run, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mutation_with_root_fields_in_two_subgraphs_is_refused_before_anything_changes() {
+    let system = System::start().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Serial", 100, 10).await;
+    let mixed = system
+        .graphql_as(
+            &admin,
+            "mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { items { product { price { amount } } } } \
+             updateProduct(id: $p, input: { price: 999 }) { id } }",
+            json!({ "p": item }),
+        )
+        .await;
+    assert_eq!(super::error_codes(&mixed), ["BAD_USER_INPUT"], "{mixed}");
+    assert!(
+        mixed["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cart, catalog"),
+        "{mixed}"
+    );
+    let after = system
+        .graphql_as(
+            &admin,
+            "query($p: ID!) { product(id: $p) { price { amount } } cart { totalQuantity } }",
+            json!({ "p": item }),
+        )
+        .await;
+    assert_eq!(after["data"]["product"]["price"]["amount"], 100, "{after}");
+    assert_eq!(after["data"]["cart"]["totalQuantity"], 0, "{after}");
+
+    let one_subgraph = system
+        .graphql_as(
+            &admin,
+            "mutation($p: ID!) { first: addToCart(productId: $p, quantity: 1) { totalQuantity } \
+             second: addToCart(productId: $p, quantity: 2) { totalQuantity items { product { price { amount } } } } }",
+            json!({ "p": item }),
+        )
+        .await;
+    assert!(
+        super::error_codes(&one_subgraph).is_empty(),
+        "{one_subgraph}"
+    );
+    assert_eq!(one_subgraph["data"]["first"]["totalQuantity"], 1);
+    assert_eq!(one_subgraph["data"]["second"]["totalQuantity"], 3);
+    system.stop().await;
+}
