@@ -201,21 +201,38 @@ pub fn router_command(
         .envs(subgraphs.router_env())
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    // Introspection is off in production (router.config.yaml), unless set explicitly.
     let production = std::env::var("MALL_ENV").is_ok_and(|env| env == "production");
-    if production && std::env::var_os("ROUTER_INTROSPECTION").is_none() {
-        command.env("ROUTER_INTROSPECTION", "false");
-    }
-    // Production serves the contract's trusted documents only, by id.
-    if production && std::env::var_os("ROUTER_REQUIRE_DOCUMENT_ID").is_none() {
-        command.env("ROUTER_REQUIRE_DOCUMENT_ID", "true");
-    }
+    command.envs(router_env_for(production, config_file, |name| {
+        std::env::var_os(name).is_some()
+    }));
     command.env("PLAYGROUND_ENABLED", playground_served().to_string());
     router_traces(
         &mut command,
         service_kit::telemetry::OtlpSettings::from_env().as_ref(),
     );
     command
+}
+
+/// The router's variables that follow from the environment (`production`), unless `set`
+/// says the operator set them: in production no introspection, the contract's trusted
+/// documents only (by id) and no built-in GraphiQL page; in development the relaxed rate
+/// limits (`router-config/rate-limits.development.yaml`).
+pub fn router_env_for(
+    production: bool,
+    config_file: &Path,
+    set: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, String)> {
+    let wanted: Vec<(&'static str, String)> = if production {
+        vec![
+            ("ROUTER_INTROSPECTION", "false".into()),
+            ("ROUTER_REQUIRE_DOCUMENT_ID", "true".into()),
+            ("LABORATORY_ENABLED", "false".into()),
+        ]
+    } else {
+        let limits = config_file.with_file_name("rate-limits.development.yaml");
+        vec![("RATE_LIMITS_FILE", limits.display().to_string())]
+    };
+    wanted.into_iter().filter(|(name, _)| !set(name)).collect()
 }
 
 /// Has the router export traces as `otlp` says (the subgraphs read the standard `OTEL_*`
@@ -362,4 +379,45 @@ pub fn export_schemas(dir: &Path) -> anyhow::Result<()> {
         format!("[\n{}\n]\n", list.join(",\n")),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_turns_off_introspection_graphiql_and_unlisted_documents_unless_set() {
+        let config = Path::new("/app/router-config/router.config.yaml");
+        let env = router_env_for(true, config, |_| false);
+        assert_eq!(
+            env,
+            [
+                ("ROUTER_INTROSPECTION", "false".to_owned()),
+                ("ROUTER_REQUIRE_DOCUMENT_ID", "true".to_owned()),
+                ("LABORATORY_ENABLED", "false".to_owned()),
+            ]
+        );
+        // What the operator set wins.
+        let env = router_env_for(true, config, |name| name == "LABORATORY_ENABLED");
+        assert!(env.iter().all(|(name, _)| *name != "LABORATORY_ENABLED"));
+    }
+
+    #[test]
+    fn development_relaxes_the_rate_limits_unless_a_file_is_named() {
+        let config = Path::new("/repo/router-config/router.config.yaml");
+        assert_eq!(
+            router_env_for(false, config, |_| false),
+            [(
+                "RATE_LIMITS_FILE",
+                "/repo/router-config/rate-limits.development.yaml".to_owned()
+            )]
+        );
+        assert!(router_env_for(false, config, |name| name == "RATE_LIMITS_FILE").is_empty());
+        // The file parses as the router's rate limits.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        router::rate_limit::RateLimits::load(
+            &repo.join("router-config/rate-limits.development.yaml"),
+        )
+        .expect("the development rate limits load");
+    }
 }

@@ -119,6 +119,15 @@ async fn run_system() -> anyhow::Result<()> {
     for (name, addr) in &subgraphs.addrs {
         println!("  {name:<8} subgraph: http://{addr}/graphql");
     }
+    if std::env::var("MALL_ENV").is_ok_and(|env| env == "production") {
+        println!("Production mode: rate limits of router-config/rate-limits.yaml.");
+    } else if std::env::var_os("RATE_LIMITS_FILE").is_none() {
+        println!(
+            "Development mode: per-user limits on sign-up, sign-in and checkout are off \
+             (router-config/rate-limits.development.yaml); RATE_LIMITS_FILE=router-config/rate-limits.yaml \
+             applies production's."
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     // Ctrl-C in a terminal reaches the router too (same process group): a clean router exit

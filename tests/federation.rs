@@ -443,12 +443,43 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn introspection_can_be_switched_off_as_in_production() {
+async fn introspection_and_the_graphiql_page_can_be_switched_off_as_in_production() {
+    // Development serves the router's GraphiQL page at /graphql to a browser.
+    let browser_page = |system: &System| {
+        let url = system.router_url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .get(&url)
+                .header("accept", "text/html")
+                .send()
+                .await
+                .unwrap();
+            response.text().await.unwrap_or_default().to_lowercase()
+        }
+    };
+    let development = System::start().await;
+    assert!(
+        browser_page(&development).await.contains("<html"),
+        "no GraphiQL in development"
+    );
+    development.stop().await;
+    // What `mall` sets with MALL_ENV=production (`douyin_mall::router_env_for`).
+    let production =
+        douyin_mall::router_env_for(true, &douyin_mall::default_router_config(), |_| false);
+    let router_env: Vec<(&'static str, &'static str)> = production
+        .into_iter()
+        .filter(|(name, _)| *name != "ROUTER_REQUIRE_DOCUMENT_ID")
+        .map(|(name, value)| (name, &*value.leak()))
+        .collect();
     let system = System::start_with(support::Options {
-        router_env: vec![("ROUTER_INTROSPECTION", "false")],
+        router_env,
         ..Default::default()
     })
     .await;
+    assert!(
+        !browser_page(&system).await.contains("<html"),
+        "GraphiQL served in production"
+    );
     let schema = system
         .graphql("{ __schema { queryType { name } } }", json!({}))
         .await;
