@@ -3,6 +3,9 @@
 
 mod support;
 
+/// The chaos soak (`tests/orders/chaos.rs`, run by `scripts/chaos`).
+#[path = "orders/chaos.rs"]
+mod chaos;
 /// Nothing lost under faults (`tests/orders/faults.rs`).
 #[path = "orders/faults.rs"]
 mod faults;
