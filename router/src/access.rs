@@ -107,6 +107,17 @@ fn too_many_root_fields(count: usize, limit: usize) -> PlanExecutionOutput {
     }
 }
 
+/// The answer to a request that arrives while the router is stopping.
+fn stopping() -> hive_router::ntex::http::Response {
+    hive_router::ntex::http::Response::build(hive_router::http::StatusCode::SERVICE_UNAVAILABLE)
+        .header("content-type", "application/json")
+        .header("retry-after", "1")
+        .header("connection", "close")
+        .body(
+            r#"{"data":null,"errors":[{"message":"the router is stopping: retry (another replica answers)","extensions":{"code":"UNAVAILABLE"}}]}"#,
+        )
+}
+
 /// The answer to a mutation whose root fields would run in more than one subgraph.
 fn mutation_across_subgraphs(subgraphs: &[String]) -> PlanExecutionOutput {
     let body = serde_json::json!({
@@ -321,6 +332,16 @@ impl RouterPlugin for MallAccess {
         mut payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
+            // Counted until its response is ready; refused once the router is stopping
+            // (`/health` still answers: the process is alive, just not ready).
+            let in_flight = if payload.router_http_request.path() == "/health" {
+                None
+            } else {
+                match crate::drain::DRAIN.enter() {
+                    Some(in_flight) => Some(in_flight),
+                    None => return payload.end_with_response(stopping()),
+                }
+            };
             let peer = payload.router_http_request.peer_addr().map(|a| a.ip());
             let headers = payload.router_http_request.headers_mut();
             let forwarded: Vec<&str> = headers
@@ -340,14 +361,17 @@ impl RouterPlugin for MallAccess {
                 .try_with(|ids| HeaderValue::from_str(ids.req_id()).ok())
                 .ok()
                 .flatten();
-            let Some(request_id) = request_id else {
-                return payload.proceed();
-            };
-            headers.insert(
-                HeaderName::from_static(REQUEST_ID_HEADER),
-                request_id.clone(),
-            );
+            if let Some(request_id) = &request_id {
+                headers.insert(
+                    HeaderName::from_static(REQUEST_ID_HEADER),
+                    request_id.clone(),
+                );
+            }
             payload.on_end(move |payload| {
+                drop(in_flight);
+                let Some(request_id) = request_id else {
+                    return payload.proceed();
+                };
                 payload
                     .map_response(|mut response| {
                         response

@@ -9,6 +9,7 @@
 #![recursion_limit = "256"]
 
 pub mod access;
+pub mod drain;
 pub mod playground;
 pub mod rate_limit;
 
@@ -19,9 +20,15 @@ use hive_router::{PluginRegistry, init_rustls_crypto_provider, ntex, router_entr
 /// Environment variable naming the router's configuration file.
 pub const CONFIG_ENV: &str = "ROUTER_CONFIG_FILE_PATH";
 
-/// Runs the router until it is stopped (Ctrl-C or SIGTERM). Blocks the calling thread.
+/// Runs the router until it is stopped (Ctrl-C or SIGTERM): it stops taking requests and
+/// answers those in flight first ([`drain`]). Blocks the calling thread.
+pub fn run() -> Result<(), RouterInitError> {
+    drain::install();
+    serve()
+}
+
 #[hive_router::main]
-pub async fn run() -> Result<(), RouterInitError> {
+async fn serve() -> Result<(), RouterInitError> {
     init_rustls_crypto_provider();
     router_entrypoint(
         PluginRegistry::new()

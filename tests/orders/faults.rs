@@ -504,3 +504,62 @@ async fn a_mutation_with_root_fields_in_two_subgraphs_is_refused_before_anything
     assert_eq!(one_subgraph["data"]["second"]["totalQuantity"], 3);
     system.stop().await;
 }
+
+/// Stopping the router (finding 10): requests in flight when it gets SIGTERM, or SIGINT as
+/// Ctrl-C in a terminal sends it, finish (here: 12 waiting on a catalog that answers only
+/// after the signal), and the router then exits cleanly. ntex stopped at once on SIGINT.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_router_finishes_requests_in_flight_on_ctrl_c_and_on_sigterm() {
+    use std::time::Duration;
+
+    let system = System::start().await;
+    let catalog: std::net::SocketAddr = system.subgraph_base("catalog")[7..].parse().unwrap();
+    for signal in ["-INT", "-TERM"] {
+        let proxy = super::support::TcpProxy::in_front_of(catalog).await;
+        let (mut router, url) = system
+            .start_another_router_with(&[("CATALOG_SUBGRAPH_URL", proxy.url().to_owned())])
+            .await;
+        proxy.freeze();
+        let client = reqwest::Client::new();
+        let requests: Vec<_> = (0..12)
+            .map(|i| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let response = client
+                        .post(&url)
+                        .json(&json!({ "query": format!("{{ products(first: {}) {{ totalCount }} }}", i + 1) }))
+                        .send()
+                        .await
+                        .map_err(|e| format!("{e:?}"))?;
+                    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>(body)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pid = router.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        proxy.restore().await;
+        for request in requests {
+            let body = request
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("cut off by {signal}: {e}"));
+            assert!(
+                body["data"]["products"]["totalCount"].is_number(),
+                "{signal}: {body}"
+            );
+        }
+        let status = tokio::time::timeout(Duration::from_secs(15), router.wait())
+            .await
+            .expect("the router exits after draining")
+            .unwrap();
+        assert!(status.success(), "{signal}: {status}");
+    }
+    system.stop().await;
+}

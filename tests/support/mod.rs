@@ -237,10 +237,20 @@ impl System {
     /// prefix), for limits shared between replicas; its process and GraphQL URL. It stops
     /// when the child is dropped.
     pub async fn start_another_router(&self) -> (tokio::process::Child, String) {
+        self.start_another_router_with(&[]).await
+    }
+
+    /// Like [`System::start_another_router`], with more environment variables (another
+    /// subgraph URL, say).
+    pub async fn start_another_router_with(
+        &self,
+        env: &[(&str, String)],
+    ) -> (tokio::process::Child, String) {
         let port = free_port();
         let subgraphs = self.subgraphs.as_ref().expect("running");
         let mut command = router_command(MALL_BIN.as_ref(), &self.router_config, port, subgraphs);
         command.envs(self.router_env.iter().map(|(k, v)| (k, v)));
+        command.envs(env.iter().map(|(k, v)| (*k, v)));
         let child = command.spawn().expect("router starts");
         wait_until_ready(
             &format!("http://127.0.0.1:{port}/readiness"),

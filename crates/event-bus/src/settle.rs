@@ -48,6 +48,10 @@ const BATCH: i64 = 1000;
 /// Settled entries stay in the stream at least this long.
 const KEEP_IN_STREAM: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// `settle/groups.lua`'s answer: per group (last delivered id, first pending id or ''),
+/// per entry its `event` field.
+type GroupsReply = (Vec<Option<(String, String)>>, Vec<Option<String>>);
+
 static GROUPS: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("settle/groups.lua")));
 
@@ -170,8 +174,7 @@ async fn settle_stream(
         .connection()
         .await
         .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
-    let (states, found): (Vec<Option<(String, String)>>, Vec<Option<String>>) =
-        script.invoke_async(&mut redis_conn).await?;
+    let (states, found): GroupsReply = script.invoke_async(&mut redis_conn).await?;
     let states: Vec<Option<GroupState>> = states
         .into_iter()
         .map(|state| {

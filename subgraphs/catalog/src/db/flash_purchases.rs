@@ -96,7 +96,7 @@ impl Bound {
 /// Why the recording transaction rolled back.
 enum Abort {
     Failed(ApiError),
-    With(Recorded),
+    With(Box<Recorded>),
 }
 
 impl From<ApiError> for Abort {
@@ -135,7 +135,7 @@ pub async fn record(
     let outcome = conn
         .transaction(async |conn| {
             if let Some(existing) = by_key(conn, new.buyer, new.idempotency_key).await? {
-                return Err(Abort::With(Recorded::Existing(existing)));
+                return Err(Abort::With(Box::new(Recorded::Existing(existing))));
             }
             // Takes the sale's row lock: recordings, give-backs and rebuilds of one sale
             // queue here, so the checks below see every earlier one.
@@ -158,18 +158,20 @@ pub async fn record(
                     .first(conn)
                     .await
                     .optional()?;
-                return Err(Abort::With(match sale {
+                return Err(Abort::With(Box::new(match sale {
                     Some(sale) if sale.returned_at.is_none() && sale.counter_epoch == new.epoch => {
                         Recorded::Refused(Bound::SoldOut)
                     }
                     _ => Recorded::Stale,
-                }));
+                })));
             };
             // A new statement: its snapshot comes after the lock, so it sees every purchase
             // committed before.
             let holding = units_held(conn, new.sale, new.buyer).await?;
             if holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
-                return Err(Abort::With(Recorded::Refused(Bound::LimitExceeded)));
+                return Err(Abort::With(Box::new(Recorded::Refused(
+                    Bound::LimitExceeded,
+                ))));
             }
             let inserted: Option<PurchaseRow> = diesel::sql_query(
                 "INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
@@ -194,7 +196,7 @@ pub async fn record(
             .optional()?;
             let Some(row) = inserted else {
                 // A twin request with the same key recorded it meanwhile: undo the units.
-                return Err(Abort::With(Recorded::Stale));
+                return Err(Abort::With(Box::new(Recorded::Stale)));
             };
             admitted_event(&row, new.traceparent.clone())
                 .insert(conn)
@@ -205,13 +207,13 @@ pub async fn record(
     match outcome {
         Ok(row) => Ok(Recorded::New(row)),
         Err(Abort::Failed(error)) => Err(error),
-        Err(Abort::With(Recorded::Stale)) => {
-            Ok(match by_key(conn, new.buyer, new.idempotency_key).await? {
+        Err(Abort::With(recorded)) => match *recorded {
+            Recorded::Stale => Ok(match by_key(conn, new.buyer, new.idempotency_key).await? {
                 Some(existing) => Recorded::Existing(existing),
                 None => Recorded::Stale,
-            })
-        }
-        Err(Abort::With(recorded)) => Ok(recorded),
+            }),
+            recorded => Ok(recorded),
+        },
     }
 }
 
