@@ -9,9 +9,9 @@
 //! [`Retries::max_deliveries`] times is dead-lettered: recorded under the stream's
 //! dead-letter key with the event, logged and counted (`events_dead_lettered_total`), and
 //! acknowledged. The producer does not count a dead-lettered event as handled
-//! ([`crate::settle`]): it stays in its outbox until somebody replays it.
+//! ([`crate::settle`]): it stays in its outbox and is published again a minute later (most
+//! such failures are outages that a later try survives).
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use service_kit::Redis;
 use service_kit::redis::redis;
 use service_kit::subgraph::{Shutdown, Worker, pause};
 
-use crate::settle::{EntryId, consumers_of};
+use crate::settle::consumers_of;
 use crate::{Event, stream_key};
 
 /// How a consumer retries events whose handling failed.
@@ -50,7 +50,8 @@ const BLOCK: Duration = Duration::from_millis(500);
 const CLAIM_COUNT: usize = 100;
 
 /// The key of the dead letters of `stream`: a hash, field `<group>/<entry id>`, value the
-/// event's JSON with why it was given up.
+/// event's JSON with why it was given up. It shares the stream key's hash tag (the settle
+/// script reads both at once, also on Redis Cluster).
 pub fn dead_letter_key(redis: &Redis, stream: &str) -> String {
     format!("{}:dead-letters", stream_key(redis, stream))
 }
@@ -395,42 +396,6 @@ impl Consumer {
         }
         Ok(())
     }
-}
-
-/// Which of `entries` of `stream` a group of `groups` dead-lettered.
-pub async fn dead_lettered(
-    redis: &Redis,
-    stream: &str,
-    groups: &[&str],
-    entries: &[EntryId],
-) -> anyhow::Result<HashSet<EntryId>> {
-    if entries.is_empty() || groups.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let fields: Vec<(EntryId, String)> = entries
-        .iter()
-        .flat_map(|entry| {
-            groups
-                .iter()
-                .map(move |group| (*entry, format!("{group}/{entry}")))
-        })
-        .collect();
-    let mut conn = redis
-        .connection()
-        .await
-        .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
-    let mut hmget = redis::cmd("HMGET");
-    hmget.arg(dead_letter_key(redis, stream));
-    for (_, field) in &fields {
-        hmget.arg(field);
-    }
-    let found: Vec<Option<String>> = hmget.query_async(&mut conn).await?;
-    Ok(fields
-        .iter()
-        .zip(found)
-        .filter(|(_, record)| record.is_some())
-        .map(|((entry, _), _)| *entry)
-        .collect())
 }
 
 #[cfg(test)]

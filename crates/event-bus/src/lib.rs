@@ -47,7 +47,9 @@ pub struct Event {
     pub payload: serde_json::Value,
 }
 
-/// The Redis key of a stream of events (`orders`, …) under the deployment's prefix.
+/// The Redis key of a stream of events (`orders`, …) under the deployment's prefix:
+/// `events:{orders}`, the stream's name as the hash tag that its dead letters share (Redis
+/// Cluster).
 pub fn stream_key(redis: &Redis, stream: &str) -> String {
-    redis.key(&format!("events:{stream}"))
+    redis.key(&format!("events:{{{stream}}}"))
 }

@@ -102,22 +102,24 @@ struct OutboxRow {
 const BATCH: i64 = 500;
 /// Settled rows (every consumer handled them) are deleted after this long.
 const KEEP_SETTLED: Duration = Duration::from_secs(24 * 3600);
-/// How often published events are checked for being handled (or lost), while some are not.
+/// How often published events are checked for being handled (or lost), at the least.
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes this subgraph's outbox to the bus until shutdown; looks for new events every
 /// `poll` while idle, without pause while there is a backlog. Published events are settled
-/// ([`crate::settle`]) about every second while any is not: acknowledged by every consumer
+/// ([`crate::settle`]) every second (or `poll`, if longer): acknowledged by every consumer
 /// group, or published again when Redis lost them. Failures (PostgreSQL or Redis down) are
 /// logged and retried; nothing is marked published that Redis did not take.
 pub fn relay_worker(db: DbPool, redis: Redis, poll: Duration) -> Worker {
     Box::new(move |mut shutdown: Shutdown| {
         Box::pin(async move {
             let mut rounds: u64 = 0;
-            // Whether published events may be unsettled: true at start, after publishing,
-            // and while the last settle round left some waiting.
-            let mut unsettled = true;
+            // Settled on a steady cadence, whoever published: after a Redis loss, events
+            // another replica published may be missing, and this replica may be the one
+            // left to publish them again.
+            let settle_every = SETTLE_EVERY.max(poll);
             let mut last_settle: Option<std::time::Instant> = None;
+            let mut cursor = crate::settle::Cursor::default();
             loop {
                 rounds += 1;
                 if rounds % 20_000 == 1
@@ -127,30 +129,21 @@ pub fn relay_worker(db: DbPool, redis: Redis, poll: Duration) -> Worker {
                 }
                 let mut wait = match publish_batch(&db, &redis).await {
                     Ok(published) if published as i64 == BATCH => Duration::ZERO,
-                    Ok(published) => {
-                        unsettled |= published > 0;
-                        poll
-                    }
+                    Ok(_) => poll,
                     Err(error) => {
                         tracing::warn!(%error, "outbox relay: will retry");
                         poll.max(Duration::from_millis(500))
                     }
                 };
-                if unsettled && last_settle.is_none_or(|at| at.elapsed() >= SETTLE_EVERY) {
+                if last_settle.is_none_or(|at| at.elapsed() >= settle_every) {
                     last_settle = Some(std::time::Instant::now());
-                    match crate::settle::settle(&db, &redis).await {
-                        Ok(settled) => {
-                            unsettled = settled.waiting > 0 || settled.republished > 0;
-                            if settled.republished > 0 {
-                                wait = Duration::ZERO;
-                            }
-                        }
+                    match crate::settle::settle(&db, &redis, &mut cursor).await {
+                        Ok(settled) if settled.republished > 0 => wait = Duration::ZERO,
+                        Ok(_) => {}
                         Err(error) => tracing::warn!(%error, "outbox settle: will retry"),
                     }
                 }
-                if unsettled {
-                    wait = wait.min(SETTLE_EVERY);
-                }
+                wait = wait.min(settle_every);
                 if !pause(&mut shutdown, wait).await {
                     break;
                 }

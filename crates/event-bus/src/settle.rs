@@ -43,17 +43,25 @@ pub fn consumers_of(stream: &str) -> &'static [&'static str] {
         .map_or(&[], |(_, groups)| groups)
 }
 
-/// Rows looked at per stream and round.
+/// Rows looked at per stream and round (the next round goes on from the last one).
 const BATCH: i64 = 1000;
 /// Settled entries stay in the stream at least this long.
 const KEEP_IN_STREAM: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// `settle/groups.lua`'s answer: per group (last delivered id, first pending id or ''),
-/// per entry its `event` field.
-type GroupsReply = (Vec<Option<(String, String)>>, Vec<Option<String>>);
+/// A dead-lettered event is published again after this long: most failures that exhaust
+/// the deliveries are outages (a database down for a minute), which a later try survives.
+/// One that fails forever comes back this often, logged and counted each time.
+const REPLAY_DEAD_LETTERS_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
 static GROUPS: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("settle/groups.lua")));
+
+/// `settle/groups.lua`'s answer: per group (last delivered id, first pending id or ''), per
+/// entry its `event` field, per entry its first dead-letter record.
+type GroupsReply = (
+    Vec<Option<(String, String)>>,
+    Vec<Option<String>>,
+    Vec<Option<String>>,
+);
 
 /// A stream entry id (`<ms>-<seq>`), ordered as Redis orders them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,11 +99,15 @@ impl GroupState {
 pub struct Settled {
     /// Acknowledged by every group.
     pub acknowledged: usize,
-    /// Missing from the stream: to be published again.
+    /// Missing from the stream, or dead-lettered a while ago: to be published again.
     pub republished: usize,
     /// Still waiting for a group.
     pub waiting: usize,
 }
+
+/// Where the next round of each stream starts (rows after this `seq`; 0: the oldest).
+#[derive(Debug, Default)]
+pub struct Cursor(std::collections::HashMap<String, i64>);
 
 #[derive(Queryable)]
 struct Unsettled {
@@ -110,59 +122,91 @@ struct Flag {
     flag: bool,
 }
 
-/// One settle round over this subgraph's published, unacknowledged events (replicas take
-/// turns with the relay's advisory lock).
-pub async fn settle(db: &DbPool, redis: &Redis) -> anyhow::Result<Settled> {
+/// One settle round over this subgraph's published, unacknowledged events, a transaction
+/// per stream (replicas take turns with the relay's advisory lock).
+pub async fn settle(db: &DbPool, redis: &Redis, cursor: &mut Cursor) -> anyhow::Result<Settled> {
     let mut conn = db.get().await?;
-    conn.transaction(async |conn| {
-        let locked: Flag = diesel::sql_query(
-            "SELECT pg_try_advisory_xact_lock(hashtext('outbox-relay:' || current_schema())) AS flag",
-        )
-        .get_result(conn)
+    // Idle check in one cheap statement (the partial index), without a transaction.
+    let streams: Vec<String> = outbox::table
+        .filter(outbox::published_at.is_not_null())
+        .filter(outbox::acked_at.is_null())
+        .select(outbox::stream)
+        .distinct()
+        .load(&mut conn)
         .await?;
-        if !locked.flag {
-            return Ok(Settled::default());
-        }
-        let streams: Vec<String> = outbox::table
-            .filter(outbox::published_at.is_not_null())
-            .filter(outbox::acked_at.is_null())
-            .select(outbox::stream)
-            .distinct()
-            .load(conn)
+    let mut total = Settled::default();
+    for stream in streams {
+        let after = cursor.0.get(&stream).copied().unwrap_or(0);
+        let (settled, trim, last_seq) = conn
+            .transaction(async |conn| {
+                let locked: Flag = diesel::sql_query(
+                    "SELECT pg_try_advisory_xact_lock(hashtext('outbox-relay:' || current_schema())) AS flag",
+                )
+                .get_result(conn)
+                .await?;
+                if !locked.flag {
+                    // Another replica settles now; ours comes next round.
+                    return Ok::<_, anyhow::Error>((Settled { waiting: 1, ..Settled::default() }, None, after));
+                }
+                settle_stream(conn, redis, &stream, after).await
+            })
             .await?;
-        let mut total = Settled::default();
-        for stream in streams {
-            let settled = settle_stream(conn, redis, &stream).await?;
-            total.acknowledged += settled.acknowledged;
-            total.republished += settled.republished;
-            total.waiting += settled.waiting;
+        cursor.0.insert(stream.clone(), last_seq);
+        // Trimmed only after the acknowledgements committed: an entry trimmed away is
+        // settled for good.
+        if let Some(keep_from) = trim {
+            let mut redis_conn = redis
+                .connection()
+                .await
+                .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
+            let _: i64 = redis::cmd("XTRIM")
+                .arg(stream_key(redis, &stream))
+                .arg("MINID")
+                .arg("~")
+                .arg(keep_from.to_string())
+                .query_async(&mut redis_conn)
+                .await?;
         }
-        Ok::<_, anyhow::Error>(total)
-    })
-    .await
+        total.acknowledged += settled.acknowledged;
+        total.republished += settled.republished;
+        total.waiting += settled.waiting;
+    }
+    Ok(total)
 }
 
+/// Settles the rows of `stream` after `after` (up to [`BATCH`]); what became of them, the
+/// entry the stream may be trimmed up to, and where the next round starts.
 async fn settle_stream(
     conn: &mut AsyncPgConnection,
     redis: &Redis,
     stream: &str,
-) -> anyhow::Result<Settled> {
+    after: i64,
+) -> anyhow::Result<(Settled, Option<EntryId>, i64)> {
     let rows: Vec<Unsettled> = outbox::table
         .filter(outbox::stream.eq(stream))
         .filter(outbox::published_at.is_not_null())
         .filter(outbox::acked_at.is_null())
+        .filter(outbox::seq.gt(after))
         .order(outbox::seq)
         .limit(BATCH)
         .select((outbox::seq, outbox::id, outbox::entry_id))
         .load(conn)
         .await?;
+    // A full round (from the oldest row, all of them seen) may trim; a partial one goes on
+    // from its last row next time, so rows past the first BATCH are settled too.
+    let complete = after == 0 && (rows.len() as i64) < BATCH;
+    let next = if (rows.len() as i64) < BATCH {
+        0
+    } else {
+        rows.last().map_or(0, |row| row.seq)
+    };
     let groups = consumers_of(stream);
-    let key = stream_key(redis, stream);
     let entries: Vec<Option<EntryId>> = rows
         .iter()
         .map(|row| row.entry_id.as_deref().and_then(EntryId::parse))
         .collect();
-    let mut script = GROUPS.key(&key);
+    let mut script = GROUPS.key(stream_key(redis, stream));
+    script.key(consumer::dead_letter_key(redis, stream));
     script.arg(groups.len());
     for group in groups {
         script.arg(*group);
@@ -174,7 +218,7 @@ async fn settle_stream(
         .connection()
         .await
         .map_err(|e| anyhow::anyhow!("redis: {e}"))?;
-    let (states, found): GroupsReply = script.invoke_async(&mut redis_conn).await?;
+    let (states, found, dead): GroupsReply = script.invoke_async(&mut redis_conn).await?;
     let states: Vec<Option<GroupState>> = states
         .into_iter()
         .map(|state| {
@@ -185,23 +229,40 @@ async fn settle_stream(
             })
         })
         .collect();
-    let mut found = found.into_iter();
-    // Acknowledged by every group as far as the groups say; dead letters are checked next.
+    let mut found = found.into_iter().zip(dead);
     let mut acknowledged: Vec<(i64, EntryId)> = Vec::new();
-    let mut missing: Vec<i64> = Vec::new();
+    let mut republish: Vec<i64> = Vec::new();
+    let mut replayed: Vec<EntryId> = Vec::new();
     let mut waiting: Vec<EntryId> = Vec::new();
+    let now = Utc::now();
     for (row, entry) in rows.iter().zip(&entries) {
         let Some(entry) = *entry else {
             // Published without an entry id (cannot happen after the migration): again.
-            missing.push(row.seq);
+            republish.push(row.seq);
             continue;
         };
-        let event = found.next().flatten();
+        let (event, dead_letter) = found.next().unwrap_or_default();
         let same = event
             .and_then(|json| serde_json::from_str::<Event>(&json).ok())
             .is_some_and(|event| event.id == row.id);
         if !same {
-            missing.push(row.seq);
+            republish.push(row.seq);
+        } else if let Some(record) = dead_letter {
+            // A group gave up on it (acknowledged without handling): it stays unsettled,
+            // and is published again a while later.
+            let at = serde_json::from_str::<serde_json::Value>(&record)
+                .ok()
+                .and_then(|r| {
+                    r["at"]
+                        .as_str()
+                        .and_then(|at| at.parse::<chrono::DateTime<Utc>>().ok())
+                });
+            if at.is_none_or(|at| now - at >= REPLAY_DEAD_LETTERS_AFTER) {
+                republish.push(row.seq);
+                replayed.push(entry);
+            } else {
+                waiting.push(entry);
+            }
         } else if states
             .iter()
             .all(|state| state.is_some_and(|state| state.acknowledged(entry)))
@@ -211,73 +272,67 @@ async fn settle_stream(
             waiting.push(entry);
         }
     }
-    // An entry a group gave up on (dead-lettered) was acknowledged without being handled:
-    // it stays unsettled until someone replays it.
-    let dead = consumer::dead_lettered(
-        redis,
-        stream,
-        groups,
-        &acknowledged.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
-    )
-    .await?;
-    let (dead, acknowledged): (Vec<_>, Vec<_>) = acknowledged
-        .into_iter()
-        .partition(|(_, entry)| dead.contains(entry));
-    waiting.extend(dead.iter().map(|(_, entry)| *entry));
-
     if !acknowledged.is_empty() {
         let seqs: Vec<i64> = acknowledged.iter().map(|(seq, _)| *seq).collect();
         diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
-            .set(outbox::acked_at.eq(Utc::now()))
+            .set(outbox::acked_at.eq(now))
             .execute(conn)
             .await?;
     }
-    if !missing.is_empty() {
+    if !republish.is_empty() {
         tracing::warn!(
             stream,
-            count = missing.len(),
-            "published events missing from the stream (Redis lost or rolled it back): publishing them again"
+            count = republish.len(),
+            replayed_dead_letters = replayed.len(),
+            "published events missing from the stream (Redis lost or rolled it back) or dead-lettered a while ago: publishing them again"
         );
         metrics::counter!("events_republished_total", "stream" => stream.to_owned())
-            .increment(missing.len() as u64);
-        diesel::update(outbox::table.filter(outbox::seq.eq_any(&missing)))
+            .increment(republish.len() as u64);
+        diesel::update(outbox::table.filter(outbox::seq.eq_any(&republish)))
             .set((
                 outbox::published_at.eq(None::<chrono::DateTime<Utc>>),
                 outbox::entry_id.eq(None::<String>),
             ))
             .execute(conn)
             .await?;
-    }
-    // Everything older than the oldest entry still needed can go, and than the last minute
-    // (live feeds catching up, and anyone looking); only when this round saw every
-    // unsettled row of the stream.
-    if (rows.len() as i64) < BATCH {
-        let a_minute_ago = EntryId(
-            (Utc::now() - chrono::Duration::from_std(KEEP_IN_STREAM)?).timestamp_millis() as u64,
-            0,
-        );
-        let keep_from = waiting
-            .iter()
-            .min()
-            .copied()
-            .or_else(|| acknowledged.iter().map(|(_, e)| *e).max())
-            .map(|needed| needed.min(a_minute_ago));
-        if let Some(keep_from) = keep_from {
-            let _: i64 = redis::cmd("XTRIM")
-                .arg(&key)
-                .arg("MINID")
-                .arg("~")
-                .arg(keep_from.to_string())
-                .query_async(&mut redis_conn)
-                .await?;
+        if !replayed.is_empty() {
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(consumer::dead_letter_key(redis, stream));
+            for entry in &replayed {
+                for group in groups {
+                    hdel.arg(format!("{group}/{entry}"));
+                }
+            }
+            let _: i64 = hdel.query_async(&mut redis_conn).await?;
         }
     }
+    // Everything older than the oldest entry still needed can go, and than the last minute
+    // (live feeds catching up, and anyone looking).
+    let trim = complete
+        .then(|| {
+            let a_minute_ago = EntryId(
+                (now - chrono::Duration::from_std(KEEP_IN_STREAM).unwrap_or_default())
+                    .timestamp_millis() as u64,
+                0,
+            );
+            waiting
+                .iter()
+                .min()
+                .copied()
+                .or_else(|| acknowledged.iter().map(|(_, e)| *e).max())
+                .map(|needed| needed.min(a_minute_ago))
+        })
+        .flatten();
     metrics::gauge!("events_unsettled", "stream" => stream.to_owned()).set(waiting.len() as f64);
-    Ok(Settled {
-        acknowledged: acknowledged.len(),
-        republished: missing.len(),
-        waiting: waiting.len(),
-    })
+    Ok((
+        Settled {
+            acknowledged: acknowledged.len(),
+            republished: republish.len(),
+            waiting: waiting.len(),
+        },
+        trim,
+        next,
+    ))
 }
 
 #[cfg(test)]

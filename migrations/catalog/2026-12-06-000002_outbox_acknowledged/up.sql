@@ -8,3 +8,5 @@ ALTER TABLE outbox ADD COLUMN entry_id text;
 ALTER TABLE outbox ADD COLUMN acked_at timestamptz;
 UPDATE outbox SET acked_at = published_at WHERE published_at IS NOT NULL;
 CREATE INDEX outbox_unacked_idx ON outbox (seq) WHERE published_at IS NOT NULL AND acked_at IS NULL;
+-- The daily clean-up of settled rows.
+CREATE INDEX outbox_acked_idx ON outbox (acked_at) WHERE acked_at IS NOT NULL;

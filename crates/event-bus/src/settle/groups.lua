@@ -1,12 +1,14 @@
--- What a stream's consumer groups have handled, and which entries the stream still has, in
--- one atomic read (the producer's settle step, crates/event-bus/src/settle.rs).
+-- What a stream's consumer groups have handled, which entries the stream still has, and
+-- which of them a group dead-lettered, in one atomic read (the producer's settle step,
+-- crates/event-bus/src/settle.rs). Both keys share the stream's hash tag.
 --
--- KEYS[1] the stream
+-- KEYS[1] the stream   KEYS[2] its dead letters (hash, field `<group>/<entry id>`)
 -- ARGV[1] n, the number of groups   ARGV[2..n+1] group names   ARGV[n+2..] entry ids
 --
--- Returns {groups, entries}: groups[i] is {last delivered id, smallest pending id or ''},
--- or nil when the stream or the group does not exist; entries[j] is the entry's `event`
--- field, or nil when the stream does not have that entry.
+-- Returns {groups, entries, dead}: groups[i] is {last delivered id, smallest pending id or
+-- ''}, or nil when the stream or the group does not exist; entries[j] is the entry's
+-- `event` field, or nil when the stream does not have that entry; dead[j] is the first
+-- dead-letter record of entry j, or nil.
 local n = tonumber(ARGV[1])
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local delivered = {}
@@ -35,6 +37,7 @@ for i = 1, n do
   end
 end
 local entries = {}
+local dead = {}
 for j = n + 2, #ARGV do
   local event = false
   if exists then
@@ -48,6 +51,11 @@ for j = n + 2, #ARGV do
       end
     end
   end
+  local record = false
+  for i = 1, n do
+    record = record or redis.call('HGET', KEYS[2], ARGV[1 + i] .. '/' .. ARGV[j])
+  end
   entries[j - n - 1] = event
+  dead[j - n - 1] = record
 end
-return {groups, entries}
+return {groups, entries, dead}
