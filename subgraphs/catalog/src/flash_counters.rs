@@ -276,6 +276,28 @@ pub async fn audit_turn(
     Ok(taken.is_some())
 }
 
+/// Records that the record held `held` units of `sale` at this check, and says whether
+/// the previous check (within a few seconds) saw the same: nothing was recorded or given
+/// back in between, so no admission still being recorded can explain a difference between
+/// the counters and the record.
+pub async fn held_unchanged_since_last_check(
+    redis: &Redis,
+    sale: Uuid,
+    held: i32,
+) -> Result<bool, ApiError> {
+    let mut conn = redis.connection().await.map_err(unavailable)?;
+    let previous: Option<String> = redis::cmd("SET")
+        .arg(redis.key(&format!("flash:{sale}:audit:held")))
+        .arg(held)
+        .arg("PX")
+        .arg(10_000)
+        .arg("GET")
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(previous.is_some_and(|previous| previous == held.to_string()))
+}
+
 /// Forgets the rejection of `attempt` (the counters that rejected it were wrong), so that it
 /// can be decided again under the same key.
 pub async fn forget_rejection(redis: &Redis, attempt: &Attempt<'_>) -> Result<(), ApiError> {

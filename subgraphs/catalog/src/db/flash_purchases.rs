@@ -217,13 +217,23 @@ pub async fn record(
     }
 }
 
-/// Units the record still has room for: in the sale (`None` once its unsold units went
-/// back, or when there is no such sale), and for `buyer` within the per-user limit.
+/// What the record says of a sale for one buyer.
+pub struct Room {
+    /// Units the sale has left.
+    pub sale: i64,
+    /// Units the buyer may still take within the per-user limit.
+    pub buyer: i64,
+    /// Units its buyers hold.
+    pub held: i32,
+}
+
+/// What the record has room for (`None` once the sale's unsold units went back, or when
+/// there is no such sale).
 pub async fn room(
     conn: &mut AsyncPgConnection,
     sale: Uuid,
     buyer: Uuid,
-) -> Result<Option<(i64, i64)>, ApiError> {
+) -> Result<Option<Room>, ApiError> {
     let Some(row) = flash_sales::table
         .find(sale)
         .filter(flash_sales::returned_at.is_null())
@@ -235,10 +245,11 @@ pub async fn room(
         return Ok(None);
     };
     let holding = units_held(conn, sale, buyer).await?;
-    Ok(Some((
-        i64::from(row.total_quantity - row.held),
-        i64::from(row.per_user_limit) - holding,
-    )))
+    Ok(Some(Room {
+        sale: i64::from(row.total_quantity - row.held),
+        buyer: i64::from(row.per_user_limit) - holding,
+        held: row.held,
+    }))
 }
 
 /// Units `buyer` holds in `sale`: their purchases not given back.

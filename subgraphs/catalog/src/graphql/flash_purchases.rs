@@ -287,7 +287,8 @@ async fn decide(
 }
 
 /// Checks a SOLD_OUT or LIMIT_EXCEEDED of the counters against the record, at most once
-/// per [`AUDIT_EVERY`] per sale, across replicas: counters with
+/// per [`AUDIT_EVERY`] per sale, across replicas, and acts on two checks in a row that
+/// found room with nothing recorded in between: counters with
 /// too few units left (a give-back that reached PostgreSQL but not Redis, or Redis restored
 /// from a snapshot older than some give-backs) would refuse buyers until the sale ends.
 /// Whether they were found so and rebuilt (the attempt is then decided again).
@@ -306,14 +307,17 @@ async fn counters_too_low(
         return Ok(false);
     }
     let mut conn = db.get().await?;
-    let Some((sale_room, buyer_room)) =
-        flash_purchases::room(&mut conn, request.sale, request.buyer).await?
-    else {
+    let Some(record) = flash_purchases::room(&mut conn, request.sale, request.buyer).await? else {
         return Ok(false);
     };
     let wanted = i64::from(request.quantity);
-    let room = if for_buyer { buyer_room } else { sale_room };
-    if room < wanted {
+    let room = if for_buyer { record.buyer } else { record.sale };
+    // Admissions still being recorded look like room in the record (a storm at sell-out):
+    // only a difference that outlasts a check with nothing recorded in between counts.
+    if room < wanted
+        || !flash_counters::held_unchanged_since_last_check(redis, request.sale, record.held)
+            .await?
+    {
         return Ok(false);
     }
     let Some(counters) = flash_counters::state(redis, request.sale).await? else {
