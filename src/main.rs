@@ -144,9 +144,9 @@ async fn run_system() -> anyhow::Result<()> {
     outcome
 }
 
-/// Asks the router to stop (SIGTERM: it finishes in-flight requests, for at most its
-/// `http.shutdown_timeout` of 10 s, and closes its subscriptions), and kills it only if it
-/// has not stopped within 20 s.
+/// Asks the router to stop (SIGTERM: it refuses new requests and answers those in flight,
+/// for at most `ROUTER_DRAIN_TIMEOUT_SECONDS` (10 s), then ntex gives open connections its
+/// `http.shutdown_timeout` of 5 s), and kills it only if it has not stopped within 20 s.
 async fn stop_router(router: &mut tokio::process::Child) {
     if let Ok(Some(_)) = router.try_wait() {
         return;

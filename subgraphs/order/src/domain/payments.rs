@@ -37,12 +37,12 @@ pub fn follow(from: Option<&str>, to: &str, status: OrderStatus, payer: Payer) -
     use Step::*;
     let succeeded_before = matches!(from, Some("SUCCEEDED" | "PARTIALLY_REFUNDED"));
     match (to, status, payer) {
+        // A partial refund is a success with part of the money back: the order is paid by
+        // it (if it never heard of the success) or refuses it, as for a success.
         // Only one payment pays an order: a second success is given back.
-        ("SUCCEEDED", Paid | Refunded, Payer::Other) => &[Refuse],
-        ("SUCCEEDED", Paid, _) => &[],
-        ("SUCCEEDED", _, _) => &[Apply(Command::Pay)],
-        // A partial refund leaves the order paid.
-        ("PARTIALLY_REFUNDED", PendingPayment, _) => &[Apply(Command::Pay)],
+        ("SUCCEEDED" | "PARTIALLY_REFUNDED", Paid | Refunded, Payer::Other) => &[Refuse],
+        ("SUCCEEDED" | "PARTIALLY_REFUNDED", Paid, _) => &[],
+        ("SUCCEEDED" | "PARTIALLY_REFUNDED", _, _) => &[Apply(Command::Pay)],
         ("REFUNDED", Paid, Payer::This | Payer::Unknown) if succeeded_before => {
             &[Apply(Command::Refund)]
         }
@@ -121,5 +121,15 @@ mod tests {
             [Apply(Pay)]
         );
         assert!(follow(Some("SUCCEEDED"), "PARTIALLY_REFUNDED", Paid, This).is_empty());
+        // Seen before its success, for an order no longer payable or paid by another: the
+        // state machine refuses the Pay (or it is refused outright), and the rest goes back.
+        assert_eq!(
+            follow(Some("SUCCEEDED"), "PARTIALLY_REFUNDED", Cancelled, Unknown),
+            [Apply(Pay)]
+        );
+        assert_eq!(
+            follow(Some("SUCCEEDED"), "PARTIALLY_REFUNDED", Paid, Other),
+            [Refuse]
+        );
     }
 }
