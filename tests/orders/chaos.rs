@@ -298,13 +298,33 @@ async fn count(system: &System, sql: &str) -> i64 {
     }
 }
 
+/// What the soak's checks are about, bound as `$1` (its products), `$2` (their starting
+/// stock) and `$3` (its flash sale).
+struct Scope {
+    products: Vec<uuid::Uuid>,
+    start: i64,
+    sale: uuid::Uuid,
+}
+
+/// `sql` (a count) with the soak's [`Scope`] bound.
+async fn count_in(system: &System, sql: &str, scope: &Scope) -> i64 {
+    use diesel::sql_types::{Array, Uuid as SqlUuid};
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = system.sql("public").await;
+    match diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(&scope.products)
+        .bind::<BigInt, _>(scope.start)
+        .bind::<SqlUuid, _>(scope.sale)
+        .get_result::<Count>(&mut conn)
+        .await
+    {
+        Ok(row) => row.count,
+        Err(error) => panic!("{sql}: {error}"),
+    }
+}
+
 /// The invariants, each with the number of rows that break it (0: holds).
-async fn invariants(system: &System, products: &[String], start: i64) -> Vec<(&'static str, i64)> {
-    let ids = products
-        .iter()
-        .map(|p| format!("'{p}'::uuid"))
-        .collect::<Vec<_>>()
-        .join(",");
+async fn invariants(system: &System, scope: &Scope) -> Vec<(&'static str, i64)> {
     vec![
         (
             "every succeeded payment paid its order",
@@ -342,16 +362,16 @@ async fn invariants(system: &System, products: &[String], start: i64) -> Vec<(&'
         ),
         (
             "the stock ledger explains every product's stock",
-            count(system, &format!("SELECT count(*) AS count FROM catalog.products p WHERE p.id IN ({ids}) AND p.stock <> \
-                 (SELECT coalesce(sum(l.delta), 0) FROM catalog.stock_ledger l WHERE l.product_id = p.id)")).await,
+            count_in(system, "SELECT count(*) AS count FROM catalog.products p WHERE p.id = ANY($1) AND p.stock <> \
+                 (SELECT coalesce(sum(l.delta), 0) FROM catalog.stock_ledger l WHERE l.product_id = p.id)", scope).await,
         ),
         (
             "stock + reserved + on flash sale equals the start, per product",
-            count(system, &format!("SELECT count(*) AS count FROM catalog.products p WHERE p.id IN ({ids}) AND \
+            count_in(system, "SELECT count(*) AS count FROM catalog.products p WHERE p.id = ANY($1) AND \
                  p.stock + (SELECT coalesce(sum(l.quantity), 0) FROM catalog.stock_reservation_lines l \
                      JOIN catalog.stock_reservations r ON r.order_id = l.order_id WHERE l.product_id = p.id AND r.status = 'RESERVED') \
                  + (SELECT coalesce(sum(CASE WHEN s.returned_at IS NULL THEN s.total_quantity ELSE s.sold END), 0) \
-                     FROM catalog.flash_sales s WHERE s.product_id = p.id) <> {start}")).await,
+                     FROM catalog.flash_sales s WHERE s.product_id = p.id) <> $2", scope).await,
         ),
         (
             "no reservation held for a closed or missing order",
@@ -735,10 +755,15 @@ async fn chaos_soak() {
     }
 
     // Convergence: every invariant within 90 s.
+    let scope = Scope {
+        products: products.iter().map(|p| p.parse().unwrap()).collect(),
+        start: START_STOCK,
+        sale: sale.parse().unwrap(),
+    };
     let started = Instant::now();
     let mut last = Vec::new();
     while started.elapsed() < Duration::from_secs(90) {
-        last = invariants(&system, &products, START_STOCK).await;
+        last = invariants(&system, &scope).await;
         if last.iter().all(|(_, broken)| *broken == 0) {
             break;
         }
@@ -760,12 +785,11 @@ async fn chaos_soak() {
     )
     .await;
     let refunded = count(&system, "SELECT count(*) AS count FROM payment.payments WHERE status IN ('REFUNDED', 'PARTIALLY_REFUNDED')").await;
-    let sold = count(
+    let sold = count_in(
         &system,
-        &format!(
-            "SELECT coalesce(sum(quantity), 0)::bigint AS count FROM catalog.flash_sale_purchases \
-        WHERE sale_id = '{sale}'::uuid AND returned_at IS NULL"
-        ),
+        "SELECT coalesce(sum(quantity), 0)::bigint AS count FROM catalog.flash_sale_purchases \
+         WHERE sale_id = $3 AND returned_at IS NULL",
+        &scope,
     )
     .await;
     eprintln!("\n== chaos soak: {seconds} s of faults ==");

@@ -8,6 +8,16 @@ use serde_json::json;
 use super::support::System;
 use super::{buy, checkout, eventually, product, stock};
 
+/// The `status` of `order` or `payment` `id` as `token` sees it ("" when not visible).
+async fn status(system: &System, token: &str, entity: &str, id: &str) -> String {
+    let query = format!("query($id: ID!) {{ {entity}(id: $id) {{ status }} }}");
+    let response = system.graphql_as(token, &query, json!({ "id": id })).await;
+    response["data"][entity]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Order numbers are `DM` + date + a sequence padded to six digits, never cut: the
 /// millionth order and the next get different numbers (`lpad` used to truncate both to
 /// `100000`, and every later checkout collided).
@@ -92,22 +102,9 @@ async fn a_payment_success_retried_after_its_refund_leaves_the_order_refunded() 
         .unwrap_or_else(|| panic!("{placed}"))
         .to_owned();
     let payment = uuid::Uuid::now_v7().to_string();
-    let status = || async {
-        let response = system
-            .graphql_as(
-                &token,
-                "query($id: ID!) { order(id: $id) { status } }",
-                json!({ "id": order }),
-            )
-            .await;
-        response["data"]["order"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
     payment_event(&system, (&payment, &order), "SUCCEEDED", "REFUNDED", 3).await;
     eventually("the order follows the refund", || async {
-        status().await == "REFUNDED"
+        status(&system, &token, "order", &order).await == "REFUNDED"
     })
     .await;
     eventually("the stock is back", || async {
@@ -136,7 +133,7 @@ async fn a_payment_success_retried_after_its_refund_leaves_the_order_refunded() 
         seen.n == 1
     })
     .await;
-    assert_eq!(status().await, "REFUNDED");
+    assert_eq!(status(&system, &token, "order", &order).await, "REFUNDED");
     assert_eq!(stock(&system, &admin, &item).await, 5);
     system.stop().await;
 }
@@ -191,39 +188,6 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
     let admin = system.admin_token().await;
     let token = system.register("late-success@example.com").await;
     let item = product(&system, &admin, "Declined, then paid", 300, 5).await;
-    let payment_status = |id: String| {
-        let (system, admin) = (&system, &admin);
-        async move {
-            let response = system
-                .graphql_as(
-                    admin,
-                    "query($id: ID!) { payment(id: $id) { status } }",
-                    json!({ "id": id }),
-                )
-                .await;
-            response["data"]["payment"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        }
-    };
-    let order_status = |id: String| {
-        let (system, token) = (&system, &token);
-        async move {
-            let response = system
-                .graphql_as(
-                    token,
-                    "query($id: ID!) { order(id: $id) { status } }",
-                    json!({ "id": id }),
-                )
-                .await;
-            response["data"]["order"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        }
-    };
-
     // Declined, then approved: the order is paid by it.
     let (order, user) = super::place_order(&system, &token, "late-success-1", &item, 1).await;
     let (payment, reference) = open_payment(&system, &order, &user, 300).await;
@@ -232,7 +196,7 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
         200
     );
     eventually("declined", || async {
-        payment_status(payment.clone()).await == "FAILED"
+        status(&system, &admin, "payment", &payment).await == "FAILED"
     })
     .await;
     assert_eq!(
@@ -240,10 +204,13 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
         200
     );
     eventually("the late success pays the order", || async {
-        order_status(order.clone()).await == "PAID"
+        status(&system, &token, "order", &order).await == "PAID"
     })
     .await;
-    assert_eq!(payment_status(payment.clone()).await, "SUCCEEDED");
+    assert_eq!(
+        status(&system, &admin, "payment", &payment).await,
+        "SUCCEEDED"
+    );
 
     // Declined; a second payment pays the order; then the first is approved after all: its
     // money goes back, the order stays paid by the second.
@@ -254,7 +221,7 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
         200
     );
     eventually("declined", || async {
-        payment_status(first.clone()).await == "FAILED"
+        status(&system, &admin, "payment", &first).await == "FAILED"
     })
     .await;
     let (second, second_reference) = open_payment(&system, &order, &user, 300).await;
@@ -263,7 +230,7 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
         200
     );
     eventually("paid by the second", || async {
-        order_status(order.clone()).await == "PAID"
+        status(&system, &token, "order", &order).await == "PAID"
     })
     .await;
     assert_eq!(
@@ -271,11 +238,14 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
         200
     );
     eventually("the first payment's money goes back", || async {
-        payment_status(first.clone()).await == "REFUNDED"
+        status(&system, &admin, "payment", &first).await == "REFUNDED"
     })
     .await;
-    assert_eq!(order_status(order.clone()).await, "PAID");
-    assert_eq!(payment_status(second.clone()).await, "SUCCEEDED");
+    assert_eq!(status(&system, &token, "order", &order).await, "PAID");
+    assert_eq!(
+        status(&system, &admin, "payment", &second).await,
+        "SUCCEEDED"
+    );
     system.stop().await;
 }
 
@@ -421,33 +391,12 @@ async fn a_payment_approved_in_time_and_reported_late_still_pays_its_order() {
         gateway_reports(&system, &reference, "succeeded", 700).await,
         200
     );
-    let status = |query: &'static str, field: &'static str, id: String| {
-        let (system, admin) = (&system, &admin);
-        async move {
-            let response = system.graphql_as(admin, query, json!({ "id": id })).await;
-            response["data"][field]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        }
-    };
     eventually("the order is paid", || async {
-        status(
-            "query($id: ID!) { order(id: $id) { status } }",
-            "order",
-            order.clone(),
-        )
-        .await
-            == "PAID"
+        status(&system, &admin, "order", &order).await == "PAID"
     })
     .await;
     assert_eq!(
-        status(
-            "query($id: ID!) { payment(id: $id) { status } }",
-            "payment",
-            payment.clone()
-        )
-        .await,
+        status(&system, &admin, "payment", &payment).await,
         "SUCCEEDED"
     );
     system.stop().await;

@@ -384,14 +384,12 @@ async fn one_buyer_flooding_purchases_is_rate_limited() {
     system.stop().await;
 }
 
-/// Deletes this system's flash-sale counters and event streams (with their consumer
-/// groups and pending entries), as a Redis restart without persistence would. (Sessions,
-/// which such a restart also loses, are left: signing everyone out is not what this tests.)
-async fn lose_redis(system: &System) {
+/// This system's Redis keys matching any of `patterns` (under its prefix).
+async fn keys_matching(system: &System, patterns: &[&str]) -> Vec<String> {
     let redis = system.redis().await;
     let mut conn = redis.connection().await.unwrap();
-    let mut keys: Vec<String> = Vec::new();
-    for pattern in ["flash:*", "events:*"] {
+    let mut keys = Vec::new();
+    for pattern in patterns {
         let found: Vec<String> = service_kit::redis::redis::cmd("KEYS")
             .arg(format!("{}{pattern}", system.redis_prefix))
             .query_async(&mut conn)
@@ -399,6 +397,16 @@ async fn lose_redis(system: &System) {
             .unwrap();
         keys.extend(found);
     }
+    keys
+}
+
+/// Deletes this system's flash-sale counters and event streams (with their consumer
+/// groups and pending entries), as a Redis restart without persistence would. (Sessions,
+/// which such a restart also loses, are left: signing everyone out is not what this tests.)
+async fn lose_redis(system: &System) {
+    let redis = system.redis().await;
+    let mut conn = redis.connection().await.unwrap();
+    let keys = keys_matching(system, &["flash:*", "events:*"]).await;
     if !keys.is_empty() {
         let _: () = service_kit::redis::redis::cmd("DEL")
             .arg(&keys)
@@ -493,13 +501,8 @@ async fn redis_lost_mid_sale_rebuilds_the_counters_and_never_oversells() {
 async fn redis_snapshot(system: &System) -> Vec<(String, Vec<u8>)> {
     let redis = system.redis().await;
     let mut conn = redis.connection().await.unwrap();
-    let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
-        .arg(format!("{}flash:*", system.redis_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     let mut snapshot = Vec::new();
-    for key in keys {
+    for key in keys_matching(system, &["flash:*"]).await {
         let dumped: Option<Vec<u8>> = service_kit::redis::redis::cmd("DUMP")
             .arg(&key)
             .query_async(&mut conn)
@@ -514,11 +517,7 @@ async fn redis_snapshot(system: &System) -> Vec<(String, Vec<u8>)> {
 async fn roll_back_redis(system: &System, snapshot: &[(String, Vec<u8>)]) {
     let redis = system.redis().await;
     let mut conn = redis.connection().await.unwrap();
-    let keys: Vec<String> = service_kit::redis::redis::cmd("KEYS")
-        .arg(format!("{}flash:*", system.redis_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = keys_matching(system, &["flash:*"]).await;
     if !keys.is_empty() {
         let _: () = service_kit::redis::redis::cmd("DEL")
             .arg(&keys)

@@ -146,7 +146,7 @@ pub async fn settle(db: &DbPool, redis: &Redis, cursor: &mut Cursor) -> anyhow::
                 .await?;
                 if !locked.flag {
                     // Another replica settles now; ours comes next round.
-                    return Ok::<_, anyhow::Error>((Settled { waiting: 1, ..Settled::default() }, None, after));
+                    return Ok::<_, anyhow::Error>((Settled::default(), None, after));
                 }
                 settle_stream(conn, redis, &stream, after).await
             })

@@ -263,6 +263,24 @@ pub async fn audit_turn(
     sale: Uuid,
     every: std::time::Duration,
 ) -> Result<bool, ApiError> {
+    // A storm's rejections would each ask Redis: this replica asks once per `every` at most
+    // (a throttle only; Redis decides across replicas).
+    static ASKED: LazyLock<std::sync::Mutex<std::collections::HashMap<Uuid, std::time::Instant>>> =
+        LazyLock::new(Default::default);
+    {
+        let mut asked = ASKED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if asked
+            .get(&sale)
+            .is_some_and(|at| now.duration_since(*at) < every)
+        {
+            return Ok(false);
+        }
+        asked.retain(|_, at| now.duration_since(*at) < every);
+        asked.insert(sale, now);
+    }
     let mut conn = redis.connection().await.map_err(unavailable)?;
     let taken: Option<String> = redis::cmd("SET")
         .arg(redis.key(&format!("flash:{sale}:audit")))
