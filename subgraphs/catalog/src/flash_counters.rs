@@ -302,13 +302,15 @@ pub async fn held_unchanged_since_last_check(
     redis: &Redis,
     sale: Uuid,
     held: i32,
+    every: std::time::Duration,
 ) -> Result<bool, ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
+    // Kept for a few audit turns: the previous check is the one of the last turn.
     let previous: Option<String> = redis::cmd("SET")
         .arg(redis.key(&format!("flash:{sale}:audit:held")))
         .arg(held)
         .arg("PX")
-        .arg(10_000)
+        .arg(every.as_millis() as u64 * 3)
         .arg("GET")
         .query_async(&mut conn)
         .await

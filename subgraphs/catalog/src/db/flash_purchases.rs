@@ -116,6 +116,9 @@ impl From<diesel::result::Error> for Abort {
 struct SaleTerms {
     #[diesel(sql_type = diesel::sql_types::Int4)]
     per_user_limit: i32,
+    /// The buyer's units not given back.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    holding: i64,
 }
 
 #[derive(QueryableByName)]
@@ -137,38 +140,27 @@ pub async fn record(
             if let Some(existing) = by_key(conn, new.buyer, new.idempotency_key).await? {
                 return Err(Abort::With(Box::new(Recorded::Existing(existing))));
             }
-            // Takes the sale's row lock: recordings, give-backs and rebuilds of one sale
-            // queue here, so the checks below see every earlier one.
+            // One buyer's recordings queue here (not the whole sale's): the next statement
+            // starts after the lock, so it sees every earlier purchase of this buyer.
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<Text, _>(format!("flash-buyer:{}:{}", new.sale, new.buyer))
+                .execute(conn)
+                .await?;
             let terms: Option<SaleTerms> = diesel::sql_query(
-                "UPDATE flash_sales SET held = held + $3 \
-                 WHERE id = $1 AND returned_at IS NULL AND counter_epoch = $2 \
-                   AND held + $3 <= total_quantity \
-                 RETURNING per_user_limit",
+                "SELECT per_user_limit, (SELECT coalesce(sum(quantity), 0)::bigint \
+                     FROM flash_sale_purchases \
+                     WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL) AS holding \
+                 FROM flash_sales WHERE id = $1",
             )
             .bind::<SqlUuid, _>(new.sale)
-            .bind::<Int4, _>(new.epoch)
-            .bind::<Int4, _>(new.quantity)
+            .bind::<SqlUuid, _>(new.buyer)
             .get_result(conn)
             .await
             .optional()?;
             let Some(terms) = terms else {
-                let sale: Option<FlashSaleRow> = flash_sales::table
-                    .find(new.sale)
-                    .select(FlashSaleRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?;
-                return Err(Abort::With(Box::new(match sale {
-                    Some(sale) if sale.returned_at.is_none() && sale.counter_epoch == new.epoch => {
-                        Recorded::Refused(Bound::SoldOut)
-                    }
-                    _ => Recorded::Stale,
-                })));
+                return Err(Abort::With(Box::new(Recorded::Stale)));
             };
-            // A new statement: its snapshot comes after the lock, so it sees every purchase
-            // committed before.
-            let holding = units_held(conn, new.sale, new.buyer).await?;
-            if holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
+            if terms.holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
                 return Err(Abort::With(Box::new(Recorded::Refused(
                     Bound::LimitExceeded,
                 ))));
@@ -201,6 +193,32 @@ pub async fn record(
             admitted_event(&row, new.traceparent.clone())
                 .insert(conn)
                 .await?;
+            // Last, so that the sale's row lock (recordings, give-backs and rebuilds of one
+            // sale queue on it) is held for this statement and the COMMIT only.
+            let raised = diesel::sql_query(
+                "UPDATE flash_sales SET held = held + $3 \
+                 WHERE id = $1 AND returned_at IS NULL AND counter_epoch = $2 \
+                   AND held + $3 <= total_quantity",
+            )
+            .bind::<SqlUuid, _>(new.sale)
+            .bind::<Int4, _>(new.epoch)
+            .bind::<Int4, _>(new.quantity)
+            .execute(conn)
+            .await?;
+            if raised == 0 {
+                let sale: Option<FlashSaleRow> = flash_sales::table
+                    .find(new.sale)
+                    .select(FlashSaleRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                return Err(Abort::With(Box::new(match sale {
+                    Some(sale) if sale.returned_at.is_none() && sale.counter_epoch == new.epoch => {
+                        Recorded::Refused(Bound::SoldOut)
+                    }
+                    _ => Recorded::Stale,
+                })));
+            }
             Ok(row)
         })
         .await;

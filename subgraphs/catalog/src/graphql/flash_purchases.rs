@@ -19,8 +19,10 @@ use crate::flash_counters::{self, Attempt, Decision, GiveBack};
 const MAX_QUANTITY: i32 = 100;
 /// How often an attempt is decided again after the counters moved under it (rebuilt).
 const ROUNDS: usize = 4;
-/// How often a sale's rejections are checked against the record.
-const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often a sale's rejections are checked against the record: longer than a recording
+/// can wait for a database connection (5 s), so that between two checks every admission
+/// then in flight has been recorded or has given its units back.
+const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// How fast one customer may try (from `FLASH_PURCHASES_PER_SECOND`).
 #[derive(Clone, Copy)]
@@ -306,8 +308,13 @@ async fn counters_too_low(
     if !flash_counters::audit_turn(redis, request.sale, AUDIT_EVERY).await? {
         return Ok(false);
     }
-    let mut conn = db.get().await?;
-    let Some(record) = flash_purchases::room(&mut conn, request.sale, request.buyer).await? else {
+    // A connection for one statement each time: none is held while Redis answers (a slow
+    // Redis in a storm would otherwise take the pool away from the recordings).
+    let record = {
+        let mut conn = db.get().await?;
+        flash_purchases::room(&mut conn, request.sale, request.buyer).await?
+    };
+    let Some(record) = record else {
         return Ok(false);
     };
     let wanted = i64::from(request.quantity);
@@ -315,8 +322,13 @@ async fn counters_too_low(
     // Admissions still being recorded look like room in the record (a storm at sell-out):
     // only a difference that outlasts a check with nothing recorded in between counts.
     if room < wanted
-        || !flash_counters::held_unchanged_since_last_check(redis, request.sale, record.held)
-            .await?
+        || !flash_counters::held_unchanged_since_last_check(
+            redis,
+            request.sale,
+            record.held,
+            AUDIT_EVERY,
+        )
+        .await?
     {
         return Ok(false);
     }
@@ -325,6 +337,7 @@ async fn counters_too_low(
         return Ok(true);
     };
     tracing::warn!(sale = %request.sale, reason, room, "the counters refused what the record has room for");
+    let mut conn = db.get().await?;
     flash_sales::rebuild_counters(&mut conn, redis, request.sale, Some(counters.epoch)).await?;
     Ok(true)
 }
