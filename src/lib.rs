@@ -82,9 +82,14 @@ pub async fn serve_subgraph(
     let (stop, stopped) = watch::channel(false);
     let workers = service_kit::subgraph::spawn_workers(prepared.workers, &stopped);
     let mut stopped_http = stopped.clone();
-    let task = tokio::spawn(http::serve(listener, prepared.app, async move {
-        let _ = stopped_http.wait_for(|stop| *stop).await;
-    }));
+    let task = tokio::spawn(http::serve(
+        listener,
+        prepared.app,
+        async move {
+            let _ = stopped_http.wait_for(|stop| *stop).await;
+        },
+        config.stop,
+    ));
     Ok(Server {
         name: subgraph.name,
         addr,

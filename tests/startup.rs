@@ -221,3 +221,145 @@ async fn stopping_mall_stops_the_router_gracefully() {
         "{rest:?}"
     );
 }
+
+/// A subgraph replica told to stop drains: `/ready` says 503 at once while requests are
+/// still answered for its delay, an open WebSocket is closed with 1001 (its client
+/// subscribes again elsewhere), and the request in flight (an update waiting for a row
+/// lock) finishes with its answer. A request that outlasts the timeout does not hold the
+/// stop: the replica stops while it is still waiting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_subgraph_drains_within_its_timeout() {
+    use diesel::sql_types::Uuid as SqlUuid;
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    use futures::{SinkExt as _, StreamExt as _};
+    use service_kit::http::StopSettings;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    const UPDATE: &str = "mutation($id: ID!, $price: Int!) { updateProduct(id: $id, input: { price: $price }) { price { amount } } }";
+    let system = support::System::start().await;
+    let admin = system.admin_token().await;
+    let listed = system
+        .graphql(
+            "{ products(first: 1) { edges { node { id } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let product = listed["data"]["products"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .to_owned();
+    let product_id: uuid::Uuid = product.parse().unwrap();
+    let replica = |timeout: u64| {
+        let config = service_kit::ServiceConfig {
+            stop: StopSettings {
+                delay: Duration::from_secs(1),
+                timeout: Duration::from_secs(timeout),
+            },
+            ..system.replica_config(([127, 0, 0, 1], 0).into())
+        };
+        async move {
+            douyin_mall::serve_subgraph(&catalog_subgraph::SUBGRAPH, &config)
+                .await
+                .expect("replica starts")
+        }
+    };
+    // Holds the product's row until `release`: an update of it waits meanwhile.
+    let lock = || async {
+        let mut conn = system.sql("catalog").await;
+        conn.batch_execute("BEGIN").await.unwrap();
+        diesel::sql_query("SELECT 1 FROM products WHERE id = $1 FOR UPDATE")
+            .bind::<SqlUuid, _>(product_id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    };
+    let update = |addr: std::net::SocketAddr, price: i64| {
+        let request = reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .header(
+                service_kit::internal::TOKEN_HEADER,
+                service_kit::config::DEV_INTERNAL_TOKEN,
+            )
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "query": UPDATE,
+                "variables": { "id": product, "price": price } }));
+        async move {
+            let response = request.send().await.expect("answered");
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    // 1. Drained: everything in flight ends well.
+    let server = replica(10).await;
+    let addr = server.addr;
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = serde_json::json!({ "type": "connection_init", "payload": {
+        service_kit::internal::TOKEN_HEADER: service_kit::config::DEV_INTERNAL_TOKEN,
+        "Authorization": format!("Bearer {admin}"),
+    } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let ack = socket.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+    let mut held = lock().await;
+    let in_flight = tokio::spawn(update(addr, 4321));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !in_flight.is_finished(),
+        "the update did not wait for the row"
+    );
+    let stopping = tokio::spawn(server.stop());
+    // Readiness says no at once; new requests are still answered during the delay.
+    let (status, body) = system.get(&format!("http://{addr}/ready")).await;
+    assert_eq!(
+        (status, body.contains("\"stopping\":true")),
+        (503, true),
+        "{body}"
+    );
+    let (status, _) = system.get(&format!("http://{addr}/health")).await;
+    assert_eq!(status, 200);
+    // The WebSocket is closed as "going away".
+    let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the WebSocket closes while the subgraph stops");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("no close frame: {other:?}"),
+    }
+    // The update waiting for the row finishes once it is free, and then the replica stops.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!stopping.is_finished(), "stopped with a request in flight");
+    held.batch_execute("COMMIT").await.unwrap();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(
+        answer["data"]["updateProduct"]["price"]["amount"], 4321,
+        "{answer}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the replica stops once its requests finished")
+        .unwrap();
+
+    // 2. A request that outlasts the timeout (1 s): the replica stops without it.
+    let server = replica(1).await;
+    let addr = server.addr;
+    let mut held = lock().await;
+    let in_flight = tokio::spawn(update(addr, 5432));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::timeout(Duration::from_secs(30), stopping)
+        .await
+        .expect("the replica stops after its timeout")
+        .unwrap();
+    assert!(
+        !in_flight.is_finished(),
+        "the update was answered: it did not outlast the timeout"
+    );
+    held.batch_execute("ROLLBACK").await.unwrap();
+    system.stop().await;
+}

@@ -108,6 +108,9 @@ pub struct ServiceConfig {
     /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
     /// may make per second; more are `RATE_LIMITED`.
     pub flash_purchases_per_second: u32,
+    /// `SHUTDOWN_DELAY_SECONDS` (default 0) and `SHUTDOWN_TIMEOUT_SECONDS` (default 10): how
+    /// the subgraph stops on SIGTERM or Ctrl-C (see `http::serve`).
+    pub stop: crate::http::StopSettings,
 }
 
 /// Default `ORDER_SUBGRAPH_URL`.
@@ -326,6 +329,10 @@ impl ServiceConfig {
                 120,
             )?),
             flash_purchases_per_second: env_parse("FLASH_PURCHASES_PER_SECOND", 5)?,
+            stop: crate::http::StopSettings {
+                delay: Duration::from_secs(env_parse("SHUTDOWN_DELAY_SECONDS", 0)?),
+                timeout: Duration::from_secs(env_parse("SHUTDOWN_TIMEOUT_SECONDS", 10)?),
+            },
         })
     }
 

@@ -1,6 +1,12 @@
 //! The HTTP surface of a subgraph: `/graphql` (queries and mutations), `/ws`
 //! (graphql-transport-ws subscriptions), `/health` (the process is up) and `/ready`
-//! (PostgreSQL and Redis answer).
+//! (PostgreSQL and Redis answer, and the subgraph is not stopping).
+//!
+//! Stopping ([`serve`]) drains first: `/ready` answers 503 and open WebSockets close with
+//! 1001 "going away" (their clients subscribe again, to another replica), new requests are
+//! still answered for `SHUTDOWN_DELAY_SECONDS` (while load balancers take the replica out),
+//! then no new connection is accepted and the requests in flight get up to
+//! `SHUTDOWN_TIMEOUT_SECONDS` to finish.
 //!
 //! GraphQL is answered only for the router (and our own services): the request must carry
 //! the shared secret in `x-mall-internal-token` (an HTTP header, or on `/ws` a field of the
@@ -21,6 +27,7 @@ use axum::routing::{get, post};
 use diesel_async::SimpleAsyncConnection as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::telemetry::TraceParent;
 use crate::{ApiError, Stores};
@@ -217,57 +224,87 @@ fn subgraph_name(subgraph: Option<&crate::metrics::SubgraphName>) -> &'static st
 
 async fn websocket<E: Executor>(
     State(state): State<HttpState<E>>,
+    draining: Option<axum::Extension<Draining>>,
     protocol: GraphQLProtocol,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let request_data = state.request_data.clone();
     let gateway_token = state.gateway_token.clone();
+    let draining = draining.map(|axum::Extension(d)| d);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, state.executor, protocol)
-                // The caller is known once `connection_init` arrives: its payload may carry
-                // `Authorization` (directly or under `headers`), which wins over the
-                // upgrade request's header.
-                .on_connection_init(move |payload| async move {
-                    let given = headers
-                        .get(crate::internal::TOKEN_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .or_else(|| payload_field(&payload, crate::internal::TOKEN_HEADER))
-                        .unwrap_or_default();
-                    if !crate::internal::constant_time_eq(
-                        given.as_bytes(),
-                        gateway_token.as_bytes(),
-                    ) {
-                        return Err(not_from_the_router().into());
+        .on_upgrade(move |socket| async move {
+            use futures::{SinkExt as _, StreamExt as _};
+            let (mut sink, stream) = socket.split();
+            // Stopping ends the client's side of the conversation: the subscriptions end
+            // and the socket closes with 1001, so that the client subscribes again
+            // elsewhere instead of seeing a broken connection.
+            let stopping = {
+                let draining = draining.clone();
+                async move {
+                    match draining {
+                        Some(draining) => draining.begun().await,
+                        None => std::future::pending().await,
                     }
-                    let mut headers = headers;
-                    if let Some(value) = payload_field(&payload, "authorization") {
-                        let value = axum::http::HeaderValue::from_str(value)
-                            .map_err(|_| async_graphql::Error::new("invalid Authorization"))?;
-                        headers.insert(axum::http::header::AUTHORIZATION, value);
+                }
+            };
+            GraphQLWebSocket::new_with_pair(
+                &mut sink,
+                stream.take_until(stopping),
+                state.executor,
+                protocol,
+            )
+            // The caller is known once `connection_init` arrives: its payload may carry
+            // `Authorization` (directly or under `headers`), which wins over the
+            // upgrade request's header.
+            .on_connection_init(move |payload| async move {
+                let given = headers
+                    .get(crate::internal::TOKEN_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .or_else(|| payload_field(&payload, crate::internal::TOKEN_HEADER))
+                    .unwrap_or_default();
+                if !crate::internal::constant_time_eq(given.as_bytes(), gateway_token.as_bytes()) {
+                    return Err(not_from_the_router().into());
+                }
+                let mut headers = headers;
+                if let Some(value) = payload_field(&payload, "authorization") {
+                    let value = axum::http::HeaderValue::from_str(value)
+                        .map_err(|_| async_graphql::Error::new("invalid Authorization"))?;
+                    headers.insert(axum::http::header::AUTHORIZATION, value);
+                }
+                let trace = TraceParent::from_header(
+                    headers.get("traceparent").and_then(|v| v.to_str().ok()),
+                );
+                let mut data = match request_data(headers.clone()).await {
+                    Ok(data) => data,
+                    // A refused token must not fail the connection: the router would
+                    // report a broken subgraph socket (UNAVAILABLE). The connection goes
+                    // on as anonymous, and every subscription, none of which is public,
+                    // is refused with UNAUTHENTICATED in its own stream.
+                    Err(ApiError::Unauthenticated(reason)) => {
+                        tracing::info!(%reason, "WebSocket token refused: anonymous connection");
+                        headers.remove(axum::http::header::AUTHORIZATION);
+                        request_data(headers)
+                            .await
+                            .map_err(async_graphql::Error::from)?
                     }
-                    let trace = TraceParent::from_header(
-                        headers.get("traceparent").and_then(|v| v.to_str().ok()),
-                    );
-                    let mut data = match request_data(headers.clone()).await {
-                        Ok(data) => data,
-                        // A refused token must not fail the connection: the router would
-                        // report a broken subgraph socket (UNAVAILABLE). The connection goes
-                        // on as anonymous, and every subscription, none of which is public,
-                        // is refused with UNAUTHENTICATED in its own stream.
-                        Err(ApiError::Unauthenticated(reason)) => {
-                            tracing::info!(%reason, "WebSocket token refused: anonymous connection");
-                            headers.remove(axum::http::header::AUTHORIZATION);
-                            request_data(headers).await.map_err(async_graphql::Error::from)?
-                        }
-                        Err(error) => return Err(error.into()),
-                    };
-                    data.insert(trace);
-                    Ok(data)
-                })
-                .serve()
+                    Err(error) => return Err(error.into()),
+                };
+                data.insert(trace);
+                Ok(data)
+            })
+            .serve()
+            .await;
+            if draining.as_ref().is_some_and(Draining::is_draining) {
+                let close = axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::AWAY,
+                    reason: "the subgraph is stopping".into(),
+                };
+                let _ = sink
+                    .send(axum::extract::ws::Message::Close(Some(close)))
+                    .await;
+            }
         })
 }
 
@@ -284,8 +321,15 @@ fn payload_field<'a>(payload: &'a serde_json::Value, name: &str) -> Option<&'a s
     find(payload).or_else(|| payload.get("headers").and_then(find))
 }
 
-async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
+async fn ready<E>(
+    State(state): State<HttpState<E>>,
+    draining: Option<axum::Extension<Draining>>,
+) -> Response {
     const LIMIT: Duration = Duration::from_secs(2);
+    if draining.is_some_and(|axum::Extension(d)| d.is_draining()) {
+        let body = axum::Json(serde_json::json!({ "ready": false, "stopping": true }));
+        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     // Probes answer "up" or "down"; why is in the log, never in the (public) answer.
     let database = tokio::time::timeout(LIMIT, async {
         let mut conn = state.stores.db.get().await.map_err(|e| e.to_string())?;
@@ -325,15 +369,76 @@ async fn ready<E>(State(state): State<HttpState<E>>) -> Response {
     (status, body).into_response()
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// How a subgraph stops (`SHUTDOWN_DELAY_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`).
+#[derive(Clone, Copy, Debug)]
+pub struct StopSettings {
+    /// How long new requests are still answered once stopping began (`/ready` says 503
+    /// meanwhile); default 0. Behind a load balancer that polls readiness (Kubernetes), a
+    /// few seconds.
+    pub delay: Duration,
+    /// How long the requests in flight then get to finish before they are cut off;
+    /// default 10 s.
+    pub timeout: Duration,
+}
+
+impl Default for StopSettings {
+    fn default() -> Self {
+        Self {
+            delay: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Whether the server is stopping, for `/ready` and open WebSockets (an extension of every
+/// request that [`serve`] answers).
+#[derive(Clone)]
+pub struct Draining(watch::Receiver<bool>);
+
+impl Draining {
+    fn is_draining(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes once stopping began (never, if the server was dropped without stopping).
+    async fn begun(mut self) {
+        if self.0.wait_for(|draining| *draining).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `stop` completes, then drains (see the module's
+/// comment) and returns once the requests in flight finished or `settings.timeout` passed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: impl Future<Output = ()> + Send + 'static,
+    settings: StopSettings,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (drain, draining) = watch::channel(false);
+    let app = app.layer(axum::Extension(Draining(draining)));
+    let (closing, mut closed) = watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop.await;
+        tracing::info!(delay = ?settings.delay, timeout = ?settings.timeout, "stopping: draining");
+        let _ = drain.send(true);
+        tokio::time::sleep(settings.delay).await;
+        let _ = closing.send(true);
+    });
+    let deadline = async move {
+        if closed.wait_for(|closing| *closing).await.is_err() {
+            return std::future::pending().await;
+        }
+        tokio::time::sleep(settings.timeout).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            tracing::warn!(timeout = ?settings.timeout, "stopping: requests still in flight after the timeout are cut off");
+            Ok(())
+        }
+    }
 }
 
 /// Binds `addr`, with an error that names it.

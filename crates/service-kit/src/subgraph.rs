@@ -126,7 +126,7 @@ impl Subgraph {
         tracing::info!(subgraph = self.name, addr = %config.listen_addr, "subgraph listening");
         let (stop, shutdown) = watch::channel(false);
         let workers = spawn_workers(prepared.workers, &shutdown);
-        http::serve(listener, prepared.app, http::shutdown_signal()).await?;
+        http::serve(listener, prepared.app, http::shutdown_signal(), config.stop).await?;
         let _ = stop.send(true);
         for worker in workers {
             let _ = worker.await;

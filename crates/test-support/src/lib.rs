@@ -213,6 +213,7 @@ fn base_config() -> ServiceConfig {
         payment_ttl: std::time::Duration::from_secs(900),
         payment_webhook_grace: std::time::Duration::ZERO,
         flash_purchases_per_second: 5,
+        stop: service_kit::http::StopSettings::default(),
         loader_batch: service_kit::loader::BatchWindow::Yield,
         parsed_document_cache: 1000,
         memory_cache: 10_000,
