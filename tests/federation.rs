@@ -443,7 +443,7 @@ async fn abusive_documents_are_refused_by_the_router_before_any_subgraph_is_call
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn introspection_and_the_graphiql_page_can_be_switched_off_as_in_production() {
+async fn production_hides_graphiql_introspection_metrics_and_the_sandbox_gateway() {
     // Development serves the router's GraphiQL page at /graphql to a browser.
     let browser_page = |system: &System| {
         let url = system.router_url.clone();
@@ -466,6 +466,7 @@ async fn introspection_and_the_graphiql_page_can_be_switched_off_as_in_productio
     // What `mall` sets with MALL_ENV=production (`douyin_mall::router_env_for`).
     let production =
         douyin_mall::router_env_for(true, &douyin_mall::default_router_config(), |_| false);
+    const METRICS_TOKEN: &str = "metrics-token-of-at-least-32-characters";
     let router_env: Vec<(&'static str, &'static str)> = production
         .into_iter()
         .filter(|(name, _)| *name != "ROUTER_REQUIRE_DOCUMENT_ID")
@@ -473,9 +474,53 @@ async fn introspection_and_the_graphiql_page_can_be_switched_off_as_in_productio
         .collect();
     let system = System::start_with(support::Options {
         router_env,
+        // What production's defaults and compose set for the subgraphs.
+        service_config: Some(std::sync::Arc::new(|config| {
+            config.metrics_token = Some(METRICS_TOKEN.to_owned());
+            config.payment_sandbox_gateway = false;
+        })),
         ..Default::default()
     })
     .await;
+    // The subgraphs' metrics only for Prometheus's token.
+    let scrape = |url: String, token: Option<&'static str>| async move {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    };
+    let mut endpoints = Vec::new();
+    for name in ["user", "catalog", "cart", "order", "payment"] {
+        endpoints.push(format!("{}/metrics", system.subgraph_base(name)));
+    }
+    for url in endpoints {
+        assert_eq!(scrape(url.clone(), None).await.0, 401, "{url}");
+        assert_eq!(scrape(url.clone(), Some("wrong")).await.0, 401, "{url}");
+        let (status, text) = scrape(url.clone(), Some(METRICS_TOKEN)).await;
+        assert_eq!(status, 200, "{url}");
+        assert!(text.contains("# TYPE"), "{url}: {text}");
+    }
+    // No sandbox gateway: nobody can approve a payment without money. The signed webhook
+    // (a real gateway's way in) is still there.
+    let payment = system.subgraph_base("payment");
+    let (status, _) = system.get(&format!("{payment}/sandbox/pay/any")).await;
+    assert_eq!(status, 404);
+    let approve = reqwest::Client::new()
+        .post(format!("{payment}/sandbox/pay/any/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status().as_u16(), 404);
+    let webhook = reqwest::Client::new()
+        .post(format!("{payment}/webhooks/payments"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(webhook.status().as_u16(), 404);
     assert!(
         !browser_page(&system).await.contains("<html"),
         "GraphiQL served in production"

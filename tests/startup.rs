@@ -117,6 +117,7 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
             ("AUTH_SIGNING_KEY", own_key.clone()),
             ("INTERNAL_API_TOKEN", strong_token.clone()),
             ("PAYMENT_WEBHOOK_SECRET", strong_token.clone()),
+            ("METRICS_TOKEN", strong_token.clone()),
         ];
         for (name, value) in extra {
             envs.retain(|(n, _)| n != name);
@@ -151,6 +152,10 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
         (
             production(&[("PAYMENT_WEBHOOK_SECRET", String::new())]),
             "needs PAYMENT_WEBHOOK_SECRET",
+        ),
+        (
+            production(&[("METRICS_TOKEN", String::new())]),
+            "needs METRICS_TOKEN",
         ),
         (
             production(&[("MALL_ENV", "staging".to_owned())]),

@@ -108,6 +108,15 @@ pub struct ServiceConfig {
     /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
     /// may make per second; more are `RATE_LIMITED`.
     pub flash_purchases_per_second: u32,
+    /// `METRICS_TOKEN` (or `METRICS_TOKEN_FILE`): when set, `GET /metrics` answers only
+    /// with `Authorization: Bearer <it>`. Required in production: the metrics name
+    /// operations, codes and volumes nobody outside should read.
+    pub metrics_token: Option<String>,
+    /// `PAYMENT_SANDBOX_GATEWAY` (default `true` in development, `false` in production):
+    /// whether the payment subgraph serves the sandbox gateway's pages, whose approve button
+    /// marks a payment paid without money. Production takes payments from a real gateway
+    /// through the signed webhook only.
+    pub payment_sandbox_gateway: bool,
     /// `SHUTDOWN_DELAY_SECONDS` (default 0) and `SHUTDOWN_TIMEOUT_SECONDS` (default 10): how
     /// the subgraph stops on SIGTERM or Ctrl-C (see `http::serve`).
     pub stop: crate::http::StopSettings,
@@ -294,8 +303,14 @@ impl ServiceConfig {
             })?,
             Err(_) => SocketAddr::from(([127, 0, 0, 1], default_port)),
         };
+        let env = env_parse("MALL_ENV", MallEnv::Development)?;
         Ok(Self {
-            env: env_parse("MALL_ENV", MallEnv::Development)?,
+            env,
+            metrics_token: secret_from_env("METRICS_TOKEN")?,
+            payment_sandbox_gateway: env_parse(
+                "PAYMENT_SANDBOX_GATEWAY",
+                env == MallEnv::Development,
+            )?,
             database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: env_parse("DATABASE_POOL_SIZE", 10)?,
             redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
@@ -361,6 +376,16 @@ impl ServiceConfig {
             anyhow::bail!(
                 "MALL_ENV=production needs INTERNAL_API_TOKEN (or INTERNAL_API_TOKEN_FILE): a \
                  secret of at least 32 characters, not the development value"
+            );
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_none_or(|token| token.len() < 32)
+        {
+            anyhow::bail!(
+                "MALL_ENV=production needs METRICS_TOKEN (or METRICS_TOKEN_FILE): a secret of \
+                 at least 32 characters that Prometheus sends to read /metrics"
             );
         }
         Ok(())

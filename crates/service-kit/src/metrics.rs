@@ -44,15 +44,26 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// `GET /metrics` for subgraph `name`: pool gauges are read at scrape time.
-pub fn routes(name: &'static str, stores: &Stores) -> Router {
+/// `GET /metrics` for subgraph `name`: pool gauges are read at scrape time. With `token`,
+/// only for `Authorization: Bearer <token>` (401 otherwise).
+pub fn routes(name: &'static str, stores: &Stores, token: Option<&str>) -> Router {
     handle();
     let (db, redis) = (stores.db.clone(), stores.redis.clone());
+    let token: Option<std::sync::Arc<str>> = token.map(Into::into);
     Router::new().route(
         "/metrics",
-        get(move || {
-            let (db, redis) = (db.clone(), redis.clone());
+        get(move |headers: axum::http::HeaderMap| {
+            let (db, redis, token) = (db.clone(), redis.clone(), token.clone());
             async move {
+                if let Some(token) = token
+                    && !bearer_is(&headers, &token)
+                {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Bearer")],
+                        String::new(),
+                    );
+                }
                 let state = db.state();
                 metrics::gauge!("db_pool_connections", "subgraph" => name, "state" => "idle")
                     .set(f64::from(state.idle_connections));
@@ -64,12 +75,23 @@ pub fn routes(name: &'static str, stores: &Stores) -> Router {
                 metrics::gauge!("redis_pool_connections", "subgraph" => name, "state" => "in_use")
                     .set(f64::from(state.connections - state.idle_connections));
                 (
+                    axum::http::StatusCode::OK,
                     [("content-type", "text/plain; version=0.0.4")],
                     handle().render(),
                 )
             }
         }),
     )
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_is(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    crate::internal::constant_time_eq(given.as_bytes(), token.as_bytes())
 }
 
 /// Records one GraphQL request of subgraph `name`.

@@ -105,7 +105,7 @@ impl Subgraph {
             (self.seed)(&stores).await?;
         }
         let workers = (self.workers)(&stores, config)?;
-        let metrics = crate::metrics::routes(self.name, &stores);
+        let metrics = crate::metrics::routes(self.name, &stores, config.metrics_token.as_deref());
         let app = (self.router)(stores, config)?
             .merge(metrics)
             .layer(axum::middleware::from_fn(http::trace_internal_calls))

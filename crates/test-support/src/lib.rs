@@ -214,6 +214,8 @@ fn base_config() -> ServiceConfig {
         payment_webhook_grace: std::time::Duration::ZERO,
         flash_purchases_per_second: 5,
         stop: service_kit::http::StopSettings::default(),
+        metrics_token: None,
+        payment_sandbox_gateway: true,
         loader_batch: service_kit::loader::BatchWindow::Yield,
         parsed_document_cache: 1000,
         memory_cache: 10_000,

@@ -76,7 +76,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         data.insert(batched(graphql::PaymentsByOrderLoader(db.clone()), window));
     });
     let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
-    let gateway = gateway::routes(stores.db.clone());
+    // Off in production unless asked for: its approve button pays without money.
+    let gateway = if config.payment_sandbox_gateway {
+        gateway::routes(stores.db.clone())
+    } else {
+        axum::Router::new()
+    };
     let live_status =
         service_kit::internal::protect(event_bus::live::status_route(live), &config.internal_token);
     Ok(http::subgraph_router(schema, request_data, stores, config)
