@@ -601,6 +601,7 @@ fn fast_orders(payment_ttl: Duration) -> OrderSettings {
         sweep_interval: Duration::from_millis(200),
         outbox_poll: Duration::from_millis(20),
         expiry_grace: Duration::ZERO,
+        ..OrderSettings::default()
     }
 }
 

@@ -418,6 +418,9 @@ async fn chaos_soak() {
         sweep_interval: Duration::from_millis(500),
         outbox_poll: Duration::from_millis(50),
         expiry_grace: Duration::from_secs(4),
+        // The reconcilers check what the events settle, within the convergence wait.
+        reconcile_every: Duration::from_secs(2),
+        reconcile_after: Duration::from_secs(5),
     };
     let router_env: Vec<(&'static str, &'static str)> = REPLICATED
         .iter()

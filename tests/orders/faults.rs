@@ -512,3 +512,121 @@ async fn the_router_finishes_requests_in_flight_on_ctrl_c_and_on_sigterm() {
     }
     system.stop().await;
 }
+
+/// Events lost for good (a bug, an operator's mistake, a Redis failover with the outbox
+/// already settled) are caught by the reconcilers: every successful payment is checked
+/// against its order, every closed order's stock against the catalog. Each case here is a
+/// change made in the database without its event: a success the order never heard of pays
+/// the order; a success for a cancelled order is refunded; a cancelled order whose release
+/// never reached the catalog gets its stock back; and nothing is done twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconcilers_settle_money_and_stock_whose_events_were_lost() {
+    use diesel::sql_types::Uuid as SqlUuid;
+    let system = System::start_with(super::support::Options {
+        orders: Some(service_kit::config::OrderSettings {
+            expiry_grace: std::time::Duration::ZERO,
+            reconcile_every: std::time::Duration::from_millis(300),
+            reconcile_after: std::time::Duration::from_millis(500),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let admin = system.admin_token().await;
+    let token = system.register("reconciled@example.com").await;
+    let item = product(&system, &admin, "Reconciled", 400, 10).await;
+    let mut payments = system.sql("payment").await;
+    // A success applied to the payment without its event (lost).
+    let succeed_silently = async |conn: &mut diesel_async::AsyncPgConnection, id: &str| {
+        diesel::sql_query(
+            "UPDATE payments SET status = 'SUCCEEDED', version = version + 1, \
+             updated_at = now() - interval '1 hour' WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(uuid::Uuid::parse_str(id).unwrap())
+        .execute(conn)
+        .await
+        .unwrap();
+    };
+
+    // 1. The order never heard of its payment's success: published again, it pays.
+    let (order, user) = super::place_order(&system, &token, "reconcile-1", &item, 1).await;
+    let (payment, _) = open_payment(&system, &order, &user, 400).await;
+    succeed_silently(&mut payments, &payment).await;
+    eventually("the order is paid by its payment", || async {
+        status(&system, &token, "order", &order).await == "PAID"
+    })
+    .await;
+    assert_eq!(
+        status(&system, &admin, "payment", &payment).await,
+        "SUCCEEDED"
+    );
+
+    // 2. A success for an order cancelled meanwhile, its refusal lost: the money goes back.
+    let (order, user) = super::place_order(&system, &token, "reconcile-2", &item, 1).await;
+    let (payment, _) = open_payment(&system, &order, &user, 400).await;
+    let cancelled = system
+        .graphql_as(
+            &token,
+            "mutation($id: ID!) { cancelOrder(id: $id) { status } }",
+            json!({ "id": order }),
+        )
+        .await;
+    assert_eq!(
+        cancelled["data"]["cancelOrder"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    eventually("its open payment is cancelled", || async {
+        status(&system, &admin, "payment", &payment).await == "CANCELLED"
+    })
+    .await;
+    succeed_silently(&mut payments, &payment).await;
+    eventually("the money for the cancelled order goes back", || async {
+        status(&system, &admin, "payment", &payment).await == "REFUNDED"
+    })
+    .await;
+    assert_eq!(status(&system, &token, "order", &order).await, "CANCELLED");
+    let refunds = super::count(
+        &system,
+        "payment",
+        "SELECT count(*)::bigint AS count FROM refunds WHERE payment_id = $1::uuid",
+        &payment,
+    )
+    .await;
+    assert_eq!(refunds, 1);
+
+    // 3. An order closed without its event: the catalog never released its stock; the
+    //    reconciler gives it back, once.
+    let before = stock(&system, &admin, &item).await;
+    let (order, _) = super::place_order(&system, &token, "reconcile-3", &item, 3).await;
+    assert_eq!(stock(&system, &admin, &item).await, before - 3);
+    let mut orders = system.sql("order").await;
+    diesel::sql_query("UPDATE orders SET status = 'CANCELLED' WHERE id = $1")
+        .bind::<SqlUuid, _>(uuid::Uuid::parse_str(&order).unwrap())
+        .execute(&mut orders)
+        .await
+        .unwrap();
+    eventually("the closed order's stock is back", || async {
+        stock(&system, &admin, &item).await == before
+    })
+    .await;
+    eventually("the order subgraph knows it is back", || async {
+        super::count(
+            &system,
+            "order",
+            "SELECT count(*)::bigint AS count FROM orders \
+             WHERE id = $1::uuid AND stock_returned_at IS NOT NULL",
+            &order,
+        )
+        .await
+            == 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        stock(&system, &admin, &item).await,
+        before,
+        "given back twice"
+    );
+    assert_eq!(super::ledger_sum(&system, &item).await, before);
+    system.stop().await;
+}

@@ -154,6 +154,12 @@ pub struct OrderSettings {
     /// before it expires (default 180), so that a payment approved at the gateway in time,
     /// whose webhook or event comes late, still pays it. No new payment starts in it.
     pub expiry_grace: Duration,
+    /// `RECONCILE_INTERVAL_SECONDS` (default 30): how often each order and payment replica
+    /// checks money and stock against the other subgraph's record (see `docs/events.md`).
+    pub reconcile_every: Duration,
+    /// `RECONCILE_AFTER_SECONDS` (default 120): how long events get to settle a change
+    /// before a reconciler looks at it.
+    pub reconcile_after: Duration,
 }
 
 impl Default for OrderSettings {
@@ -164,6 +170,8 @@ impl Default for OrderSettings {
             sweep_interval: Duration::from_millis(1000),
             outbox_poll: Duration::from_millis(50),
             expiry_grace: Duration::from_secs(180),
+            reconcile_every: Duration::from_secs(30),
+            reconcile_after: Duration::from_secs(120),
         }
     }
 }
@@ -192,6 +200,14 @@ impl OrderSettings {
             expiry_grace: Duration::from_secs(env_parse(
                 "ORDER_EXPIRY_GRACE_SECONDS",
                 defaults.expiry_grace.as_secs(),
+            )?),
+            reconcile_every: Duration::from_secs(env_parse(
+                "RECONCILE_INTERVAL_SECONDS",
+                defaults.reconcile_every.as_secs(),
+            )?),
+            reconcile_after: Duration::from_secs(env_parse(
+                "RECONCILE_AFTER_SECONDS",
+                defaults.reconcile_after.as_secs(),
             )?),
         })
     }

@@ -288,6 +288,49 @@ pub mod api {
         pub released: bool,
     }
 
+    /// Catalog `POST /internal/orders/closed`: the orders (or abandoned checkouts) are
+    /// closed without being paid for, or refunded: their reserved stock, or their flash-sale
+    /// units, go back, once (the reconciler's call; the same as their events do).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrdersClosed {
+        pub order_ids: Vec<Uuid>,
+        pub reason: String,
+    }
+
+    /// The answer to [`OrdersClosed`]: how many of them this call gave something back for
+    /// (the others had it back already).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct GivenBack {
+        pub given_back: usize,
+    }
+
+    /// Order `POST /internal/orders/payers`: status and paying payment of some orders.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrdersOf {
+        pub order_ids: Vec<Uuid>,
+    }
+
+    /// One order in [`OrderPayers`].
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderPayer {
+        pub order_id: Uuid,
+        /// `PENDING_PAYMENT`, `PAID`, `CANCELLED`, `EXPIRED` or `REFUNDED`.
+        pub status: String,
+        /// The payment that paid it, if one did.
+        pub paid_by: Option<Uuid>,
+    }
+
+    /// The answer to [`OrdersOf`]: the orders that exist (unknown ids are left out).
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderPayers {
+        pub orders: Vec<OrderPayer>,
+    }
+
     /// Cart `POST /internal/cart/lines`: a user's cart lines, oldest first.
     #[derive(Clone, Debug, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]

@@ -17,20 +17,26 @@ use crate::internal::StockService;
 
 /// The catalog's consumer of the `orders` stream.
 pub fn order_events(redis: Redis, stock: StockService) -> Worker {
-    let flash = FlashReturns {
-        db: stock.db.clone(),
-        redis: redis.clone(),
-        cache: stock.cache.clone(),
-    };
     consumer_worker(redis, "orders", "catalog", move |event: Event| {
-        let (stock, flash) = (stock.clone(), flash.clone());
+        let stock = stock.clone();
         async move {
+            let flash = FlashReturns::of(&stock);
             let order_id: Uuid = event.aggregate_id.parse()?;
             let reason = match event.name.as_str() {
                 "OrderCancelled" => "order cancelled",
                 "OrderExpired" => "order expired",
                 "OrderRefunded" => "order refunded",
-                "CheckoutAbandoned" => "checkout abandoned",
+                "CheckoutAbandoned" => {
+                    let reason = "checkout abandoned";
+                    if stock
+                        .release(order_id, reason)
+                        .await
+                        .map_err(anyhow_error)?
+                    {
+                        tracing::info!(order = %order_id, reason, "stock released");
+                    }
+                    return Ok(());
+                }
                 // A flash-sale purchase's order exists (it has the purchase's id).
                 "OrderPlaced" if event.payload.get("flashSaleId").is_some() => {
                     return flash.confirm(order_id).await;
@@ -55,19 +61,31 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
                 }
                 _ => return Ok(()),
             };
-            let released = stock
-                .release(order_id, reason)
-                .await
-                .map_err(anyhow_error)?;
-            if released {
-                tracing::info!(order = %order_id, reason, "stock released");
-            } else if event.name != "CheckoutAbandoned" {
-                // Not a checkout's order: perhaps a flash sale's.
-                flash.give_back(order_id, None).await?;
-            }
+            close_order(&stock, order_id, reason).await?;
             Ok(())
         }
     })
+}
+
+/// Gives back what a closed order (cancelled, expired, refunded) or an abandoned checkout
+/// holds: its reserved stock, or, for a flash sale's order, its units; once, however often
+/// asked (its event, or the order subgraph's reconciler). Whether this call gave anything
+/// back.
+pub async fn close_order(
+    stock: &StockService,
+    order_id: Uuid,
+    reason: &str,
+) -> anyhow::Result<bool> {
+    if stock
+        .release(order_id, reason)
+        .await
+        .map_err(anyhow_error)?
+    {
+        tracing::info!(order = %order_id, reason, "stock released");
+        return Ok(true);
+    }
+    // Not a checkout's order: perhaps a flash sale's.
+    FlashReturns::of(stock).give_back(order_id, None).await
 }
 
 fn anyhow_error(error: ApiError) -> anyhow::Error {
@@ -83,6 +101,14 @@ struct FlashReturns {
 }
 
 impl FlashReturns {
+    fn of(stock: &StockService) -> Self {
+        Self {
+            db: stock.db.clone(),
+            redis: stock.redis.clone(),
+            cache: stock.cache.clone(),
+        }
+    }
+
     /// Purchase `id` has its order: `PENDING` → `CONFIRMED` (once).
     async fn confirm(&self, id: Uuid) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
@@ -97,15 +123,18 @@ impl FlashReturns {
 
     /// Gives back the units of purchase `id` (if it is one, once): to the sale's counters
     /// while it sells, else to the product. With `rejection`, the purchase had no order.
-    async fn give_back(&self, id: Uuid, rejection: Option<&str>) -> anyhow::Result<()> {
+    /// Whether this call gave them back.
+    async fn give_back(&self, id: Uuid, rejection: Option<&str>) -> anyhow::Result<bool> {
         let mut conn = self.db.get().await?;
         let given = flash_purchases::give_back(&mut conn, id, rejection)
             .await
             .map_err(anyhow_error)?;
         drop(conn);
+        let Some(given) = given else {
+            return Ok(false);
+        };
         match given {
-            None => {}
-            Some(GivenBack::ToSale { purchase, epoch }) => {
+            GivenBack::ToSale { purchase, epoch } => {
                 let back = GiveBack {
                     sale: purchase.sale_id,
                     buyer: purchase.user_id,
@@ -124,12 +153,12 @@ impl FlashReturns {
                     }
                 }
             }
-            Some(GivenBack::ToProduct(product)) => {
+            GivenBack::ToProduct(product) => {
                 self.cache.put(&product).await;
                 tracing::info!(purchase = %id, product = %product.id, "flash sale units back in stock (the sale is over)");
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Routes other subgraphs call (never through the router): reserving and releasing stock
-//! for orders. Both are idempotent per order id, so callers may retry freely.
+//! for orders, and giving back what closed orders hold (the order subgraph's reconciler).
+//! All are idempotent per order id, so callers may retry freely.
 
 use std::collections::HashSet;
 
@@ -7,8 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
-use service_kit::internal::api::{ReleaseStock, Released, ReserveStock};
-use service_kit::{ApiError, DbPool, internal};
+use service_kit::internal::api::{GivenBack, OrdersClosed, ReleaseStock, Released, ReserveStock};
+use service_kit::{ApiError, DbPool, Redis, internal};
 
 use crate::cache::ProductCache;
 use crate::db::reservations;
@@ -17,8 +18,12 @@ use crate::db::reservations;
 #[derive(Clone)]
 pub struct StockService {
     pub db: DbPool,
+    pub redis: Redis,
     pub cache: ProductCache,
 }
+
+/// Most orders one [`OrdersClosed`] may name.
+pub const MAX_CLOSED: usize = 500;
 
 /// Most lines one reservation may hold.
 pub const MAX_LINES: usize = 100;
@@ -29,6 +34,7 @@ pub fn routes(service: StockService, token: &str) -> axum::Router {
         axum::Router::new()
             .route("/internal/stock/reserve", post(reserve))
             .route("/internal/stock/release", post(release))
+            .route("/internal/orders/closed", post(closed))
             .with_state(service),
         token,
     )
@@ -47,7 +53,34 @@ async fn release(State(service): State<StockService>, Json(asked): Json<ReleaseS
     )
 }
 
+async fn closed(State(service): State<StockService>, Json(asked): Json<OrdersClosed>) -> Response {
+    internal::respond(service.close_orders(asked).await)
+}
+
 impl StockService {
+    /// Gives back what each closed order holds ([`crate::events::close_order`]).
+    pub async fn close_orders(&self, asked: OrdersClosed) -> Result<GivenBack, ApiError> {
+        if asked.order_ids.len() > MAX_CLOSED {
+            return Err(ApiError::bad_input(
+                "orderIds",
+                format!("at most {MAX_CLOSED} at once"),
+            ));
+        }
+        let mut given_back = 0;
+        for order_id in asked.order_ids {
+            if crate::events::close_order(self, order_id, &asked.reason)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, order = %order_id, "giving back what a closed order held failed");
+                    ApiError::Unavailable("the catalog's stock")
+                })?
+            {
+                given_back += 1;
+            }
+        }
+        Ok(GivenBack { given_back })
+    }
+
     /// Reserves every line or none; afterwards readers see the new stock.
     pub async fn reserve(
         &self,

@@ -63,6 +63,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let window = config.loader_batch;
     let stock = internal::StockService {
         db: db.clone(),
+        redis: stores.redis.clone(),
         cache: cache.clone(),
     };
     let caches = (cache, categories);
@@ -77,6 +78,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
     let stock = internal::StockService {
         db: stores.db.clone(),
+        redis: stores.redis.clone(),
         cache: cache::ProductCache::new(stores.redis.clone()),
     };
     Ok(vec![

@@ -1,5 +1,6 @@
 //! Routes other subgraphs call (never through the router): the facts about an order that
-//! the payment subgraph checks before taking money for it, and the live feed's status.
+//! the payment subgraph checks before taking money for it, status and payer of orders for
+//! its reconciler, and the live feed's status.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use axum::response::Response;
 use axum::routing::post;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use service_kit::internal::api::{OrderOf, OrderSummary};
+use service_kit::internal::api::{OrderOf, OrderPayer, OrderPayers, OrderSummary, OrdersOf};
 use service_kit::{ApiError, DbPool, internal};
 
+use crate::db::schema::order_payers;
 use crate::db::{OrderRow, orders};
 use crate::events::live::OrderFeed;
 
@@ -20,6 +22,7 @@ pub fn routes(db: DbPool, live: Arc<OrderFeed>, token: &str) -> axum::Router {
     internal::protect(
         axum::Router::new()
             .route("/internal/orders/summary", post(summary))
+            .route("/internal/orders/payers", post(payers))
             .with_state(db)
             .merge(event_bus::live::status_route(live)),
         token,
@@ -47,5 +50,43 @@ pub async fn order_summary(db: &DbPool, order_id: uuid::Uuid) -> Result<OrderSum
         total_amount: row.total_amount,
         currency: row.currency,
         expires_at: row.expires_at,
+    })
+}
+
+/// Most orders one [`OrdersOf`] may name.
+pub const MAX_ORDERS: usize = 500;
+
+async fn payers(State(db): State<DbPool>, Json(asked): Json<OrdersOf>) -> Response {
+    internal::respond(order_payers_of(&db, &asked.order_ids).await)
+}
+
+/// Status and paying payment of the orders that exist among `ids`.
+pub async fn order_payers_of(db: &DbPool, ids: &[uuid::Uuid]) -> Result<OrderPayers, ApiError> {
+    if ids.len() > MAX_ORDERS {
+        return Err(ApiError::bad_input(
+            "orderIds",
+            format!("at most {MAX_ORDERS} at once"),
+        ));
+    }
+    let mut conn = db.get().await?;
+    let rows: Vec<(uuid::Uuid, String, Option<uuid::Uuid>)> = orders::table
+        .left_join(order_payers::table.on(order_payers::order_id.eq(orders::id)))
+        .filter(orders::id.eq_any(ids))
+        .select((
+            orders::id,
+            orders::status,
+            order_payers::payment_id.nullable(),
+        ))
+        .load(&mut conn)
+        .await?;
+    Ok(OrderPayers {
+        orders: rows
+            .into_iter()
+            .map(|(order_id, status, paid_by)| OrderPayer {
+                order_id,
+                status,
+                paid_by,
+            })
+            .collect(),
     })
 }

@@ -3,8 +3,8 @@
 
 use service_kit::internal::InternalClient;
 use service_kit::internal::api::{
-    AddressOf, CartLines, CartOf, CheckedOut, PostalAddress, ReleaseStock, Released, Reservation,
-    ReserveStock, StockLine,
+    AddressOf, CartLines, CartOf, CheckedOut, GivenBack, OrdersClosed, PostalAddress, ReleaseStock,
+    Released, Reservation, ReserveStock, StockLine,
 };
 use service_kit::{ApiError, ServiceConfig};
 use uuid::Uuid;
@@ -48,6 +48,20 @@ impl Services {
         };
         let released: Released = self.catalog.post("/internal/stock/release", &body).await?;
         Ok(released.released)
+    }
+
+    /// Gives back what closed orders hold (idempotent); how many this call gave back for.
+    pub async fn close_orders(
+        &self,
+        order_ids: Vec<Uuid>,
+        reason: &str,
+    ) -> Result<usize, ApiError> {
+        let body = OrdersClosed {
+            order_ids,
+            reason: reason.to_owned(),
+        };
+        let given: GivenBack = self.catalog.post("/internal/orders/closed", &body).await?;
+        Ok(given.given_back)
     }
 
     /// The lines of the user's cart.

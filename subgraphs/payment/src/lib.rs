@@ -101,7 +101,7 @@ pub fn own_base_url(config: &ServiceConfig) -> String {
 
 /// The outbox relay, the consumer of order events and the expiry sweeper.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
-    Ok(events::workers(stores, config))
+    events::workers(stores, config)
 }
 
 /// Runs the payment subgraph alone.

@@ -73,4 +73,9 @@ diesel::table! {
 
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_status_history -> orders (order_id));
-diesel::allow_tables_to_appear_in_same_query!(orders, order_items, order_status_history);
+diesel::allow_tables_to_appear_in_same_query!(
+    orders,
+    order_items,
+    order_status_history,
+    order_payers
+);

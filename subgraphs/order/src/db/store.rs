@@ -530,3 +530,72 @@ pub async fn abandon_attempts(
     .await?;
     Ok(abandoned.count)
 }
+
+/// An order (or abandoned checkout) whose stock the catalog has not confirmed back.
+#[derive(diesel::QueryableByName)]
+pub struct StockToReturn {
+    #[diesel(sql_type = SqlUuid)]
+    pub order_id: Uuid,
+    /// Why, as the catalog records it ("order cancelled", "checkout abandoned").
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    /// An abandoned checkout, not an order.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub checkout: bool,
+}
+
+/// Up to `limit` orders closed without payment or refunded, and as many abandoned
+/// checkouts, created more than `after` ago, whose stock the catalog has not confirmed back
+/// (`stock_returned_at`), locked until the transaction ends; other replicas skip them.
+pub async fn lock_stock_to_return(
+    conn: &mut AsyncPgConnection,
+    after: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<StockToReturn>, ApiError> {
+    let mut due: Vec<StockToReturn> = diesel::sql_query(
+        "SELECT id AS order_id, 'order ' || lower(status) AS reason, false AS checkout \
+         FROM orders \
+         WHERE status IN ('CANCELLED', 'EXPIRED', 'REFUNDED') AND stock_returned_at IS NULL \
+           AND created_at <= now() - $1 * interval '1 millisecond' \
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind::<Int8, _>(after.as_millis() as i64)
+    .bind::<Int8, _>(limit)
+    .load(conn)
+    .await?;
+    let abandoned: Vec<StockToReturn> = diesel::sql_query(
+        "SELECT order_id, 'checkout abandoned' AS reason, true AS checkout \
+         FROM checkout_attempts \
+         WHERE state = 'ABANDONED' AND stock_returned_at IS NULL \
+           AND created_at <= now() - $1 * interval '1 millisecond' \
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind::<Int8, _>(after.as_millis() as i64)
+    .bind::<Int8, _>(limit)
+    .load(conn)
+    .await?;
+    due.extend(abandoned);
+    Ok(due)
+}
+
+/// Records that the catalog has the stock of `returned` back.
+pub async fn mark_stock_returned(
+    conn: &mut AsyncPgConnection,
+    returned: &[StockToReturn],
+) -> Result<(), ApiError> {
+    let (checkouts, orders): (Vec<&StockToReturn>, Vec<&StockToReturn>) =
+        returned.iter().partition(|r| r.checkout);
+    let ids = |rows: &[&StockToReturn]| rows.iter().map(|r| r.order_id).collect::<Vec<_>>();
+    diesel::sql_query("UPDATE orders SET stock_returned_at = now() WHERE id = ANY($1)")
+        .bind::<Array<SqlUuid>, _>(ids(&orders))
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "UPDATE checkout_attempts SET stock_returned_at = now() \
+         WHERE order_id = ANY($1) AND state = 'ABANDONED'",
+    )
+    .bind::<Array<SqlUuid>, _>(ids(&checkouts))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! The order subgraph's background work: the outbox relay that publishes its events to the
 //! `orders` stream (crates/event-bus), the sweeper that expires unpaid orders and abandons
 //! checkouts whose process died, the consumer that lets orders follow their payments, and
-//! the one that creates the orders of flash-sale purchases. Every replica runs them all; the database decides who
+//! the one that creates the orders of flash-sale purchases, and the reconciler that makes
+//! sure the catalog has the stock of every closed order back. Every replica runs them all; the database decides who
 //! does what (an advisory lock for the relay, `FOR UPDATE SKIP LOCKED` for the sweeper), so
 //! nothing is done twice and nothing depends on an in-memory timer.
 
@@ -26,6 +27,7 @@ const SWEEP_BATCH: i64 = 200;
 
 /// The relay, the sweeper and the consumers.
 pub fn workers(stores: &Stores, settings: &OrderSettings, services: Services) -> Vec<Worker> {
+    let services_for_reconciler = services.clone();
     vec![
         flash_sale_events(
             stores.db.clone(),
@@ -40,7 +42,27 @@ pub fn workers(stores: &Stores, settings: &OrderSettings, services: Services) ->
         ),
         sweeper(stores.db.clone(), settings.clone()),
         payment_events(stores.db.clone(), stores.redis.clone()),
+        stock_reconciler(stores.db.clone(), services_for_reconciler, settings),
     ]
+}
+
+/// Checks every closed order's stock with the catalog once (see
+/// [`lifecycle::return_stock_of_closed`]).
+fn stock_reconciler(db: DbPool, services: Services, settings: &OrderSettings) -> Worker {
+    let after = settings.reconcile_after;
+    periodic_worker("stock reconciler", settings.reconcile_every, move || {
+        let (db, services) = (db.clone(), services.clone());
+        async move {
+            let given_back = lifecycle::return_stock_of_closed(&db, &services, after).await?;
+            if given_back > 0 {
+                tracing::warn!(
+                    count = given_back,
+                    "closed orders still held stock or flash-sale units: given back"
+                );
+            }
+            Ok(())
+        }
+    })
 }
 
 /// The order subgraph's consumer of the catalog's `flash-sales` stream: orders of admitted

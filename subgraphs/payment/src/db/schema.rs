@@ -16,6 +16,7 @@ diesel::table! {
         refunded_amount -> Int8,
         version -> Int8,
         updated_at -> Timestamptz,
+        reconciled_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -590,6 +590,64 @@ pub async fn refund(
     .await
 }
 
+/// Up to `limit` successful payments (refunded in part included) not reconciled yet whose
+/// last change is more than `after` old, locked until the transaction ends; other replicas
+/// skip them.
+pub async fn lock_to_reconcile(
+    conn: &mut AsyncPgConnection,
+    after: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, ApiError> {
+    let before = Utc::now() - chrono::Duration::from_std(after).map_err(|_| ApiError::Internal)?;
+    Ok(payments::table
+        .filter(payments::status.eq_any(["SUCCEEDED", "PARTIALLY_REFUNDED"]))
+        .filter(schema::payments::reconciled_at.is_null())
+        .filter(payments::updated_at.le(before))
+        .order(payments::updated_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Records that `ids` are settled with their orders.
+pub async fn mark_reconciled(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<(), ApiError> {
+    diesel::update(payments::table.filter(payments::id.eq_any(ids)))
+        .set(schema::payments::reconciled_at.eq(Some(Utc::now())))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Publishes `PaymentStatusChanged` again for `row` as it is (its last change, same
+/// version): the order subgraph applies it if it never did, and ignores it otherwise.
+pub async fn publish_again(conn: &mut AsyncPgConnection, row: &PaymentRow) -> Result<(), ApiError> {
+    let from: Option<Option<String>> = payment_log::table
+        .filter(payment_log::payment_id.eq(row.id))
+        .order(payment_log::id.desc())
+        .select(payment_log::from_status)
+        .first(conn)
+        .await
+        .optional()?;
+    let event = StatusChanged {
+        payment_id: row.id,
+        order_id: row.order_id,
+        user_id: row.user_id,
+        from: from.flatten(),
+        to: row.status.clone(),
+        amount: row.amount,
+        refunded_amount: row.refunded_amount,
+        currency: row.currency.clone(),
+        version: row.version,
+    };
+    NewEvent::new(STREAM, "PaymentStatusChanged", row.id, &event, None)
+        .insert(conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::sql_types::BigInt;

@@ -1,3 +1,5 @@
-//! Payment rules without I/O: the state machine and refund arithmetic.
+//! Payment rules without I/O: the state machine, refund arithmetic and what the reconciler
+//! does with a successful payment.
 
+pub mod reconcile;
 pub mod status;

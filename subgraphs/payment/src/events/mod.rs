@@ -1,11 +1,12 @@
 //! The payment subgraph's background work: the outbox relay (payment events to the
 //! `payments` stream), the consumer that closes the open payment of an order that was
 //! cancelled or expired, the sweeper that expires payments not completed in time, and the
-//! sandbox gateway's webhook deliveries. Every
+//! sandbox gateway's webhook deliveries, and the money reconciler. Every
 //! replica runs all three; the database decides who does what (an advisory lock for the
 //! relay, `FOR UPDATE SKIP LOCKED` for the sweeper, a row lock per payment).
 
 pub mod live;
+pub mod reconciler;
 
 use event_bus::{Event, consumer_worker};
 use service_kit::subgraph::periodic_worker;
@@ -18,8 +19,8 @@ use crate::db::store;
 const SWEEP_BATCH: i64 = 200;
 
 /// The relay, the consumer of order events, the sweeper and the gateway's deliveries.
-pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
-    vec![
+pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    Ok(vec![
         event_bus::relay_worker(
             stores.db.clone(),
             stores.redis.clone(),
@@ -37,7 +38,35 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> Vec<Worker> {
             config.payment_webhook_secret.clone(),
             DELIVERY_POLL,
         ),
-    ]
+        money_reconciler(stores.db.clone(), config)?,
+    ])
+}
+
+/// Checks successful payments against their orders ([`reconciler`]).
+fn money_reconciler(db: DbPool, config: &ServiceConfig) -> anyhow::Result<Worker> {
+    let orders = service_kit::internal::InternalClient::new(
+        "the order service",
+        &config.order_url,
+        &config.internal_token,
+    )?;
+    let after = config.orders.reconcile_after;
+    Ok(periodic_worker(
+        "money reconciler",
+        config.orders.reconcile_every,
+        move || {
+            let (db, orders) = (db.clone(), orders.clone());
+            async move {
+                let round = reconciler::reconcile(&db, &orders, after).await?;
+                if round.republished + round.refunded > 0 {
+                    tracing::warn!(
+                        ?round,
+                        "successful payments not settled with their orders: repaired"
+                    );
+                }
+                Ok(())
+            }
+        },
+    ))
 }
 
 /// How often the sandbox gateway looks for webhook calls to make.
