@@ -683,3 +683,169 @@ async fn redis_rolled_back_mid_sale_never_oversells_and_the_sale_goes_on() {
     assert_eq!(answer(&late)["reason"], "SOLD_OUT", "{late}");
     system.stop().await;
 }
+
+/// A TCP proxy in front of PostgreSQL that, once armed, lets the `COMMIT` of the next
+/// transaction that recorded a flash-sale purchase through to the server and then cuts that
+/// connection before the server's answer comes back: the commit is done, the client cannot
+/// know it (an ambiguous commit).
+struct CommitCutter {
+    address: std::net::SocketAddr,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommitCutter {
+    async fn start(upstream: String) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (armed_in, cut_in) = (armed.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (armed, cut) = (armed_in.clone(), cut_in.clone());
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    // Set: the server's next answer is read and thrown away, and the
+                    // connection ends.
+                    let swallow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let swallowing = swallow.clone();
+                    let answers = tokio::spawn(async move {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        while let Ok(n) = server_read.read(&mut buffer).await {
+                            if n == 0 || swallowing.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            if client_write.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    let mut recorded = false;
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        let Ok(n) = client_read.read(&mut buffer).await else {
+                            break;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        let chunk = &buffer[..n];
+                        let has = |needle: &[u8]| chunk.windows(needle.len()).any(|w| w == needle);
+                        recorded |= has(b"INSERT INTO flash_sale_purchases");
+                        let cutting =
+                            recorded && has(b"COMMIT") && armed.swap(false, Ordering::SeqCst);
+                        if cutting {
+                            swallow.store(true, Ordering::SeqCst);
+                        }
+                        if server_write.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                        if cutting {
+                            // The server commits and answers; the answer never reaches the
+                            // client, whose connection then ends.
+                            cut.fetch_add(1, Ordering::SeqCst);
+                            let _ = answers.await;
+                            return;
+                        }
+                        if has(b"COMMIT") || has(b"ROLLBACK") {
+                            recorded = false;
+                        }
+                    }
+                    answers.abort();
+                });
+            }
+        });
+        Self {
+            address,
+            armed,
+            cut,
+        }
+    }
+}
+
+/// The reply to a flash-sale recording's COMMIT lost (issue 23, finding 5): the purchase is
+/// committed, but the catalog cannot tell. It reads the purchase back: the buyer gets the
+/// purchase, its units stay taken in the counters (they used to go back: sold again, an
+/// oversell by that quantity), and nobody else gets them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purchase_whose_commit_reply_was_lost_keeps_its_units() {
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Ambiguous commit", 800, 10).await;
+    let sale = sale(&system, &admin, &item, (2, 2), (0, 600)).await;
+    let [first, second]: [Buyer; 2] = buyers(&system, "ambiguous", 2)
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
+    // A catalog replica whose database connections pass through the cutter.
+    // postgres://user@host:port/database: the same with the cutter's address.
+    let database_url = system.database.url.clone();
+    let after_scheme = database_url.find("://").unwrap() + 3;
+    let host_start = database_url[after_scheme..]
+        .find('@')
+        .map_or(after_scheme, |at| after_scheme + at + 1);
+    let host_end = host_start + database_url[host_start..].find('/').unwrap();
+    let cutter = CommitCutter::start(database_url[host_start..host_end].to_owned()).await;
+    let through = format!(
+        "{}{}{}",
+        &database_url[..host_start],
+        cutter.address,
+        &database_url[host_end..]
+    );
+    let config = service_kit::ServiceConfig {
+        database_url: through,
+        ..system.replica_config(([127, 0, 0, 1], 0).into())
+    };
+    let replica = douyin_mall::serve_subgraph(&catalog_subgraph::SUBGRAPH, &config)
+        .await
+        .expect("replica starts");
+    let replica_url = format!("http://{}/graphql", replica.addr);
+
+    cutter
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = system
+        .post_as(
+            &replica_url,
+            Some(&first.token),
+            // The catalog's own fields (the order is the order subgraph's).
+            "mutation($input: FlashSalePurchaseInput!) { purchaseFlashSale(input: $input) { \
+             id status reason } }",
+            purchase(&sale, &first, "ambiguous-1", 1),
+        )
+        .await;
+    assert_eq!(
+        cutter.cut.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no commit was cut: {response}"
+    );
+    let bought = answer(&response);
+    assert!(
+        matches!(bought["status"].as_str(), Some("PENDING" | "CONFIRMED")),
+        "{response}"
+    );
+    assert_eq!(held_in_record(&system, &sale).await, (1, 1));
+    // The counters kept the unit: one left, and the second buyer's two units are refused.
+    assert_eq!(remaining(&system, &sale).await, 1);
+    let two = buy(&system, &sale, &second, "ambiguous-2", 2).await;
+    assert_eq!(answer(&two)["reason"], "SOLD_OUT", "{two}");
+    let one = buy(&system, &sale, &second, "ambiguous-3", 1).await;
+    assert!(
+        matches!(
+            answer(&one)["status"].as_str(),
+            Some("PENDING" | "CONFIRMED")
+        ),
+        "{one}"
+    );
+    assert_eq!(held_in_record(&system, &sale).await, (2, 1));
+    replica.stop().await;
+    system.stop().await;
+}
