@@ -729,10 +729,7 @@ impl CommitCutter {
                     });
                     let mut recorded = false;
                     let mut buffer = vec![0u8; 64 * 1024];
-                    loop {
-                        let Ok(n) = client_read.read(&mut buffer).await else {
-                            break;
-                        };
+                    while let Ok(n) = client_read.read(&mut buffer).await {
                         if n == 0 {
                             break;
                         }
