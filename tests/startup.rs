@@ -158,6 +158,10 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
             "needs METRICS_TOKEN",
         ),
         (
+            production(&[("PAYMENT_SANDBOX_GATEWAY", "true".to_owned())]),
+            "refuses PAYMENT_SANDBOX_GATEWAY=true",
+        ),
+        (
             production(&[("MALL_ENV", "staging".to_owned())]),
             "MALL_ENV=\"staging\" is not valid",
         ),

@@ -394,6 +394,12 @@ impl ServiceConfig {
                  secret of at least 32 characters, not the development value"
             );
         }
+        if self.payment_sandbox_gateway {
+            anyhow::bail!(
+                "MALL_ENV=production refuses PAYMENT_SANDBOX_GATEWAY=true: its approve button \
+                 marks payments paid without money"
+            );
+        }
         if self
             .metrics_token
             .as_ref()

@@ -232,6 +232,10 @@ async fn websocket<E: Executor>(
     let request_data = state.request_data.clone();
     let gateway_token = state.gateway_token.clone();
     let draining = draining.map(|axum::Extension(d)| d);
+    if draining.as_ref().is_some_and(Draining::is_draining) {
+        // A new socket would be closed at once: the client is to connect elsewhere.
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {

@@ -299,11 +299,13 @@ pub mod api {
     }
 
     /// The answer to [`OrdersClosed`]: how many of them this call gave something back for
-    /// (the others had it back already).
+    /// (the others had it back already), and those it could not settle now (logged; to ask
+    /// again).
     #[derive(Clone, Debug, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct GivenBack {
         pub given_back: usize,
+        pub failed: Vec<Uuid>,
     }
 
     /// Order `POST /internal/orders/payers`: status and paying payment of some orders.

@@ -94,11 +94,13 @@ fn bearer_is(headers: &axum::http::HeaderMap, token: &str) -> bool {
     crate::internal::constant_time_eq(given.as_bytes(), token.as_bytes())
 }
 
-/// Records a reconciler's round (`kind`: what it checks): how many it checked, and how many
-/// it found wrong and repaired (what events should have done; 0 when all is well).
-pub fn reconciled(kind: &'static str, checked: u64, repaired: u64) {
+/// Records a reconciler's round (`kind`: what it checks): how many it checked, how many it
+/// found wrong and repaired (what events should have done; 0 when all is well), and how
+/// many it could not settle (tried again, or logged for a person).
+pub fn reconciled(kind: &'static str, checked: u64, repaired: u64, unsettled: u64) {
     metrics::counter!("reconciler_checked_total", "kind" => kind).increment(checked);
     metrics::counter!("reconciler_repairs_total", "kind" => kind).increment(repaired);
+    metrics::counter!("reconciler_unsettled_total", "kind" => kind).increment(unsettled);
 }
 
 /// Records one GraphQL request of subgraph `name`.

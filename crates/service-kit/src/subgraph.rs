@@ -128,8 +128,15 @@ impl Subgraph {
         let workers = spawn_workers(prepared.workers, &shutdown);
         http::serve(listener, prepared.app, http::shutdown_signal(), config.stop).await?;
         let _ = stop.send(true);
-        for worker in workers {
-            let _ = worker.await;
+        // Background work stops at its next pause; a round in progress (a peer call, a
+        // transaction) gets the same timeout as requests, then is dropped with the process:
+        // each round is a transaction, so nothing half-done stays.
+        let all = futures::future::join_all(workers);
+        if tokio::time::timeout(config.stop.timeout, all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping: background work still running after the timeout is cut off");
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ pub struct StockService {
 }
 
 /// Most orders one [`OrdersClosed`] may name.
-pub const MAX_CLOSED: usize = 500;
+pub const MAX_CLOSED: usize = 200;
 
 /// Most lines one reservation may hold.
 pub const MAX_LINES: usize = 100;
@@ -66,19 +66,19 @@ impl StockService {
                 format!("at most {MAX_CLOSED} at once"),
             ));
         }
-        let mut given_back = 0;
+        let (mut given_back, mut failed) = (0, Vec::new());
+        // One by one: an order that fails (logged) does not keep the others from settling.
         for order_id in asked.order_ids {
-            if crate::events::close_order(self, order_id, &asked.reason)
-                .await
-                .map_err(|error| {
+            match crate::events::close_order(self, order_id, &asked.reason).await {
+                Ok(true) => given_back += 1,
+                Ok(false) => {}
+                Err(error) => {
                     tracing::error!(%error, order = %order_id, "giving back what a closed order held failed");
-                    ApiError::Unavailable("the catalog's stock")
-                })?
-            {
-                given_back += 1;
+                    failed.push(order_id);
+                }
             }
         }
-        Ok(GivenBack { given_back })
+        Ok(GivenBack { given_back, failed })
     }
 
     /// Reserves every line or none; afterwards readers see the new stock.

@@ -69,6 +69,13 @@ impl Checkout {
                         .ok_or(ApiError::Internal);
                 }
                 (false, "ABANDONED") => {
+                    // Its stock back first, whatever became of its event (the stock
+                    // reconciler no longer sees its order once the attempt has a new one).
+                    drop(conn);
+                    self.services
+                        .release(attempt.order_id, "checkout abandoned")
+                        .await?;
+                    let mut conn = self.db.get().await?;
                     let restarted =
                         store::restart_abandoned(&mut conn, user, key, Uuid::now_v7()).await?;
                     drop(conn);

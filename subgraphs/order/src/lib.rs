@@ -78,11 +78,13 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     Ok(http::subgraph_router(schema, request_data, stores, config).merge(internal))
 }
 
-/// The outbox relay and the expiry sweeper.
+/// The outbox relay, the sweeper, the consumers and the stock reconciler.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
     Ok(events::workers(
         stores,
         &config.orders,
+        services::Services::new(config)?,
+        // Clients of their own: the reconciler's slow rounds never open checkout's breakers.
         services::Services::new(config)?,
     ))
 }

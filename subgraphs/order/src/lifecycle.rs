@@ -190,35 +190,51 @@ pub async fn follow_payment(
 }
 
 /// Most closed orders (and as many abandoned checkouts) one reconciler round looks at.
-const RECONCILE_BATCH: i64 = 200;
+const RECONCILE_BATCH: i64 = 100;
 
 /// The stock reconciler's round: every order closed without payment or refunded, and every
 /// abandoned checkout, is confirmed with the catalog once, `after` its creation: whatever
 /// stock or flash-sale units it still held (its event lost, say) go back. The catalog's
-/// side is idempotent, so an order its event settled already changes nothing. Each replica
-/// runs it; the row locks keep them on different orders. How many held something still.
+/// side is idempotent, so an order its event settled already changes nothing. Every replica
+/// runs it, one at a time (an advisory lock; no order row is locked while the catalog
+/// answers). How many held something still, and how many the catalog could not settle
+/// (asked again next round).
 pub async fn return_stock_of_closed(
     db: &DbPool,
-    services: &crate::services::Services,
+    catalog: &crate::services::Services,
     after: std::time::Duration,
-) -> Result<usize, ApiError> {
+) -> Result<(usize, usize), ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        let due = store::lock_stock_to_return(conn, after, RECONCILE_BATCH).await?;
+        if !store::reconciler_turn(conn).await? {
+            return Ok((0, 0));
+        }
+        let due = store::stock_to_return(conn, after, RECONCILE_BATCH).await?;
         if due.is_empty() {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let mut by_reason: std::collections::BTreeMap<&str, Vec<Uuid>> = Default::default();
         for row in &due {
             by_reason.entry(&row.reason).or_default().push(row.order_id);
         }
-        let mut given_back = 0;
+        let (mut given_back, mut failed) = (0, std::collections::HashSet::new());
         for (reason, ids) in by_reason {
-            given_back += services.close_orders(ids, reason).await?;
+            let answer = catalog.close_orders(ids, reason).await?;
+            given_back += answer.given_back;
+            failed.extend(answer.failed);
         }
-        store::mark_stock_returned(conn, &due).await?;
-        service_kit::metrics::reconciled("closed_order_stock", due.len() as u64, given_back as u64);
-        Ok(given_back)
+        let settled: Vec<&store::StockToReturn> = due
+            .iter()
+            .filter(|row| !failed.contains(&row.order_id))
+            .collect();
+        store::mark_stock_returned(conn, &settled).await?;
+        service_kit::metrics::reconciled(
+            "closed_order_stock",
+            due.len() as u64,
+            given_back as u64,
+            failed.len() as u64,
+        );
+        Ok((given_back, failed.len()))
     })
     .await
 }

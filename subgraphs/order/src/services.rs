@@ -50,18 +50,18 @@ impl Services {
         Ok(released.released)
     }
 
-    /// Gives back what closed orders hold (idempotent); how many this call gave back for.
+    /// Gives back what closed orders hold (idempotent): how many this call gave back for,
+    /// and those the catalog could not settle now.
     pub async fn close_orders(
         &self,
         order_ids: Vec<Uuid>,
         reason: &str,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<GivenBack, ApiError> {
         let body = OrdersClosed {
             order_ids,
             reason: reason.to_owned(),
         };
-        let given: GivenBack = self.catalog.post("/internal/orders/closed", &body).await?;
-        Ok(given.given_back)
+        self.catalog.post("/internal/orders/closed", &body).await
     }
 
     /// The lines of the user's cart.

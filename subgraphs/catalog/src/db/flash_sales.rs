@@ -265,7 +265,7 @@ pub async fn rebuild_counters(
         .transaction(async |conn| {
             let Some(row) = flash_sales::table
                 .find(sale)
-                .for_update()
+                .for_no_key_update()
                 .select(FlashSaleRow::as_select())
                 .first(conn)
                 .await
@@ -407,7 +407,7 @@ pub async fn return_unsold(
             .filter(flash_sales::ends_at.le(Utc::now()))
             .order(flash_sales::ends_at)
             .limit(limit)
-            .for_update()
+            .for_no_key_update()
             .skip_locked()
             .select(FlashSaleRow::as_select())
             .load(conn)

@@ -51,6 +51,7 @@ diesel::table! {
         order_id -> Uuid,
         state -> Text,
         created_at -> Timestamptz,
+        stock_returned_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -48,8 +48,8 @@ pub async fn claim_attempt(
     Ok((existing, false))
 }
 
-/// Starts an abandoned checkout over with a new order id; `None` if it is not abandoned
-/// (any more).
+/// Starts an abandoned checkout over with a new order id (the caller gave the old one's
+/// stock back); `None` if it is not abandoned (any more).
 pub async fn restart_abandoned(
     conn: &mut AsyncPgConnection,
     user: Uuid,
@@ -65,6 +65,8 @@ pub async fn restart_abandoned(
         checkout_attempts::order_id.eq(order_id),
         checkout_attempts::state.eq("RESERVING"),
         checkout_attempts::created_at.eq(diesel::dsl::now),
+        // The new order's stock is for the stock reconciler to check again.
+        checkout_attempts::stock_returned_at.eq(None::<DateTime<Utc>>),
     ))
     .returning(AttemptRow::as_returning())
     .get_result(conn)
@@ -544,10 +546,27 @@ pub struct StockToReturn {
     pub checkout: bool,
 }
 
+/// Whether this transaction is the stock reconciler's turn (a transaction-scoped advisory
+/// lock: one replica at a time, the others skip the round).
+pub async fn reconciler_turn(conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
+    #[derive(diesel::QueryableByName)]
+    struct Turn {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    let turn: Turn = diesel::sql_query(
+        "SELECT pg_try_advisory_xact_lock(hashtext('stock reconciler')) AS taken",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(turn.taken)
+}
+
 /// Up to `limit` orders closed without payment or refunded, and as many abandoned
 /// checkouts, created more than `after` ago, whose stock the catalog has not confirmed back
-/// (`stock_returned_at`), locked until the transaction ends; other replicas skip them.
-pub async fn lock_stock_to_return(
+/// (`stock_returned_at`), oldest first. Not locked: closed orders no longer change, and the
+/// catalog's side is idempotent.
+pub async fn stock_to_return(
     conn: &mut AsyncPgConnection,
     after: std::time::Duration,
     limit: i64,
@@ -557,7 +576,7 @@ pub async fn lock_stock_to_return(
          FROM orders \
          WHERE status IN ('CANCELLED', 'EXPIRED', 'REFUNDED') AND stock_returned_at IS NULL \
            AND created_at <= now() - $1 * interval '1 millisecond' \
-         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+         ORDER BY created_at LIMIT $2",
     )
     .bind::<Int8, _>(after.as_millis() as i64)
     .bind::<Int8, _>(limit)
@@ -568,7 +587,7 @@ pub async fn lock_stock_to_return(
          FROM checkout_attempts \
          WHERE state = 'ABANDONED' AND stock_returned_at IS NULL \
            AND created_at <= now() - $1 * interval '1 millisecond' \
-         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+         ORDER BY created_at LIMIT $2",
     )
     .bind::<Int8, _>(after.as_millis() as i64)
     .bind::<Int8, _>(limit)
@@ -581,10 +600,10 @@ pub async fn lock_stock_to_return(
 /// Records that the catalog has the stock of `returned` back.
 pub async fn mark_stock_returned(
     conn: &mut AsyncPgConnection,
-    returned: &[StockToReturn],
+    returned: &[&StockToReturn],
 ) -> Result<(), ApiError> {
     let (checkouts, orders): (Vec<&StockToReturn>, Vec<&StockToReturn>) =
-        returned.iter().partition(|r| r.checkout);
+        returned.iter().copied().partition(|r| r.checkout);
     let ids = |rows: &[&StockToReturn]| rows.iter().map(|r| r.order_id).collect::<Vec<_>>();
     diesel::sql_query("UPDATE orders SET stock_returned_at = now() WHERE id = ANY($1)")
         .bind::<Array<SqlUuid>, _>(ids(&orders))

@@ -26,8 +26,12 @@ const FLASH_ORDERS_AT_ONCE: usize = 8;
 const SWEEP_BATCH: i64 = 200;
 
 /// The relay, the sweeper and the consumers.
-pub fn workers(stores: &Stores, settings: &OrderSettings, services: Services) -> Vec<Worker> {
-    let services_for_reconciler = services.clone();
+pub fn workers(
+    stores: &Stores,
+    settings: &OrderSettings,
+    services: Services,
+    reconciler_services: Services,
+) -> Vec<Worker> {
     vec![
         flash_sale_events(
             stores.db.clone(),
@@ -42,7 +46,7 @@ pub fn workers(stores: &Stores, settings: &OrderSettings, services: Services) ->
         ),
         sweeper(stores.db.clone(), settings.clone()),
         payment_events(stores.db.clone(), stores.redis.clone()),
-        stock_reconciler(stores.db.clone(), services_for_reconciler, settings),
+        stock_reconciler(stores.db.clone(), reconciler_services, settings),
     ]
 }
 
@@ -53,11 +57,18 @@ fn stock_reconciler(db: DbPool, services: Services, settings: &OrderSettings) ->
     periodic_worker("stock reconciler", settings.reconcile_every, move || {
         let (db, services) = (db.clone(), services.clone());
         async move {
-            let given_back = lifecycle::return_stock_of_closed(&db, &services, after).await?;
+            let (given_back, failed) =
+                lifecycle::return_stock_of_closed(&db, &services, after).await?;
             if given_back > 0 {
                 tracing::warn!(
                     count = given_back,
                     "closed orders still held stock or flash-sale units: given back"
+                );
+            }
+            if failed > 0 {
+                tracing::error!(
+                    count = failed,
+                    "the catalog could not settle closed orders: asked again next round"
                 );
             }
             Ok(())

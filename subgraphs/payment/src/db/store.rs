@@ -590,10 +590,26 @@ pub async fn refund(
     .await
 }
 
+/// Whether this transaction is the reconciler's turn (a transaction-scoped advisory lock:
+/// one replica at a time, the others skip the round).
+pub async fn reconciler_turn(conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
+    #[derive(QueryableByName)]
+    struct Turn {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    let turn: Turn = diesel::sql_query(
+        "SELECT pg_try_advisory_xact_lock(hashtext('payment reconciler')) AS taken",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(turn.taken)
+}
+
 /// Up to `limit` successful payments (refunded in part included) not reconciled yet whose
-/// last change is more than `after` old, locked until the transaction ends; other replicas
-/// skip them.
-pub async fn lock_to_reconcile(
+/// last change is more than `after` old, oldest first. Not locked: what the reconciler does
+/// with them is idempotent and locks each payment it changes.
+pub async fn due_to_reconcile(
     conn: &mut AsyncPgConnection,
     after: std::time::Duration,
     limit: i64,
@@ -605,11 +621,26 @@ pub async fn lock_to_reconcile(
         .filter(payments::updated_at.le(before))
         .order(payments::updated_at)
         .limit(limit)
-        .for_update()
-        .skip_locked()
         .select(PaymentRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// Whether a payment of `order` other than `payment` holds money (succeeded, not refunded
+/// in full).
+pub async fn others_succeeded(
+    conn: &mut AsyncPgConnection,
+    order: Uuid,
+    payment: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        payments::table
+            .filter(payments::order_id.eq(order))
+            .filter(payments::id.ne(payment))
+            .filter(payments::status.eq_any(["SUCCEEDED", "PARTIALLY_REFUNDED"])),
+    ))
+    .get_result(conn)
+    .await?)
 }
 
 /// Records that `ids` are settled with their orders.

@@ -14,11 +14,14 @@ pub enum Settlement {
     /// Its order is still payable and nobody paid it: the order never applied the success
     /// (its event lost): published again.
     Republish,
+    /// Its order is paid, by a payment not recorded (paid before payers were recorded), and
+    /// another payment of the order succeeded too: which one paid is for a person to say.
+    Review,
 }
 
 /// What to do with successful payment `payment` whose order is `order` (`None`: no such
-/// order).
-pub fn settle(payment: Uuid, order: Option<&OrderPayer>) -> Settlement {
+/// order); `others_succeeded`: another payment of the order holds money too.
+pub fn settle(payment: Uuid, order: Option<&OrderPayer>, others_succeeded: bool) -> Settlement {
     let Some(order) = order else {
         return Settlement::Refund("refunded automatically: the order does not exist".into());
     };
@@ -28,6 +31,7 @@ pub fn settle(payment: Uuid, order: Option<&OrderPayer>) -> Settlement {
             Settlement::Refund("refunded automatically: another payment paid the order".into())
         }
         (None, "PENDING_PAYMENT") => Settlement::Republish,
+        (None, "PAID") if others_succeeded => Settlement::Review,
         (None, "PAID") => Settlement::Settled,
         (None, status) => Settlement::Refund(format!(
             "refunded automatically: the order was {status} when the payment succeeded"
@@ -50,29 +54,38 @@ mod tests {
     #[test]
     fn money_is_kept_only_for_the_order_it_paid() {
         let (this, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let settle = |order: Option<&OrderPayer>| settle(this, order, false);
         assert_eq!(
-            settle(this, Some(&order("PAID", Some(this)))),
+            settle(Some(&order("PAID", Some(this)))),
             Settlement::Settled
         );
         assert_eq!(
-            settle(this, Some(&order("REFUNDED", Some(this)))),
+            settle(Some(&order("REFUNDED", Some(this)))),
             Settlement::Settled
         );
         assert!(matches!(
-            settle(this, Some(&order("PAID", Some(other)))),
+            settle(Some(&order("PAID", Some(other)))),
             Settlement::Refund(_)
         ));
         assert!(
-            matches!(settle(this, Some(&order("EXPIRED", None))), Settlement::Refund(r) if r.contains("EXPIRED"))
+            matches!(settle(Some(&order("EXPIRED", None))), Settlement::Refund(r) if r.contains("EXPIRED"))
         );
         assert!(matches!(
-            settle(this, Some(&order("CANCELLED", None))),
+            settle(Some(&order("CANCELLED", None))),
             Settlement::Refund(_)
         ));
-        assert!(matches!(settle(this, None), Settlement::Refund(_)));
+        assert!(matches!(settle(None), Settlement::Refund(_)));
         assert_eq!(
-            settle(this, Some(&order("PENDING_PAYMENT", None))),
+            settle(Some(&order("PENDING_PAYMENT", None))),
             Settlement::Republish
         );
+    }
+
+    #[test]
+    fn an_order_paid_before_payers_were_recorded_is_settled_only_when_unambiguous() {
+        let this = Uuid::now_v7();
+        let paid = order("PAID", None);
+        assert_eq!(settle(this, Some(&paid), false), Settlement::Settled);
+        assert_eq!(settle(this, Some(&paid), true), Settlement::Review);
     }
 }

@@ -2,7 +2,9 @@
 //! events had time to settle (`RECONCILE_AFTER_SECONDS`), whatever became of them. Money is
 //! kept only for the order it paid ([`crate::domain::reconcile::settle`]): a payment the
 //! order never applied is published again, one for an order it will never pay is refunded.
-//! Each replica runs it; row locks (`SKIP LOCKED`) keep them on different payments.
+//! Every replica runs it, one at a time (an advisory lock); no payment row stays locked
+//! while the order subgraph answers, and a payment that cannot be settled now (a failed
+//! refund, a case for a person) does not hold up the others.
 
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub struct Round {
     pub checked: usize,
     pub republished: usize,
     pub refunded: usize,
+    /// Left for the next round (a refund that failed), or for a person (logged).
+    pub unsettled: usize,
 }
 
 /// One round: the payments due, their orders, and what each needs.
@@ -34,11 +38,12 @@ pub async fn reconcile(
 ) -> Result<Round, ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        let due = store::lock_to_reconcile(conn, after, BATCH).await?;
-        let mut round = Round {
-            checked: due.len(),
-            ..Round::default()
-        };
+        let mut round = Round::default();
+        if !store::reconciler_turn(conn).await? {
+            return Ok(round);
+        }
+        let due = store::due_to_reconcile(conn, after, BATCH).await?;
+        round.checked = due.len();
         if due.is_empty() {
             return Ok(round);
         }
@@ -49,12 +54,24 @@ pub async fn reconcile(
         let mut settled = Vec::new();
         for payment in &due {
             let order = found.orders.iter().find(|o| o.order_id == payment.order_id);
-            match settle(payment.id, order) {
+            let others = match order {
+                Some(order) if order.paid_by.is_none() && order.status == "PAID" => {
+                    store::others_succeeded(conn, payment.order_id, payment.id).await?
+                }
+                _ => false,
+            };
+            match settle(payment.id, order, others) {
                 Settlement::Settled => settled.push(payment.id),
                 Settlement::Republish => {
                     tracing::warn!(payment = %payment.id, order = %payment.order_id, "a successful payment its order never applied: published again");
                     store::publish_again(conn, payment).await?;
                     round.republished += 1;
+                }
+                Settlement::Review => {
+                    // Said once (then marked): it would otherwise hold a place in every round.
+                    tracing::error!(payment = %payment.id, order = %payment.order_id, "an order paid before payers were recorded has several successful payments: refund the extra one by hand");
+                    round.unsettled += 1;
+                    settled.push(payment.id);
                 }
                 Settlement::Refund(reason) => {
                     let refund = store::NewRefund {
@@ -64,16 +81,20 @@ pub async fn reconcile(
                         idempotency_key: AUTOMATIC_REFUND_KEY.into(),
                         created_by: None,
                     };
+                    // Its own savepoint: a failure leaves the rest of the round standing.
                     match store::refund(conn, refund, None).await {
                         Ok((refund, _)) => {
                             tracing::warn!(payment = %payment.id, order = %payment.order_id, amount = refund.amount, %reason, "money kept for an order the payment did not pay: refunded");
                             round.refunded += 1;
+                            settled.push(payment.id);
                         }
                         // Nothing left to give back.
-                        Err(ApiError::Conflict(_)) => {}
-                        Err(error) => return Err(error),
+                        Err(ApiError::Conflict(_)) => settled.push(payment.id),
+                        Err(error) => {
+                            tracing::error!(error = %error.message(), payment = %payment.id, "reconciler: refund failed; tried again next round");
+                            round.unsettled += 1;
+                        }
                     }
-                    settled.push(payment.id);
                 }
             }
         }
@@ -82,6 +103,7 @@ pub async fn reconcile(
             "successful_payments",
             round.checked as u64,
             (round.republished + round.refunded) as u64,
+            round.unsettled as u64,
         );
         Ok(round)
     })
