@@ -119,6 +119,9 @@ struct SaleTerms {
     /// The buyer's units not given back.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     holding: i64,
+    /// The buyer recorded a purchase under this key already.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    key_used: bool,
 }
 
 #[derive(QueryableByName)]
@@ -137,9 +140,6 @@ pub async fn record(
 ) -> Result<Recorded, ApiError> {
     let outcome = conn
         .transaction(async |conn| {
-            if let Some(existing) = by_key(conn, new.buyer, new.idempotency_key).await? {
-                return Err(Abort::With(Box::new(Recorded::Existing(existing))));
-            }
             // One buyer's recordings queue here (not the whole sale's): the next statement
             // starts after the lock, so it sees every earlier purchase of this buyer.
             diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -149,15 +149,20 @@ pub async fn record(
             let terms: Option<SaleTerms> = diesel::sql_query(
                 "SELECT per_user_limit, (SELECT coalesce(sum(quantity), 0)::bigint \
                      FROM flash_sale_purchases \
-                     WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL) AS holding \
+                     WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL) AS holding, \
+                   EXISTS (SELECT 1 FROM flash_sale_purchases \
+                     WHERE user_id = $2 AND idempotency_key = $3) AS key_used \
                  FROM flash_sales WHERE id = $1",
             )
             .bind::<SqlUuid, _>(new.sale)
             .bind::<SqlUuid, _>(new.buyer)
+            .bind::<Text, _>(new.idempotency_key)
             .get_result(conn)
             .await
             .optional()?;
-            let Some(terms) = terms else {
+            // No such sale, or the key was recorded before (Redis had forgotten it: that
+            // purchase is looked up below).
+            let Some(terms) = terms.filter(|terms| !terms.key_used) else {
                 return Err(Abort::With(Box::new(Recorded::Stale)));
             };
             if terms.holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {

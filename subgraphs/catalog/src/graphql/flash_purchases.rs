@@ -442,11 +442,18 @@ impl Admission {
 
     /// This admission's purchase, if PostgreSQL has it and can say so.
     async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
-        let mut conn = db.get().await.ok()?;
-        flash_purchases::find(&mut conn, self.id)
-            .await
-            .ok()
-            .flatten()
+        // A few tries: the pool may first hand out a connection that died with the one
+        // that failed (it is discarded once it fails).
+        for pause in [0, 50, 250] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let Ok(mut conn) = db.get().await else {
+                continue;
+            };
+            if let Ok(found) = flash_purchases::find(&mut conn, self.id).await {
+                return found;
+            }
+        }
+        None
     }
 
     /// Gives the admitted units back and forgets the key's admission.
