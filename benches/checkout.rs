@@ -18,7 +18,7 @@
 //! (default 16), `BENCH_RATE` for the open loop (default 100).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -13,7 +13,7 @@
 //! (default 64), `BENCH_UNITS` units on sale (default 1000).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@
 //! build). `BENCH_LIVE_SIZES=100,1000` changes the sizes.
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@
 //! (default 5), `BENCH_WORKERS` closed-loop clients (default 16), `BENCH_ROUNDS` (default 2).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

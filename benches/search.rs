@@ -14,7 +14,7 @@
 //! `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! Options: `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -103,7 +103,7 @@ async fn router(
             "RATE_LIMITS_FILE",
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/support/rate-limits.relaxed.yaml"
+                "/tests/e2e/support/rate-limits.relaxed.yaml"
             ),
         )
         .env("PLAYGROUND_ENABLED", "false")

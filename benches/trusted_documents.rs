@@ -7,7 +7,7 @@
 //! Options: `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

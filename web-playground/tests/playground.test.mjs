@@ -1,6 +1,6 @@
 // The playground in a real browser (Debian's chromium driven by Playwright), against a
 // running Douyin Mall: `PLAYGROUND_URL=http://127.0.0.1:4000 node tests/playground.test.mjs`.
-// The end-to-end test `tests/federation/playground.rs` starts a system of its own and runs
+// The end-to-end test `tests/e2e/federation/playground.rs` starts a system of its own and runs
 // this; it fails (exit code 1) on the first step that does not hold.
 //
 // Every request outside localhost is blocked, and the test fails if one was attempted.

@@ -18,7 +18,7 @@ pub type RedisPool = bb8::Pool<Reconnecting>;
 /// A bb8 manager whose connections are redis's `ConnectionManager`s: multiplexed connections
 /// that reconnect by themselves after an I/O error. bb8 cannot tell that a plain multiplexed
 /// connection died (bb8-redis's `has_broken` is always false), so a Redis restart used to
-/// leave every pooled connection dead until the service restarted (tests/outage.rs).
+/// leave every pooled connection dead until the service restarted (tests/e2e/outage.rs).
 #[derive(Debug, Clone)]
 pub struct Reconnecting {
     client: redis::Client,

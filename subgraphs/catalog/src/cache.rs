@@ -15,7 +15,7 @@
 //! drops any older row it holds, and remembers the version so that a reader still holding
 //! the older row cannot put it back. The writing replica holds the new row at once; other
 //! replicas lose the old one within the channel's delivery time (well under a millisecond
-//! on one host; `tests/catalog_admin.rs` measures it across two replicas). While the
+//! on one host; `tests/e2e/catalog_admin.rs` measures it across two replicas). While the
 //! subscription is down nothing is served from or kept in memory, and everything held is
 //! dropped when it comes back, since invalidations may have been missed meanwhile.
 

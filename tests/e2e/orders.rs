@@ -1,15 +1,15 @@
 //! Checkout and orders through the router: atomic stock reservation under concurrency,
 //! idempotency, the state machine, expiry with two replicas, crash safety and the outbox.
 
-mod support;
+use crate::support;
 
-/// The chaos soak (`tests/orders/chaos.rs`, run by `scripts/chaos`).
+/// The chaos soak (`tests/e2e/orders/chaos.rs`, run by `scripts/chaos`).
 #[path = "orders/chaos.rs"]
 mod chaos;
-/// Nothing lost under faults (`tests/orders/faults.rs`).
+/// Nothing lost under faults (`tests/e2e/orders/faults.rs`).
 #[path = "orders/faults.rs"]
 mod faults;
-/// Subscriptions (`tests/orders/live.rs`).
+/// Subscriptions (`tests/e2e/orders/live.rs`).
 #[path = "orders/flash_sales.rs"]
 mod flash_sales;
 #[path = "orders/live.rs"]

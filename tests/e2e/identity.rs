@@ -2,7 +2,7 @@
 //! revocation, bans, roles that apply on the next request, field guards, token forgery,
 //! hostile input, login throttling and the public operation list.
 
-mod support;
+use crate::support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};

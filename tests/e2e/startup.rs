@@ -1,7 +1,7 @@
 //! `cargo run` (the `mall` binary) when PostgreSQL or Redis cannot be reached: one clear
 //! message naming the URL it tried and how to provide another; no panic, no backtrace.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::time::Duration;
@@ -107,7 +107,7 @@ async fn a_password_in_the_redis_url_is_not_printed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn production_mode_refuses_development_secrets_and_demo_data() {
     let database = fresh_database().await;
-    let own_key = include_str!("../crates/auth/dev-keys/ed25519-second.pem").to_owned();
+    let own_key = include_str!("../../crates/auth/dev-keys/ed25519-second.pem").to_owned();
     let strong_token = "x".repeat(40);
     let production = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
         let mut envs = vec![

@@ -130,7 +130,7 @@ impl System {
         // The router's per-address and per-user limits share this system's Redis and prefix.
         let relaxed = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/rate-limits.relaxed.yaml"
+            "/tests/e2e/support/rate-limits.relaxed.yaml"
         );
         let mut router_env: Vec<(String, String)> = vec![
             ("REDIS_PREFIX".into(), prefix.clone()),
@@ -601,7 +601,7 @@ pub struct Options {
     /// Flash-sale purchase attempts per customer per second, if not the default.
     pub flash_purchases_per_second: Option<u32>,
     /// The router's rate-limit file, if not the relaxed one of the tests
-    /// (`tests/support/rate-limits.relaxed.yaml`).
+    /// (`tests/e2e/support/rate-limits.relaxed.yaml`).
     pub rate_limits: Option<std::path::PathBuf>,
     /// Export traces (the subgraphs of this process and the router) to this OTLP endpoint.
     pub otlp: Option<service_kit::telemetry::OtlpSettings>,

@@ -1,7 +1,7 @@
 //! Catalog administration through the router: permissions, validation, soft delete, and
 //! stock that never goes below zero under concurrent adjustments.
 
-mod support;
+use crate::support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};

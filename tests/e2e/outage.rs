@@ -4,7 +4,7 @@
 //! back. And a service another one calls hangs: the caller's circuit breaker makes its
 //! requests fail fast, and closes by itself when the service answers again.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

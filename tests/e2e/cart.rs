@@ -1,7 +1,7 @@
 //! The cart through the router: live prices and availability from the catalog, limits,
 //! concurrent adds, and batched product lookups.
 
-mod support;
+use crate::support;
 
 use futures::future::join_all;
 use serde_json::{Value, json};

@@ -1,13 +1,13 @@
 //! The whole system through the real router: seeded data, a query joining three subgraphs,
 //! error codes, and the subgraphs' health endpoints.
 
-mod support;
+use crate::support;
 
-/// The web playground in Chromium (`tests/federation/playground.rs`).
+/// The web playground in Chromium (`tests/e2e/federation/playground.rs`).
 #[path = "federation/playground.rs"]
 mod playground;
 /// OpenTelemetry traces across the router, the subgraphs and the events
-/// (`tests/federation/traces.rs`).
+/// (`tests/e2e/federation/traces.rs`).
 #[path = "federation/traces.rs"]
 mod traces;
 
