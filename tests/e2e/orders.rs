@@ -1059,7 +1059,7 @@ async fn the_payment_subgraph_can_ask_what_an_order_owes_and_nobody_else_can() {
     .await
     .unwrap();
     assert_eq!(answer.status(), 200);
-    let summary: service_kit::internal::api::OrderSummary = answer.json().await.unwrap();
+    let summary: peer_api::OrderSummary = answer.json().await.unwrap();
     assert_eq!(
         (
             summary.status.as_str(),

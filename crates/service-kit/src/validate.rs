@@ -64,7 +64,7 @@ pub struct AddressParts<'a> {
 pub fn postal_address(
     prefix: &str,
     parts: AddressParts<'_>,
-) -> Result<crate::internal::api::PostalAddress, ApiError> {
+) -> Result<peer_api::PostalAddress, ApiError> {
     let field = |name: &str| format!("{prefix}.{name}");
     let phone = required_text(&field("phone"), parts.phone, 32)?;
     if phone.chars().filter(char::is_ascii_digit).count() < 5
@@ -93,7 +93,7 @@ pub fn postal_address(
             Some(code.to_owned())
         }
     };
-    Ok(crate::internal::api::PostalAddress {
+    Ok(peer_api::PostalAddress {
         recipient: required_text(&field("recipient"), parts.recipient, 64)?,
         phone,
         province: required_text(&field("province"), parts.province, 64)?,

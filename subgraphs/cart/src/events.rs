@@ -3,8 +3,8 @@
 //! did, or failed).
 
 use event_bus::{Event, consumer_worker};
+use peer_api::{CheckedOut, StockLine};
 use serde::Deserialize;
-use service_kit::internal::api::{CheckedOut, StockLine};
 use service_kit::{DbPool, Redis, Worker};
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use axum::routing::post;
 use diesel::prelude::{ExpressionMethods as _, QueryDsl as _};
 use diesel::sql_types::{Array, Int4, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
-use service_kit::internal::api::{CartLines, CartOf, CheckedOut, StockLine};
+use peer_api::{CartLines, CartOf, CheckedOut, StockLine};
 use service_kit::{ApiError, DbPool, internal};
 
 use crate::db::{cart_items, carts};

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
-use service_kit::internal::api::{GivenBack, OrdersClosed, ReleaseStock, Released, ReserveStock};
+use peer_api::{GivenBack, OrdersClosed, ReleaseStock, Released, ReserveStock};
 use service_kit::{ApiError, DbPool, Redis, internal};
 
 use crate::cache::ProductCache;
@@ -82,10 +82,7 @@ impl StockService {
     }
 
     /// Reserves every line or none; afterwards readers see the new stock.
-    pub async fn reserve(
-        &self,
-        asked: ReserveStock,
-    ) -> Result<service_kit::internal::api::Reservation, ApiError> {
+    pub async fn reserve(&self, asked: ReserveStock) -> Result<peer_api::Reservation, ApiError> {
         let mut seen = HashSet::new();
         if asked.lines.is_empty() || asked.lines.len() > MAX_LINES {
             return Err(ApiError::bad_input(

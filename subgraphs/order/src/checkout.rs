@@ -17,8 +17,8 @@
 use std::time::{Duration, Instant};
 
 use diesel_async::AsyncPgConnection;
+use peer_api::{CheckedOut, PostalAddress, ReservationStatus, StockLine};
 use service_kit::config::OrderSettings;
-use service_kit::internal::api::{CheckedOut, PostalAddress, ReservationStatus, StockLine};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 

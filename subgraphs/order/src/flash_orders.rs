@@ -8,9 +8,9 @@
 //! the catalog reject the purchase and give its units back.
 
 use event_bus::NewEvent;
+use peer_api::ReservedLine;
 use serde::Deserialize;
 use service_kit::config::OrderSettings;
-use service_kit::internal::api::ReservedLine;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 

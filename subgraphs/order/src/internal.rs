@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::post;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use service_kit::internal::api::{OrderOf, OrderPayer, OrderPayers, OrderSummary, OrdersOf};
+use peer_api::{OrderOf, OrderPayer, OrderPayers, OrderSummary, OrdersOf};
 use service_kit::{ApiError, DbPool, internal};
 
 use crate::db::schema::order_payers;

@@ -1,11 +1,11 @@
 //! The other subgraphs checkout talks to, over their internal routes: the catalog holds the
 //! stock, the cart the lines, the user subgraph the saved addresses.
 
-use service_kit::internal::InternalClient;
-use service_kit::internal::api::{
+use peer_api::{
     AddressOf, CartLines, CartOf, CheckedOut, GivenBack, OrdersClosed, PostalAddress, ReleaseStock,
     Released, Reservation, ReserveStock, StockLine,
 };
+use service_kit::internal::InternalClient;
 use service_kit::{ApiError, ServiceConfig};
 use uuid::Uuid;
 

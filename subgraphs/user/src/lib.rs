@@ -18,9 +18,9 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
+use peer_api::{AddressOf, PostalAddress};
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, demo_id};
-use service_kit::internal::api::{AddressOf, PostalAddress};
 use service_kit::{ApiError, DbPool, ServiceConfig, Stores, Subgraph, http, internal};
 
 pub use graphql::{Mutation, Query};

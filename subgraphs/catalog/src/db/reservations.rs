@@ -4,8 +4,8 @@
 
 use diesel::sql_types::{Array, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use peer_api::{Reservation, ReservationStatus, ReservedLine, StockLine};
 use service_kit::ApiError;
-use service_kit::internal::api::{Reservation, ReservationStatus, ReservedLine, StockLine};
 use uuid::Uuid;
 
 use super::models::ProductRow;

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use event_bus::NewEvent;
+use peer_api::ReservedLine;
 use service_kit::ApiError;
-use service_kit::internal::api::ReservedLine;
 use uuid::Uuid;
 
 use super::{AttemptRow, OrderRow, checkout_attempts, order_payers, orders};

@@ -1,8 +1,8 @@
 //! What a customer may buy in one checkout, and how a checkout request is recognised when
 //! it is retried.
 
+use peer_api::{PostalAddress, ReservedLine, StockLine};
 use service_kit::ApiError;
-use service_kit::internal::api::{PostalAddress, ReservedLine, StockLine};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 //! What the money reconciler does with a successful payment, given what the order
 //! subgraph says of its order: money is kept only for the order it paid.
 
-use service_kit::internal::api::OrderPayer;
+use peer_api::OrderPayer;
 use uuid::Uuid;
 
 /// The outcome for one successful payment.

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use diesel_async::AsyncConnection as _;
+use peer_api::{OrderPayers, OrdersOf};
 use service_kit::internal::InternalClient;
-use service_kit::internal::api::{OrderPayers, OrdersOf};
 use service_kit::{ApiError, DbPool};
 
 use crate::db::store;

@@ -345,12 +345,9 @@ impl Mutation {
         let key =
             service_kit::validate::idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
         let setup = ctx.data_unchecked::<PaymentSetup>();
-        let order: service_kit::internal::api::OrderSummary = setup
+        let order: peer_api::OrderSummary = setup
             .orders
-            .post(
-                "/internal/orders/summary",
-                &service_kit::internal::api::OrderOf { order_id },
-            )
+            .post("/internal/orders/summary", &peer_api::OrderOf { order_id })
             .await?;
         // Another customer's order is as good as none.
         if order.user_id != user {
