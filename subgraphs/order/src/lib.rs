@@ -3,19 +3,18 @@
 //! as an event (transactional outbox → Redis stream `orders`).
 //!
 //! Layout: `graphql/` (types and resolvers), `domain/` (the state machine and checkout
-//! rules, no I/O), `db/` (tables and statements), `checkout.rs` and `lifecycle.rs` (the
-//! workflows), `services.rs` (calls to the catalog, cart and user subgraphs), `events/`
-//! (outbox relay and the expiry sweeper), `internal.rs` (routes for other subgraphs).
+//! rules, no I/O), `workflows/` (checkout, flash-sale orders, the life cycle: transactions
+//! and calls to other subgraphs), `db/` (tables and statements), `peers.rs` (clients of the
+//! catalog, cart and user subgraphs), `events/` (relay, consumers, sweeper, reconciler),
+//! `internal.rs` (routes for other subgraphs).
 
-pub mod checkout;
 pub mod db;
 pub mod domain;
 pub mod events;
-pub mod flash_orders;
 pub mod graphql;
 pub mod internal;
-pub mod lifecycle;
-pub mod services;
+pub mod peers;
+pub mod workflows;
 
 use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
@@ -55,8 +54,8 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let services = services::Services::new(config)?;
-    let checkout = checkout::Checkout {
+    let services = peers::Peers::new(config)?;
+    let checkout = workflows::checkout::Checkout {
         db: stores.db.clone(),
         services: services.clone(),
         settings: config.orders.clone(),
@@ -83,9 +82,9 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Wo
     Ok(events::workers(
         stores,
         &config.orders,
-        services::Services::new(config)?,
+        peers::Peers::new(config)?,
         // Clients of their own: the reconciler's slow rounds never open checkout's breakers.
-        services::Services::new(config)?,
+        peers::Peers::new(config)?,
     ))
 }
 

@@ -15,8 +15,8 @@ use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, Stores, Worker};
 
 use crate::db::store::{self, Abandon};
-use crate::services::Services;
-use crate::{flash_orders, lifecycle};
+use crate::peers::Peers;
+use crate::workflows::{flash_orders, lifecycle};
 
 /// Flash-sale orders one replica creates at once (each holds a database connection and
 /// asks the user subgraph for the address).
@@ -29,8 +29,8 @@ const SWEEP_BATCH: i64 = 200;
 pub fn workers(
     stores: &Stores,
     settings: &OrderSettings,
-    services: Services,
-    reconciler_services: Services,
+    services: Peers,
+    reconciler_services: Peers,
 ) -> Vec<Worker> {
     vec![
         flash_sale_events(
@@ -52,7 +52,7 @@ pub fn workers(
 
 /// Checks every closed order's stock with the catalog once (see
 /// [`lifecycle::return_stock_of_closed`]).
-fn stock_reconciler(db: DbPool, services: Services, settings: &OrderSettings) -> Worker {
+fn stock_reconciler(db: DbPool, services: Peers, settings: &OrderSettings) -> Worker {
     let after = settings.reconcile_after;
     periodic_worker("stock reconciler", settings.reconcile_every, move || {
         let (db, services) = (db.clone(), services.clone());
@@ -78,12 +78,7 @@ fn stock_reconciler(db: DbPool, services: Services, settings: &OrderSettings) ->
 
 /// The order subgraph's consumer of the catalog's `flash-sales` stream: orders of admitted
 /// flash-sale purchases.
-fn flash_sale_events(
-    db: DbPool,
-    redis: Redis,
-    services: Services,
-    settings: OrderSettings,
-) -> Worker {
+fn flash_sale_events(db: DbPool, redis: Redis, services: Peers, settings: OrderSettings) -> Worker {
     // Admissions are independent of each other: several orders are created at once.
     unordered_consumer_worker(
         redis,

@@ -7,13 +7,13 @@ use service_kit::validate::optional_text;
 
 use super::query::{load_visible, parse_order_id};
 use super::types::{Order, ShippingAddress, owned};
-use crate::checkout::Checkout;
 use crate::domain::Command;
 use crate::domain::checkout::{
     AddressChoice, CheckoutRequest, NOTE_MAX, check_key, normalize_lines,
 };
-use crate::lifecycle;
-use crate::services::Services;
+use crate::peers::Peers;
+use crate::workflows::checkout::Checkout;
+use crate::workflows::lifecycle;
 use service_kit::telemetry::TraceParent;
 
 /// One product and how many units to buy.
@@ -131,7 +131,7 @@ impl Mutation {
         .await?;
         // The catalog also releases on `OrderCancelled`; this makes it immediate.
         if let Err(error) = ctx
-            .data_unchecked::<Services>()
+            .data_unchecked::<Peers>()
             .release(id, "order cancelled")
             .await
         {

@@ -15,7 +15,7 @@ use super::loaders::{HistoryLoader, OrderItemsLoader};
 use crate::db::store::{self, OrderCursor, OrderFilter};
 use crate::db::{HistoryRow, OrderItemRow, OrderRow};
 use crate::domain::OrderStatus;
-use crate::lifecycle::status_of;
+use crate::workflows::lifecycle::status_of;
 
 /// Who may see an order: its owner, or a holder of `orders:read`. Every way of reaching an
 /// order (root fields, `_entities`, `User.orders`, mutations) goes through here; for anyone

@@ -15,7 +15,7 @@ use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::db::store::{self, NewOrder, ORDERS_STREAM};
-use crate::services::Services;
+use crate::peers::Peers;
 
 /// Payload of the catalog's `FlashSalePurchaseAdmitted` v1.
 #[derive(Deserialize)]
@@ -35,7 +35,7 @@ pub struct Admitted {
 /// Creates the order of an admitted purchase, once. Errors are transient (retried).
 pub async fn place(
     db: &DbPool,
-    services: &Services,
+    services: &Peers,
     settings: &OrderSettings,
     purchase: &Admitted,
     traceparent: Option<String>,

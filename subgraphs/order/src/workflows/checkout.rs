@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::db::OrderRow;
 use crate::db::store::{self, Abandon, NewOrder};
 use crate::domain::checkout::{AddressChoice, CheckoutRequest, check_lines, subtotal};
-use crate::services::Services;
+use crate::peers::Peers;
 
 /// How long a retry waits for a twin request with the same key that is still running.
 const WAIT_FOR_TWIN: Duration = Duration::from_secs(5);
@@ -34,7 +34,7 @@ const WAIT_FOR_TWIN: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Checkout {
     pub db: DbPool,
-    pub services: Services,
+    pub services: Peers,
     pub settings: OrderSettings,
 }
 

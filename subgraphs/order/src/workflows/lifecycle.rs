@@ -201,7 +201,7 @@ const RECONCILE_BATCH: i64 = 100;
 /// (asked again next round).
 pub async fn return_stock_of_closed(
     db: &DbPool,
-    catalog: &crate::services::Services,
+    catalog: &crate::peers::Peers,
     after: std::time::Duration,
 ) -> Result<(usize, usize), ApiError> {
     let mut conn = db.get().await?;

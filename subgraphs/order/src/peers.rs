@@ -1,5 +1,5 @@
-//! The other subgraphs checkout talks to, over their internal routes: the catalog holds the
-//! stock, the cart the lines, the user subgraph the saved addresses.
+//! Clients of the other subgraphs the order subgraph talks to, over their internal routes:
+//! the catalog holds the stock, the cart the lines, the user subgraph the saved addresses.
 
 use peer_api::{
     AddressOf, CartLines, CartOf, CheckedOut, GivenBack, OrdersClosed, PostalAddress, ReleaseStock,
@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 /// Clients of the catalog, cart and user subgraphs.
 #[derive(Clone)]
-pub struct Services {
+pub struct Peers {
     catalog: InternalClient,
     cart: InternalClient,
     user: InternalClient,
 }
 
-impl Services {
+impl Peers {
     pub fn new(config: &ServiceConfig) -> anyhow::Result<Self> {
         let token = &config.internal_token;
         Ok(Self {
