@@ -8,13 +8,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use peer_api::{OrderOf, OrderPayer, OrderPayers, OrderSummary, OrdersOf};
 use service_kit::{ApiError, DbPool, internal};
 
-use crate::db::schema::order_payers;
-use crate::db::{OrderRow, orders};
+use crate::db::store;
 use crate::events::live::OrderFeed;
 
 /// The `/internal/orders/*` routes and `/internal/live`, protected by the internal token.
@@ -36,12 +33,8 @@ async fn summary(State(db): State<DbPool>, Json(asked): Json<OrderOf>) -> Respon
 /// Owner, status and amount due of `order_id`; `NOT_FOUND` if there is no such order.
 pub async fn order_summary(db: &DbPool, order_id: uuid::Uuid) -> Result<OrderSummary, ApiError> {
     let mut conn = db.get().await?;
-    let row: OrderRow = orders::table
-        .find(order_id)
-        .select(OrderRow::as_select())
-        .first(&mut conn)
-        .await
-        .optional()?
+    let row = store::find_order(&mut conn, order_id)
+        .await?
         .ok_or_else(|| ApiError::NotFound("order".into()))?;
     Ok(OrderSummary {
         order_id: row.id,
@@ -69,16 +62,7 @@ pub async fn order_payers_of(db: &DbPool, ids: &[uuid::Uuid]) -> Result<OrderPay
         ));
     }
     let mut conn = db.get().await?;
-    let rows: Vec<(uuid::Uuid, String, Option<uuid::Uuid>)> = orders::table
-        .left_join(order_payers::table.on(order_payers::order_id.eq(orders::id)))
-        .filter(orders::id.eq_any(ids))
-        .select((
-            orders::id,
-            orders::status,
-            order_payers::payment_id.nullable(),
-        ))
-        .load(&mut conn)
-        .await?;
+    let rows = store::statuses_and_payers(&mut conn, ids).await?;
     Ok(OrderPayers {
         orders: rows
             .into_iter()

@@ -618,3 +618,60 @@ pub async fn mark_stock_returned(
     .await?;
     Ok(())
 }
+
+/// Orders by id (those that exist).
+pub async fn orders_by_id(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<OrderRow>, ApiError> {
+    Ok(orders::table
+        .filter(orders::id.eq_any(ids))
+        .select(OrderRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The lines of orders `ids`, by order, in purchase order.
+pub async fn items_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<super::OrderItemRow>, ApiError> {
+    use super::order_items;
+    Ok(order_items::table
+        .filter(order_items::order_id.eq_any(ids))
+        .order((order_items::order_id, order_items::position))
+        .select(super::OrderItemRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The status changes of orders `ids`, by order, oldest first.
+pub async fn history_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<super::HistoryRow>, ApiError> {
+    use super::order_status_history;
+    Ok(order_status_history::table
+        .filter(order_status_history::order_id.eq_any(ids))
+        .order((order_status_history::order_id, order_status_history::id))
+        .select(super::HistoryRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Status and paying payment of the orders among `ids` that exist.
+pub async fn statuses_and_payers(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, Option<Uuid>)>, ApiError> {
+    Ok(orders::table
+        .left_join(order_payers::table.on(order_payers::order_id.eq(orders::id)))
+        .filter(orders::id.eq_any(ids))
+        .select((
+            orders::id,
+            orders::status,
+            order_payers::payment_id.nullable(),
+        ))
+        .load(conn)
+        .await?)
+}

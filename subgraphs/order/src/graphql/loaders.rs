@@ -3,13 +3,11 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::loader::{BatchWindow, batched};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::{HistoryRow, OrderItemRow, OrderRow, order_items, order_status_history, orders};
+use crate::db::{HistoryRow, OrderItemRow, OrderRow, store};
 
 /// Orders by id.
 pub struct OrderLoader(pub DbPool);
@@ -20,11 +18,7 @@ impl Loader<Uuid> for OrderLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = orders::table
-            .filter(orders::id.eq_any(ids))
-            .select(OrderRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = store::orders_by_id(&mut conn, ids).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -38,12 +32,7 @@ impl Loader<Uuid> for OrderItemsLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<OrderItemRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = order_items::table
-            .filter(order_items::order_id.eq_any(ids))
-            .order((order_items::order_id, order_items::position))
-            .select(OrderItemRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = store::items_of(&mut conn, ids).await?;
         Ok(by_order(rows, |row| row.order_id))
     }
 }
@@ -57,12 +46,7 @@ impl Loader<Uuid> for HistoryLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<HistoryRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = order_status_history::table
-            .filter(order_status_history::order_id.eq_any(ids))
-            .order((order_status_history::order_id, order_status_history::id))
-            .select(HistoryRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = store::history_of(&mut conn, ids).await?;
         Ok(by_order(rows, |row| row.order_id))
     }
 }
