@@ -7,7 +7,9 @@ pub mod domain;
 pub mod events;
 pub mod gateway;
 pub mod graphql;
+pub mod peers;
 pub mod webhook;
+pub mod workflows;
 
 use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
@@ -53,11 +55,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .clone()
         .unwrap_or_else(|| own_base_url(config));
     let setup = graphql::PaymentSetup {
-        orders: service_kit::internal::InternalClient::new(
-            "the order service",
-            &config.order_url,
-            &config.internal_token,
-        )?,
+        orders: peers::Orders::new(config)?,
         ttl: config.payment_ttl,
     };
     let live = events::live::feed(stores.redis.clone());

@@ -6,7 +6,6 @@
 //! relay, `FOR UPDATE SKIP LOCKED` for the sweeper, a row lock per payment).
 
 pub mod live;
-pub mod reconciler;
 
 use event_bus::{Event, consumer_worker};
 use service_kit::subgraph::periodic_worker;
@@ -14,6 +13,7 @@ use service_kit::{DbPool, Redis, ServiceConfig, Stores, Worker};
 use uuid::Uuid;
 
 use crate::db::store;
+use crate::workflows::reconcile;
 
 /// Payments expired per transaction.
 const SWEEP_BATCH: i64 = 200;
@@ -42,13 +42,9 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Wo
     ])
 }
 
-/// Checks successful payments against their orders ([`reconciler`]).
+/// Checks successful payments against their orders ([`reconcile`]).
 fn money_reconciler(db: DbPool, config: &ServiceConfig) -> anyhow::Result<Worker> {
-    let orders = service_kit::internal::InternalClient::new(
-        "the order service",
-        &config.order_url,
-        &config.internal_token,
-    )?;
+    let orders = crate::peers::Orders::new(config)?;
     let after = config.orders.reconcile_after;
     Ok(periodic_worker(
         "money reconciler",
@@ -56,7 +52,7 @@ fn money_reconciler(db: DbPool, config: &ServiceConfig) -> anyhow::Result<Worker
         move || {
             let (db, orders) = (db.clone(), orders.clone());
             async move {
-                let round = reconciler::reconcile(&db, &orders, after).await?;
+                let round = reconcile::reconcile(&db, &orders, after).await?;
                 if round.republished + round.refunded > 0 {
                     tracing::warn!(
                         ?round,

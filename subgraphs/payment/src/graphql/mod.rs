@@ -317,7 +317,7 @@ pub struct RefundInput {
 
 /// How payments reach the order subgraph and how long they stay open.
 pub struct PaymentSetup {
-    pub orders: service_kit::internal::InternalClient,
+    pub orders: crate::peers::Orders,
     pub ttl: std::time::Duration,
 }
 
@@ -345,10 +345,7 @@ impl Mutation {
         let key =
             service_kit::validate::idempotency_key("input.idempotencyKey", &input.idempotency_key)?;
         let setup = ctx.data_unchecked::<PaymentSetup>();
-        let order: peer_api::OrderSummary = setup
-            .orders
-            .post("/internal/orders/summary", &peer_api::OrderOf { order_id })
-            .await?;
+        let order = setup.orders.summary(order_id).await?;
         // Another customer's order is as good as none.
         if order.user_id != user {
             return Err(ApiError::NotFound("order".into()).into());

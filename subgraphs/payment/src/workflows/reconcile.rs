@@ -9,8 +9,6 @@
 use std::time::Duration;
 
 use diesel_async::AsyncConnection as _;
-use peer_api::{OrderPayers, OrdersOf};
-use service_kit::internal::InternalClient;
 use service_kit::{ApiError, DbPool};
 
 use crate::db::store;
@@ -33,7 +31,7 @@ pub struct Round {
 /// One round: the payments due, their orders, and what each needs.
 pub async fn reconcile(
     db: &DbPool,
-    orders: &InternalClient,
+    orders: &crate::peers::Orders,
     after: Duration,
 ) -> Result<Round, ApiError> {
     let mut conn = db.get().await?;
@@ -47,10 +45,9 @@ pub async fn reconcile(
         if due.is_empty() {
             return Ok(round);
         }
-        let asked = OrdersOf {
-            order_ids: due.iter().map(|p| p.order_id).collect(),
-        };
-        let found: OrderPayers = orders.post("/internal/orders/payers", &asked).await?;
+        let found = orders
+            .payers(due.iter().map(|p| p.order_id).collect())
+            .await?;
         let mut settled = Vec::new();
         for payment in &due {
             let order = found.orders.iter().find(|o| o.order_id == payment.order_id);
