@@ -11,13 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::subgraph::{Shutdown, pause};
-use service_kit::{ApiError, DbPool, Worker, internal};
+use service_kit::{DbPool, Worker, internal};
 
+use crate::db::reads;
 use crate::db::store;
-use crate::db::{PaymentRow, payments};
 
 /// The gateway's pages.
 pub fn routes(db: DbPool) -> axum::Router {
@@ -44,14 +42,7 @@ fn escape(text: &str) -> String {
 async fn page(State(db): State<DbPool>, Path(reference): Path<String>) -> Response {
     let found = async {
         let mut conn = db.get().await?;
-        Ok::<_, ApiError>(
-            payments::table
-                .filter(payments::gateway_reference.eq(&reference))
-                .select(PaymentRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()?,
-        )
+        reads::by_reference(&mut conn, &reference).await
     }
     .await;
     let row = match found {

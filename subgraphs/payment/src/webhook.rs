@@ -199,15 +199,12 @@ mod tests {
     }
 
     async fn status_of(db: &DbPool, id: Uuid) -> (String, i64) {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
         let mut conn = db.get().await.unwrap();
-        crate::db::payments::table
-            .find(id)
-            .select((crate::db::payments::status, crate::db::payments::version))
-            .first(&mut conn)
+        let row = crate::db::reads::find(&mut conn, id)
             .await
             .unwrap()
+            .unwrap();
+        (row.status, row.version)
     }
 
     #[tokio::test(flavor = "multi_thread")]

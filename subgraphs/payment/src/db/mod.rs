@@ -1,5 +1,6 @@
 //! The payment subgraph's tables, rows and statements.
 
+pub mod reads;
 pub mod schema;
 pub mod store;
 

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use event_bus::{Event, LiveFeed};
 use service_kit::{ApiError, DbPool, Redis};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::db::store::{STREAM, StatusChanged};
-use crate::db::{PaymentRow, payments};
+use crate::db::{PaymentRow, reads};
 use crate::domain::status::PaymentStatus;
 
 /// One status change of a payment.
@@ -32,12 +30,8 @@ impl PaymentChange {
         self.payment
             .get_or_try_init(|| async {
                 let mut conn = db.get().await?;
-                payments::table
-                    .find(self.payment_id)
-                    .select(PaymentRow::as_select())
-                    .first(&mut conn)
-                    .await
-                    .optional()?
+                reads::find(&mut conn, self.payment_id)
+                    .await?
                     .ok_or_else(|| ApiError::NotFound("payment".into()))
             })
             .await

@@ -11,13 +11,11 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, Result};
 use auth::CallerExt as _;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::money::Money;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::{LogRow, PaymentRow, RefundRow, payment_log, payments, refunds};
+use crate::db::{LogRow, PaymentRow, RefundRow, reads};
 
 pub use crate::domain::status::PaymentStatus;
 
@@ -131,26 +129,14 @@ impl Payment {
     #[graphql(guard = "auth::RequirePermission(\"payments:read\")")]
     async fn log(&self, ctx: &Context<'_>) -> Result<Option<Vec<PaymentLogEntry>>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let rows: Vec<LogRow> = payment_log::table
-            .filter(payment_log::payment_id.eq(self.0.id))
-            .order(payment_log::id)
-            .select(LogRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = reads::log_of(&mut conn, self.0.id).await?;
         Ok(Some(rows.into_iter().map(PaymentLogEntry).collect()))
     }
 
     /// Refunds of this payment, oldest first.
     async fn refunds(&self, ctx: &Context<'_>) -> Result<Vec<Refund>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let rows: Vec<RefundRow> = refunds::table
-            .filter(refunds::payment_id.eq(self.0.id))
-            .order((refunds::created_at, refunds::id))
-            .select(RefundRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
+        let rows = reads::refunds_of(&mut conn, self.0.id).await?;
         Ok(rows
             .into_iter()
             .map(|row| Refund(row, self.0.clone()))
@@ -222,11 +208,7 @@ impl Loader<Uuid> for PaymentLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, PaymentRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = payments::table
-            .filter(payments::id.eq_any(ids))
-            .select(PaymentRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = reads::by_ids(&mut conn, ids).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -240,12 +222,7 @@ impl Loader<Uuid> for PaymentsByOrderLoader {
 
     async fn load(&self, order_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<PaymentRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = payments::table
-            .filter(payments::order_id.eq_any(order_ids))
-            .order((payments::created_at, payments::id))
-            .select(PaymentRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = reads::of_orders(&mut conn, order_ids).await?;
         let mut by_order: HashMap<Uuid, Vec<PaymentRow>> = HashMap::new();
         for row in rows {
             by_order.entry(row.order_id).or_default().push(row);
