@@ -5,20 +5,16 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Guard as _, ID, Object, Result, SimpleObject};
 use auth::{CallerExt as _, OwnerOnly};
-use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use service_kit::ApiError;
 use service_kit::money::{DEFAULT_CURRENCY, Money};
 use uuid::Uuid;
 
-use crate::catalog::{CatalogLoader, ProductInfo};
-use crate::db::{CartItemRow, CartRow, cart_items, carts};
+use crate::db::{CartItemRow, queries};
+use crate::peers::{CatalogLoader, ProductInfo};
+use crate::workflows::change::{self, Change};
 
-/// Most units of one product in a cart.
-pub const MAX_QUANTITY: i32 = 999;
-/// Most lines in a cart.
-pub const MAX_LINES: i64 = 100;
+pub use crate::workflows::change::{MAX_LINES, MAX_QUANTITY};
 
 /// A product of the catalog subgraph, referenced by id; the router fetches its fields there.
 #[derive(SimpleObject)]
@@ -149,25 +145,13 @@ impl CartItem {
 /// The cart of `user_id`; a user without a cart row has an empty cart whose id is the
 /// user's (a cart created on first add gets that id too).
 async fn load_cart(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Cart, ApiError> {
-    let cart: Option<CartRow> = carts::table
-        .filter(carts::user_id.eq(user_id))
-        .select(CartRow::as_select())
-        .first(conn)
-        .await
-        .optional()?;
-    let Some(cart) = cart else {
-        return Ok(Cart {
+    Ok(match queries::find(conn, user_id).await? {
+        Some((cart, items)) => Cart { id: cart.id, items },
+        None => Cart {
             id: user_id,
             items: Vec::new(),
-        });
-    };
-    let items = cart_items::table
-        .filter(cart_items::cart_id.eq(cart.id))
-        .order((cart_items::added_at, cart_items::product_id))
-        .select(CartItemRow::as_select())
-        .load(conn)
-        .await?;
-    Ok(Cart { id: cart.id, items })
+        },
+    })
 }
 
 /// Root queries of the cart subgraph.
@@ -218,110 +202,12 @@ async fn check_product(ctx: &Context<'_>, id: Uuid) -> Result<(), ApiError> {
     }
 }
 
-/// How a change sets a line's quantity.
-#[derive(Clone, Copy)]
-enum Change {
-    Add(i32),
-    Set(i32),
-    Remove,
-    Clear,
-}
-
-/// Applies `change` to the caller's cart under a row lock on the cart, so that concurrent
-/// changes of one cart take turns and none is lost.
+/// Applies `change` to the caller's cart ([`change::change_cart`]).
 async fn change_cart(ctx: &Context<'_>, product: Option<Uuid>, change: Change) -> Result<Cart> {
     let user = ctx.caller().user_id()?;
     let mut conn = service_kit::db::connection(ctx).await?;
-    let cart = conn
-        .transaction(async |conn| {
-            let now = Utc::now();
-            diesel::insert_into(carts::table)
-                .values(CartRow {
-                    id: user,
-                    user_id: user,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            let cart_id: Uuid = carts::table
-                .filter(carts::user_id.eq(user))
-                .select(carts::id)
-                .for_update()
-                .first(conn)
-                .await?;
-            let line = |product: Uuid| {
-                cart_items::table
-                    .filter(cart_items::cart_id.eq(cart_id))
-                    .filter(cart_items::product_id.eq(product))
-            };
-            match (change, product) {
-                (Change::Clear, _) => {
-                    diesel::delete(cart_items::table.filter(cart_items::cart_id.eq(cart_id)))
-                        .execute(conn)
-                        .await?;
-                }
-                (Change::Remove, Some(product)) | (Change::Set(0), Some(product)) => {
-                    diesel::delete(line(product)).execute(conn).await?;
-                }
-                (Change::Add(quantity) | Change::Set(quantity), Some(product)) => {
-                    let adding = matches!(change, Change::Add(_));
-                    let current: Option<i32> = line(product)
-                        .select(cart_items::quantity)
-                        .first(conn)
-                        .await
-                        .optional()?;
-                    let wanted = match (current, adding) {
-                        (Some(current), true) => current + quantity,
-                        _ => quantity,
-                    };
-                    if wanted > MAX_QUANTITY {
-                        return Err(ApiError::bad_input(
-                            "quantity",
-                            format!(
-                                "at most {MAX_QUANTITY} units per line; the cart already has {}",
-                                current.unwrap_or(0)
-                            ),
-                        ));
-                    }
-                    if current.is_some() {
-                        diesel::update(line(product))
-                            .set(cart_items::quantity.eq(wanted))
-                            .execute(conn)
-                            .await?;
-                    } else {
-                        let lines: i64 = cart_items::table
-                            .filter(cart_items::cart_id.eq(cart_id))
-                            .count()
-                            .get_result(conn)
-                            .await?;
-                        if lines >= MAX_LINES {
-                            return Err(ApiError::Conflict(format!(
-                                "a cart holds at most {MAX_LINES} different products"
-                            )));
-                        }
-                        diesel::insert_into(cart_items::table)
-                            .values(CartItemRow {
-                                cart_id,
-                                product_id: product,
-                                quantity: wanted,
-                                added_at: now,
-                            })
-                            .execute(conn)
-                            .await?;
-                    }
-                }
-                (_, None) => return Err(ApiError::Internal),
-            }
-            diesel::update(carts::table.find(cart_id))
-                .set(carts::updated_at.eq(now))
-                .execute(conn)
-                .await?;
-            load_cart(conn, user).await
-        })
-        .await?;
-    Ok(cart)
+    let (cart, items) = change::change_cart(&mut conn, user, product, change).await?;
+    Ok(Cart { id: cart.id, items })
 }
 
 /// Cart mutations; each returns the cart as it is afterwards.

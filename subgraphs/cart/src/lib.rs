@@ -1,15 +1,20 @@
 //! The cart subgraph: one cart per user, whose lines reference catalog products.
+//!
+//! Layout: `graphql.rs` (types and resolvers), `workflows/` (a cart change, one
+//! transaction), `db/` (tables and statements), `peers.rs` (current product data from the
+//! catalog), `events.rs` (the catalog's product events), `internal.rs` (routes for the order
+//! subgraph).
 
-pub mod catalog;
 pub mod db;
 pub mod events;
 pub mod graphql;
 pub mod internal;
+pub mod peers;
+pub mod workflows;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
 use chrono::{Duration, Utc};
-use diesel_async::RunQueryDsl;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
@@ -51,14 +56,14 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// `config.catalog_url`.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let catalog = catalog::CatalogClient::new(&config.catalog_url, &config.internal_token)?;
+    let catalog = peers::CatalogClient::new(&config.catalog_url, &config.internal_token)?;
     let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .finish();
     let window = config.loader_batch;
     let request_data = access.request_data(move |data| {
-        data.insert(batched(catalog::CatalogLoader(catalog.clone()), window));
+        data.insert(batched(peers::CatalogLoader(catalog.clone()), window));
     });
     let internal = internal::routes(stores.db.clone(), &config.internal_token);
     Ok(http::subgraph_router(schema, request_data, stores, config).merge(internal))
@@ -82,16 +87,17 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let cart_id = demo_id("cart", DEMO_CUSTOMER_EMAIL);
     let now = Utc::now();
     let mut conn = db.get().await?;
-    let created = diesel::insert_into(db::carts::table)
-        .values(db::CartRow {
+    let created = db::queries::create(
+        &mut conn,
+        db::CartRow {
             id: cart_id,
             user_id,
             created_at: now,
             updated_at: now,
-        })
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.message()))?;
     if created == 0 {
         return Ok(());
     }
@@ -105,10 +111,8 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
             added_at: now + Duration::milliseconds(i as i64),
         })
         .collect();
-    diesel::insert_into(db::cart_items::table)
-        .values(lines)
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
+    db::queries::add_lines(&mut conn, lines)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! The cart subgraph's tables and rows.
+//! The cart subgraph's tables and rows; its statements are in `queries`.
+
+pub mod queries;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

@@ -1,0 +1,203 @@
+//! Statements on carts and their lines. Values travel as bind parameters only.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Int4, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use super::{CartItemRow, CartRow, cart_items, carts};
+
+/// The cart of `user` and its lines, oldest first; `None` when they have no cart row.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+) -> Result<Option<(CartRow, Vec<CartItemRow>)>, ApiError> {
+    let cart: Option<CartRow> = carts::table
+        .filter(carts::user_id.eq(user))
+        .select(CartRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(cart) = cart else {
+        return Ok(None);
+    };
+    let items = cart_items::table
+        .filter(cart_items::cart_id.eq(cart.id))
+        .order((cart_items::added_at, cart_items::product_id))
+        .select(CartItemRow::as_select())
+        .load(conn)
+        .await?;
+    Ok(Some((cart, items)))
+}
+
+/// Creates `cart` unless its user has one; how many rows it wrote (0 or 1).
+pub async fn create(conn: &mut AsyncPgConnection, cart: CartRow) -> Result<usize, ApiError> {
+    Ok(diesel::insert_into(carts::table)
+        .values(cart)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?)
+}
+
+/// The id of `user`'s cart, locked until the transaction ends (changes of one cart take
+/// turns).
+pub async fn lock(conn: &mut AsyncPgConnection, user: Uuid) -> Result<Uuid, ApiError> {
+    Ok(carts::table
+        .filter(carts::user_id.eq(user))
+        .select(carts::id)
+        .for_update()
+        .first(conn)
+        .await?)
+}
+
+/// Empties a cart.
+pub async fn clear(conn: &mut AsyncPgConnection, cart: Uuid) -> Result<(), ApiError> {
+    diesel::delete(cart_items::table.filter(cart_items::cart_id.eq(cart)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes a product's line.
+pub async fn remove_line(
+    conn: &mut AsyncPgConnection,
+    cart: Uuid,
+    product: Uuid,
+) -> Result<(), ApiError> {
+    diesel::delete(
+        cart_items::table
+            .filter(cart_items::cart_id.eq(cart))
+            .filter(cart_items::product_id.eq(product)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The quantity of a product's line, if there is one.
+pub async fn quantity(
+    conn: &mut AsyncPgConnection,
+    cart: Uuid,
+    product: Uuid,
+) -> Result<Option<i32>, ApiError> {
+    Ok(cart_items::table
+        .filter(cart_items::cart_id.eq(cart))
+        .filter(cart_items::product_id.eq(product))
+        .select(cart_items::quantity)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Sets the quantity of an existing line.
+pub async fn set_quantity(
+    conn: &mut AsyncPgConnection,
+    cart: Uuid,
+    product: Uuid,
+    quantity: i32,
+) -> Result<(), ApiError> {
+    diesel::update(
+        cart_items::table
+            .filter(cart_items::cart_id.eq(cart))
+            .filter(cart_items::product_id.eq(product)),
+    )
+    .set(cart_items::quantity.eq(quantity))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many lines a cart has.
+pub async fn count_lines(conn: &mut AsyncPgConnection, cart: Uuid) -> Result<i64, ApiError> {
+    Ok(cart_items::table
+        .filter(cart_items::cart_id.eq(cart))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
+/// Adds lines (those of products already in the cart are left alone).
+pub async fn add_lines(
+    conn: &mut AsyncPgConnection,
+    lines: Vec<CartItemRow>,
+) -> Result<(), ApiError> {
+    diesel::insert_into(cart_items::table)
+        .values(lines)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a cart changed.
+pub async fn touch(
+    conn: &mut AsyncPgConnection,
+    cart: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    diesel::update(carts::table.find(cart))
+        .set(carts::updated_at.eq(at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `user`'s lines as (product, quantity), oldest first.
+pub async fn lines_of(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+) -> Result<Vec<(Uuid, i32)>, ApiError> {
+    Ok(cart_items::table
+        .inner_join(carts::table)
+        .filter(carts::user_id.eq(user))
+        .order((cart_items::added_at, cart_items::product_id))
+        .select((cart_items::product_id, cart_items::quantity))
+        .load(conn)
+        .await?)
+}
+
+/// Takes what order `order` bought (`products`, `quantities`) out of `user`'s cart (a line
+/// bought in full disappears, a line the buyer raised meanwhile keeps the rest), once per
+/// order: true if this call did. One statement, under the cart's row lock, so it never
+/// interleaves with a cart mutation.
+pub async fn remove_bought(
+    conn: &mut AsyncPgConnection,
+    (order, user): (Uuid, Uuid),
+    products: &[Uuid],
+    quantities: &[i32],
+) -> Result<bool, ApiError> {
+    #[derive(diesel::QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        claimed: i64,
+    }
+    let result: Claimed = diesel::sql_query(
+        "WITH claimed AS ( \
+             INSERT INTO cart_checkouts (order_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (order_id) DO NOTHING RETURNING order_id \
+         ), cart AS ( \
+             SELECT c.id FROM carts c WHERE c.user_id = $2 AND EXISTS (SELECT 1 FROM claimed) \
+             FOR UPDATE \
+         ), bought AS ( \
+             SELECT * FROM unnest($3::uuid[], $4::int[]) AS b (product_id, quantity) \
+         ), removed AS ( \
+             DELETE FROM cart_items i USING cart, bought b \
+             WHERE i.cart_id = cart.id AND i.product_id = b.product_id \
+               AND i.quantity <= b.quantity RETURNING 1 \
+         ), reduced AS ( \
+             UPDATE cart_items i SET quantity = i.quantity - b.quantity FROM cart, bought b \
+             WHERE i.cart_id = cart.id AND i.product_id = b.product_id \
+               AND i.quantity > b.quantity RETURNING 1 \
+         ) \
+         SELECT count(*) AS claimed FROM claimed",
+    )
+    .bind::<SqlUuid, _>(order)
+    .bind::<SqlUuid, _>(user)
+    .bind::<Array<SqlUuid>, _>(products)
+    .bind::<Array<Int4>, _>(quantities)
+    .get_result(conn)
+    .await?;
+    Ok(result.claimed > 0)
+}
