@@ -24,7 +24,7 @@ impl TokenKeys {
             Some(pem) => pem.as_str(),
             None if settings.production => anyhow::bail!(
                 "MALL_ENV=production needs AUTH_SIGNING_KEY or AUTH_SIGNING_KEY_FILE (an \
-                 Ed25519 private key in PEM; README: Deploying)"
+                 Ed25519 private key in PEM; docs/deploying.md)"
             ),
             None => {
                 tracing::warn!(

@@ -160,8 +160,8 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// The signed-in user's cart (`null` only when the cart service fails: see README,
-    /// "Degradation").
+    /// The signed-in user's cart (`null` only when the cart service fails: see
+    /// docs/operations.md, "Degradation").
     async fn cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
         let user = ctx.caller().user_id()?;
         let mut conn = service_kit::db::connection(ctx).await?;

@@ -118,6 +118,15 @@ pub async fn count_lines(conn: &mut AsyncPgConnection, cart: Uuid) -> Result<i64
         .await?)
 }
 
+/// Adds a line (the product is not in the cart: the caller checked under the cart's lock).
+pub async fn add_line(conn: &mut AsyncPgConnection, line: CartItemRow) -> Result<(), ApiError> {
+    diesel::insert_into(cart_items::table)
+        .values(line)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds lines (those of products already in the cart are left alone).
 pub async fn add_lines(
     conn: &mut AsyncPgConnection,

@@ -78,7 +78,7 @@ pub async fn change_cart(
                         quantity: wanted,
                         added_at: now,
                     };
-                    queries::add_lines(conn, vec![line]).await?;
+                    queries::add_line(conn, line).await?;
                 }
             }
             (_, None) => return Err(ApiError::Internal),

@@ -41,7 +41,7 @@ impl Order {
     }
 
     /// Payments of the order, oldest first (`null` only when the payment service fails:
-    /// the order itself still answers; README, "Degradation").
+    /// the order itself still answers; docs/operations.md, "Degradation").
     async fn payments(&self, ctx: &Context<'_>) -> Result<Option<Vec<Payment>>> {
         let Ok(order_id) = Uuid::parse_str(&self.id) else {
             return Ok(Some(Vec::new()));
