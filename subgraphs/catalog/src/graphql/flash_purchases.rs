@@ -442,15 +442,26 @@ impl Admission {
 
     /// This admission's purchase, if PostgreSQL has it and can say so.
     async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
-        // A few tries: the pool may first hand out a connection that died with the one
-        // that failed (it is discarded once it fails).
+        // A few tries: the pool may first hand out connections that died with the one that
+        // failed; the last try opens a connection of its own.
         for pause in [0, 50, 250] {
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            let Ok(mut conn) = db.get().await else {
-                continue;
+            let found = if pause < 250 {
+                match db.get().await {
+                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Err(_) => continue,
+                }
+            } else {
+                match db.dedicated_connection().await {
+                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Err(_) => continue,
+                }
             };
-            if let Ok(found) = flash_purchases::find(&mut conn, self.id).await {
-                return found;
+            match found {
+                Ok(found) => return found,
+                Err(error) => {
+                    tracing::warn!(error = %error.message(), purchase = %self.id, "reading an admission back failed");
+                }
             }
         }
         None
