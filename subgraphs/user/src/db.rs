@@ -1,4 +1,6 @@
-//! The user subgraph's tables and rows.
+//! The user subgraph's tables and rows (reads for resolvers and loaders in `reads`).
+
+pub mod reads;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

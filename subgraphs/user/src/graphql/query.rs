@@ -3,15 +3,13 @@
 use async_graphql::{Context, ID, Object, Result};
 use auth::RequirePermission;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::ApiError;
 use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
 use service_kit::validate::optional_text;
 use uuid::Uuid;
 
 use super::types::{Role, User, UserConnection, UserEdge, load_user, me};
-use crate::db::{UserRow, roles, users};
+use crate::db;
 
 /// Position in the newest-first user listing.
 type UserCursor = (DateTime<Utc>, Uuid);
@@ -57,38 +55,11 @@ impl Query {
             }
             None => None,
         };
-        let filtered = || {
-            let mut query = users::table.into_boxed();
-            if let Some(pattern) = &pattern {
-                query = query.filter(
-                    users::email
-                        .ilike(pattern.clone())
-                        .or(users::display_name.ilike(pattern.clone())),
-                );
-            }
-            query
-        };
         let mut conn = service_kit::db::connection(ctx).await?;
-        let total_count: i64 = filtered()
-            .count()
-            .get_result(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
-        let mut query = filtered();
-        if let Some((created_at, id)) = page.after {
-            query = query.filter(
-                users::created_at
-                    .lt(created_at)
-                    .or(users::created_at.eq(created_at).and(users::id.lt(id))),
-            );
-        }
-        let mut rows: Vec<UserRow> = query
-            .order((users::created_at.desc(), users::id.desc()))
-            .limit(page.limit + 1)
-            .select(UserRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
+        let (total_count, mut rows) =
+            db::reads::users_page(&mut conn, pattern.as_deref(), page.after, page.limit + 1)
+                .await
+                .map_err(ApiError::from)?;
         let has_next_page = rows.len() as i64 > page.limit;
         rows.truncate(page.limit as usize);
         let edges: Vec<UserEdge> = rows
@@ -113,10 +84,7 @@ impl Query {
     #[graphql(guard = "RequirePermission(\"roles:read\")")]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let rows: Vec<(String, Vec<String>)> = roles::table
-            .order(roles::name)
-            .select((roles::name, roles::permissions))
-            .load(&mut conn)
+        let rows = db::reads::all_roles(&mut conn)
             .await
             .map_err(ApiError::from)?;
         Ok(Some(

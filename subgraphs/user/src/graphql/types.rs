@@ -7,14 +7,12 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use auth::{CallerExt as _, OwnerOr};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::loader::{BatchWindow, batched};
 use service_kit::paging::PageInfo;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::{AddressRow, UserRow, addresses, user_roles, users};
+use crate::db::{self, AddressRow, UserRow};
 
 /// Whether an account may sign in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -221,11 +219,7 @@ impl Loader<Uuid> for UserLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, UserRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = users::table
-            .filter(users::id.eq_any(ids))
-            .select(UserRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = db::reads::users_by_id(&mut conn, ids).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -239,11 +233,7 @@ impl Loader<Uuid> for UserRolesLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows: Vec<(Uuid, String)> = user_roles::table
-            .filter(user_roles::user_id.eq_any(ids))
-            .order((user_roles::user_id, user_roles::role))
-            .load(&mut conn)
-            .await?;
+        let rows = db::reads::roles_of(&mut conn, ids).await?;
         let mut by_user: HashMap<Uuid, Vec<String>> = HashMap::new();
         for (user, role) in rows {
             by_user.entry(user).or_default().push(role);
@@ -261,17 +251,7 @@ impl Loader<Uuid> for AddressesLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<AddressRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = addresses::table
-            .filter(addresses::user_id.eq_any(ids))
-            .order((
-                addresses::user_id,
-                addresses::is_default.desc(),
-                addresses::created_at,
-                addresses::id,
-            ))
-            .select(AddressRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = db::reads::addresses_of(&mut conn, ids).await?;
         let mut by_user: HashMap<Uuid, Vec<AddressRow>> = HashMap::new();
         for row in rows {
             by_user.entry(row.user_id).or_default().push(row);
