@@ -176,36 +176,59 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
 async fn stopping_mall_stops_the_router_gracefully() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let database = fresh_database().await;
-    let port = free_port();
-    let mut command = tokio::process::Command::new(MALL_BIN);
-    command
-        .env("DATABASE_URL", &database.url)
-        .env("REDIS_PREFIX", test_support::redis_prefix())
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .env("LOG_LEVEL", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT"] {
-        command.env(
-            format!("{name}_SUBGRAPH_ADDR"),
-            format!("127.0.0.1:{}", free_port()),
-        );
-    }
-    let mut mall = command.spawn().expect("mall runs");
-    let mut lines = BufReader::new(mall.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let running = line.contains("Douyin Mall is running");
-            seen.push(line);
-            if running {
-                break;
-            }
+    // Ports are chosen free, then bound by mall a moment later: another test may take one
+    // in between. Mall then exits at once saying which; such a start is tried again.
+    let mut tries = 0;
+    let (mut mall, mut lines) = loop {
+        tries += 1;
+        let mut command = tokio::process::Command::new(MALL_BIN);
+        command
+            .env("DATABASE_URL", &database.url)
+            .env("REDIS_PREFIX", test_support::redis_prefix())
+            .env("PORT", free_port().to_string())
+            .env("RUST_LOG", "warn")
+            .env("LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT"] {
+            command.env(
+                format!("{name}_SUBGRAPH_ADDR"),
+                format!("127.0.0.1:{}", free_port()),
+            );
         }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("mall did not start: {seen:?}"));
+        let mut mall = command.spawn().expect("mall runs");
+        let mut lines = BufReader::new(mall.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let running = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let running = line.contains("Douyin Mall is running");
+                seen.push(line);
+                if running {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or_else(|_| panic!("mall did not start: {seen:?}"));
+        if running {
+            // Read on, so that mall never blocks on a full pipe.
+            if let Some(mut errors) = mall.stderr.take() {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut errors, &mut tokio::io::sink()).await;
+                });
+            }
+            break (mall, lines);
+        }
+        let output = mall.wait_with_output().await.unwrap();
+        let errors = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            errors.contains("cannot listen") && tries < 3,
+            "mall exited before it ran ({}): {seen:?} {errors}",
+            output.status
+        );
+    };
     let pid = mall.id().unwrap().to_string();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
