@@ -122,6 +122,26 @@ impl Instrumentation for StatementInstrumentation {
     }
 }
 
+/// Whether this transaction has the turn named `name` (a transaction-scoped advisory lock,
+/// `pg_try_advisory_xact_lock(hashtext(name))`): for background work that one replica at a
+/// time does; the others skip the round instead of waiting.
+pub async fn try_turn(
+    conn: &mut diesel_async::AsyncPgConnection,
+    name: &str,
+) -> Result<bool, crate::ApiError> {
+    use diesel_async::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Turn {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    let turn: Turn = diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS taken")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result(conn)
+        .await?;
+    Ok(turn.taken)
+}
+
 /// Connects to `DATABASE_URL` (creating the database if it does not exist), applies the
 /// pending migrations of `spec`, and returns a pool confined to its schema.
 pub async fn connect_and_migrate(

@@ -549,17 +549,7 @@ pub struct StockToReturn {
 /// Whether this transaction is the stock reconciler's turn (a transaction-scoped advisory
 /// lock: one replica at a time, the others skip the round).
 pub async fn reconciler_turn(conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
-    #[derive(diesel::QueryableByName)]
-    struct Turn {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        taken: bool,
-    }
-    let turn: Turn = diesel::sql_query(
-        "SELECT pg_try_advisory_xact_lock(hashtext('stock reconciler')) AS taken",
-    )
-    .get_result(conn)
-    .await?;
-    Ok(turn.taken)
+    service_kit::db::try_turn(conn, "stock reconciler").await
 }
 
 /// Up to `limit` orders closed without payment or refunded, and as many abandoned

@@ -593,17 +593,7 @@ pub async fn refund(
 /// Whether this transaction is the reconciler's turn (a transaction-scoped advisory lock:
 /// one replica at a time, the others skip the round).
 pub async fn reconciler_turn(conn: &mut AsyncPgConnection) -> Result<bool, ApiError> {
-    #[derive(QueryableByName)]
-    struct Turn {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        taken: bool,
-    }
-    let turn: Turn = diesel::sql_query(
-        "SELECT pg_try_advisory_xact_lock(hashtext('payment reconciler')) AS taken",
-    )
-    .get_result(conn)
-    .await?;
-    Ok(turn.taken)
+    service_kit::db::try_turn(conn, "payment reconciler").await
 }
 
 /// Up to `limit` successful payments (refunded in part included) not reconciled yet whose
