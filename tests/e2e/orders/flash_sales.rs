@@ -53,9 +53,8 @@ async fn sale(
 /// A system whose orders wait long for payment and whose buyers may try often.
 async fn flash_system() -> System {
     System::start_with(Options {
-        orders: Some(fast_orders(Duration::from_secs(900))),
         flash_purchases_per_second: Some(100),
-        ..Options::default()
+        ..fast_orders(Duration::from_secs(900))
     })
     .await
 }
@@ -430,11 +429,7 @@ async fn lose_redis(system: &System) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_lost_mid_sale_rebuilds_the_counters_and_never_oversells() {
-    let system = System::start_with(Options {
-        orders: Some(fast_orders(Duration::from_secs(900))),
-        ..Options::default()
-    })
-    .await;
+    let system = System::start_with(fast_orders(Duration::from_secs(900))).await;
     let admin = system.admin_token().await;
     let item = product(&system, &admin, "Durable", 100, 30).await;
     let sale = sale(&system, &admin, &item, (20, 3), (0, 600)).await;
@@ -724,15 +719,25 @@ impl CommitCutter {
                 tokio::spawn(async move {
                     let (mut client_read, mut client_write) = client.into_split();
                     let (mut server_read, mut server_write) = server.into_split();
-                    // Set: the server's next answer is read and thrown away, and the
-                    // connection ends.
+                    // Set: the server's answers are read and thrown away up to the one that
+                    // says COMMIT (its CommandComplete tag), and the connection ends. Ending
+                    // it before that could abort the transaction instead (unread answers
+                    // make the close a reset, and the server may not have read the COMMIT).
                     let swallow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                     let swallowing = swallow.clone();
                     let answers = tokio::spawn(async move {
                         let mut buffer = vec![0u8; 64 * 1024];
+                        let mut swallowed = Vec::new();
                         while let Ok(n) = server_read.read(&mut buffer).await {
-                            if n == 0 || swallowing.load(Ordering::SeqCst) {
+                            if n == 0 {
                                 return;
+                            }
+                            if swallowing.load(Ordering::SeqCst) {
+                                swallowed.extend_from_slice(&buffer[..n]);
+                                if swallowed.windows(7).any(|w| w == b"COMMIT\0") {
+                                    return;
+                                }
+                                continue;
                             }
                             if client_write.write_all(&buffer[..n]).await.is_err() {
                                 return;
