@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{AddressRow, UserRow, addresses, roles, user_roles, users};
+use super::schema::{addresses, roles, user_roles, users};
+use super::{AddressRow, UserRow};
 
 /// Users by id (those that exist).
 pub async fn users_by_id(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<UserRow>> {
@@ -55,17 +56,27 @@ pub async fn all_roles(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String,
         .await
 }
 
-/// A page of users whose email or name matches `pattern` (an ILIKE pattern), newest first,
+/// The ILIKE pattern of values containing `text` (its `\`, `%` and `_` taken literally).
+fn containing(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// A page of users whose email or name contains `search` (case-insensitive), newest first,
 /// after `after` (created_at, id), at most `limit`; and how many match in all.
 pub async fn users_page(
     conn: &mut AsyncPgConnection,
-    pattern: Option<&str>,
+    search: Option<&str>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> QueryResult<(i64, Vec<UserRow>)> {
+    let pattern = search.map(containing);
     let filtered = || {
         let mut query = users::table.into_boxed();
-        if let Some(pattern) = pattern {
+        if let Some(pattern) = &pattern {
             query = query.filter(
                 users::email
                     .ilike(pattern.to_owned())

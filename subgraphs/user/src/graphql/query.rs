@@ -1,14 +1,16 @@
 //! Root queries of the user subgraph and the `User` entity resolver.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use auth::RequirePermission;
+use auth::{CallerExt as _, RequirePermission};
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
 use service_kit::validate::optional_text;
 use uuid::Uuid;
 
-use super::types::{Role, User, UserConnection, UserEdge, load_user, me};
+use super::loaders::UserLoader;
+use super::types::{Role, User, UserConnection, UserEdge};
 use crate::db;
 
 /// Position in the newest-first user listing.
@@ -44,20 +46,13 @@ impl Query {
         search: Option<String>,
     ) -> Result<Option<UserConnection>> {
         let page = PageRequest::<UserCursor>::parse(first, after.as_deref())?;
-        let pattern = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(text) => {
-                let text = optional_text("search", text, 100)?;
-                let escaped = text
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                Some(format!("%{escaped}%"))
-            }
+        let text = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => Some(optional_text("search", text, 100)?),
             None => None,
         };
         let mut conn = service_kit::db::connection(ctx).await?;
         let (total_count, mut rows) =
-            db::reads::users_page(&mut conn, pattern.as_deref(), page.after, page.limit + 1)
+            db::reads::users_page(&mut conn, text, page.after, page.limit + 1)
                 .await
                 .map_err(ApiError::from)?;
         let has_next_page = rows.len() as i64 > page.limit;
@@ -99,4 +94,21 @@ impl Query {
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         load_user(ctx, &id).await
     }
+}
+
+/// The user with `id`, through the request's loader; `None` for unknown ids,
+/// `BAD_USER_INPUT` for malformed ones.
+async fn load_user(ctx: &Context<'_>, id: &str) -> Result<Option<User>> {
+    let uuid = service_kit::validate::id("id", id)?;
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    Ok(loader.load_one(uuid).await?.map(User::new))
+}
+
+/// The caller's own account.
+async fn me(ctx: &Context<'_>) -> Result<User> {
+    let id = ctx.caller().user_id()?;
+    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+    Ok(User::new(loader.load_one(id).await?.ok_or_else(|| {
+        ApiError::Unauthenticated("this account no longer exists".into())
+    })?))
 }

@@ -1,18 +1,16 @@
 //! The user subgraph's object types: `User` (an entity other subgraphs extend), `Address`,
 //! `Role`, `AuthPayload` and the user connection.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
-use auth::{CallerExt as _, OwnerOr};
+use auth::OwnerOr;
 use chrono::{DateTime, Utc};
-use service_kit::loader::{BatchWindow, batched};
+use service_kit::ApiError;
 use service_kit::paging::PageInfo;
-use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::{self, AddressRow, UserRow};
+use super::loaders::{AddressesLoader, UserLoader, UserRolesLoader};
+use crate::db::{AddressRow, UserRow};
 
 /// Whether an account may sign in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -208,78 +206,4 @@ pub struct UserConnection {
 pub struct UserEdge {
     pub cursor: String,
     pub node: User,
-}
-
-/// Users by id, one query per batch.
-pub struct UserLoader(pub DbPool);
-
-impl Loader<Uuid> for UserLoader {
-    type Value = UserRow;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, UserRow>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = db::reads::users_by_id(&mut conn, ids).await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
-    }
-}
-
-/// Role names of users, one query per batch.
-pub struct UserRolesLoader(pub DbPool);
-
-impl Loader<Uuid> for UserRolesLoader {
-    type Value = Vec<String>;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<String>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = db::reads::roles_of(&mut conn, ids).await?;
-        let mut by_user: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for (user, role) in rows {
-            by_user.entry(user).or_default().push(role);
-        }
-        Ok(by_user)
-    }
-}
-
-/// Addresses of users, default first then oldest first, one query per batch.
-pub struct AddressesLoader(pub DbPool);
-
-impl Loader<Uuid> for AddressesLoader {
-    type Value = Vec<AddressRow>;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<AddressRow>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = db::reads::addresses_of(&mut conn, ids).await?;
-        let mut by_user: HashMap<Uuid, Vec<AddressRow>> = HashMap::new();
-        for row in rows {
-            by_user.entry(row.user_id).or_default().push(row);
-        }
-        Ok(by_user)
-    }
-}
-
-/// Adds this request's loaders.
-pub fn add_loaders(db: &DbPool, window: BatchWindow, data: &mut async_graphql::Data) {
-    data.insert(batched(UserLoader(db.clone()), window));
-    data.insert(batched(UserRolesLoader(db.clone()), window));
-    data.insert(batched(AddressesLoader(db.clone()), window));
-}
-
-/// The user with `id`, through the request's loader; `None` for unknown ids,
-/// `BAD_USER_INPUT` for malformed ones.
-pub async fn load_user(ctx: &Context<'_>, id: &str) -> Result<Option<User>> {
-    let uuid = service_kit::validate::id("id", id)?;
-    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-    Ok(loader.load_one(uuid).await?.map(User::new))
-}
-
-/// The caller's own account.
-pub async fn me(ctx: &Context<'_>) -> Result<User> {
-    let id = ctx.caller().user_id()?;
-    let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-    Ok(User::new(loader.load_one(id).await?.ok_or_else(|| {
-        ApiError::Unauthenticated("this account no longer exists".into())
-    })?))
 }

@@ -1,22 +1,26 @@
-//! Sessions and their rotating refresh tokens, and the access records every subgraph reads
-//! (published to Redis through `auth::records`).
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
-use service_kit::redis::redis;
-use service_kit::{ApiError, Redis};
-use sha2::{Digest as _, Sha256};
-use uuid::Uuid;
+//! Sessions and their rotating refresh tokens: sign-in, starting a session, refresh (with
+//! the reuse grace window) and revocation. Each keeps PostgreSQL and the Redis allow-list
+//! (`auth::records`) in step.
 
 use auth::Access;
-use auth::records::{self, RoleSet, UserAccess};
+use auth::records;
+use chrono::Utc;
+use diesel::OptionalExtension as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use serde::{Deserialize, Serialize};
+use service_kit::ApiError;
+use service_kit::db::DbConn;
+use service_kit::redis::redis;
+use uuid::Uuid;
 
-use crate::db::{UserRow, refresh_tokens, roles, sessions, user_roles, users};
+use super::passwords::verify_password;
+use super::records::publish_user;
+use crate::db;
+use crate::domain::sessions::{
+    hash_refresh_token, new_refresh_token, plausible_refresh_token, refusal, remaining,
+    within_grace,
+};
+use crate::throttle;
 
 /// A freshly issued token pair.
 pub struct TokenPair {
@@ -24,18 +28,6 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub expires_in: i64,
     pub user_id: Uuid,
-}
-
-fn new_refresh_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_refresh_token(&token);
-    (token, hash)
-}
-
-fn hash_refresh_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 fn pair(access: &Access, user: Uuid, session: Uuid, refresh_token: String) -> TokenPair {
@@ -48,11 +40,36 @@ fn pair(access: &Access, user: Uuid, session: Uuid, refresh_token: String) -> To
     }
 }
 
-/// What is left of a session's lifetime, as an allow-list time to live.
-fn remaining(expires_at: DateTime<Utc>) -> std::time::Duration {
-    (expires_at - Utc::now())
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(1))
+/// Signs in with `email` (normalised) and `password`, counting the attempt first
+/// (`crate::throttle`). `connect` is called once the attempt is admitted, so that refused
+/// attempts hold no pooled connection.
+pub async fn sign_in<'c>(
+    access: &Access,
+    email: &str,
+    password: String,
+    client_ip: Option<&str>,
+    connect: impl AsyncFnOnce() -> Result<DbConn<'c>, ApiError>,
+) -> Result<TokenPair, ApiError> {
+    throttle::admit_login(access.redis(), email, client_ip).await?;
+    let mut conn = connect().await?;
+    let found = db::users::credentials_by_email(&mut conn, email)
+        .await
+        .map_err(ApiError::from)?;
+    let (row, hash) = match found {
+        Some((row, hash)) => (Some(row), hash),
+        None => (None, None),
+    };
+    if !verify_password(password, hash).await? {
+        tracing::info!("sign-in refused: wrong email or password");
+        return Err(ApiError::Unauthenticated("wrong email or password".into()));
+    }
+    let row = row.ok_or(ApiError::Internal)?;
+    throttle::login_succeeded(access.redis(), email, client_ip).await?;
+    if let Some(ban) = row.ban(Utc::now()) {
+        return Err(ApiError::Unauthenticated(ban.message()));
+    }
+    tracing::info!(user = %row.id, "signed in");
+    start(&mut conn, access, row.id).await
 }
 
 /// Starts a session for `user` and publishes their access record. The user row is share-
@@ -67,33 +84,22 @@ pub async fn start(
     let (refresh_token, hash) = new_refresh_token();
     let expires_at = Utc::now() + access.settings().refresh_token_ttl;
     conn.transaction(async |conn| {
-        let row: UserRow = users::table
-            .find(user)
-            .select(UserRow::as_select())
-            .for_share()
-            .first(conn)
+        let row = db::users::find_for_share(conn, user)
             .await
             .optional()?
             .ok_or_else(|| ApiError::Unauthenticated("this account no longer exists".into()))?;
         if let Some(ban) = row.ban(Utc::now()) {
             return Err(ApiError::Unauthenticated(ban.message()));
         }
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(session),
-                sessions::user_id.eq(user),
-                sessions::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await?;
-        diesel::insert_into(refresh_tokens::table)
-            .values((
-                refresh_tokens::token_hash.eq(&hash),
-                refresh_tokens::session_id.eq(session),
-            ))
-            .execute(conn)
-            .await?;
-        records::allow_session(access.redis(), session, user, remaining(expires_at)).await
+        db::sessions::insert(conn, session, user, expires_at).await?;
+        db::sessions::insert_refresh_token(conn, &hash, session).await?;
+        records::allow_session(
+            access.redis(),
+            session,
+            user,
+            remaining(expires_at, Utc::now()),
+        )
+        .await
     })
     .await?;
     publish_user(conn, access, user).await?;
@@ -144,7 +150,7 @@ pub async fn refresh(
     access: &Access,
     presented: &str,
 ) -> Result<TokenPair, ApiError> {
-    if presented.is_empty() || presented.len() > 256 {
+    if !plausible_refresh_token(presented) {
         return Err(ApiError::Unauthenticated("invalid refresh token".into()));
     }
     let hash = hash_refresh_token(presented);
@@ -155,60 +161,22 @@ pub async fn refresh(
             // The row lock makes concurrent refreshes with one token take turns; the later
             // ones find it used, and the pair the first one kept (written before it
             // committed).
-            let used: Option<Uuid> = diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(&hash))
-                    .filter(refresh_tokens::used_at.is_null()),
-            )
-            .set(refresh_tokens::used_at.eq(now))
-            .returning(refresh_tokens::session_id)
-            .get_result(conn)
-            .await
-            .optional()?;
+            let used = db::sessions::use_refresh_token(conn, &hash, now).await?;
             let Some(session) = used else {
-                let known: Option<(Uuid, Option<DateTime<Utc>>)> = refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(&hash))
-                    .select((refresh_tokens::session_id, refresh_tokens::used_at))
-                    .first(conn)
-                    .await
-                    .optional()?;
+                let known = db::sessions::refresh_token(conn, &hash).await?;
                 return Ok::<_, ApiError>(match known {
-                    // `now` was taken before waiting for the row lock, so a refresh that
-                    // won the race may have used the token "after" it: a negative age is
-                    // within the window too.
-                    Some((session, Some(used_at)))
-                        if now.signed_duration_since(used_at)
-                            <= chrono::Duration::from_std(grace).unwrap_or_default() =>
-                    {
+                    Some((session, Some(used_at))) if within_grace(used_at, now, grace) => {
                         Rotation::JustUsed { session }
                     }
                     Some((session, _)) => Rotation::Reused { session },
                     None => Rotation::Invalid("invalid refresh token"),
                 });
             };
-            let (user, expires_at, revoked_at): (Uuid, DateTime<Utc>, Option<DateTime<Utc>>) =
-                sessions::table
-                    .find(session)
-                    .select((
-                        sessions::user_id,
-                        sessions::expires_at,
-                        sessions::revoked_at,
-                    ))
-                    .for_update()
-                    .first(conn)
-                    .await?;
-            if revoked_at.is_some() {
-                return Ok(Rotation::Invalid("this session has been signed out"));
+            let (user, expires_at, revoked_at) = db::sessions::lock(conn, session).await?;
+            if let Some(message) = refusal(expires_at, revoked_at, now) {
+                return Ok(Rotation::Invalid(message));
             }
-            if expires_at <= now {
-                return Ok(Rotation::Invalid("this session has expired: sign in again"));
-            }
-            let row: UserRow = users::table
-                .find(user)
-                .select(UserRow::as_select())
-                .for_share()
-                .first(conn)
-                .await?;
+            let row = db::users::find_for_share(conn, user).await?;
             if let Some(ban) = row.ban(now) {
                 return Ok(Rotation::Banned {
                     session,
@@ -216,15 +184,15 @@ pub async fn refresh(
                 });
             }
             let (next, next_hash) = new_refresh_token();
-            diesel::insert_into(refresh_tokens::table)
-                .values((
-                    refresh_tokens::token_hash.eq(&next_hash),
-                    refresh_tokens::session_id.eq(session),
-                ))
-                .execute(conn)
-                .await?;
+            db::sessions::insert_refresh_token(conn, &next_hash, session).await?;
             let pair = pair(access, user, session, next);
-            records::allow_session(access.redis(), session, user, remaining(expires_at)).await?;
+            records::allow_session(
+                access.redis(),
+                session,
+                user,
+                remaining(expires_at, Utc::now()),
+            )
+            .await?;
             let kept = GracePair {
                 access_token: pair.access_token.clone(),
                 refresh_token: pair.refresh_token.clone(),
@@ -256,13 +224,7 @@ pub async fn refresh(
                 .query_async(&mut redis)
                 .await
                 .map_err(unavailable)?;
-            let live: bool = sessions::table
-                .find(session)
-                .filter(sessions::revoked_at.is_null())
-                .count()
-                .get_result::<i64>(conn)
-                .await?
-                == 1;
+            let live = db::sessions::is_live(conn, session).await?;
             match kept.and_then(|json| serde_json::from_str::<GracePair>(&json).ok()) {
                 Some(kept) if live => Ok(TokenPair {
                     access_token: kept.access_token,
@@ -301,17 +263,7 @@ pub async fn revoke(
     ids: &[Uuid],
     reason: &str,
 ) -> Result<(), ApiError> {
-    diesel::update(
-        sessions::table
-            .filter(sessions::id.eq_any(ids))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::revoked_at.eq(Utc::now()),
-        sessions::revoked_reason.eq(reason),
-    ))
-    .execute(conn)
-    .await?;
+    db::sessions::revoke(conn, ids, reason).await?;
     records::end_sessions(access.redis(), ids).await
 }
 
@@ -322,65 +274,6 @@ pub async fn revoke_all(
     user: Uuid,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let live: Vec<Uuid> = sessions::table
-        .filter(sessions::user_id.eq(user))
-        .filter(sessions::revoked_at.is_null())
-        .select(sessions::id)
-        .load(conn)
-        .await?;
+    let live = db::sessions::live_of(conn, user).await?;
     revoke(conn, access, &live, reason).await
-}
-
-pub async fn load_user(conn: &mut AsyncPgConnection, user: Uuid) -> Result<UserRow, ApiError> {
-    users::table
-        .find(user)
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("user".into()))
-}
-
-/// Publishes `user`'s current roles and ban, with the row's `access_version`: a publish
-/// that read the user before a later change (a login racing a ban) is refused by Redis.
-pub async fn publish_user(
-    conn: &mut AsyncPgConnection,
-    access: &Access,
-    user: Uuid,
-) -> Result<(), ApiError> {
-    // Row first, roles second: the roles read are at least as new as the version.
-    let row = load_user(conn, user).await?;
-    let roles: Vec<String> = user_roles::table
-        .filter(user_roles::user_id.eq(user))
-        .select(user_roles::role)
-        .order(user_roles::role)
-        .load(conn)
-        .await?;
-    let record = UserAccess {
-        version: row.access_version,
-        roles,
-        ban: row.ban(Utc::now()),
-    };
-    records::publish_user(
-        access.redis(),
-        user,
-        &record,
-        access.settings().refresh_token_ttl,
-    )
-    .await?;
-    // Roles are few; republishing them here heals a Redis that lost them.
-    publish_roles(conn, access.redis()).await
-}
-
-/// Publishes every role's permission entries, versioned by the newest role change.
-pub async fn publish_roles(conn: &mut AsyncPgConnection, redis: &Redis) -> Result<(), ApiError> {
-    let all: Vec<(String, Vec<String>, i64)> = roles::table
-        .select((roles::name, roles::permissions, roles::version))
-        .load(conn)
-        .await?;
-    let set = RoleSet {
-        version: all.iter().map(|(_, _, v)| *v).max().unwrap_or(0),
-        roles: all.into_iter().map(|(name, p, _)| (name, p)).collect(),
-    };
-    records::publish_roles(redis, &set).await.map(|_| ())
 }

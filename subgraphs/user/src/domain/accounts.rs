@@ -1,12 +1,10 @@
-//! Account input rules and password hashing (argon2id, on the blocking pool).
+//! Account rules: what an email, a password and a display name must be, and when an
+//! administrator may ban an account. Password hashing is in `passwords`.
 
-use std::sync::LazyLock;
-
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::validate::required_text;
+use uuid::Uuid;
 
 /// Password length bounds, in characters.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
@@ -77,42 +75,29 @@ pub fn display_name(field: &str, name: &str) -> Result<String, ApiError> {
     required_text(field, name, DISPLAY_NAME_MAX)
 }
 
-/// The argon2id PHC string of `password`.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|_| ApiError::Internal)?
-    .map_err(|_| ApiError::Internal)
+/// Checks a password presented to sign in: bounded in bytes before it is hashed (a wrong
+/// length is otherwise just a wrong password).
+pub fn check_presented_password(field: &str, password: &str) -> Result<(), ApiError> {
+    if password.len() > PASSWORD_CHARS.end() * 4 {
+        return Err(ApiError::bad_input(field, "is too long"));
+    }
+    Ok(())
 }
 
-/// A hash to verify against when the account does not exist, so that an unknown email and
-/// a wrong password take the same time.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    Argon2::default()
-        .hash_password(b"not-a-real-password")
-        .expect("argon2 hashes")
-        .to_string()
-});
-
-/// Whether `password` matches `hash` (`None`: no such account; still costs one hash).
-pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let exists = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        exists && matches
-    })
-    .await
-    .map_err(|_| ApiError::Internal)
+/// Checks a ban of `target` by `admin` that ends at `until` (`None`: until lifted).
+pub fn check_ban(
+    admin: Uuid,
+    target: Uuid,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if until.is_some_and(|until| until <= now) {
+        return Err(ApiError::bad_input("until", "must be in the future"));
+    }
+    if target == admin {
+        return Err(ApiError::Conflict("you cannot ban yourself".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -148,5 +133,17 @@ mod tests {
         assert!(check_password("password", &"x".repeat(10 * 1024 * 1024)).is_err());
         assert!(check_password("password", "abcd\u{0}efgh").is_err());
         assert!(check_password("password", "密码密码密码密码").is_ok());
+        assert!(check_presented_password("password", &"x".repeat(512)).is_ok());
+        assert!(check_presented_password("password", &"x".repeat(513)).is_err());
+    }
+
+    #[test]
+    fn bans_end_in_the_future_and_spare_the_admin() {
+        let now = Utc::now();
+        let (admin, target) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(check_ban(admin, target, None, now).is_ok());
+        assert!(check_ban(admin, target, Some(now + chrono::Duration::hours(1)), now).is_ok());
+        assert!(check_ban(admin, target, Some(now), now).is_err());
+        assert!(check_ban(admin, admin, None, now).is_err());
     }
 }
