@@ -11,15 +11,15 @@
 //! - `flash:rate:{buyer}`: the buyer's attempts in the current second.
 //!
 //! The counters are a cache of the record (`db::flash_purchases`): when Redis lost them they
-//! are rebuilt from it ([`crate::db::flash_sales::rebuild_counters`]) under a new epoch.
+//! are rebuilt from it ([`crate::workflows::flash_sales::rebuild_counters`]) under a new
+//! epoch. This module knows Redis only: what to install comes as an [`Install`].
 
 use std::sync::LazyLock;
 
+use chrono::{DateTime, Utc};
 use service_kit::redis::redis;
 use service_kit::{ApiError, Redis};
 use uuid::Uuid;
-
-use crate::db::flash_sales::FlashSaleRow;
 
 static ADMIT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("flash_counters/admit.lua")));
@@ -179,26 +179,34 @@ pub async fn give_back(
     Ok(taken == 1)
 }
 
-/// Installs `sale`'s counters as computed from the record at `sale.counter_epoch`: `held`
-/// units per buyer. A no-op if counters of that epoch or a later one are there.
-pub async fn install(
-    redis: &Redis,
-    sale: &FlashSaleRow,
-    held: &[(Uuid, i64)],
-) -> Result<(), ApiError> {
-    let remaining = i64::from(sale.total_quantity) - held.iter().map(|(_, n)| n).sum::<i64>();
-    let expires = (sale.ends_at + chrono::Duration::days(1)).timestamp();
+/// A sale's counters as computed from the record at `epoch`.
+pub struct Install<'a> {
+    pub sale: Uuid,
+    pub epoch: i32,
+    /// Units left: the sale's quantity less what its buyers hold.
+    pub remaining: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub per_user_limit: i32,
+    /// Units held per buyer.
+    pub held: &'a [(Uuid, i64)],
+}
+
+/// Installs a sale's counters as computed from the record at `counters.epoch`. A no-op if
+/// counters of that epoch or a later one are there.
+pub async fn install(redis: &Redis, counters: &Install<'_>) -> Result<(), ApiError> {
+    let expires = (counters.ends_at + chrono::Duration::days(1)).timestamp();
     let mut conn = redis.connection().await.map_err(unavailable)?;
-    let mut invocation = INSTALL.key(state_key(redis, sale.id));
+    let mut invocation = INSTALL.key(state_key(redis, counters.sale));
     invocation
-        .key(held_key(redis, sale.id))
-        .arg(sale.counter_epoch)
-        .arg(remaining)
-        .arg(sale.starts_at.timestamp_millis())
-        .arg(sale.ends_at.timestamp_millis())
-        .arg(sale.per_user_limit)
+        .key(held_key(redis, counters.sale))
+        .arg(counters.epoch)
+        .arg(counters.remaining)
+        .arg(counters.starts_at.timestamp_millis())
+        .arg(counters.ends_at.timestamp_millis())
+        .arg(counters.per_user_limit)
         .arg(expires);
-    for (buyer, units) in held {
+    for (buyer, units) in counters.held {
         invocation.arg(buyer.to_string()).arg(units);
     }
     let _installed: i64 = invocation

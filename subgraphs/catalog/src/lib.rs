@@ -1,13 +1,23 @@
 //! The catalog subgraph: categories and products. It owns the `Product` entity, which the
 //! cart and order subgraphs reference and the router resolves here in batches.
+//!
+//! Layout: `graphql/` (types and resolvers), `domain/` (product, search and flash-sale
+//! rules, no I/O), `workflows/` (products and categories, flash sales and their purchases,
+//! stock for orders: transactions, and PostgreSQL with Redis), `db/` (tables and statements),
+//! `flash_counters.rs` (the flash sales' Redis counters and their Lua scripts), `cache.rs`
+//! (the product cache), `events/` (the `orders` consumer and the flash-sale sweep),
+//! `internal.rs` (routes for other subgraphs), `config.rs` (its settings), `seed.rs` (demo data).
 
 pub mod cache;
+pub mod config;
 pub mod db;
+pub mod domain;
 pub mod events;
 pub mod flash_counters;
 pub mod graphql;
 pub mod internal;
 pub mod seed;
+pub mod workflows;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use auth::Access;
@@ -38,6 +48,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     seed: |stores| Box::pin(seed::seed_demo_data(&stores.db)),
     router,
     workers,
+    check_deployable: service_kit::subgraph::nothing_to_check,
 };
 
 /// The schema with nothing attached; [`router`] adds the stores, tests may add their own.
@@ -47,21 +58,22 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let settings: config::CatalogSettings = config.settings()?;
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let cache = cache::ProductCache::with_memory(stores.redis.clone(), config.memory_cache);
-    let categories = cache::MemoryCategories::new(config.memory_cache);
+    let cache = cache::ProductCache::with_memory(stores.redis.clone(), settings.memory_cache);
+    let categories = cache::MemoryCategories::new(settings.memory_cache);
     let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .data(stores.redis.clone())
         .data(cache.clone())
-        .data(graphql::flash_purchases::PurchaseLimits {
-            per_second: config.flash_purchases_per_second,
+        .data(workflows::flash_purchases::PurchaseLimits {
+            per_second: settings.flash_purchases_per_second,
         })
         .finish();
     let db = stores.db.clone();
     let window = config.loader_batch;
-    let stock = internal::StockService {
+    let stock = workflows::stock::StockService {
         db: db.clone(),
         redis: stores.redis.clone(),
         cache: cache.clone(),
@@ -76,7 +88,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
 /// Background work: the outbox relay; giving back the stock of cancelled and expired
 /// orders; following flash-sale purchases; returning what ended sales did not sell.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
-    let stock = internal::StockService {
+    let settings: config::CatalogSettings = config.settings()?;
+    let stock = workflows::stock::StockService {
         db: stores.db.clone(),
         redis: stores.redis.clone(),
         cache: cache::ProductCache::new(stores.redis.clone()),
@@ -86,13 +99,14 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Wo
         event_bus::relay_worker(
             stores.db.clone(),
             stores.redis.clone(),
-            config.orders.outbox_poll,
+            config.events.outbox_poll,
         ),
         events::order_events(stores.redis.clone(), stock),
-        events::flash_sale_sweep(
+        events::sweep::flash_sale_sweep(
             stores.db.clone(),
             cache::ProductCache::new(stores.redis.clone()),
-            &config.orders,
+            config.events.sweep_interval,
+            settings.resend_admissions_after,
         ),
     ])
 }

@@ -3,12 +3,11 @@
 //! changes nothing and other subgraphs' demo data can point at these products.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel_async::RunQueryDsl;
 use service_kit::DbPool;
 use service_kit::demo::{demo_id, slug};
 
 use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::schema::{categories, products};
+use crate::db::{categories, products};
 
 /// A product family: one product per variant.
 struct Family {
@@ -301,16 +300,8 @@ fn epoch() -> DateTime<Utc> {
 /// Inserts the demo catalog; rows that already exist are left as they are.
 pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
-    let inserted_categories = diesel::insert_into(categories::table)
-        .values(demo_categories())
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
-    let inserted_products = diesel::insert_into(products::table)
-        .values(demo_products())
-        .on_conflict_do_nothing()
-        .execute(&mut conn)
-        .await?;
+    let inserted_categories = categories::insert_missing(&mut conn, demo_categories()).await?;
+    let inserted_products = products::insert_missing(&mut conn, demo_products()).await?;
     if inserted_categories + inserted_products > 0 {
         tracing::info!(
             categories = inserted_categories,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::flash_sales::{FlashSaleRow, return_to_product};
 use super::models::ProductRow;
 use super::schema::{flash_sale_purchases, flash_sales};
+use crate::domain::flash_sales::{Bound, buyer_room, sale_room, within_buyer_limit};
 
 /// The stream of flash-sale events.
 pub const FLASH_SALES_STREAM: &str = "flash-sales";
@@ -72,25 +73,6 @@ pub enum Recorded {
     /// the sale has left or the buyer may hold (Redis rolled back). Nothing was written;
     /// the counters must be rebuilt.
     Refused(Bound),
-}
-
-/// Which bound of the record an admission would break.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// More units than the sale has left.
-    SoldOut,
-    /// More units than the buyer may hold.
-    LimitExceeded,
-}
-
-impl Bound {
-    /// The rejection reason a buyer sees.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Bound::SoldOut => "SOLD_OUT",
-            Bound::LimitExceeded => "LIMIT_EXCEEDED",
-        }
-    }
 }
 
 /// Why the recording transaction rolled back.
@@ -165,7 +147,7 @@ pub async fn record(
             let Some(terms) = terms.filter(|terms| !terms.key_used) else {
                 return Err(Abort::With(Box::new(Recorded::Stale)));
             };
-            if terms.holding + i64::from(new.quantity) > i64::from(terms.per_user_limit) {
+            if !within_buyer_limit(terms.holding, new.quantity, terms.per_user_limit) {
                 return Err(Abort::With(Box::new(Recorded::Refused(
                     Bound::LimitExceeded,
                 ))));
@@ -269,8 +251,8 @@ pub async fn room(
     };
     let holding = units_held(conn, sale, buyer).await?;
     Ok(Some(Room {
-        sale: i64::from(row.total_quantity - row.held),
-        buyer: i64::from(row.per_user_limit) - holding,
+        sale: sale_room(row.total_quantity, row.held),
+        buyer: buyer_room(row.per_user_limit, holding),
         held: row.held,
     }))
 }

@@ -1,8 +1,10 @@
 //! The catalog's tables, rows and stock reservations.
 
+pub mod categories;
 pub mod flash_purchases;
 pub mod flash_sales;
 pub mod models;
+pub mod products;
 pub mod reservations;
 pub mod schema;
 

@@ -4,15 +4,13 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use service_kit::loader::{BatchWindow, batched};
+use service_kit::loader::{BatchWindow, batched, group_by};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::cache::{MemoryCategories, ProductCache};
 use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::schema::{categories, products};
+use crate::db::{categories, products};
 
 /// Products by id, any status (orders and carts keep pointing at archived products): from
 /// the Redis cache, and the misses in one PostgreSQL query.
@@ -33,11 +31,7 @@ impl Loader<Uuid> for ProductLoader {
             return Ok(found);
         }
         let mut conn = self.db.get().await?;
-        let rows = products::table
-            .filter(products::id.eq_any(&misses))
-            .select(ProductRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = products::by_ids(&mut conn, &misses).await?;
         self.cache.fill(&rows, ticket).await;
         found.extend(rows.into_iter().map(|row| (row.id, row)));
         Ok(found)
@@ -69,11 +63,7 @@ impl Loader<Uuid> for CategoryLoader {
             return Ok(found);
         }
         let mut conn = self.db.get().await?;
-        let rows = categories::table
-            .filter(categories::id.eq_any(&misses))
-            .select(CategoryRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows = categories::by_ids(&mut conn, &misses).await?;
         self.memory.keep(&rows);
         found.extend(rows.into_iter().map(|row| (row.id, row)));
         Ok(found)
@@ -89,19 +79,12 @@ impl Loader<Uuid> for ChildCategoriesLoader {
 
     async fn load(&self, parent_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<CategoryRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = categories::table
-            .filter(categories::parent_id.eq_any(parent_ids))
-            .order((categories::position, categories::name))
-            .select(CategoryRow::as_select())
-            .load(&mut conn)
-            .await?;
-        let mut children: HashMap<Uuid, Vec<CategoryRow>> = HashMap::new();
-        for row in rows {
-            if let Some(parent) = row.parent_id {
-                children.entry(parent).or_default().push(row);
-            }
-        }
-        Ok(children)
+        let rows = categories::children_of(&mut conn, parent_ids).await?;
+        // Every row has a parent: only children of the ids asked were loaded.
+        Ok(group_by(rows, |row| row.parent_id)
+            .into_iter()
+            .filter_map(|(parent, children)| Some((parent?, children)))
+            .collect())
     }
 }
 

@@ -3,17 +3,15 @@
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
 use auth::{CallerExt as _, RequirePermission};
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use service_kit::ApiError;
 use service_kit::validate::{optional_text, required_text};
 use uuid::Uuid;
 
 use super::types::{Category, Product, ProductStatus};
-use crate::cache::ProductCache;
-use crate::db::log_stock_change;
-use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::schema::{categories, products};
+use crate::db::categories;
+use crate::db::models::ProductRow;
+use crate::db::products::ProductChanges;
+use crate::workflows::products;
 
 /// A new category.
 #[derive(InputObject)]
@@ -58,32 +56,14 @@ impl CategoryMutation {
             .transpose()?;
         let mut conn = service_kit::db::connection(ctx).await?;
         if let Some(parent) = parent_id {
-            let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(parent)))
-                .get_result(&mut conn)
+            let exists = categories::exists(&mut conn, parent)
                 .await
                 .map_err(ApiError::from)?;
             if !exists {
                 return Err(ApiError::bad_input("input.parentId", "no such category").into());
             }
         }
-        let siblings: i64 = categories::table
-            .filter(categories::parent_id.is_not_distinct_from(parent_id))
-            .count()
-            .get_result(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
-        let row = CategoryRow {
-            id: Uuid::now_v7(),
-            parent_id,
-            name,
-            position: siblings as i32,
-            created_at: Utc::now(),
-        };
-        diesel::insert_into(categories::table)
-            .values(&row)
-            .execute(&mut conn)
-            .await
-            .map_err(ApiError::from)?;
+        let row = products::add_category(&mut conn, parent_id, name).await?;
         Ok(Category(row))
     }
 }
@@ -123,43 +103,6 @@ pub struct UpdateProductInput {
 pub const DESCRIPTION_MAX: usize = 5_000;
 /// Largest single stock adjustment.
 pub const MAX_STOCK_DELTA: i32 = 1_000_000;
-
-/// The fields `updateProduct` writes; `None` leaves a column as it is.
-#[derive(Default, diesel::AsChangeset)]
-#[diesel(table_name = products)]
-struct ProductChanges {
-    name: Option<String>,
-    description: Option<String>,
-    image_url: Option<Option<String>>,
-    price_amount: Option<i64>,
-    category_id: Option<Option<Uuid>>,
-    status: Option<String>,
-    updated_at: chrono::DateTime<Utc>,
-}
-
-/// Applies `changes` to one product and moves its version on (for the cache); NOT_FOUND if
-/// there is no such product.
-async fn change_product(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: Uuid,
-    changes: ProductChanges,
-) -> Result<ProductRow, ApiError> {
-    diesel::update(products::table.find(id))
-        .set((changes, products::version.eq(products::version + 1)))
-        .returning(ProductRow::as_returning())
-        .get_result(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("product".into()))
-}
-
-/// After a write committed: readers see the new row from now on.
-pub(crate) async fn written(ctx: &Context<'_>, row: ProductRow) -> Product {
-    if let Some(cache) = ctx.data_opt::<ProductCache>() {
-        cache.put(&row).await;
-    }
-    Product(row)
-}
 
 fn parse_uuid(field: &str, id: &str) -> Result<Uuid, ApiError> {
     service_kit::validate::id(field, id)
@@ -206,27 +149,11 @@ async fn check_category(
     id: &str,
 ) -> Result<Uuid, ApiError> {
     let id = parse_uuid(field, id)?;
-    let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(id)))
-        .get_result(conn)
-        .await?;
-    if exists {
+    if categories::exists(conn, id).await? {
         Ok(id)
     } else {
         Err(ApiError::bad_input(field, "no such category"))
     }
-}
-
-async fn product_row(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: Uuid,
-) -> Result<ProductRow, ApiError> {
-    products::table
-        .find(id)
-        .select(ProductRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound("product".into()))
 }
 
 #[Object]
@@ -274,25 +201,8 @@ impl ProductMutation {
             updated_at: now,
             version: 1,
         };
-        conn.transaction(async |conn| {
-            diesel::insert_into(products::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
-            if row.stock > 0 {
-                log_stock_change(
-                    conn,
-                    row.id,
-                    (row.stock, row.stock),
-                    "initial stock",
-                    Some(actor),
-                )
-                .await?;
-            }
-            Ok::<_, ApiError>(())
-        })
-        .await?;
-        Ok(written(ctx, row).await)
+        let row = products::add_product(&mut conn, ctx.data_opt(), row, actor).await?;
+        Ok(Product(row))
     }
 
     /// Changes a product; omitted fields stay. Needs `catalog:product:write`.
@@ -338,8 +248,8 @@ impl ProductMutation {
         if let Some(status) = input.status {
             changes.status = Some(status.as_db().to_owned());
         }
-        let row = change_product(&mut conn, id, changes).await?;
-        Ok(written(ctx, row).await)
+        let row = products::change_product(&mut conn, ctx.data_opt(), id, changes).await?;
+        Ok(Product(row))
     }
 
     /// Withdraws a product (soft delete): customers no longer see it; carts and orders keep
@@ -353,8 +263,8 @@ impl ProductMutation {
             updated_at: Utc::now(),
             ..ProductChanges::default()
         };
-        let row = change_product(&mut conn, id, changes).await?;
-        Ok(written(ctx, row).await)
+        let row = products::change_product(&mut conn, ctx.data_opt(), id, changes).await?;
+        Ok(Product(row))
     }
 
     /// Adds `delta` units (negative removes) with a reason, recorded in the stock ledger.
@@ -378,35 +288,8 @@ impl ProductMutation {
         }
         let reason = required_text("reason", &reason, 200)?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        let row = conn
-            .transaction(async |conn| {
-                // One statement checks and changes: concurrent adjustments never lose an
-                // update, and never take stock below zero.
-                let updated: Option<ProductRow> = diesel::update(
-                    products::table
-                        .find(id)
-                        .filter((products::stock + delta).ge(0)),
-                )
-                .set((
-                    products::stock.eq(products::stock + delta),
-                    products::updated_at.eq(Utc::now()),
-                    products::version.eq(products::version + 1),
-                ))
-                .returning(ProductRow::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-                let Some(row) = updated else {
-                    let current = product_row(conn, id).await?;
-                    return Err(ApiError::Conflict(format!(
-                        "stock cannot go below zero: {} in stock, asked to remove {}",
-                        current.stock, -delta
-                    )));
-                };
-                log_stock_change(conn, id, (delta, row.stock), &reason, Some(actor)).await?;
-                Ok(row)
-            })
-            .await?;
-        Ok(written(ctx, row).await)
+        let row =
+            products::adjust_stock(&mut conn, ctx.data_opt(), id, delta, &reason, actor).await?;
+        Ok(Product(row))
     }
 }

@@ -2,16 +2,13 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use service_kit::{ApiError, validate};
 use uuid::Uuid;
 
 use super::listing::{self, ProductFilter, ProductSort};
 use super::loaders::ProductLoader;
 use super::types::{Category, Product, ProductConnection};
-use crate::db::models::CategoryRow;
-use crate::db::schema::categories;
+use crate::db::categories;
 
 /// Most ids `productsByIds` accepts at once.
 pub const MAX_IDS: usize = 100;
@@ -46,11 +43,7 @@ impl Query {
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Option<Vec<Category>>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let rows = categories::table
-            .filter(categories::parent_id.is_null())
-            .order((categories::position, categories::name))
-            .select(CategoryRow::as_select())
-            .load(&mut conn)
+        let rows = categories::top_level(&mut conn)
             .await
             .map_err(ApiError::from)?;
         Ok(Some(rows.into_iter().map(Category).collect()))

@@ -1,7 +1,7 @@
 //! The catalog's GraphQL types.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::money::Money;
@@ -9,38 +9,7 @@ use service_kit::paging::PageInfo;
 
 use super::loaders::{CategoryLoader, ChildCategoriesLoader};
 use crate::db::models::{CategoryRow, ProductRow};
-
-/// Lifecycle of a product. Only `ACTIVE` products are visible to customers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-pub enum ProductStatus {
-    /// Being prepared; not visible to customers.
-    Draft,
-    /// On sale.
-    Active,
-    /// Withdrawn (soft-deleted); kept for the orders and carts that reference it.
-    Archived,
-}
-
-impl ProductStatus {
-    /// The value stored in `products.status`.
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Draft => "DRAFT",
-            Self::Active => "ACTIVE",
-            Self::Archived => "ARCHIVED",
-        }
-    }
-
-    /// A stored value; anything else is an error, never a guess.
-    pub fn from_db(value: &str) -> Result<Self, ApiError> {
-        match value {
-            "DRAFT" => Ok(Self::Draft),
-            "ACTIVE" => Ok(Self::Active),
-            "ARCHIVED" => Ok(Self::Archived),
-            other => Err(ApiError::corrupt("products.status", other)),
-        }
-    }
-}
+pub use crate::domain::products::ProductStatus;
 
 /// A node of the category tree.
 pub struct Category(pub CategoryRow);
@@ -173,22 +142,4 @@ pub struct ProductEdge {
     pub cursor: String,
     /// The product.
     pub node: Product,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_statuses_round_trip_and_unknown_ones_are_errors() {
-        for status in [
-            ProductStatus::Draft,
-            ProductStatus::Active,
-            ProductStatus::Archived,
-        ] {
-            assert_eq!(ProductStatus::from_db(status.as_db()).unwrap(), status);
-        }
-        let unknown = ProductStatus::from_db("DELETED").unwrap_err();
-        assert_eq!(unknown.code(), "INTERNAL_SERVER_ERROR");
-    }
 }

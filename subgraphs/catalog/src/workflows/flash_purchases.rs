@@ -1,0 +1,398 @@
+//! Flash-sale purchases: admission in the Redis counters, recording in PostgreSQL.
+//!
+//! The Redis counters decide at once (`crate::flash_counters`): `REJECTED` with a reason,
+//! or admitted, then recorded in PostgreSQL with its event (`crate::db::flash_purchases`)
+//! and answered `PENDING`; the order subgraph creates the order (with the purchase's id)
+//! and the purchase becomes `CONFIRMED` when the catalog sees its `OrderPlaced`
+//! (`crate::events`). Counters found wrong are rebuilt from the record
+//! (`crate::workflows::flash_sales::rebuild_counters`).
+
+use service_kit::{ApiError, DbPool, Redis};
+use uuid::Uuid;
+
+use super::flash_sales::{Rebuilt, rebuild_counters};
+use crate::db::flash_purchases::{self, NewPurchase, PurchaseRow, Recorded};
+use crate::domain::flash_sales::{Bound, Phase, PurchaseStatus};
+use crate::flash_counters::{self, Attempt, Decision, GiveBack};
+
+/// How often an attempt is decided again after the counters moved under it (rebuilt).
+const ROUNDS: usize = 4;
+/// How often a sale's rejections are checked against the record: longer than a recording
+/// can wait for a database connection (5 s), so that between two checks every admission
+/// then in flight has been recorded or has given its units back.
+const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// How fast one customer may try (from `FLASH_PURCHASES_PER_SECOND`).
+#[derive(Clone, Copy)]
+pub struct PurchaseLimits {
+    pub per_second: u32,
+}
+
+/// One validated purchase request.
+#[derive(Clone)]
+pub struct Request {
+    pub buyer: Uuid,
+    pub sale: Uuid,
+    pub quantity: i32,
+    pub address: Uuid,
+    /// What was asked, to tell a retry from a reused key.
+    pub fingerprint: String,
+    pub key: String,
+    pub traceparent: Option<String>,
+}
+
+/// One purchase attempt, as its buyer sees it.
+pub struct Purchase {
+    pub id: Uuid,
+    pub status: PurchaseStatus,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+impl Purchase {
+    fn rejected(id: Uuid, reason: impl Into<String>) -> Self {
+        Self {
+            id,
+            status: PurchaseStatus::Rejected,
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn pending(id: Uuid) -> Self {
+        Self {
+            id,
+            status: PurchaseStatus::Pending,
+            reason: None,
+        }
+    }
+}
+
+impl From<PurchaseRow> for Purchase {
+    fn from(row: PurchaseRow) -> Self {
+        Self {
+            id: row.id,
+            status: PurchaseStatus::of_record(&row.status),
+            reason: row.reason,
+        }
+    }
+}
+
+/// Decides one purchase attempt (see the module's documentation), counted in
+/// `flash_sale_attempts_total` by outcome.
+pub async fn purchase(
+    db: &DbPool,
+    redis: &Redis,
+    limits: PurchaseLimits,
+    request: Request,
+) -> Result<Purchase, ApiError> {
+    let answer = decide(db, redis, limits, request).await;
+    // Labels from a fixed set (a rejection's reason is one of a few codes).
+    let outcome: metrics::SharedString = match &answer {
+        Ok(purchase) => match (purchase.status, purchase.reason.as_deref()) {
+            (PurchaseStatus::Rejected, Some(reason)) => reason.to_owned().into(),
+            (PurchaseStatus::Rejected, None) => "REJECTED".into(),
+            (PurchaseStatus::Pending, _) => "PENDING".into(),
+            (PurchaseStatus::Confirmed, _) => "CONFIRMED".into(),
+        },
+        Err(error) => error.code().into(),
+    };
+    metrics::counter!("flash_sale_attempts_total", "outcome" => outcome).increment(1);
+    answer
+}
+
+async fn decide(
+    db: &DbPool,
+    redis: &Redis,
+    limits: PurchaseLimits,
+    request: Request,
+) -> Result<Purchase, ApiError> {
+    let id = Uuid::now_v7();
+    let attempt = Attempt {
+        buyer: request.buyer,
+        sale: request.sale,
+        quantity: request.quantity,
+        purchase: id,
+        idempotency_key: &request.key,
+        request_hash: &request.fingerprint,
+        per_second: limits.per_second,
+    };
+    for _ in 0..ROUNDS {
+        match flash_counters::admit(redis, &attempt).await? {
+            Decision::RateLimited(millis) => {
+                return Err(ApiError::RateLimited {
+                    message: "too many purchase attempts: retry in a moment".into(),
+                    retry_after_seconds: millis.div_ceil(1000).max(1),
+                });
+            }
+            Decision::Seen(seen) => {
+                if seen.request_hash != request.fingerprint {
+                    return Err(reused_key());
+                }
+                return match seen.rejection {
+                    Some(reason) => Ok(Purchase::rejected(seen.purchase, reason)),
+                    None => {
+                        let mut conn = db.get().await?;
+                        Ok(flash_purchases::find(&mut conn, seen.purchase)
+                            .await?
+                            // Its twin request is still recording it.
+                            .map_or(Purchase::pending(seen.purchase), Into::into))
+                    }
+                };
+            }
+            Decision::Rebuild => {
+                if let Some(answer) = rebuild(db, redis, id, request.sale, None).await? {
+                    return Ok(answer);
+                }
+            }
+            Decision::Rejected(reason) => {
+                if !counters_too_low(db, redis, &request, &reason).await? {
+                    return Ok(Purchase::rejected(id, reason));
+                }
+                flash_counters::forget_rejection(redis, &attempt).await?;
+            }
+            Decision::Admitted { epoch } => {
+                // Recorded (or rolled back) even if the client goes away meanwhile:
+                // admitted units must not stay taken without a record.
+                let admission = Admission {
+                    id,
+                    epoch,
+                    request: request.clone(),
+                };
+                let recording = {
+                    let (db, redis) = (db.clone(), redis.clone());
+                    tokio::spawn(async move { admission.record(&db, &redis).await })
+                };
+                let outcome = recording.await.map_err(|_| ApiError::Internal)??;
+                match outcome {
+                    Outcome::Recorded(purchase) => return Ok(purchase),
+                    // The counters that admitted it were rebuilt meanwhile, rolled back to
+                    // an older epoch, or admitted more than the record allows: rebuilt
+                    // unless another request did it already, then decided again.
+                    Outcome::Stale | Outcome::Refused => {
+                        if let Some(answer) =
+                            rebuild(db, redis, id, request.sale, Some(epoch)).await?
+                        {
+                            return Ok(answer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Err(ApiError::Unavailable("the flash sale counters"))
+}
+
+/// Checks a SOLD_OUT or LIMIT_EXCEEDED of the counters against the record, at most once
+/// per [`AUDIT_EVERY`] per sale, across replicas, and acts on two checks in a row that
+/// found room with nothing recorded in between: counters with
+/// too few units left (a give-back that reached PostgreSQL but not Redis, or Redis restored
+/// from a snapshot older than some give-backs) would refuse buyers until the sale ends.
+/// Whether they were found so and rebuilt (the attempt is then decided again).
+async fn counters_too_low(
+    db: &DbPool,
+    redis: &Redis,
+    request: &Request,
+    reason: &str,
+) -> Result<bool, ApiError> {
+    let Some(bound) = Bound::of_reason(reason) else {
+        return Ok(false);
+    };
+    if !flash_counters::audit_turn(redis, request.sale, AUDIT_EVERY).await? {
+        return Ok(false);
+    }
+    // A connection for one statement each time: none is held while Redis answers (a slow
+    // Redis in a storm would otherwise take the pool away from the recordings).
+    let record = {
+        let mut conn = db.get().await?;
+        flash_purchases::room(&mut conn, request.sale, request.buyer).await?
+    };
+    let Some(record) = record else {
+        return Ok(false);
+    };
+    let wanted = i64::from(request.quantity);
+    let room = match bound {
+        Bound::LimitExceeded => record.buyer,
+        Bound::SoldOut => record.sale,
+    };
+    // Admissions still being recorded look like room in the record (a storm at sell-out):
+    // only a difference that outlasts a check with nothing recorded in between counts.
+    if room < wanted
+        || !flash_counters::held_unchanged_since_last_check(
+            redis,
+            request.sale,
+            record.held,
+            AUDIT_EVERY,
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    let Some(counters) = flash_counters::state(redis, request.sale).await? else {
+        // Gone meanwhile: the next round rebuilds them.
+        return Ok(true);
+    };
+    tracing::warn!(sale = %request.sale, reason, room, "the counters refused what the record has room for");
+    let mut conn = db.get().await?;
+    rebuild_counters(&mut conn, redis, request.sale, Some(counters.epoch)).await?;
+    Ok(true)
+}
+
+/// Rebuilds the sale's counters from the record if they are missing, not of the record's
+/// epoch, or (`wrong`) of an epoch found wrong. An answer when there is nothing to decide
+/// any more (no such sale, or it has ended).
+async fn rebuild(
+    db: &DbPool,
+    redis: &Redis,
+    id: Uuid,
+    sale: Uuid,
+    wrong: Option<i32>,
+) -> Result<Option<Purchase>, ApiError> {
+    let mut conn = db.get().await?;
+    Ok(
+        match rebuild_counters(&mut conn, redis, sale, wrong).await? {
+            None => return Err(ApiError::NotFound("flash sale".into())),
+            Some(Rebuilt::Counters { sale, .. })
+                if Phase::at(sale.starts_at, sale.ends_at, chrono::Utc::now()) != Phase::Ended =>
+            {
+                None
+            }
+            Some(_) => Some(Purchase::rejected(id, "NOT_ACTIVE")),
+        },
+    )
+}
+
+fn reused_key() -> ApiError {
+    ApiError::Conflict("this idempotency key was already used for a different purchase".into())
+}
+
+/// What recording an admission came to.
+enum Outcome {
+    Recorded(Purchase),
+    /// The counters that admitted it were replaced meanwhile.
+    Stale,
+    /// The record refused it: the counters admitted too much.
+    Refused,
+}
+
+/// An admission to record.
+struct Admission {
+    id: Uuid,
+    epoch: i32,
+    request: Request,
+}
+
+impl Admission {
+    /// The recorded purchase, or why it was not recordable; units not recorded go back
+    /// into the counters. When the recording failed (a lost connection, perhaps during
+    /// COMMIT), the purchase is read back first: units of a purchase that did commit stay
+    /// taken.
+    async fn record(self, db: &DbPool, redis: &Redis) -> Result<Outcome, ApiError> {
+        let request = &self.request;
+        let new = NewPurchase {
+            id: self.id,
+            sale: request.sale,
+            buyer: request.buyer,
+            idempotency_key: &request.key,
+            request_hash: &request.fingerprint,
+            quantity: request.quantity,
+            address: request.address,
+            epoch: self.epoch,
+            traceparent: request.traceparent.clone(),
+        };
+        let recorded = async {
+            let mut conn = db.get().await?;
+            flash_purchases::record(&mut conn, &new).await
+        }
+        .await;
+        // A failure may hide a commit (the reply to COMMIT lost): a purchase that is in the
+        // record keeps its units. When that cannot be read either, they go back all the
+        // same: the record's bounds refuse what counters with units too many admit, and
+        // the counters are rebuilt then.
+        let recorded = match recorded {
+            Err(error) => match self.read_back(db).await {
+                Some(row) => Ok(Recorded::New(row)),
+                None => Err(error),
+            },
+            other => other,
+        };
+        if !matches!(recorded, Ok(Recorded::New(_))) {
+            self.roll_back(redis).await;
+        }
+        match recorded? {
+            Recorded::New(row) => Ok(Outcome::Recorded(row.into())),
+            // Redis had forgotten the key; PostgreSQL had not.
+            Recorded::Existing(row) if row.request_hash == request.fingerprint => {
+                Ok(Outcome::Recorded(row.into()))
+            }
+            Recorded::Existing(_) => Err(reused_key()),
+            Recorded::Stale => Ok(Outcome::Stale),
+            Recorded::Refused(bound) => {
+                tracing::warn!(sale = %request.sale, purchase = %self.id, ?bound, "the counters admitted what the record refuses");
+                metrics::counter!("flash_sale_admissions_refused_by_record_total", "bound" => bound.reason())
+                    .increment(1);
+                Ok(Outcome::Refused)
+            }
+        }
+    }
+
+    /// This admission's purchase, if PostgreSQL has it and can say so.
+    async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
+        // A few tries: the pool may first hand out connections that died with the one that
+        // failed; the last try opens a connection of its own.
+        for pause in [0, 50, 250] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let found = if pause < 250 {
+                match db.get().await {
+                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Err(_) => continue,
+                }
+            } else {
+                match db.dedicated_connection().await {
+                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Err(_) => continue,
+                }
+            };
+            match found {
+                Ok(found) => return found,
+                Err(error) => {
+                    tracing::warn!(error = %error.message(), purchase = %self.id, "reading an admission back failed");
+                }
+            }
+        }
+        None
+    }
+
+    /// Gives the admitted units back and forgets the key's admission.
+    async fn roll_back(&self, redis: &Redis) {
+        let back = GiveBack {
+            sale: self.request.sale,
+            buyer: self.request.buyer,
+            quantity: self.request.quantity,
+            epoch: self.epoch,
+            purchase: self.id,
+        };
+        if let Err(error) = flash_counters::give_back(redis, &back, Some(&self.request.key)).await {
+            // Units stay taken in these counters (never an oversell); a rebuild corrects it.
+            tracing::error!(error = %error.message(), purchase = %self.id, "admission not rolled back");
+        }
+    }
+}
+
+/// `buyer`'s purchase `id`, recorded or rejected; `NOT_FOUND` when unknown or someone
+/// else's.
+pub async fn find(db: &DbPool, redis: &Redis, buyer: Uuid, id: Uuid) -> Result<Purchase, ApiError> {
+    let not_found = || ApiError::NotFound("flash sale purchase".into());
+    let mut conn = db.get().await?;
+    if let Some(row) = flash_purchases::find(&mut conn, id).await? {
+        return if row.user_id == buyer {
+            Ok(row.into())
+        } else {
+            Err(not_found())
+        };
+    }
+    drop(conn);
+    match flash_counters::rejection(redis, id).await? {
+        Some((owner, reason)) if owner == buyer => Ok(Purchase::rejected(id, reason)),
+        _ => Err(not_found()),
+    }
+}
