@@ -11,7 +11,7 @@ use axum::routing::post;
 use peer_api::{OrderOf, OrderPayer, OrderPayers, OrderSummary, OrdersOf};
 use service_kit::{ApiError, DbPool, internal};
 
-use crate::db::store;
+use crate::db::{orders, payments};
 use crate::events::live::OrderFeed;
 
 /// The `/internal/orders/*` routes and `/internal/live`, protected by the internal token.
@@ -33,7 +33,7 @@ async fn summary(State(db): State<DbPool>, Json(asked): Json<OrderOf>) -> Respon
 /// Owner, status and amount due of `order_id`; `NOT_FOUND` if there is no such order.
 pub async fn order_summary(db: &DbPool, order_id: uuid::Uuid) -> Result<OrderSummary, ApiError> {
     let mut conn = db.get().await?;
-    let row = store::find_order(&mut conn, order_id)
+    let row = orders::find_order(&mut conn, order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("order".into()))?;
     Ok(OrderSummary {
@@ -62,7 +62,7 @@ pub async fn order_payers_of(db: &DbPool, ids: &[uuid::Uuid]) -> Result<OrderPay
         ));
     }
     let mut conn = db.get().await?;
-    let rows = store::statuses_and_payers(&mut conn, ids).await?;
+    let rows = payments::statuses_and_payers(&mut conn, ids).await?;
     Ok(OrderPayers {
         orders: rows
             .into_iter()

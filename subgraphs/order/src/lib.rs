@@ -4,10 +4,12 @@
 //!
 //! Layout: `graphql/` (types and resolvers), `domain/` (the state machine and checkout
 //! rules, no I/O), `workflows/` (checkout, flash-sale orders, the life cycle: transactions
-//! and calls to other subgraphs), `db/` (tables and statements), `peers.rs` (clients of the
-//! catalog, cart and user subgraphs), `events/` (relay, consumers, sweeper, reconciler),
-//! `internal.rs` (routes for other subgraphs).
+//! and calls to other subgraphs), `db/` (tables, rows and statements: `orders`, `checkouts`,
+//! `payments`, `reconcile`), `peers.rs` (clients of the catalog, cart and user subgraphs),
+//! `events/` (relay, consumers, sweeper, reconciler), `internal.rs` (routes for other
+//! subgraphs), `config.rs` (its settings).
 
+pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -42,6 +44,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     seed: |_| Box::pin(async { Ok(()) }),
     router,
     workers,
+    check_deployable: service_kit::subgraph::nothing_to_check,
 };
 
 /// The schema with nothing attached.
@@ -53,12 +56,13 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let settings: config::OrderSettings = config.settings()?;
     let access = Access::new(&config.auth, stores.redis.clone())?;
     let services = peers::Peers::new(config)?;
     let checkout = workflows::checkout::Checkout {
         db: stores.db.clone(),
         services: services.clone(),
-        settings: config.orders.clone(),
+        settings,
     };
     let live = events::live::feed(stores.redis.clone());
     let schema = service_kit::subgraph::protect(schema(), config)
@@ -81,7 +85,8 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
     Ok(events::workers(
         stores,
-        &config.orders,
+        &config.settings()?,
+        &config.events,
         peers::Peers::new(config)?,
         // Clients of their own: the reconciler's slow rounds never open checkout's breakers.
         peers::Peers::new(config)?,

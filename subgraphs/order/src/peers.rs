@@ -21,9 +21,9 @@ impl Peers {
     pub fn new(config: &ServiceConfig) -> anyhow::Result<Self> {
         let token = &config.internal_token;
         Ok(Self {
-            catalog: InternalClient::new("the catalog", &config.catalog_url, token)?,
-            cart: InternalClient::new("the cart", &config.cart_url, token)?,
-            user: InternalClient::new("the user service", &config.user_url, token)?,
+            catalog: InternalClient::new("the catalog", config.peer_url("catalog")?, token)?,
+            cart: InternalClient::new("the cart", config.peer_url("cart")?, token)?,
+            user: InternalClient::new("the user service", config.peer_url("user")?, token)?,
         })
     }
 

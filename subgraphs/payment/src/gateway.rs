@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use service_kit::subgraph::{Shutdown, pause};
 use service_kit::{DbPool, Worker, internal};
 
-use crate::db::reads;
-use crate::db::store;
+use crate::db::payments;
+use crate::workflows::gateway_decisions::{deliver_due, queue_gateway_decision};
 
 /// The gateway's pages.
 pub fn routes(db: DbPool) -> axum::Router {
@@ -42,7 +42,7 @@ fn escape(text: &str) -> String {
 async fn page(State(db): State<DbPool>, Path(reference): Path<String>) -> Response {
     let found = async {
         let mut conn = db.get().await?;
-        reads::by_reference(&mut conn, &reference).await
+        payments::by_reference(&mut conn, &reference).await
     }
     .await;
     let row = match found {
@@ -91,7 +91,7 @@ async fn decline(
 async fn decide(db: DbPool, reference: String, approved: bool, headers: HeaderMap) -> Response {
     let queued = async {
         let mut conn = db.get().await?;
-        store::queue_gateway_decision(&mut conn, &reference, approved).await
+        queue_gateway_decision(&mut conn, &reference, approved).await
     }
     .await;
     let wants_json = headers
@@ -118,7 +118,7 @@ async fn decide(db: DbPool, reference: String, approved: bool, headers: HeaderMa
 }
 
 /// Calls the webhook for every queued decision, every `interval`, signing each body with
-/// `secret`; a failed call is retried with backoff ([`store::deliver_due`]).
+/// `secret`; a failed call is retried with backoff ([`deliver_due`]).
 pub fn delivery_worker(
     db: DbPool,
     webhook_url: String,
@@ -134,7 +134,7 @@ pub fn delivery_worker(
             loop {
                 let delivered = async {
                     let mut conn = db.get().await?;
-                    store::deliver_due(&mut conn, 20, |body: String| {
+                    deliver_due(&mut conn, 20, |body: String| {
                         let request = http
                             .post(&webhook_url)
                             .header(header::CONTENT_TYPE, "application/json")

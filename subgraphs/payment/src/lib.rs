@@ -1,7 +1,17 @@
 //! The payment subgraph: payments of orders. It owns the `Payment` entity and adds
 //! `Order.payments`, takes payments through the sandbox gateway and its signed webhook,
 //! and streams payment status (`paymentUpdated`).
+//!
+//! Layout: `graphql/` (types, loaders, queries, mutations, the subscription), `domain/`
+//! (the payment state machine, who may pay an order, the reconciler's rule; no I/O),
+//! `workflows/` (payments and their status changes, refunds, gateway events and decisions,
+//! the money reconciler: the transactions and calls to the order subgraph), `db/` (tables,
+//! rows and statements), `peers.rs` (the order subgraph's client), `events/` (relay,
+//! consumer of order events, sweeper, reconciler worker, live feed), `webhook.rs` (the
+//! gateway's signed webhook), `gateway.rs` (the sandbox gateway's pages and deliveries) and
+//! `config.rs` (its settings).
 
+pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -15,7 +25,6 @@ use async_graphql::{Schema, SchemaBuilder};
 use auth::Access;
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
-use service_kit::loader::batched;
 use service_kit::{ServiceConfig, Stores, Subgraph, Worker, http};
 
 pub use graphql::{Mutation, Query, Subscription};
@@ -38,6 +47,11 @@ pub static SUBGRAPH: Subgraph = Subgraph {
     seed: |_| Box::pin(async { Ok(()) }),
     router,
     workers,
+    check_deployable: |config| {
+        config
+            .settings::<crate::config::PaymentSettings>()?
+            .check_deployable(config.env)
+    },
 };
 
 /// The schema with nothing attached.
@@ -49,14 +63,15 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// HTTP routes over connected stores; every request gets its own DataLoaders.
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
+    let settings: config::PaymentSettings = config.settings()?;
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let gateway_base = config
-        .payment_gateway_url
+    let gateway_base = settings
+        .gateway_url
         .clone()
         .unwrap_or_else(|| own_base_url(config));
-    let setup = graphql::PaymentSetup {
+    let setup = graphql::mutation::PaymentSetup {
         orders: peers::Orders::new(config)?,
-        ttl: config.payment_ttl,
+        ttl: settings.ttl,
     };
     let live = events::live::feed(stores.redis.clone());
     let schema = service_kit::subgraph::protect(schema(), config)
@@ -64,18 +79,16 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(access.clone())
         .data(live.clone())
         .data(stores.db.clone())
-        .data(graphql::GatewayBase(gateway_base))
+        .data(graphql::types::GatewayBase(gateway_base))
         .data(setup)
         .finish();
     let db = stores.db.clone();
     let window = config.loader_batch;
-    let request_data = access.request_data(move |data| {
-        data.insert(batched(graphql::PaymentLoader(db.clone()), window));
-        data.insert(batched(graphql::PaymentsByOrderLoader(db.clone()), window));
-    });
-    let webhook = webhook::routes(stores.db.clone(), &config.payment_webhook_secret);
+    let request_data =
+        access.request_data(move |data| graphql::loaders::add_loaders(&db, window, data));
+    let webhook = webhook::routes(stores.db.clone(), &settings.webhook_secret);
     // Off in production unless asked for: its approve button pays without money.
-    let gateway = if config.payment_sandbox_gateway {
+    let gateway = if settings.sandbox_gateway {
         gateway::routes(stores.db.clone())
     } else {
         axum::Router::new()

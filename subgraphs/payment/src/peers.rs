@@ -15,7 +15,7 @@ impl Orders {
     pub fn new(config: &ServiceConfig) -> anyhow::Result<Self> {
         Ok(Self(InternalClient::new(
             "the order service",
-            &config.order_url,
+            config.peer_url("order")?,
             &config.internal_token,
         )?))
     }

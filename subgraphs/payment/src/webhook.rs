@@ -19,8 +19,8 @@ use serde_json::json;
 use service_kit::{ApiError, DbPool, internal};
 use sha2::Sha256;
 
-use crate::db::store::{self, GatewayEvent, GatewayOutcome};
 use crate::domain::status::Command;
+use crate::workflows::gateway_events::{GatewayEvent, GatewayOutcome, apply_gateway_event};
 
 /// Largest webhook body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -109,7 +109,7 @@ async fn receive(State(hook): State<Webhook>, headers: HeaderMap, body: Bytes) -
     };
     let outcome = async {
         let mut conn = hook.db.get().await?;
-        store::apply_gateway_event(&mut conn, &event, None).await
+        apply_gateway_event(&mut conn, &event, None).await
     }
     .await;
     match outcome {
@@ -144,14 +144,15 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::db::store::{Created, NewPayment};
+    use crate::db::payments::NewPayment;
+    use crate::workflows::payments::{Created, create_pending};
 
     const SECRET: &str = "webhook-test-secret";
 
     async fn pending(db: &DbPool, amount: i64) -> crate::db::PaymentRow {
         let mut conn = db.get().await.unwrap();
         let id = Uuid::now_v7();
-        let created = store::create_pending(
+        let created = create_pending(
             &mut conn,
             NewPayment {
                 id,
@@ -200,7 +201,7 @@ mod tests {
 
     async fn status_of(db: &DbPool, id: Uuid) -> (String, i64) {
         let mut conn = db.get().await.unwrap();
-        let row = crate::db::reads::find(&mut conn, id)
+        let row = crate::db::payments::find(&mut conn, id)
             .await
             .unwrap()
             .unwrap();

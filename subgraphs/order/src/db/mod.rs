@@ -1,21 +1,27 @@
 //! The order subgraph's tables, rows and statements. Every write that changes an order is
 //! ONE statement (a data-modifying CTE): the change, its history entry and its outbox event
 //! commit together without a client-side transaction.
+//!
+//! `orders` (orders, their lines and history), `checkouts` (checkout attempts), `payments`
+//! (payers, payment versions, refused payments), `reconcile` (the stock reconciler's); the
+//! tables are `schema::*`.
 
+pub mod checkouts;
+pub mod orders;
+pub mod payments;
+pub mod reconcile;
 pub mod schema;
-pub mod store;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-pub use schema::{
-    checkout_attempts, order_items, order_payers, order_status_history, orders, payment_versions,
-};
+/// The stream every order event goes to.
+pub const ORDERS_STREAM: &str = "orders";
 
 /// A row of `orders`.
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::orders, check_for_backend(diesel::pg::Pg))]
 pub struct OrderRow {
     pub id: Uuid,
     pub number: String,
@@ -38,7 +44,7 @@ pub struct OrderRow {
 
 /// A row of `order_items`.
 #[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = order_items, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::order_items, check_for_backend(diesel::pg::Pg))]
 pub struct OrderItemRow {
     pub order_id: Uuid,
     pub position: i32,
@@ -50,7 +56,7 @@ pub struct OrderItemRow {
 
 /// A row of `order_status_history`.
 #[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = order_status_history, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::order_status_history, check_for_backend(diesel::pg::Pg))]
 pub struct HistoryRow {
     pub id: i64,
     pub order_id: Uuid,
@@ -62,7 +68,7 @@ pub struct HistoryRow {
 
 /// A row of `checkout_attempts`.
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = checkout_attempts, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::checkout_attempts, check_for_backend(diesel::pg::Pg))]
 pub struct AttemptRow {
     pub user_id: Uuid,
     pub idempotency_key: String,

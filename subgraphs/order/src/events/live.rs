@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::db::OrderRow;
-use crate::db::store::{self, ORDERS_STREAM};
+use crate::db::{ORDERS_STREAM, orders};
 use crate::domain::OrderStatus;
 
 /// One status change of an order.
@@ -31,7 +31,7 @@ impl OrderChange {
         self.order
             .get_or_try_init(|| async {
                 let mut conn = db.get().await?;
-                store::find_order(&mut conn, self.order_id)
+                orders::find_order(&mut conn, self.order_id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("order".into()))
             })

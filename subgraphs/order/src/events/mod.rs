@@ -10,11 +10,12 @@ pub mod live;
 
 use event_bus::consumer::unordered_consumer_worker;
 use event_bus::{Event, consumer_worker};
-use service_kit::config::OrderSettings;
+use service_kit::config::EventSettings;
 use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, Stores, Worker};
 
-use crate::db::store::{self, Abandon};
+use crate::config::OrderSettings;
+use crate::db::checkouts::{self, Abandon};
 use crate::peers::Peers;
 use crate::workflows::{flash_orders, lifecycle};
 
@@ -29,6 +30,7 @@ const SWEEP_BATCH: i64 = 200;
 pub fn workers(
     stores: &Stores,
     settings: &OrderSettings,
+    events: &EventSettings,
     services: Peers,
     reconciler_services: Peers,
 ) -> Vec<Worker> {
@@ -39,22 +41,18 @@ pub fn workers(
             services,
             settings.clone(),
         ),
-        event_bus::relay_worker(
-            stores.db.clone(),
-            stores.redis.clone(),
-            settings.outbox_poll,
-        ),
-        sweeper(stores.db.clone(), settings.clone()),
+        event_bus::relay_worker(stores.db.clone(), stores.redis.clone(), events.outbox_poll),
+        sweeper(stores.db.clone(), settings.clone(), events.sweep_interval),
         payment_events(stores.db.clone(), stores.redis.clone()),
-        stock_reconciler(stores.db.clone(), reconciler_services, settings),
+        stock_reconciler(stores.db.clone(), reconciler_services, events),
     ]
 }
 
 /// Checks every closed order's stock with the catalog once (see
 /// [`lifecycle::return_stock_of_closed`]).
-fn stock_reconciler(db: DbPool, services: Peers, settings: &OrderSettings) -> Worker {
-    let after = settings.reconcile_after;
-    periodic_worker("stock reconciler", settings.reconcile_every, move || {
+fn stock_reconciler(db: DbPool, services: Peers, events: &EventSettings) -> Worker {
+    let after = events.reconcile_after;
+    periodic_worker("stock reconciler", events.reconcile_every, move || {
         let (db, services) = (db.clone(), services.clone());
         async move {
             let (given_back, failed) =
@@ -116,8 +114,8 @@ fn payment_events(db: DbPool, redis: Redis) -> Worker {
     })
 }
 
-fn sweeper(db: DbPool, settings: OrderSettings) -> Worker {
-    periodic_worker("order sweep", settings.sweep_interval, move || {
+fn sweeper(db: DbPool, settings: OrderSettings, every: std::time::Duration) -> Worker {
+    periodic_worker("order sweep", every, move || {
         let (db, settings) = (db.clone(), settings.clone());
         async move { sweep(&db, &settings).await }
     })
@@ -134,7 +132,7 @@ async fn sweep(db: &DbPool, settings: &OrderSettings) -> Result<(), service_kit:
         }
     }
     let mut conn = db.get().await?;
-    let abandoned = store::abandon_attempts(
+    let abandoned = checkouts::abandon_attempts(
         &mut conn,
         Abandon::Stale {
             older_than: settings.abandon_after,

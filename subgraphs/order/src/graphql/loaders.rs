@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use service_kit::loader::{BatchWindow, batched};
+use service_kit::loader::{BatchWindow, batched, group_by};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::{HistoryRow, OrderItemRow, OrderRow, store};
+use crate::db::{HistoryRow, OrderItemRow, OrderRow, orders};
 
 /// Orders by id.
 pub struct OrderLoader(pub DbPool);
@@ -18,7 +18,7 @@ impl Loader<Uuid> for OrderLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = store::orders_by_id(&mut conn, ids).await?;
+        let rows = orders::orders_by_id(&mut conn, ids).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -32,8 +32,8 @@ impl Loader<Uuid> for OrderItemsLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<OrderItemRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = store::items_of(&mut conn, ids).await?;
-        Ok(by_order(rows, |row| row.order_id))
+        let rows = orders::items_of(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.order_id))
     }
 }
 
@@ -46,18 +46,9 @@ impl Loader<Uuid> for HistoryLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<HistoryRow>>, ApiError> {
         let mut conn = self.0.get().await?;
-        let rows = store::history_of(&mut conn, ids).await?;
-        Ok(by_order(rows, |row| row.order_id))
+        let rows = orders::history_of(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.order_id))
     }
-}
-
-/// Rows grouped by the order they belong to, in their original order.
-fn by_order<T>(rows: Vec<T>, order_of: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
-    let mut grouped: HashMap<Uuid, Vec<T>> = HashMap::new();
-    for row in rows {
-        grouped.entry(order_of(&row)).or_default().push(row);
-    }
-    grouped
 }
 
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::loaders::OrderLoader;
 use super::types::{Order, OrderConnection, User, visible};
-use crate::db::store::OrderFilter;
+use crate::db::orders::OrderFilter;
 use crate::domain::OrderStatus;
 
 /// Root queries of the order subgraph.

@@ -12,7 +12,7 @@ use service_kit::validate::{AddressParts, postal_address};
 use uuid::Uuid;
 
 use super::loaders::{HistoryLoader, OrderItemsLoader};
-use crate::db::store::{self, OrderCursor, OrderFilter};
+use crate::db::orders::{self, OrderCursor, OrderFilter};
 use crate::db::{HistoryRow, OrderItemRow, OrderRow};
 use crate::domain::OrderStatus;
 use crate::workflows::lifecycle::status_of;
@@ -349,7 +349,7 @@ impl OrderConnection {
         let page = PageRequest::<OrderCursor>::parse(first, after)?;
         let mut conn = service_kit::db::connection(ctx).await?;
         let (mut rows, total_count) =
-            store::page(&mut conn, filter, page.after, page.limit).await?;
+            orders::page(&mut conn, filter, page.after, page.limit).await?;
         let has_next_page = rows.len() as i64 > page.limit;
         rows.truncate(page.limit as usize);
         let edges: Vec<OrderEdge> = rows

@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use diesel_async::AsyncPgConnection;
 use peer_api::{CheckedOut, PostalAddress, ReservationStatus, StockLine};
-use service_kit::config::OrderSettings;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
+use crate::config::OrderSettings;
 use crate::db::OrderRow;
-use crate::db::store::{self, Abandon, NewOrder};
+use crate::db::checkouts::{self, Abandon};
+use crate::db::orders::{self, NewOrder};
 use crate::domain::checkout::{AddressChoice, CheckoutRequest, check_lines, subtotal};
 use crate::peers::Peers;
 
@@ -52,7 +53,7 @@ impl Checkout {
         loop {
             let mut conn = self.db.get().await?;
             let (attempt, fresh) =
-                store::claim_attempt(&mut conn, user, key, &hash, Uuid::now_v7()).await?;
+                checkouts::claim_attempt(&mut conn, user, key, &hash, Uuid::now_v7()).await?;
             if attempt.request_hash != hash {
                 return Err(ApiError::Conflict(
                     "this idempotency key was already used for a different checkout".into(),
@@ -64,7 +65,7 @@ impl Checkout {
                     return self.run(attempt.order_id, user, request, traceparent).await;
                 }
                 (false, "PLACED") => {
-                    return store::find_order(&mut conn, attempt.order_id)
+                    return orders::find_order(&mut conn, attempt.order_id)
                         .await?
                         .ok_or(ApiError::Internal);
                 }
@@ -77,7 +78,7 @@ impl Checkout {
                         .await?;
                     let mut conn = self.db.get().await?;
                     let restarted =
-                        store::restart_abandoned(&mut conn, user, key, Uuid::now_v7()).await?;
+                        checkouts::restart_abandoned(&mut conn, user, key, Uuid::now_v7()).await?;
                     drop(conn);
                     if let Some(attempt) = restarted {
                         return self.run(attempt.order_id, user, request, traceparent).await;
@@ -114,7 +115,7 @@ impl Checkout {
             // releases whatever it holds and a retry with this key starts over.
             Err(error @ (ApiError::Unavailable(_) | ApiError::Internal)) => {
                 let mut conn = self.db.get().await?;
-                store::abandon_attempts(&mut conn, Abandon::Order(order_id)).await?;
+                checkouts::abandon_attempts(&mut conn, Abandon::Order(order_id)).await?;
                 return Err(error);
             }
             Err(error) => return Err(self.forget(order_id, error).await),
@@ -127,7 +128,7 @@ impl Checkout {
             Ok(total) => total,
             Err(error) => {
                 let mut conn = self.db.get().await?;
-                store::abandon_attempts(&mut conn, Abandon::Order(order_id)).await?;
+                checkouts::abandon_attempts(&mut conn, Abandon::Order(order_id)).await?;
                 return Err(error);
             }
         };
@@ -147,7 +148,7 @@ impl Checkout {
             flash_sale: None,
         };
         let mut conn = self.db.get().await?;
-        let placed = match store::place_order(&mut conn, &order).await? {
+        let placed = match orders::place_order(&mut conn, &order).await? {
             Some(row) => row,
             // A twin placed it first, or it was abandoned meanwhile.
             None => placed_or_abandoned(&mut conn, order_id).await?,
@@ -223,7 +224,7 @@ impl Checkout {
     async fn forget(&self, order_id: Uuid, error: ApiError) -> ApiError {
         match self.db.get().await {
             Ok(mut conn) => {
-                if let Err(forget_error) = store::forget_attempt(&mut conn, order_id).await {
+                if let Err(forget_error) = checkouts::forget_attempt(&mut conn, order_id).await {
                     return forget_error;
                 }
                 error
@@ -237,7 +238,7 @@ async fn placed_or_abandoned(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
 ) -> Result<OrderRow, ApiError> {
-    store::find_order(conn, order_id)
+    orders::find_order(conn, order_id)
         .await?
         .ok_or(ApiError::Unavailable("checkout"))
 }

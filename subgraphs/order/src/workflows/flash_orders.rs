@@ -10,11 +10,12 @@
 use event_bus::NewEvent;
 use peer_api::ReservedLine;
 use serde::Deserialize;
-use service_kit::config::OrderSettings;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
-use crate::db::store::{self, NewOrder, ORDERS_STREAM};
+use crate::config::OrderSettings;
+use crate::db::ORDERS_STREAM;
+use crate::db::orders::{self, NewOrder};
 use crate::peers::Peers;
 
 /// Payload of the catalog's `FlashSalePurchaseAdmitted` v1.
@@ -41,7 +42,7 @@ pub async fn place(
     traceparent: Option<String>,
 ) -> Result<(), ApiError> {
     let mut conn = db.get().await?;
-    if let Some(order) = store::find_order(&mut conn, purchase.purchase_id).await? {
+    if let Some(order) = orders::find_order(&mut conn, purchase.purchase_id).await? {
         // Sent again (its first `OrderPlaced` may have been lost with a Redis restart):
         // tell the catalog where the order is.
         return exists(&mut conn, purchase, &order.status, traceparent).await;
@@ -83,7 +84,7 @@ pub async fn place(
         flash_sale: Some(purchase.sale_id),
     };
     let mut conn = db.get().await?;
-    if let Some(placed) = store::place_order(&mut conn, &order).await? {
+    if let Some(placed) = orders::place_order(&mut conn, &order).await? {
         tracing::info!(order = %placed.id, number = %placed.number, sale = %purchase.sale_id, total = placed.total_amount, "flash sale order placed");
     }
     Ok(())

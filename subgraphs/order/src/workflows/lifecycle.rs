@@ -7,7 +7,8 @@ use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::db::OrderRow;
-use crate::db::store;
+use crate::db::payments as order_payments;
+use crate::db::{orders, reconcile};
 use crate::domain::payments::{self, Payer, Step};
 use crate::domain::{Command, OrderStatus, decide};
 
@@ -36,7 +37,7 @@ pub async fn apply(
     for _ in 0..ATTEMPTS {
         let to = decide(status_of(&order)?, command)
             .map_err(|illegal| ApiError::Conflict(illegal.to_string()))?;
-        match store::change_status(&mut conn, &order, to, reason, traceparent.clone()).await? {
+        match orders::change_status(&mut conn, &order, to, reason, traceparent.clone()).await? {
             Some(changed) => return Ok(changed),
             None => order = reread(&mut conn, order.id).await?,
         }
@@ -62,7 +63,7 @@ pub async fn change_address(
                 status.as_db()
             )));
         }
-        match store::change_address(&mut conn, &order, address_json).await? {
+        match orders::change_address(&mut conn, &order, address_json).await? {
             Some(changed) => return Ok(changed),
             None => order = reread(&mut conn, order.id).await?,
         }
@@ -77,7 +78,7 @@ async fn reread(
     conn: &mut diesel_async::AsyncPgConnection,
     order_id: Uuid,
 ) -> Result<OrderRow, ApiError> {
-    store::find_order(conn, order_id)
+    orders::find_order(conn, order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("order".into()))
 }
@@ -93,12 +94,12 @@ pub async fn expire_due(
 ) -> Result<usize, ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        let due = store::lock_due_for_expiry(conn, limit, grace).await?;
+        let due = orders::lock_due_for_expiry(conn, limit, grace).await?;
         let mut expired = 0;
         for order in &due {
             let to = decide(status_of(order)?, Command::Expire)
                 .map_err(|illegal| ApiError::Conflict(illegal.to_string()))?;
-            if store::change_status(conn, order, to, Some("not paid in time"), None)
+            if orders::change_status(conn, order, to, Some("not paid in time"), None)
                 .await?
                 .is_some()
             {
@@ -139,11 +140,11 @@ pub async fn follow_payment(
 ) -> Result<(), ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        let (mut order, paid_by) = store::lock_order(conn, payment.order_id)
+        let (mut order, paid_by) = order_payments::lock_order(conn, payment.order_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("order".into()))?;
         let ids = (payment.payment_id, payment.order_id);
-        if !store::record_payment_version(conn, ids, payment.version, &payment.to).await? {
+        if !order_payments::record_payment_version(conn, ids, payment.version, &payment.to).await? {
             tracing::info!(order = %payment.order_id, payment = %payment.payment_id, version = payment.version, "payment event older than what was applied: ignored");
             return Ok(());
         }
@@ -160,11 +161,11 @@ pub async fn follow_payment(
                     Ok(to) => {
                         let reason = if command == Command::Pay { "paid" } else { "payment refunded" };
                         // The row is locked: its version cannot have moved.
-                        order = store::change_status(conn, &order, to, Some(reason), traceparent.clone())
+                        order = orders::change_status(conn, &order, to, Some(reason), traceparent.clone())
                             .await?
                             .ok_or(ApiError::Internal)?;
                         if command == Command::Pay {
-                            store::set_paid_by(conn, order.id, payment.payment_id).await?;
+                            order_payments::set_paid_by(conn, order.id, payment.payment_id).await?;
                         }
                         tracing::info!(order = %payment.order_id, payment = %payment.payment_id, to = ?to, "order follows its payment");
                         continue;
@@ -181,7 +182,7 @@ pub async fn follow_payment(
             // The order stays as it is, and the payment subgraph refunds the money on
             // `OrderPaymentRefused` (once: one idempotency key per payment).
             tracing::warn!(order = %payment.order_id, payment = %payment.payment_id, why = %refusal, "payment refused; it will be refunded");
-            store::refuse_payment(conn, &order, payment.payment_id, &refusal, traceparent.clone()).await?;
+            order_payments::refuse_payment(conn, &order, payment.payment_id, &refusal, traceparent.clone()).await?;
             break;
         }
         Ok(())
@@ -206,10 +207,10 @@ pub async fn return_stock_of_closed(
 ) -> Result<(usize, usize), ApiError> {
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
-        if !store::reconciler_turn(conn).await? {
+        if !reconcile::reconciler_turn(conn).await? {
             return Ok((0, 0));
         }
-        let due = store::stock_to_return(conn, after, RECONCILE_BATCH).await?;
+        let due = reconcile::stock_to_return(conn, after, RECONCILE_BATCH).await?;
         if due.is_empty() {
             return Ok((0, 0));
         }
@@ -223,11 +224,11 @@ pub async fn return_stock_of_closed(
             given_back += answer.given_back;
             failed.extend(answer.failed);
         }
-        let settled: Vec<&store::StockToReturn> = due
+        let settled: Vec<&reconcile::StockToReturn> = due
             .iter()
             .filter(|row| !failed.contains(&row.order_id))
             .collect();
-        store::mark_stock_returned(conn, &settled).await?;
+        reconcile::mark_stock_returned(conn, &settled).await?;
         service_kit::metrics::reconciled(
             "closed_order_stock",
             due.len() as u64,

@@ -1,18 +1,27 @@
-//! The payment subgraph's tables, rows and statements.
+//! The payment subgraph's tables (`schema`), rows and statements: `payments`, their
+//! `payment_log`, the `outbox` events that publish their changes, `refunds`, the gateway's
+//! `webhook_events` (received) and `deliveries` (the sandbox gateway's webhook calls), and
+//! the money reconciler's (`reconcile`). Decisions are not made here: `domain::status`
+//! decides, `workflows/` composes.
 
-pub mod reads;
+pub mod deliveries;
+pub mod outbox;
+pub mod payment_log;
+pub mod payments;
+pub mod reconcile;
+pub mod refunds;
 pub mod schema;
-pub mod store;
+#[cfg(test)]
+pub mod testing;
+pub mod webhook_events;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-pub use schema::{payment_log, payments, refunds};
-
 /// A row of `payments`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::payments, check_for_backend(diesel::pg::Pg))]
 pub struct PaymentRow {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -38,7 +47,7 @@ pub struct PaymentRow {
 
 /// A row of `payment_log`.
 #[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = payment_log, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::payment_log, check_for_backend(diesel::pg::Pg))]
 pub struct LogRow {
     pub id: i64,
     pub payment_id: Uuid,
@@ -50,7 +59,7 @@ pub struct LogRow {
 
 /// A row of `refunds`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = schema::refunds, check_for_backend(diesel::pg::Pg))]
 pub struct RefundRow {
     pub id: Uuid,
     pub payment_id: Uuid,

@@ -9,8 +9,8 @@ use service_kit::{ApiError, DbPool, Redis};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::db::store::{STREAM, StatusChanged};
-use crate::db::{PaymentRow, reads};
+use crate::db::outbox::{STREAM, StatusChanged};
+use crate::db::{PaymentRow, payments};
 use crate::domain::status::PaymentStatus;
 
 /// One status change of a payment.
@@ -30,7 +30,7 @@ impl PaymentChange {
         self.payment
             .get_or_try_init(|| async {
                 let mut conn = db.get().await?;
-                reads::find(&mut conn, self.payment_id)
+                payments::find(&mut conn, self.payment_id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound("payment".into()))
             })

@@ -12,30 +12,32 @@ use service_kit::subgraph::periodic_worker;
 use service_kit::{DbPool, Redis, ServiceConfig, Stores, Worker};
 use uuid::Uuid;
 
-use crate::db::store;
-use crate::workflows::reconcile;
+use crate::config::PaymentSettings;
+use crate::workflows::refunds::{self, AUTOMATIC_REFUND_KEY, NewRefund};
+use crate::workflows::{payments, reconcile};
 
 /// Payments expired per transaction.
 const SWEEP_BATCH: i64 = 200;
 
 /// The relay, the consumer of order events, the sweeper and the gateway's deliveries.
 pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Worker>> {
+    let settings: PaymentSettings = config.settings()?;
     Ok(vec![
         event_bus::relay_worker(
             stores.db.clone(),
             stores.redis.clone(),
-            config.orders.outbox_poll,
+            config.events.outbox_poll,
         ),
         order_events(stores.db.clone(), stores.redis.clone()),
         sweeper(
             stores.db.clone(),
-            config.orders.sweep_interval,
-            config.payment_webhook_grace,
+            config.events.sweep_interval,
+            settings.webhook_grace,
         ),
         crate::gateway::delivery_worker(
             stores.db.clone(),
             own_webhook_url(config),
-            config.payment_webhook_secret.clone(),
+            settings.webhook_secret,
             DELIVERY_POLL,
         ),
         money_reconciler(stores.db.clone(), config)?,
@@ -45,10 +47,10 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Wo
 /// Checks successful payments against their orders ([`reconcile`]).
 fn money_reconciler(db: DbPool, config: &ServiceConfig) -> anyhow::Result<Worker> {
     let orders = crate::peers::Orders::new(config)?;
-    let after = config.orders.reconcile_after;
+    let after = config.events.reconcile_after;
     Ok(periodic_worker(
         "money reconciler",
-        config.orders.reconcile_every,
+        config.events.reconcile_every,
         move || {
             let (db, orders) = (db.clone(), orders.clone());
             async move {
@@ -90,7 +92,7 @@ fn order_events(db: DbPool, redis: Redis) -> Worker {
             let order_id: Uuid = event.aggregate_id.parse()?;
             let mut conn = db.get().await?;
             if let Some(payment) =
-                store::cancel_open_payment_of(&mut conn, order_id, reason, event.traceparent)
+                payments::cancel_open_payment_of(&mut conn, order_id, reason, event.traceparent)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message()))?
             {
@@ -113,9 +115,9 @@ async fn refund_refused(db: &DbPool, event: Event) -> anyhow::Result<()> {
     }
     let refused: Refused = serde_json::from_value(event.payload)?;
     let mut conn = db.get().await?;
-    let refunded = store::refund(
+    let refunded = refunds::refund(
         &mut conn,
-        store::NewRefund {
+        NewRefund {
             payment_id: refused.payment_id,
             amount: None,
             reason: format!(
@@ -142,9 +144,6 @@ async fn refund_refused(db: &DbPool, event: Event) -> anyhow::Result<()> {
     }
 }
 
-/// The idempotency key of the automatic refund of a payment (one per payment).
-pub const AUTOMATIC_REFUND_KEY: &str = "automatic-refund-order-not-payable";
-
 fn sweeper(db: DbPool, interval: std::time::Duration, grace: std::time::Duration) -> Worker {
     periodic_worker("payment sweep", interval, move || {
         let db = db.clone();
@@ -155,7 +154,7 @@ fn sweeper(db: DbPool, interval: std::time::Duration, grace: std::time::Duration
 async fn sweep(db: &DbPool, grace: std::time::Duration) -> Result<(), service_kit::ApiError> {
     let mut conn = db.get().await?;
     loop {
-        let expired = store::expire_due(&mut conn, SWEEP_BATCH, grace).await?;
+        let expired = payments::expire_due(&mut conn, SWEEP_BATCH, grace).await?;
         if expired > 0 {
             tracing::info!(count = expired, "open payments expired");
         }

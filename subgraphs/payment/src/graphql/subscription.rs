@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt as _};
 use service_kit::{ApiError, DbPool};
 
-use super::{Payment, PaymentStatus, load_payment};
+use super::query::load_payment;
+use super::types::{Payment, PaymentStatus};
 use crate::events::live::{PaymentChange, PaymentFeed};
 
 /// Root subscriptions of the payment subgraph.

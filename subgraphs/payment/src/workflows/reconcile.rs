@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use diesel_async::AsyncConnection as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use service_kit::{ApiError, DbPool};
 
-use crate::db::store;
+use super::refunds::{self, AUTOMATIC_REFUND_KEY, NewRefund};
+use crate::db::{PaymentRow, outbox, payment_log, reconcile};
 use crate::domain::reconcile::{Settlement, settle};
-use crate::events::AUTOMATIC_REFUND_KEY;
 
 /// Most payments one round looks at.
 const BATCH: i64 = 100;
@@ -37,10 +37,10 @@ pub async fn reconcile(
     let mut conn = db.get().await?;
     conn.transaction(async |conn| {
         let mut round = Round::default();
-        if !store::reconciler_turn(conn).await? {
+        if !reconcile::reconciler_turn(conn).await? {
             return Ok(round);
         }
-        let due = store::due_to_reconcile(conn, after, BATCH).await?;
+        let due = reconcile::due_to_reconcile(conn, after, BATCH).await?;
         round.checked = due.len();
         if due.is_empty() {
             return Ok(round);
@@ -53,7 +53,7 @@ pub async fn reconcile(
             let order = found.orders.iter().find(|o| o.order_id == payment.order_id);
             let others = match order {
                 Some(order) if order.paid_by.is_none() && order.status == "PAID" => {
-                    store::others_succeeded(conn, payment.order_id, payment.id).await?
+                    reconcile::others_succeeded(conn, payment.order_id, payment.id).await?
                 }
                 _ => false,
             };
@@ -61,7 +61,7 @@ pub async fn reconcile(
                 Settlement::Settled => settled.push(payment.id),
                 Settlement::Republish => {
                     tracing::warn!(payment = %payment.id, order = %payment.order_id, "a successful payment its order never applied: published again");
-                    store::publish_again(conn, payment).await?;
+                    publish_again(conn, payment).await?;
                     round.republished += 1;
                 }
                 Settlement::Review => {
@@ -71,7 +71,7 @@ pub async fn reconcile(
                     settled.push(payment.id);
                 }
                 Settlement::Refund(reason) => {
-                    let refund = store::NewRefund {
+                    let refund = NewRefund {
                         payment_id: payment.id,
                         amount: None,
                         reason: reason.clone(),
@@ -79,7 +79,7 @@ pub async fn reconcile(
                         created_by: None,
                     };
                     // Its own savepoint: a failure leaves the rest of the round standing.
-                    match store::refund(conn, refund, None).await {
+                    match refunds::refund(conn, refund, None).await {
                         Ok((refund, _)) => {
                             tracing::warn!(payment = %payment.id, order = %payment.order_id, amount = refund.amount, %reason, "money kept for an order the payment did not pay: refunded");
                             round.refunded += 1;
@@ -95,7 +95,7 @@ pub async fn reconcile(
                 }
             }
         }
-        store::mark_reconciled(conn, &settled).await?;
+        reconcile::mark_reconciled(conn, &settled).await?;
         service_kit::metrics::reconciled(
             "successful_payments",
             round.checked as u64,
@@ -105,4 +105,11 @@ pub async fn reconcile(
         Ok(round)
     })
     .await
+}
+
+/// Publishes `PaymentStatusChanged` again for `row` as it is (its last change, same
+/// version): the order subgraph applies it if it never did, and ignores it otherwise.
+async fn publish_again(conn: &mut AsyncPgConnection, row: &PaymentRow) -> Result<(), ApiError> {
+    let from = payment_log::last_from_status(conn, row.id).await?;
+    outbox::status_changed(conn, row, from.flatten(), None).await
 }
