@@ -9,6 +9,7 @@ use peer_api::{CartLines, CartOf, CheckedOut, StockLine};
 use service_kit::{ApiError, DbPool, internal};
 
 use crate::db::queries;
+use crate::workflows::change::remove_bought;
 
 /// The `/internal/cart/*` routes, protected by the internal token.
 pub fn routes(db: DbPool, token: &str) -> axum::Router {
@@ -40,20 +41,4 @@ async fn lines(State(db): State<DbPool>, Json(asked): Json<CartOf>) -> Response 
 
 async fn checked_out(State(db): State<DbPool>, Json(order): Json<CheckedOut>) -> Response {
     internal::respond(remove_bought(&db, &order).await)
-}
-
-/// Takes what `order` bought out of its buyer's cart (a line bought in full disappears, a
-/// line the buyer raised meanwhile keeps the rest), once per order: true if this call did.
-/// One statement, under the cart's row lock, so it never interleaves with a cart mutation.
-pub async fn remove_bought(db: &DbPool, order: &CheckedOut) -> Result<bool, ApiError> {
-    let mut conn = db.get().await?;
-    let products: Vec<uuid::Uuid> = order.lines.iter().map(|l| l.product_id).collect();
-    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
-    queries::remove_bought(
-        &mut conn,
-        (order.order_id, order.user_id),
-        &products,
-        &quantities,
-    )
-    .await
 }

@@ -1,11 +1,12 @@
 //! The cart subgraph: one cart per user, whose lines reference catalog products.
 //!
-//! Layout: `graphql.rs` (types and resolvers), `workflows/` (a cart change, one
-//! transaction), `db/` (tables and statements), `peers.rs` (current product data from the
-//! catalog), `events.rs` (the catalog's product events), `internal.rs` (routes for the order
-//! subgraph).
+//! Layout: `graphql/` (types, loaders, resolvers), `domain/` (line bounds, no I/O),
+//! `workflows/` (a cart change, one transaction; taking out what an order bought), `db/`
+//! (tables and statements), `peers.rs` (current product data from the catalog), `events/`
+//! (the `orders` consumer), `internal.rs` (routes for the order subgraph).
 
 pub mod db;
+pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod internal;
@@ -18,7 +19,6 @@ use chrono::{Duration, Utc};
 use diesel_migrations::embed_migrations;
 use service_kit::db::DatabaseSpec;
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
-use service_kit::loader::batched;
 use service_kit::{DbPool, ServiceConfig, Stores, Subgraph, http};
 
 pub use graphql::{Mutation, Query};
@@ -45,6 +45,7 @@ pub static SUBGRAPH: Subgraph = Subgraph {
             stores.db.clone(),
         )])
     },
+    check_deployable: service_kit::subgraph::nothing_to_check,
 };
 
 /// The schema with nothing attached.
@@ -52,19 +53,18 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query, Mutation, EmptySubscription).enable_federation()
 }
 
-/// HTTP routes over connected stores; product data comes from the catalog at
-/// `config.catalog_url`.
+/// HTTP routes over connected stores; product data comes from the catalog
+/// (`CATALOG_SUBGRAPH_URL`).
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let catalog = peers::CatalogClient::new(&config.catalog_url, &config.internal_token)?;
+    let catalog = peers::CatalogClient::new(config.peer_url("catalog")?, &config.internal_token)?;
     let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .finish();
     let window = config.loader_batch;
-    let request_data = access.request_data(move |data| {
-        data.insert(batched(peers::CatalogLoader(catalog.clone()), window));
-    });
+    let request_data =
+        access.request_data(move |data| graphql::loaders::add_loaders(&catalog, window, data));
     let internal = internal::routes(stores.db.clone(), &config.internal_token);
     Ok(http::subgraph_router(schema, request_data, stores, config).merge(internal))
 }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::dataloader::Loader;
 use serde::Deserialize;
 use serde_json::json;
 use service_kit::ApiError;
@@ -110,17 +109,5 @@ impl CatalogClient {
                     .collect()))
             })
             .await
-    }
-}
-
-/// Batches the product lookups of one request into one catalog call.
-pub struct CatalogLoader(pub CatalogClient);
-
-impl Loader<Uuid> for CatalogLoader {
-    type Value = ProductInfo;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductInfo>, ApiError> {
-        self.0.products(ids).await
     }
 }

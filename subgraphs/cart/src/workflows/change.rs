@@ -1,26 +1,14 @@
 //! Changing a cart: one transaction under a row lock on the cart, so that concurrent
-//! changes of one cart take turns and none is lost.
+//! changes of one cart take turns and none is lost; taking out what an order bought.
 
 use chrono::Utc;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-use service_kit::ApiError;
+use peer_api::CheckedOut;
+use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::db::{CartItemRow, CartRow, queries};
-
-/// Most units of one product in a cart.
-pub const MAX_QUANTITY: i32 = 999;
-/// Most lines in a cart.
-pub const MAX_LINES: i64 = 100;
-
-/// How a change sets a line's quantity.
-#[derive(Clone, Copy)]
-pub enum Change {
-    Add(i32),
-    Set(i32),
-    Remove,
-    Clear,
-}
+use crate::domain::lines::{Change, MAX_LINES, wanted_quantity};
 
 /// Applies `change` (to `product`'s line, or to every line for `Clear`) to `user`'s cart,
 /// creating the cart on first use; the cart's rows as they are afterwards.
@@ -51,19 +39,7 @@ pub async fn change_cart(
             (Change::Add(quantity) | Change::Set(quantity), Some(product)) => {
                 let adding = matches!(change, Change::Add(_));
                 let current = queries::quantity(conn, cart, product).await?;
-                let wanted = match (current, adding) {
-                    (Some(current), true) => current + quantity,
-                    _ => quantity,
-                };
-                if wanted > MAX_QUANTITY {
-                    return Err(ApiError::bad_input(
-                        "quantity",
-                        format!(
-                            "at most {MAX_QUANTITY} units per line; the cart already has {}",
-                            current.unwrap_or(0)
-                        ),
-                    ));
-                }
+                let wanted = wanted_quantity(current, quantity, adding)?;
                 if current.is_some() {
                     queries::set_quantity(conn, cart, product, wanted).await?;
                 } else {
@@ -86,5 +62,21 @@ pub async fn change_cart(
         queries::touch(conn, cart, now).await?;
         queries::find(conn, user).await?.ok_or(ApiError::Internal)
     })
+    .await
+}
+
+/// Takes what `order` bought out of its buyer's cart (a line bought in full disappears, a
+/// line the buyer raised meanwhile keeps the rest), once per order: true if this call did.
+/// One statement, under the cart's row lock, so it never interleaves with a cart mutation.
+pub async fn remove_bought(db: &DbPool, order: &CheckedOut) -> Result<bool, ApiError> {
+    let mut conn = db.get().await?;
+    let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    queries::remove_bought(
+        &mut conn,
+        (order.order_id, order.user_id),
+        &products,
+        &quantities,
+    )
     .await
 }

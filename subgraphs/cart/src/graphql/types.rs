@@ -1,20 +1,16 @@
-//! The cart subgraph's GraphQL schema: the caller's `cart`, `User.cart`, and the cart
-//! mutations. Lines reference `Product`; their prices, totals and availability are read from
-//! the catalog on every request (one batched call), never stored here.
+//! The cart's GraphQL types: `User.cart`, `Cart`, its lines and the `Product` they reference.
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Guard as _, ID, Object, Result, SimpleObject};
-use auth::{CallerExt as _, OwnerOnly};
+use auth::OwnerOnly;
 use diesel_async::AsyncPgConnection;
 use service_kit::ApiError;
 use service_kit::money::{DEFAULT_CURRENCY, Money};
 use uuid::Uuid;
 
+use super::loaders::CatalogLoader;
 use crate::db::{CartItemRow, queries};
-use crate::peers::{CatalogLoader, ProductInfo};
-use crate::workflows::change::{self, Change};
-
-pub use crate::workflows::change::{MAX_LINES, MAX_QUANTITY};
+use crate::peers::ProductInfo;
 
 /// A product of the catalog subgraph, referenced by id; the router fetches its fields there.
 #[derive(SimpleObject)]
@@ -26,7 +22,7 @@ pub struct ProductRef {
 
 /// A user of the user subgraph; this subgraph adds `cart`.
 pub struct User {
-    id: ID,
+    pub id: ID,
 }
 
 #[Object]
@@ -51,6 +47,13 @@ impl User {
 pub struct Cart {
     id: Uuid,
     items: Vec<CartItemRow>,
+}
+
+impl Cart {
+    /// Cart `id` holding `items`.
+    pub fn new(id: Uuid, items: Vec<CartItemRow>) -> Self {
+        Self { id, items }
+    }
 }
 
 async fn products_of(ctx: &Context<'_>, items: &[CartItemRow]) -> Result<Vec<Option<ProductInfo>>> {
@@ -141,10 +144,10 @@ impl CartItem {
         ))
     }
 }
-/// user's (a cart created on first add gets that id too).
+
 /// The cart of `user_id`; a user without a cart row has an empty cart whose id is the
 /// user's (a cart created on first add gets that id too).
-async fn load_cart(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Cart, ApiError> {
+pub async fn load_cart(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Cart, ApiError> {
     Ok(match queries::find(conn, user_id).await? {
         Some((cart, items)) => Cart { id: cart.id, items },
         None => Cart {
@@ -152,102 +155,4 @@ async fn load_cart(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Cart, 
             items: Vec::new(),
         },
     })
-}
-
-/// Root queries of the cart subgraph.
-#[derive(Default)]
-pub struct Query;
-
-#[Object]
-impl Query {
-    /// The signed-in user's cart (`null` only when the cart service fails: see
-    /// docs/operations.md, "Degradation").
-    async fn cart(&self, ctx: &Context<'_>) -> Result<Option<Cart>> {
-        let user = ctx.caller().user_id()?;
-        let mut conn = service_kit::db::connection(ctx).await?;
-        Ok(Some(load_cart(&mut conn, user).await?))
-    }
-
-    /// Lets the router ask this subgraph for `User.cart`.
-    #[graphql(entity)]
-    async fn find_user_by_id(&self, id: ID) -> User {
-        User { id }
-    }
-}
-
-fn parse_product_id(id: &str) -> Result<Uuid, ApiError> {
-    service_kit::validate::id("productId", id)
-}
-
-fn check_quantity(quantity: i32, min: i32) -> Result<(), ApiError> {
-    if (min..=MAX_QUANTITY).contains(&quantity) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_input(
-            "quantity",
-            format!("must be between {min} and {MAX_QUANTITY}, got {quantity}"),
-        ))
-    }
-}
-
-/// The product must exist (`NOT_FOUND`) and be on sale (`CONFLICT`).
-async fn check_product(ctx: &Context<'_>, id: Uuid) -> Result<(), ApiError> {
-    let loader = ctx.data_unchecked::<DataLoader<CatalogLoader>>();
-    match loader.load_one(id).await? {
-        None => Err(ApiError::NotFound("product".into())),
-        Some(product) if product.status != "ACTIVE" => {
-            Err(ApiError::Conflict("this product is no longer sold".into()))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-/// Applies `change` to the caller's cart ([`change::change_cart`]).
-async fn change_cart(ctx: &Context<'_>, product: Option<Uuid>, change: Change) -> Result<Cart> {
-    let user = ctx.caller().user_id()?;
-    let mut conn = service_kit::db::connection(ctx).await?;
-    let (cart, items) = change::change_cart(&mut conn, user, product, change).await?;
-    Ok(Cart { id: cart.id, items })
-}
-
-/// Cart mutations; each returns the cart as it is afterwards.
-#[derive(Default)]
-pub struct Mutation;
-
-#[Object]
-impl Mutation {
-    /// Adds `quantity` (1–999) units to the product's line (creating it). Unknown products:
-    /// `NOT_FOUND`; products no longer sold: `CONFLICT`; at most 100 lines.
-    async fn add_to_cart(&self, ctx: &Context<'_>, product_id: ID, quantity: i32) -> Result<Cart> {
-        check_quantity(quantity, 1)?;
-        let product = parse_product_id(&product_id)?;
-        check_product(ctx, product).await?;
-        change_cart(ctx, Some(product), Change::Add(quantity)).await
-    }
-
-    /// Sets the line's quantity (0 removes the line).
-    async fn update_cart_item(
-        &self,
-        ctx: &Context<'_>,
-        product_id: ID,
-        quantity: i32,
-    ) -> Result<Cart> {
-        check_quantity(quantity, 0)?;
-        let product = parse_product_id(&product_id)?;
-        if quantity > 0 {
-            check_product(ctx, product).await?;
-        }
-        change_cart(ctx, Some(product), Change::Set(quantity)).await
-    }
-
-    /// Removes the product's line (nothing happens if it is not in the cart).
-    async fn remove_from_cart(&self, ctx: &Context<'_>, product_id: ID) -> Result<Cart> {
-        let product = parse_product_id(&product_id)?;
-        change_cart(ctx, Some(product), Change::Remove).await
-    }
-
-    /// Empties the cart.
-    async fn clear_cart(&self, ctx: &Context<'_>) -> Result<Cart> {
-        change_cart(ctx, None, Change::Clear).await
-    }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use service_kit::{DbPool, Redis, Worker};
 use uuid::Uuid;
 
-use crate::internal::remove_bought;
+use crate::workflows::change::remove_bought;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

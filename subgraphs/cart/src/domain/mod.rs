@@ -1,0 +1,3 @@
+//! The cart's rules, without I/O.
+
+pub mod lines;
