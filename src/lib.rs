@@ -148,28 +148,17 @@ impl RunningSubgraphs {
 pub async fn start_subgraphs(
     config_for: impl Fn(&Subgraph) -> anyhow::Result<ServiceConfig>,
 ) -> anyhow::Result<RunningSubgraphs> {
+    // Production refuses development secrets before anything starts.
+    for subgraph in SUBGRAPHS {
+        subgraph.check_deployable(&config_for(subgraph)?)?;
+    }
     let mut servers = Vec::new();
-    let mut addrs = Vec::new();
+    let mut addrs: Vec<(&'static str, std::net::SocketAddr)> = Vec::new();
     for subgraph in SUBGRAPHS {
         let mut config = config_for(subgraph)?;
         // Subgraphs that call others get the ones started here (they start before them).
-        let url_of = |wanted: &str| {
-            addrs
-                .iter()
-                .find(|(name, _)| *name == wanted)
-                .map(|(_, addr)| format!("http://{addr}/graphql"))
-        };
-        if let Some(url) = url_of("user") {
-            config.user_url = url;
-        }
-        if let Some(url) = url_of("catalog") {
-            config.catalog_url = url;
-        }
-        if let Some(url) = url_of("cart") {
-            config.cart_url = url;
-        }
-        if let Some(url) = url_of("order") {
-            config.order_url = url;
+        for (name, addr) in &addrs {
+            config.peers.set(name, format!("http://{addr}/graphql"));
         }
         let server = serve_subgraph(subgraph, &config).await?;
         addrs.push((subgraph.name, server.addr));

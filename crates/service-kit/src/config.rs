@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::db::StatementCounter;
+use crate::statements::StatementCounter;
 
 /// Default PostgreSQL URL: the database is created on first start if it does not exist.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mall";
@@ -64,10 +64,6 @@ pub struct ServiceConfig {
     pub statement_counter: Option<Arc<StatementCounter>>,
     /// Token keys, lifetimes and the public operation list.
     pub auth: AuthSettings,
-    /// `CATALOG_SUBGRAPH_URL`: the catalog subgraph's GraphQL URL, for subgraphs that read
-    /// current product data service-to-service (the cart). The launcher sets it to the
-    /// catalog it started.
-    pub catalog_url: String,
     /// `DATALOADER_DELAY_MICROS`: when every subgraph's DataLoaders send a batch: 0 (the
     /// default) once the request's resolvers have yielded, otherwise that many microseconds
     /// after the first key (async-graphql's way; `benches/read_path.rs` compares them).
@@ -75,85 +71,107 @@ pub struct ServiceConfig {
     /// `PARSED_DOCUMENT_CACHE`: how many parsed GraphQL documents each subgraph keeps, by
     /// text (default 1000; 0 parses every request).
     pub parsed_document_cache: u64,
-    /// `CATALOG_MEMORY_CACHE`: how many products (and categories) each catalog replica keeps in
-    /// memory in front of Redis (default 10000; 0 keeps none). See the catalog's `cache.rs`.
-    pub memory_cache: u64,
-    /// `USER_SUBGRAPH_URL`, `CART_SUBGRAPH_URL`: GraphQL URLs of the user and cart
-    /// subgraphs, for service-to-service calls (checkout reads addresses and cart lines).
-    /// The launcher sets them to the subgraphs it started.
-    pub user_url: String,
-    pub cart_url: String,
     /// `INTERNAL_API_TOKEN`: the shared secret of service-to-service calls (`/internal/*`
     /// routes). Unset: a public development value.
     pub internal_token: String,
-    /// Checkout, expiry and event timings (order subgraph, event relay).
-    pub orders: OrderSettings,
-    /// `PAYMENT_WEBHOOK_SECRET` (or `_FILE`): the key of the HMAC-SHA256 signature the
-    /// payment gateway puts on webhook calls. Unset: a public development value.
-    pub payment_webhook_secret: String,
-    /// `PAYMENT_GATEWAY_URL`: the sandbox gateway's address as a customer's browser reaches
-    /// it (pages at `{it}/sandbox/pay/{reference}`). Unset: the payment subgraph's own
-    /// address.
-    pub payment_gateway_url: Option<String>,
-    /// `ORDER_SUBGRAPH_URL`: the order subgraph, for the payment subgraph's questions about
-    /// an order. The launcher sets it to the order subgraph it started.
-    pub order_url: String,
-    /// `PAYMENT_TTL_SECONDS` (default 900): how long a payment may stay open at the gateway.
-    pub payment_ttl: Duration,
-    /// `PAYMENT_WEBHOOK_GRACE_SECONDS` (default 120): how long past its expiry an open
-    /// payment waits for the gateway's webhook before it expires (the gateway refuses
-    /// decisions after the expiry; a decision made in time may be delivered later). Keep it
-    /// below `ORDER_EXPIRY_GRACE_SECONDS`.
-    pub payment_webhook_grace: Duration,
-    /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
-    /// may make per second; more are `RATE_LIMITED`.
-    pub flash_purchases_per_second: u32,
     /// `METRICS_TOKEN` (or `METRICS_TOKEN_FILE`): when set, `GET /metrics` answers only
     /// with `Authorization: Bearer <it>`. Required in production: the metrics name
     /// operations, codes and volumes nobody outside should read.
     pub metrics_token: Option<String>,
-    /// `PAYMENT_SANDBOX_GATEWAY` (default `true` in development, `false` in production):
-    /// whether the payment subgraph serves the sandbox gateway's pages, whose approve button
-    /// marks a payment paid without money. Production takes payments from a real gateway
-    /// through the signed webhook only.
-    pub payment_sandbox_gateway: bool,
     /// `SHUTDOWN_DELAY_SECONDS` (default 0) and `SHUTDOWN_TIMEOUT_SECONDS` (default 10): how
     /// the subgraph stops on SIGTERM or Ctrl-C (see `http::serve`).
     pub stop: crate::http::StopSettings,
+    /// Where the other subgraphs are (see [`ServiceConfig::peer_url`]).
+    pub peers: PeerUrls,
+    /// Timings of the event relays, sweepers and reconcilers every subgraph with events runs.
+    pub events: EventSettings,
+    /// Settings of one subgraph set in code (tests, the launcher) instead of read from the
+    /// environment (see [`ServiceConfig::settings`]).
+    pub overrides: SettingsOverrides,
 }
 
-/// Default `ORDER_SUBGRAPH_URL`.
-pub const DEFAULT_ORDER_URL: &str = "http://127.0.0.1:4004/graphql";
+/// A subgraph's own settings (the `config.rs` of its crate), read from environment variables
+/// unless set on the [`ServiceConfig`] with [`ServiceConfig::set`]. Keeping them in the
+/// subgraph means a setting of one subgraph compiles and concerns that subgraph only.
+pub trait SubgraphSettings: Clone + Send + Sync + 'static {
+    /// Reads the variables this subgraph's settings name, with their defaults.
+    fn from_env() -> anyhow::Result<Self>;
+}
 
-/// The development value of `PAYMENT_WEBHOOK_SECRET` (public: never deploy with it).
-pub const DEV_PAYMENT_WEBHOOK_SECRET: &str = "mall-sandbox-webhook-secret";
+/// Subgraph settings set in code, by type.
+#[derive(Clone, Default)]
+pub struct SettingsOverrides(
+    Arc<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
+);
 
-/// Default `USER_SUBGRAPH_URL`.
-pub const DEFAULT_USER_URL: &str = "http://127.0.0.1:4001/graphql";
-/// Default `CART_SUBGRAPH_URL`.
-pub const DEFAULT_CART_URL: &str = "http://127.0.0.1:4003/graphql";
-/// The development value of `INTERNAL_API_TOKEN` (public: never deploy with it).
-pub const DEV_INTERNAL_TOKEN: &str = "mall-internal-development-token";
+impl SettingsOverrides {
+    /// Sets one subgraph's settings (replacing any set before).
+    pub fn set<T: SubgraphSettings>(&mut self, settings: T) {
+        Arc::make_mut(&mut self.0).insert(std::any::TypeId::of::<T>(), Arc::new(settings));
+    }
+}
 
-/// Timings of checkout, order expiry and event publishing.
+impl std::fmt::Debug for SettingsOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SettingsOverrides({} set)", self.0.len())
+    }
+}
+
+/// `<NAME>_SUBGRAPH_URL` for each subgraph: its GraphQL URL, for service-to-service calls
+/// (internal routes are its siblings). The launcher sets the ones it started; on Kubernetes
+/// they are Service names.
+#[derive(Clone, Debug, Default)]
+pub struct PeerUrls(std::collections::BTreeMap<String, String>);
+
+/// The subgraphs and their development ports (the default URLs of [`PeerUrls`]).
+pub const SUBGRAPH_PORTS: [(&str, u16); 5] = [
+    ("user", 4001),
+    ("catalog", 4002),
+    ("cart", 4003),
+    ("order", 4004),
+    ("payment", 4005),
+];
+
+impl PeerUrls {
+    /// Every subgraph's `<NAME>_SUBGRAPH_URL`, default `http://127.0.0.1:<its port>/graphql`.
+    pub fn from_env() -> Self {
+        Self(
+            SUBGRAPH_PORTS
+                .iter()
+                .map(|(name, port)| {
+                    let default = format!("http://127.0.0.1:{port}/graphql");
+                    let var = format!("{}_SUBGRAPH_URL", name.to_uppercase());
+                    (name.to_string(), env_or(&var, &default))
+                })
+                .collect(),
+        )
+    }
+
+    /// The development defaults, whatever the environment says (tests).
+    pub fn defaults() -> Self {
+        Self(
+            SUBGRAPH_PORTS
+                .iter()
+                .map(|(name, port)| (name.to_string(), format!("http://127.0.0.1:{port}/graphql")))
+                .collect(),
+        )
+    }
+
+    /// Points `name` at `url`.
+    pub fn set(&mut self, name: &str, url: impl Into<String>) {
+        self.0.insert(name.to_owned(), url.into());
+    }
+}
+
+/// Timings of event publishing and of the background rounds that repair what events missed.
 #[derive(Clone, Debug)]
-pub struct OrderSettings {
-    /// `ORDER_PAYMENT_TTL_SECONDS`: how long an order waits for payment (default 900).
-    pub payment_ttl: Duration,
-    /// `CHECKOUT_ABANDON_AFTER_SECONDS`: a checkout that reserved stock but did not create
-    /// its order within this time (the process died) is abandoned and its stock released
-    /// (default 30).
-    pub abandon_after: Duration,
-    /// `ORDER_SWEEP_INTERVAL_MILLIS`: how often expiry and abandoned checkouts are swept
-    /// (default 1000).
-    pub sweep_interval: Duration,
+pub struct EventSettings {
     /// `OUTBOX_POLL_MILLIS`: how often an idle outbox relay looks for new events
     /// (default 50).
     pub outbox_poll: Duration,
-    /// `ORDER_EXPIRY_GRACE_SECONDS`: how long past its `expiresAt` an unpaid order waits
-    /// before it expires (default 180), so that a payment approved at the gateway in time,
-    /// whose webhook or event comes late, still pays it. No new payment starts in it.
-    pub expiry_grace: Duration,
+    /// `ORDER_SWEEP_INTERVAL_MILLIS`: how often sweepers (order expiry, abandoned checkouts,
+    /// payment expiry) run (default 1000).
+    pub sweep_interval: Duration,
     /// `RECONCILE_INTERVAL_SECONDS` (default 30): how often each order and payment replica
     /// checks money and stock against the other subgraph's record (see `docs/events.md`).
     pub reconcile_every: Duration,
@@ -162,44 +180,29 @@ pub struct OrderSettings {
     pub reconcile_after: Duration,
 }
 
-impl Default for OrderSettings {
+impl Default for EventSettings {
     fn default() -> Self {
         Self {
-            payment_ttl: Duration::from_secs(900),
-            abandon_after: Duration::from_secs(30),
-            sweep_interval: Duration::from_millis(1000),
             outbox_poll: Duration::from_millis(50),
-            expiry_grace: Duration::from_secs(180),
+            sweep_interval: Duration::from_millis(1000),
             reconcile_every: Duration::from_secs(30),
             reconcile_after: Duration::from_secs(120),
         }
     }
 }
 
-impl OrderSettings {
+impl EventSettings {
     /// Reads the variables named on the fields.
     pub fn from_env() -> anyhow::Result<Self> {
         let defaults = Self::default();
         Ok(Self {
-            payment_ttl: Duration::from_secs(env_parse(
-                "ORDER_PAYMENT_TTL_SECONDS",
-                defaults.payment_ttl.as_secs(),
-            )?),
-            abandon_after: Duration::from_secs(env_parse(
-                "CHECKOUT_ABANDON_AFTER_SECONDS",
-                defaults.abandon_after.as_secs(),
-            )?),
-            sweep_interval: Duration::from_millis(env_parse(
-                "ORDER_SWEEP_INTERVAL_MILLIS",
-                defaults.sweep_interval.as_millis() as u64,
-            )?),
             outbox_poll: Duration::from_millis(env_parse(
                 "OUTBOX_POLL_MILLIS",
                 defaults.outbox_poll.as_millis() as u64,
             )?),
-            expiry_grace: Duration::from_secs(env_parse(
-                "ORDER_EXPIRY_GRACE_SECONDS",
-                defaults.expiry_grace.as_secs(),
+            sweep_interval: Duration::from_millis(env_parse(
+                "ORDER_SWEEP_INTERVAL_MILLIS",
+                defaults.sweep_interval.as_millis() as u64,
             )?),
             reconcile_every: Duration::from_secs(env_parse(
                 "RECONCILE_INTERVAL_SECONDS",
@@ -213,8 +216,8 @@ impl OrderSettings {
     }
 }
 
-/// Default `CATALOG_SUBGRAPH_URL`.
-pub const DEFAULT_CATALOG_URL: &str = "http://127.0.0.1:4002/graphql";
+/// The development value of `INTERNAL_API_TOKEN` (public: never deploy with it).
+pub const DEV_INTERNAL_TOKEN: &str = "mall-internal-development-token";
 
 /// Settings of identity and access (read by the `auth` crate).
 #[derive(Clone, Debug)]
@@ -323,10 +326,6 @@ impl ServiceConfig {
         Ok(Self {
             env,
             metrics_token: secret_from_env("METRICS_TOKEN")?,
-            payment_sandbox_gateway: env_parse(
-                "PAYMENT_SANDBOX_GATEWAY",
-                env == MallEnv::Development,
-            )?,
             database_url: env_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: env_parse("DATABASE_POOL_SIZE", 10)?,
             redis_url: env_or("REDIS_URL", DEFAULT_REDIS_URL),
@@ -336,39 +335,62 @@ impl ServiceConfig {
             listen_addr,
             statement_counter: None,
             auth: AuthSettings::from_env()?,
-            catalog_url: env_or("CATALOG_SUBGRAPH_URL", DEFAULT_CATALOG_URL),
             loader_batch: crate::loader::BatchWindow::from_micros(env_parse(
                 "DATALOADER_DELAY_MICROS",
                 0,
             )?),
             parsed_document_cache: env_parse("PARSED_DOCUMENT_CACHE", 1000)?,
-            memory_cache: env_parse("CATALOG_MEMORY_CACHE", 10_000)?,
-            user_url: env_or("USER_SUBGRAPH_URL", DEFAULT_USER_URL),
-            cart_url: env_or("CART_SUBGRAPH_URL", DEFAULT_CART_URL),
             internal_token: secret_from_env("INTERNAL_API_TOKEN")?
                 .unwrap_or_else(|| DEV_INTERNAL_TOKEN.to_owned()),
-            orders: OrderSettings::from_env()?,
-            payment_webhook_secret: secret_from_env("PAYMENT_WEBHOOK_SECRET")?
-                .unwrap_or_else(|| DEV_PAYMENT_WEBHOOK_SECRET.to_owned()),
-            payment_gateway_url: std::env::var("PAYMENT_GATEWAY_URL")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            order_url: env_or("ORDER_SUBGRAPH_URL", DEFAULT_ORDER_URL),
-            payment_ttl: Duration::from_secs(env_parse("PAYMENT_TTL_SECONDS", 900)?),
-            payment_webhook_grace: Duration::from_secs(env_parse(
-                "PAYMENT_WEBHOOK_GRACE_SECONDS",
-                120,
-            )?),
-            flash_purchases_per_second: env_parse("FLASH_PURCHASES_PER_SECOND", 5)?,
             stop: crate::http::StopSettings {
                 delay: Duration::from_secs(env_parse("SHUTDOWN_DELAY_SECONDS", 0)?),
                 timeout: Duration::from_secs(env_parse("SHUTDOWN_TIMEOUT_SECONDS", 10)?),
             },
+            peers: PeerUrls::from_env(),
+            events: EventSettings::from_env()?,
+            overrides: SettingsOverrides::default(),
         })
     }
 
+    /// The GraphQL URL of the subgraph `name` (`<NAME>_SUBGRAPH_URL`).
+    pub fn peer_url(&self, name: &str) -> anyhow::Result<&str> {
+        self.peers
+            .0
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| anyhow::anyhow!("no URL for a subgraph named {name:?}"))
+    }
+
+    /// This subgraph's own settings: the ones [`ServiceConfig::set`] gave, otherwise read
+    /// from the environment.
+    pub fn settings<T: SubgraphSettings>(&self) -> anyhow::Result<T> {
+        match self.overrides.0.get(&std::any::TypeId::of::<T>()) {
+            Some(set) => Ok(set
+                .downcast_ref::<T>()
+                .expect("overrides are keyed by their type")
+                .clone()),
+            None => T::from_env(),
+        }
+    }
+
+    /// Changes a subgraph's settings in code (tests, benches): the ones set or read so far.
+    pub fn change<T: SubgraphSettings>(
+        &mut self,
+        change: impl FnOnce(&mut T),
+    ) -> anyhow::Result<()> {
+        let mut settings = self.settings::<T>()?;
+        change(&mut settings);
+        self.set(settings);
+        Ok(())
+    }
+
+    /// Sets a subgraph's settings in code (tests, benches).
+    pub fn set<T: SubgraphSettings>(&mut self, settings: T) {
+        self.overrides.set(settings);
+    }
+
     /// In production, refuses what only a development machine may run with: the public
-    /// internal token and webhook secret, demo data (a known administrator password). The signing key is
+    /// internal token, demo data (a known administrator password). The signing key is
     /// checked by the `auth` crate, which knows the development key.
     pub fn check_deployable(&self) -> anyhow::Result<()> {
         if self.env != MallEnv::Production {
@@ -380,24 +402,10 @@ impl ServiceConfig {
                  password): set SEED_DEMO_DATA=false"
             );
         }
-        if self.payment_webhook_secret == DEV_PAYMENT_WEBHOOK_SECRET
-            || self.payment_webhook_secret.len() < 32
-        {
-            anyhow::bail!(
-                "MALL_ENV=production needs PAYMENT_WEBHOOK_SECRET (or PAYMENT_WEBHOOK_SECRET_FILE): \
-                 a secret of at least 32 characters, not the development value"
-            );
-        }
         if self.internal_token == DEV_INTERNAL_TOKEN || self.internal_token.len() < 32 {
             anyhow::bail!(
                 "MALL_ENV=production needs INTERNAL_API_TOKEN (or INTERNAL_API_TOKEN_FILE): a \
                  secret of at least 32 characters, not the development value"
-            );
-        }
-        if self.payment_sandbox_gateway {
-            anyhow::bail!(
-                "MALL_ENV=production refuses PAYMENT_SANDBOX_GATEWAY=true: its approve button \
-                 marks payments paid without money"
             );
         }
         if self
@@ -415,7 +423,7 @@ impl ServiceConfig {
 }
 
 /// `NAME` (the value) or `NAME_FILE` (a file holding it, as Docker secrets are mounted).
-fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
+pub fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
     let set = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
     match (set(name), set(&format!("{name}_FILE"))) {
         (Some(value), _) => Ok(Some(value)),
@@ -426,14 +434,16 @@ fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn env_or(name: &str, default: &str) -> String {
+/// `NAME`'s value, or `default` when unset or empty.
+pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+/// `NAME` parsed, or `default` when unset or empty; an error names the variable.
+pub fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
 where
     T::Err: std::fmt::Display,
 {

@@ -2,7 +2,6 @@
 //! the migrations that create that schema.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,6 +18,7 @@ use diesel_async::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::config::ServiceConfig;
+pub use crate::statements::StatementCounter;
 
 /// The connection manager of every pool.
 pub type DbManager = AsyncDieselConnectionManager<AsyncPgConnection>;
@@ -53,21 +53,6 @@ pub struct DatabaseSpec {
     pub session_settings: &'static str,
 }
 
-/// Counts SQL statements sent through a pool, so that tests can prove batching.
-#[derive(Debug, Default)]
-pub struct StatementCounter(AtomicU64);
-
-impl StatementCounter {
-    /// Statements started since creation or the last [`reset`](Self::reset).
-    pub fn get(&self) -> u64 {
-        AtomicU64::load(&self.0, Ordering::SeqCst)
-    }
-    /// Starts counting from zero again.
-    pub fn reset(&self) {
-        self.0.store(0, Ordering::SeqCst);
-    }
-}
-
 /// What a connection reports of its statements: a count (tests, benchmarks) and, with
 /// traces exported, a span per statement (a child of the request or event being handled).
 struct StatementInstrumentation {
@@ -81,7 +66,7 @@ impl Instrumentation for StatementInstrumentation {
         match event {
             InstrumentationEvent::StartQuery { query, .. } => {
                 if let Some(counter) = &self.counter {
-                    counter.0.fetch_add(1, Ordering::SeqCst);
+                    counter.count_one();
                 }
                 if !crate::telemetry::tracing_enabled() {
                     return;

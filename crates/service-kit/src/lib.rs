@@ -16,6 +16,7 @@ pub mod money;
 pub mod paging;
 pub mod redis;
 pub mod sql;
+pub mod statements;
 pub mod subgraph;
 pub mod telemetry;
 pub mod validate;

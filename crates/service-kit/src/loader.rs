@@ -55,6 +55,22 @@ pub fn batched<T: Send + Sync + 'static>(loader: T, window: BatchWindow) -> Data
     DataLoader::new(loader, spawner).delay(Duration::ZERO)
 }
 
+/// Rows grouped by `key` (the entity they belong to), each group in the rows' order: what a
+/// loader of "the X of each Y" answers.
+pub fn group_by<K, T>(
+    rows: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> std::collections::HashMap<K, Vec<T>>
+where
+    K: std::hash::Hash + Eq,
+{
+    let mut grouped: std::collections::HashMap<K, Vec<T>> = std::collections::HashMap::new();
+    for row in rows {
+        grouped.entry(key(&row)).or_default().push(row);
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

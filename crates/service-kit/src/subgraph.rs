@@ -30,6 +30,14 @@ pub struct Subgraph {
     /// Its background work (outbox relay, sweepers, event consumers), started beside the
     /// routes and stopped with them.
     pub workers: fn(&Stores, &ServiceConfig) -> anyhow::Result<Vec<Worker>>,
+    /// In production, refuses what only a development machine may run with among its own
+    /// settings (the shared ones: [`ServiceConfig::check_deployable`]).
+    pub check_deployable: fn(&ServiceConfig) -> anyhow::Result<()>,
+}
+
+/// For subgraphs without settings of their own to check.
+pub fn nothing_to_check(_: &ServiceConfig) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Tells background work to stop: the value turns `true`.
@@ -96,10 +104,17 @@ impl Subgraph {
         ServiceConfig::from_env(self.name, self.default_port)
     }
 
+    /// In production, refuses development secrets and demo data (shared settings and its
+    /// own).
+    pub fn check_deployable(&self, config: &ServiceConfig) -> anyhow::Result<()> {
+        config.check_deployable()?;
+        (self.check_deployable)(config)
+    }
+
     /// Connects and migrates its stores, seeds demo data when configured, and returns its
     /// routes and background work.
     pub async fn prepare(&self, config: &ServiceConfig) -> anyhow::Result<Prepared> {
-        config.check_deployable()?;
+        self.check_deployable(config)?;
         let stores = Stores::connect(config, self.database).await?;
         if config.seed_demo_data {
             (self.seed)(&stores).await?;

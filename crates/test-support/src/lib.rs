@@ -198,27 +198,14 @@ fn base_config() -> ServiceConfig {
             register_limit_per_address: 100_000,
             ..AuthSettings::default()
         },
-        catalog_url: service_kit::config::DEFAULT_CATALOG_URL.to_owned(),
-        user_url: service_kit::config::DEFAULT_USER_URL.to_owned(),
-        cart_url: service_kit::config::DEFAULT_CART_URL.to_owned(),
         internal_token: service_kit::config::DEV_INTERNAL_TOKEN.to_owned(),
-        // No grace at expiry unless a test asks for it (expiry tests wait for it otherwise).
-        orders: service_kit::config::OrderSettings {
-            expiry_grace: std::time::Duration::ZERO,
-            ..service_kit::config::OrderSettings::default()
-        },
-        payment_webhook_secret: service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET.to_owned(),
-        payment_gateway_url: None,
-        order_url: service_kit::config::DEFAULT_ORDER_URL.to_owned(),
-        payment_ttl: std::time::Duration::from_secs(900),
-        payment_webhook_grace: std::time::Duration::ZERO,
-        flash_purchases_per_second: 5,
         stop: service_kit::http::StopSettings::default(),
         metrics_token: None,
-        payment_sandbox_gateway: true,
         loader_batch: service_kit::loader::BatchWindow::Yield,
         parsed_document_cache: 1000,
-        memory_cache: 10_000,
+        peers: service_kit::config::PeerUrls::defaults(),
+        events: service_kit::config::EventSettings::default(),
+        overrides: Default::default(),
     }
 }
 
