@@ -19,8 +19,7 @@
 //! closed-loop clients (default 16), `BENCH_ROUNDS` (default 2).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

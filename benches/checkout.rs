@@ -18,8 +18,7 @@
 //! (default 16), `BENCH_RATE` for the open loop (default 100).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::path::Path;
 use std::sync::Arc;

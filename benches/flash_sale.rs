@@ -13,8 +13,7 @@
 //! (default 64), `BENCH_UNITS` units on sale (default 1000).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

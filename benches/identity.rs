@@ -12,8 +12,7 @@
 //! `me` and catalog measurements (default 200/s), `BENCH_LOGIN_RATE` (default 20/s).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -21,8 +21,7 @@
 //! build). `BENCH_LIVE_SIZES=100,1000` changes the sizes.
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,7 +76,7 @@ async fn run() {
 
     // The measured pair: an order-subgraph replica and router B in front of it.
     let order_port = free_port();
-    let mut order = tokio::process::Command::new(MALL_BIN)
+    let mut order = tokio::process::Command::new(&*MALL_BIN)
         .args(["subgraph", "order"])
         .env("DATABASE_URL", &system.database.url)
         .env("REDIS_PREFIX", &system.redis_prefix)
@@ -97,7 +96,7 @@ async fn run() {
         .expect("order replica ready");
     let router_port = free_port();
     let user_addr = system.subgraph_url("user").replace("/graphql", "");
-    let mut router = tokio::process::Command::new(MALL_BIN)
+    let mut router = tokio::process::Command::new(&*MALL_BIN)
         .arg("router")
         .env(router::CONFIG_ENV, default_router_config())
         .env("PORT", router_port.to_string())

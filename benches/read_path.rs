@@ -19,8 +19,7 @@
 //! (default 5), `BENCH_WORKERS` closed-loop clients (default 16), `BENCH_ROUNDS` (default 2).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +38,16 @@ const DETAIL: &str = "query($id: ID!) { product(id: $id) { id name description \
 fn before(config: &mut ServiceConfig) {
     config.loader_batch = BatchWindow::Timer(std::time::Duration::from_millis(1));
     config.parsed_document_cache = 0;
-    config.memory_cache = 0;
+    memory_cache(config, 0);
+}
+
+/// How many products and categories each catalog replica keeps in memory.
+fn memory_cache(config: &mut ServiceConfig, entries: u64) {
+    config
+        .change(|catalog: &mut catalog_subgraph::config::CatalogSettings| {
+            catalog.memory_cache = entries;
+        })
+        .expect("catalog settings");
 }
 
 /// The defaults (no change).
@@ -83,9 +91,7 @@ fn levers_alone(dir: &Path) -> Vec<Variant> {
         },
         Variant {
             name: "hot products and categories in memory",
-            options: tweaked(before, |config| {
-                config.memory_cache = 10_000;
-            }),
+            options: tweaked(before, |config| memory_cache(config, 10_000)),
         },
         Variant {
             name: "parsed documents cached in subgraphs",
@@ -137,7 +143,7 @@ fn levers_at_the_defaults(dir: &Path) -> Vec<Variant> {
         },
         Variant {
             name: "without products and categories in memory",
-            options: tweaked(defaults, |config| config.memory_cache = 0),
+            options: tweaked(defaults, |config| memory_cache(config, 0)),
         },
         Variant {
             name: "without parsed documents cached",

@@ -14,8 +14,7 @@
 //! `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::Arc;
 

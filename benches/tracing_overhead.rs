@@ -13,8 +13,7 @@
 //! Options: `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +52,7 @@ async fn otlp_sink() -> (String, Arc<AtomicU64>) {
 /// A catalog replica process, traces on or off; its base URL.
 async fn catalog(system: &System, otlp: Option<&str>) -> (tokio::process::Child, String) {
     let port = free_port();
-    let mut command = tokio::process::Command::new(MALL_BIN);
+    let mut command = tokio::process::Command::new(&*MALL_BIN);
     command
         .args(["subgraph", "catalog"])
         .env("DATABASE_URL", &system.database.url)
@@ -84,7 +83,7 @@ async fn router(
 ) -> (tokio::process::Child, String) {
     let port = free_port();
     let user = system.subgraph_url("user");
-    let mut command = tokio::process::Command::new(MALL_BIN);
+    let mut command = tokio::process::Command::new(&*MALL_BIN);
     command
         .arg("router")
         .env(router::CONFIG_ENV, default_router_config())
@@ -103,7 +102,7 @@ async fn router(
             "RATE_LIMITS_FILE",
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/e2e/support/rate-limits.relaxed.yaml"
+                "/crates/e2e-harness/rate-limits.relaxed.yaml"
             ),
         )
         .env("PLAYGROUND_ENABLED", "false")

@@ -7,8 +7,7 @@
 //! Options: `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` (default 16).
 
 mod load;
-#[path = "../tests/e2e/support/mod.rs"]
-mod support;
+use e2e_harness as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

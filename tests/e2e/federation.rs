@@ -477,7 +477,11 @@ async fn production_hides_graphiql_introspection_metrics_and_the_sandbox_gateway
         // What production's defaults and compose set for the subgraphs.
         service_config: Some(std::sync::Arc::new(|config| {
             config.metrics_token = Some(METRICS_TOKEN.to_owned());
-            config.payment_sandbox_gateway = false;
+            config
+                .change(|payment: &mut payment_subgraph::config::PaymentSettings| {
+                    payment.sandbox_gateway = false;
+                })
+                .unwrap();
         })),
         ..Default::default()
     })

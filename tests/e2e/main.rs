@@ -1,9 +1,9 @@
 //! The end-to-end tests, in one binary: it links the whole system once (each file under
 //! `tests/` would be a binary of its own, each linking every subgraph and the router). One
-//! module per area; `support` is the harness (`System` starts five subgraphs and the router
+//! module per area; `support` is the harness (the `e2e-harness` crate: `System` starts five subgraphs and the router
 //! on free ports, over a database and a Redis key prefix of their own).
 
-mod support;
+use e2e_harness as support;
 
 mod cart;
 mod catalog_admin;

@@ -22,8 +22,9 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use futures::future::join_all;
+use order_subgraph::config::OrderSettings;
 use serde_json::{Value, json};
-use service_kit::config::OrderSettings;
+use service_kit::config::EventSettings;
 use support::{Options, System};
 use test_support::error_codes;
 
@@ -594,24 +595,27 @@ async fn order_history_pages_newest_first_and_admin_listing_needs_orders_read() 
     system.stop().await;
 }
 
-fn fast_orders(payment_ttl: Duration) -> OrderSettings {
-    OrderSettings {
-        payment_ttl,
-        abandon_after: Duration::from_secs(1),
-        sweep_interval: Duration::from_millis(200),
-        outbox_poll: Duration::from_millis(20),
-        expiry_grace: Duration::ZERO,
-        ..OrderSettings::default()
+/// Options whose orders wait `payment_ttl` for payment, whose abandoned checkouts are let go
+/// after a second, and whose sweeps and relays run fast enough for tests.
+fn fast_orders(payment_ttl: Duration) -> Options {
+    Options {
+        orders: Some(OrderSettings {
+            payment_ttl,
+            abandon_after: Duration::from_secs(1),
+            expiry_grace: Duration::ZERO,
+        }),
+        events: Some(EventSettings {
+            sweep_interval: Duration::from_millis(200),
+            outbox_poll: Duration::from_millis(20),
+            ..EventSettings::default()
+        }),
+        ..Options::default()
     }
 }
 
 /// The system with a payment TTL of `payment_ttl` and sweeps fast enough for tests.
 async fn fast_system(payment_ttl: Duration) -> System {
-    System::start_with(Options {
-        orders: Some(fast_orders(payment_ttl)),
-        ..Options::default()
-    })
-    .await
+    System::start_with(fast_orders(payment_ttl)).await
 }
 
 fn free_addr() -> SocketAddr {
@@ -1091,8 +1095,9 @@ async fn the_payment_subgraph_can_ask_what_an_order_owes_and_nobody_else_can() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_returns_the_stock() {
-    use payment_subgraph::db::store::{self as payments, Created, NewRefund};
     use payment_subgraph::domain::status::Command as PaymentCommand;
+    use payment_subgraph::workflows::payments::{self, Created};
+    use payment_subgraph::workflows::refunds::{self, NewRefund};
 
     let system = System::start().await;
     let admin = system.admin_token().await;
@@ -1138,10 +1143,10 @@ async fn a_succeeded_payment_pays_its_order_and_its_full_refund_refunds_it_and_r
         idempotency_key: key.into(),
         created_by: None,
     };
-    payments::refund(&mut conn, refund(Some(400), "follow-refund-1"), None)
+    refunds::refund(&mut conn, refund(Some(400), "follow-refund-1"), None)
         .await
         .unwrap();
-    payments::refund(&mut conn, refund(None, "follow-refund-2"), None)
+    refunds::refund(&mut conn, refund(None, "follow-refund-2"), None)
         .await
         .unwrap();
     eventually("the order is refunded", || async {
@@ -1484,10 +1489,9 @@ async fn pay_approve_at_the_gateway_refund_through_the_router() {
 async fn payments_expire_once_across_two_replicas_and_a_late_success_is_refunded() {
     let system = System::start_with(Options {
         payment_ttl: Some(Duration::from_secs(2)),
-        orders: Some(OrderSettings {
+        events: Some(EventSettings {
             sweep_interval: Duration::from_millis(100),
-            expiry_grace: Duration::ZERO,
-            ..OrderSettings::default()
+            ..EventSettings::default()
         }),
         ..Options::default()
     })
@@ -1616,10 +1620,10 @@ async fn pending_payment(
     (id, order, user): (uuid::Uuid, &str, &str),
     (method, amount): (&'static str, i64),
     (key, reference): (&str, &str),
-) -> payment_subgraph::db::store::Created {
-    payment_subgraph::db::store::create_pending(
+) -> payment_subgraph::workflows::payments::Created {
+    payment_subgraph::workflows::payments::create_pending(
         conn,
-        payment_subgraph::db::store::NewPayment {
+        payment_subgraph::db::payments::NewPayment {
             id,
             order_id: uuid::Uuid::parse_str(order).unwrap(),
             user_id: uuid::Uuid::parse_str(user).unwrap(),

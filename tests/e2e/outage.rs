@@ -159,7 +159,7 @@ async fn a_hanging_catalog_opens_the_carts_breaker_and_the_cart_recovers_by_itse
         .unwrap();
     let proxy = TcpProxy::in_front_of(catalog).await;
     let mut config = system.replica_config(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    config.catalog_url = proxy.url().to_owned();
+    config.peers.set("catalog", proxy.url());
     let cart = douyin_mall::serve_subgraph(&cart_subgraph::SUBGRAPH, &config)
         .await
         .expect("cart replica");

@@ -10,7 +10,7 @@ use support::{MALL_BIN, free_port};
 use test_support::TestDatabase;
 
 async fn run_mall(envs: &[(&str, String)]) -> Output {
-    let mut command = tokio::process::Command::new(MALL_BIN);
+    let mut command = tokio::process::Command::new(&*MALL_BIN);
     command
         .env("RUST_BACKTRACE", "1")
         .env("RUST_LOG", "warn")
@@ -181,7 +181,7 @@ async fn stopping_mall_stops_the_router_gracefully() {
     let mut tries = 0;
     let (mut mall, mut lines) = loop {
         tries += 1;
-        let mut command = tokio::process::Command::new(MALL_BIN);
+        let mut command = tokio::process::Command::new(&*MALL_BIN);
         command
             .env("DATABASE_URL", &database.url)
             .env("REDIS_PREFIX", test_support::redis_prefix())
@@ -346,8 +346,17 @@ async fn a_stopping_subgraph_drains_within_its_timeout() {
         "the update did not wait for the row"
     );
     let stopping = tokio::spawn(server.stop());
-    // Readiness says no at once; new requests are still answered during the delay.
-    let (status, body) = system.get(&format!("http://{addr}/ready")).await;
+    // Readiness says no as soon as the stop has begun (the spawned stop may run after the
+    // first look); new requests are still answered during the delay.
+    let mut looks = 0;
+    let (status, body) = loop {
+        let (status, body) = system.get(&format!("http://{addr}/ready")).await;
+        looks += 1;
+        if status != 200 || looks == 20 {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(
         (status, body.contains("\"stopping\":true")),
         (503, true),

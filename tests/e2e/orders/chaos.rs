@@ -99,7 +99,7 @@ struct Replica {
 
 impl Replica {
     fn start(&mut self) {
-        let child = tokio::process::Command::new(MALL_BIN)
+        let child = tokio::process::Command::new(&*MALL_BIN)
             .arg("subgraph")
             .arg(self.name)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -412,12 +412,14 @@ async fn chaos_soak() {
         RoundRobin::start().await,
     ];
     let urls: Vec<String> = proxies.iter().map(RoundRobin::url).collect();
-    let orders = service_kit::config::OrderSettings {
+    let orders = order_subgraph::config::OrderSettings {
         payment_ttl: Duration::from_secs(20),
         abandon_after: Duration::from_secs(3),
+        expiry_grace: Duration::from_secs(4),
+    };
+    let events = service_kit::config::EventSettings {
         sweep_interval: Duration::from_millis(500),
         outbox_poll: Duration::from_millis(50),
-        expiry_grace: Duration::from_secs(4),
         // The reconcilers check what the events settle, within the convergence wait.
         reconcile_every: Duration::from_secs(2),
         reconcile_after: Duration::from_secs(5),
@@ -438,19 +440,24 @@ async fn chaos_soak() {
         .collect();
     let system = System::start_with(Options {
         redis_url: Some(redis.url()),
-        orders: Some(orders.clone()),
+        orders: Some(orders),
+        events: Some(events),
         payment_ttl: Some(Duration::from_secs(20)),
         router_env,
         router_log: Some(dir.path().join("router.log")),
         service_config: Some(Arc::new({
             let (gateway, peer_urls) = (gateway.clone(), peer_urls.clone());
             move |config| {
-                config.payment_webhook_grace = Duration::from_secs(2);
-                config.payment_gateway_url = Some(gateway.clone());
+                config
+                    .change(|payment: &mut payment_subgraph::config::PaymentSettings| {
+                        payment.webhook_grace = Duration::from_secs(2);
+                        payment.gateway_url = Some(gateway.clone());
+                    })
+                    .unwrap();
                 for (var, url) in &peer_urls {
                     match var.as_str() {
-                        "CATALOG_SUBGRAPH_URL" => config.catalog_url = url.clone(),
-                        "ORDER_SUBGRAPH_URL" => config.order_url = url.clone(),
+                        "CATALOG_SUBGRAPH_URL" => config.peers.set("catalog", url.clone()),
+                        "ORDER_SUBGRAPH_URL" => config.peers.set("order", url.clone()),
                         _ => {}
                     }
                 }

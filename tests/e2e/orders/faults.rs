@@ -145,7 +145,7 @@ async fn gateway_reports(system: &System, reference: &str, status: &str, amount:
                        "status": status, "amount": amount, "currency": "CNY" })
     .to_string();
     let signature = payment_subgraph::webhook::signature(
-        service_kit::config::DEV_PAYMENT_WEBHOOK_SECRET,
+        payment_subgraph::config::DEV_PAYMENT_WEBHOOK_SECRET,
         body.as_bytes(),
     );
     reqwest::Client::new()
@@ -256,8 +256,8 @@ async fn a_gateway_success_after_a_decline_pays_the_order_or_is_refunded() {
 /// customer charged. Once every consumer handled it, the outbox row is settled.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_redis_lost_before_its_consumer_read_it_is_published_again() {
-    use payment_subgraph::db::store as payments;
     use payment_subgraph::domain::status::Command as PaymentCommand;
+    use payment_subgraph::workflows::payments;
 
     let mut system = System::start().await;
     let admin = system.admin_token().await;
@@ -341,16 +341,21 @@ async fn an_event_redis_lost_before_its_consumer_read_it_is_published_again() {
 async fn a_payment_approved_in_time_and_reported_late_still_pays_its_order() {
     use std::time::Duration;
 
+    let fast = super::fast_orders(Duration::from_secs(2));
     let system = System::start_with(super::support::Options {
-        orders: Some(service_kit::config::OrderSettings {
+        orders: Some(order_subgraph::config::OrderSettings {
             expiry_grace: Duration::from_secs(8),
-            ..super::fast_orders(Duration::from_secs(2))
+            ..fast.orders.clone().unwrap()
         }),
         payment_ttl: Some(Duration::from_secs(2)),
         service_config: Some(std::sync::Arc::new(|config| {
-            config.payment_webhook_grace = Duration::from_secs(5);
+            config
+                .change(|payment: &mut payment_subgraph::config::PaymentSettings| {
+                    payment.webhook_grace = Duration::from_secs(5);
+                })
+                .unwrap();
         })),
-        ..Default::default()
+        ..fast
     })
     .await;
     let admin = system.admin_token().await;
@@ -523,8 +528,7 @@ async fn the_router_finishes_requests_in_flight_on_ctrl_c_and_on_sigterm() {
 async fn the_reconcilers_settle_money_and_stock_whose_events_were_lost() {
     use diesel::sql_types::Uuid as SqlUuid;
     let system = System::start_with(super::support::Options {
-        orders: Some(service_kit::config::OrderSettings {
-            expiry_grace: std::time::Duration::ZERO,
+        events: Some(service_kit::config::EventSettings {
             reconcile_every: std::time::Duration::from_millis(300),
             reconcile_after: std::time::Duration::from_millis(500),
             ..Default::default()
