@@ -17,7 +17,6 @@
 //!   `UNAUTHENTICATED` (HTTP 401), failed subgraph calls `UNAVAILABLE`, malformed or invalid
 //!   requests `BAD_USER_INPUT`, anything unknown `INTERNAL_SERVER_ERROR`.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use hive_router::async_trait;
@@ -46,6 +45,13 @@ use hive_router::{GraphQLError, PlanExecutionOutput};
 use public_operations::PublicOperations;
 use serde::Deserialize;
 
+mod client_address;
+mod contract_codes;
+
+pub use client_address::client_address;
+use client_address::parse_proxy;
+pub use contract_codes::contract_code;
+
 /// Header carrying the client's address to subgraphs.
 pub const CLIENT_IP_HEADER: &str = "x-mall-client-ip";
 /// The request's id: in the router's and the subgraphs' logs, and in the response.
@@ -53,16 +59,6 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The answer to a request whose access token the router's JWT check refused.
 const INVALID_TOKEN_BODY: &str = r#"{"data":null,"errors":[{"message":"invalid access token: it is malformed, expired, not yet valid or not signed by this mall","extensions":{"code":"UNAUTHENTICATED"}}]}"#;
-
-/// Codes of Hive Router's JWT failures (all mean: the token is not acceptable).
-const JWT_ERROR_CODES: [&str; 6] = [
-    "MISSING_JWT",
-    "INVALID_JWT",
-    "JWT_NOT_SUPPORTED",
-    "INVALID_JWT_HEADER",
-    "JWT_LOOKUP_FAILED",
-    "JWK_ALGORITHM_NOT_SUPPORTED",
-];
 
 /// `plugins.mall_access.config` in the router configuration.
 #[derive(Deserialize)]
@@ -169,125 +165,6 @@ fn mutation_fetches(node: &PlanNode, out: &mut Vec<String>) {
             }
         }
         PlanNode::Subscription(_) | PlanNode::Defer(_) => {}
-    }
-}
-
-/// Parses `10.0.0.0/8` or a single address (`10.0.0.7`).
-fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("trusted_proxies: {text:?} is neither an IP address nor a CIDR range"))
-}
-
-/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
-/// right-most address of `X-Forwarded-For` that is not a trusted proxy (the left part of the
-/// header is whatever the client wrote, so only what our proxies appended counts).
-pub fn client_address(
-    peer: Option<IpAddr>,
-    forwarded_for: &[&str],
-    trusted: &[ipnet::IpNet],
-) -> Option<IpAddr> {
-    let peer = peer?;
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    let mut client = peer;
-    for hop in forwarded_for
-        .iter()
-        .rev()
-        .flat_map(|value| value.rsplit(','))
-    {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if is_trusted(&ip) => client = ip,
-            Ok(ip) => return Some(ip),
-            // A garbled entry: nothing to its left can be believed.
-            Err(_) => return Some(client),
-        }
-    }
-    Some(client)
-}
-
-/// The contract's `extensions.code` for an error the router reports with `code`.
-pub fn contract_code(code: Option<&str>) -> &'static str {
-    const CONTRACT: [&str; 9] = [
-        "UNAUTHENTICATED",
-        "FORBIDDEN",
-        "BAD_USER_INPUT",
-        "NOT_FOUND",
-        "CONFLICT",
-        "INSUFFICIENT_STOCK",
-        "RATE_LIMITED",
-        "UNAVAILABLE",
-        "INTERNAL_SERVER_ERROR",
-    ];
-    let Some(code) = code else {
-        return "INTERNAL_SERVER_ERROR";
-    };
-    if let Some(known) = CONTRACT.iter().find(|c| **c == code) {
-        return known;
-    }
-    if JWT_ERROR_CODES.contains(&code) || code.starts_with("JWT") {
-        return "UNAUTHENTICATED";
-    }
-    match code {
-        // The request itself is wrong: syntax, validation, variables, limits, transport.
-        "GRAPHQL_PARSE_FAILED"
-        | "GRAPHQL_VALIDATION_FAILED"
-        | "BAD_REQUEST"
-        | "OPERATION_RESOLUTION_FAILURE"
-        | "MAX_DEPTH_EXCEEDED"
-        | "MAX_ALIASES_EXCEEDED"
-        | "MAX_DIRECTIVES_EXCEEDED"
-        | "TOKEN_LIMIT_EXCEEDED"
-        | "COST_ESTIMATED_TOO_EXPENSIVE"
-        | "COST_ACTUAL_TOO_EXPENSIVE"
-        | "SUBGRAPH_COST_ESTIMATED_TOO_EXPENSIVE"
-        | "COST_INVALID_SLICING_ARGUMENTS"
-        | "PAYLOAD_TOO_LARGE_CONTENT_LENGTH"
-        | "PAYLOAD_TOO_LARGE_BODY_STREAM"
-        | "REQUEST_HEADER_FIELDS_TOO_LARGE"
-        | "INVALID_HEADER"
-        | "MISSING_CONTENT_TYPE_HEADER"
-        | "UNSUPPORTED_CONTENT_TYPE"
-        | "UNSUPPORTED_CONTENT_ENCODING"
-        | "MISSING_QUERY_PARAM"
-        | "UNPROCESSABLE_QUERY_PARAMS"
-        | "METHOD_NOT_ALLOWED"
-        | "MUTATION_NOT_ALLOWED_OVER_HTTP_GET"
-        | "SUBSCRIPTIONS_NOT_SUPPORTED"
-        | "SUBSCRIPTIONS_TRANSPORT_NOT_SUPPORTED"
-        | "PERSISTED_DOCUMENT_NOT_FOUND"
-        | "PERSISTED_DOCUMENT_ID_REQUIRED"
-        | "PERSISTED_DOCUMENT_EXTRACTION_FAILED"
-        | "READ_BODY_STREAM_ERROR"
-        | "PAYLOAD_READ_ERROR"
-        | "DECOMPRESSION_FAILED" => "BAD_USER_INPUT",
-        "UNAUTHORIZED_OPERATION"
-        | "UNAUTHORIZED_FIELD_OR_TYPE"
-        | "CSRF_PREVENTION_FAILED"
-        | "INTROSPECTION_DISABLED" => "FORBIDDEN",
-        // Validation errors carry the name of the rule they broke (`ValuesOfCorrectType`,
-        // `FieldsOnCorrectType`, ...): the document does not fit the schema.
-        _ if code.starts_with(|c: char| c.is_ascii_uppercase())
-            && code.chars().any(|c| c.is_ascii_lowercase())
-            && code.chars().all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            "BAD_USER_INPUT"
-        }
-        "GATEWAY_TIMEOUT"
-        | "SERVICE_UNAVAILABLE"
-        | "NO_SUPERGRAPH_AVAILABLE"
-        | "DOWNSTREAM_SERVICE_ERROR" => "UNAVAILABLE",
-        // A subgraph did not answer, answered garbage, or its socket failed.
-        _ if code.starts_with("SUBGRAPH_")
-            || code.starts_with("SUBREQUEST_")
-            || code.starts_with("WS_") =>
-        {
-            "UNAVAILABLE"
-        }
-        _ => "INTERNAL_SERVER_ERROR",
     }
 }
 
@@ -495,76 +372,5 @@ impl RouterPlugin for MallAccess {
             payload.status_code = hive_router::http::StatusCode::UNAUTHORIZED;
         }
         payload.proceed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_router_error_gets_a_contract_code() {
-        let table = [
-            (None, "INTERNAL_SERVER_ERROR"),
-            (Some("NOT_FOUND"), "NOT_FOUND"),
-            (Some("INSUFFICIENT_STOCK"), "INSUFFICIENT_STOCK"),
-            (Some("INVALID_JWT"), "UNAUTHENTICATED"),
-            (Some("JWT_ERROR"), "UNAUTHENTICATED"),
-            (Some("GRAPHQL_VALIDATION_FAILED"), "BAD_USER_INPUT"),
-            (Some("GRAPHQL_PARSE_FAILED"), "BAD_USER_INPUT"),
-            (Some("MAX_DEPTH_EXCEEDED"), "BAD_USER_INPUT"),
-            (Some("PAYLOAD_TOO_LARGE_CONTENT_LENGTH"), "BAD_USER_INPUT"),
-            (Some("UNAUTHORIZED_FIELD_OR_TYPE"), "FORBIDDEN"),
-            (Some("ValuesOfCorrectType"), "BAD_USER_INPUT"),
-            (Some("FieldsOnCorrectType"), "BAD_USER_INPUT"),
-            (Some("SUBGRAPH_REQUEST_TIMEOUT"), "UNAVAILABLE"),
-            (Some("SUBREQUEST_MALFORMED_RESPONSE"), "UNAVAILABLE"),
-            (Some("SUBREQUEST_HTTP_ERROR"), "UNAVAILABLE"),
-            (Some("SUBGRAPH_WEBSOCKET_CLIENT_FAILURE"), "UNAVAILABLE"),
-            (Some("GATEWAY_TIMEOUT"), "UNAVAILABLE"),
-            (Some("QUERY_PLAN_BUILD_FAILED"), "INTERNAL_SERVER_ERROR"),
-            (Some("SOMETHING_NEW"), "INTERNAL_SERVER_ERROR"),
-        ];
-        for (given, expected) in table {
-            assert_eq!(contract_code(given), expected, "{given:?}");
-        }
-    }
-
-    #[test]
-    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let trusted = [
-            parse_proxy("10.0.0.0/8").unwrap(),
-            parse_proxy("192.168.1.1").unwrap(),
-        ];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        // A client talking to the router directly cannot choose its address.
-        assert_eq!(
-            client_address(Some(ip("203.0.113.9")), &["1.2.3.4"], &trusted),
-            Some(ip("203.0.113.9"))
-        );
-        // Behind our balancer: the address it appended, not what the client wrote before it.
-        assert_eq!(
-            client_address(Some(ip("10.0.0.2")), &["1.2.3.4, 198.51.100.7"], &trusted),
-            Some(ip("198.51.100.7"))
-        );
-        // Two proxies of ours, one header each.
-        assert_eq!(
-            client_address(
-                Some(ip("10.0.0.2")),
-                &["198.51.100.7", "192.168.1.1"],
-                &trusted
-            ),
-            Some(ip("198.51.100.7"))
-        );
-        // A trusted peer without the header, or with garbage: the nearest known hop.
-        assert_eq!(
-            client_address(Some(ip("10.0.0.2")), &[], &trusted),
-            Some(ip("10.0.0.2"))
-        );
-        assert_eq!(
-            client_address(Some(ip("10.0.0.2")), &["nonsense"], &trusted),
-            Some(ip("10.0.0.2"))
-        );
-        assert!(parse_proxy("not an ip").is_err());
     }
 }

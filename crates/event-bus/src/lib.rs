@@ -15,6 +15,7 @@
 pub mod consumer;
 pub mod live;
 pub mod outbox;
+pub mod schema;
 pub mod settle;
 
 use chrono::{DateTime, Utc};

@@ -18,22 +18,7 @@ use uuid::Uuid;
 
 use crate::{Event, stream_key};
 
-diesel::table! {
-    outbox (seq) {
-        seq -> Int8,
-        id -> Uuid,
-        stream -> Text,
-        name -> Text,
-        version -> Int4,
-        aggregate_id -> Text,
-        payload -> Text,
-        traceparent -> Nullable<Text>,
-        occurred_at -> Timestamptz,
-        published_at -> Nullable<Timestamptz>,
-        entry_id -> Nullable<Text>,
-        acked_at -> Nullable<Timestamptz>,
-    }
-}
+pub use crate::schema::outbox;
 
 /// An event to insert into the outbox.
 #[derive(Clone, Debug, Insertable)]

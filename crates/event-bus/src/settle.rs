@@ -23,7 +23,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use service_kit::redis::redis;
 use service_kit::{DbPool, Redis};
 
-use crate::outbox::outbox;
+use crate::schema::outbox;
 use crate::{Event, consumer, stream_key};
 
 /// The consumer groups of each stream: an event is settled when all of them handled it.
