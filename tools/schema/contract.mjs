@@ -11,7 +11,7 @@
 // failure). Once every operation is listed, every one is required again. --update rewrites
 // the list with every operation that validates today. The typed client, the playground's
 // examples and the tests that send contract operations use the listed ones only
-// (contract-operations.mjs, tests/e2e/support).
+// (contract-operations.mjs, crates/e2e-harness).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
