@@ -89,7 +89,7 @@ pub async fn lock(
 }
 
 /// Whether the session exists and is not revoked.
-pub async fn is_live(conn: &mut AsyncPgConnection, session: Uuid) -> QueryResult<bool> {
+pub async fn is_unrevoked(conn: &mut AsyncPgConnection, session: Uuid) -> QueryResult<bool> {
     Ok(sessions::table
         .find(session)
         .filter(sessions::revoked_at.is_null())
@@ -99,8 +99,8 @@ pub async fn is_live(conn: &mut AsyncPgConnection, session: Uuid) -> QueryResult
         == 1)
 }
 
-/// Live (unrevoked) sessions of `user`.
-pub async fn live_of(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Vec<Uuid>> {
+/// Unrevoked sessions of `user`.
+pub async fn unrevoked_of(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Vec<Uuid>> {
     sessions::table
         .filter(sessions::user_id.eq(user))
         .filter(sessions::revoked_at.is_null())
@@ -109,8 +109,8 @@ pub async fn live_of(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Ve
         .await
 }
 
-/// Live sessions of `user` other than `current`.
-pub async fn others_live_of(
+/// Unrevoked sessions of `user` other than `current`.
+pub async fn other_unrevoked_of(
     conn: &mut AsyncPgConnection,
     user: Uuid,
     current: Uuid,

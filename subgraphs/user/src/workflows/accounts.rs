@@ -100,7 +100,7 @@ pub async fn change_password(
     db::users::set_password_hash(conn, user, new_hash)
         .await
         .map_err(ApiError::from)?;
-    let others = db::sessions::others_live_of(conn, user, session)
+    let others = db::sessions::other_unrevoked_of(conn, user, session)
         .await
         .map_err(ApiError::from)?;
     sessions::revoke(conn, access, &others, "password changed").await

@@ -224,9 +224,9 @@ pub async fn refresh(
                 .query_async(&mut redis)
                 .await
                 .map_err(unavailable)?;
-            let live = db::sessions::is_live(conn, session).await?;
+            let unrevoked = db::sessions::is_unrevoked(conn, session).await?;
             match kept.and_then(|json| serde_json::from_str::<GracePair>(&json).ok()) {
-                Some(kept) if live => Ok(TokenPair {
+                Some(kept) if unrevoked => Ok(TokenPair {
                     access_token: kept.access_token,
                     refresh_token: kept.refresh_token,
                     expires_in: kept.expires_in,
@@ -267,13 +267,13 @@ pub async fn revoke(
     records::end_sessions(access.redis(), ids).await
 }
 
-/// Revokes every live session of `user`.
+/// Revokes every unrevoked session of `user`.
 pub async fn revoke_all(
     conn: &mut AsyncPgConnection,
     access: &Access,
     user: Uuid,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let live = db::sessions::live_of(conn, user).await?;
-    revoke(conn, access, &live, reason).await
+    let sessions = db::sessions::unrevoked_of(conn, user).await?;
+    revoke(conn, access, &sessions, reason).await
 }
