@@ -1,7 +1,11 @@
-//! Catalog administration through the router: permissions, validation, soft delete, and
-//! stock that never goes below zero under concurrent adjustments.
+//! Catalog administration through the router: permissions, validation, soft delete,
+//! stock that never goes below zero under concurrent adjustments, and brands.
 
 use crate::support;
+
+/// Brands (`tests/e2e/catalog_admin/brands.rs`).
+#[path = "catalog_admin/brands.rs"]
+mod brands;
 
 use futures::future::join_all;
 use serde_json::{Value, json};

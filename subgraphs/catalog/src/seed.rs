@@ -1,11 +1,14 @@
-//! The demo catalog: a two-level category tree and 212 products (English and Chinese names,
-//! a few drafts, archived and sold-out items). Ids derive from names, so inserting twice
-//! changes nothing and other subgraphs' demo data can point at these products.
+//! The demo catalog: a two-level category tree, 212 products (English and Chinese names, a
+//! few drafts, archived and sold-out items) and a few brands. Ids derive from names, so
+//! inserting twice changes nothing and other subgraphs' demo data can point at these
+//! products.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use service_kit::DbPool;
 use service_kit::demo::{demo_id, slug};
+use uuid::Uuid;
 
+use crate::db::brands::{self, BrandRow};
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::{categories, products};
 
@@ -216,6 +219,49 @@ const TREE: &Tree = &[
     ),
 ];
 
+/// The demo brands and the leaf categories each is offered in.
+const BRANDS: &[(&str, &[&str])] = &[
+    (
+        "Apple",
+        &[
+            "Phones 手机",
+            "Audio 影音",
+            "Laptops 笔记本",
+            "Tablets 平板",
+        ],
+    ),
+    ("Xiaomi 小米", &["Phones 手机", "Tablets 平板"]),
+    (
+        "Huawei 华为",
+        &["Phones 手机", "Audio 影音", "Tablets 平板"],
+    ),
+    ("OPPO", &["Phones 手机"]),
+    ("vivo", &["Phones 手机"]),
+    ("Sony", &["Audio 影音"]),
+    ("Li-Ning 李宁", &["Sneakers 运动鞋"]),
+];
+
+/// The demo brand rows, with the (brand, category) pairs they are offered in. Ids derive
+/// from names (`demo_id("brand", slug(name))`).
+pub fn demo_brands() -> Vec<(BrandRow, Vec<Uuid>)> {
+    BRANDS
+        .iter()
+        .map(|(name, leaves)| {
+            let row = BrandRow {
+                id: demo_id("brand", &slug(name)),
+                name: (*name).to_owned(),
+                logo_url: None,
+                created_at: epoch(),
+            };
+            let categories = leaves
+                .iter()
+                .map(|leaf| demo_id("category", &slug(leaf)))
+                .collect();
+            (row, categories)
+        })
+        .collect()
+}
+
 /// The demo category rows, parents before children.
 pub fn demo_categories() -> Vec<CategoryRow> {
     let created_at = epoch();
@@ -302,10 +348,17 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
     let inserted_categories = categories::insert_missing(&mut conn, demo_categories()).await?;
     let inserted_products = products::insert_missing(&mut conn, demo_products()).await?;
-    if inserted_categories + inserted_products > 0 {
+    let brands = demo_brands();
+    let rows: Vec<BrandRow> = brands.iter().map(|(row, _)| row.clone()).collect();
+    let inserted_brands = brands::insert_missing(&mut conn, &rows).await?;
+    for (brand, categories) in &brands {
+        brands::offer_in(&mut conn, brand.id, categories).await?;
+    }
+    if inserted_categories + inserted_products + inserted_brands > 0 {
         tracing::info!(
             categories = inserted_categories,
             products = inserted_products,
+            brands = inserted_brands,
             "seeded demo catalog"
         );
     }
@@ -328,5 +381,13 @@ mod tests {
         assert!(categories.iter().any(|c| c.parent_id.is_some()));
         assert!(products.iter().any(|p| p.stock == 0));
         assert!(products.iter().any(|p| p.status != "ACTIVE"));
+        let category_ids: HashSet<_> = categories.iter().map(|c| c.id).collect();
+        for (brand, offered_in) in demo_brands() {
+            assert!(
+                offered_in.iter().all(|c| category_ids.contains(c)),
+                "{} is offered in a category that is not in the demo tree",
+                brand.name
+            );
+        }
     }
 }

@@ -48,6 +48,15 @@ pub async fn exists(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool>
         .await
 }
 
+/// How many of `ids` are categories.
+pub async fn count_existing(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<i64> {
+    categories::table
+        .filter(categories::id.eq_any(ids))
+        .count()
+        .get_result(conn)
+        .await
+}
+
 /// How many categories are directly under `parent` (at the top for `None`).
 pub async fn count_children(
     conn: &mut AsyncPgConnection,

@@ -1,5 +1,6 @@
 //! The catalog's tables, rows and stock reservations.
 
+pub mod brands;
 pub mod categories;
 pub mod flash_purchases;
 pub mod flash_sales;

@@ -91,3 +91,22 @@ diesel::joinable!(flash_sale_purchases -> flash_sales (sale_id));
 diesel::joinable!(flash_sales -> products (product_id));
 diesel::allow_tables_to_appear_in_same_query!(flash_sales, products);
 diesel::allow_tables_to_appear_in_same_query!(flash_sale_purchases, flash_sales);
+
+diesel::table! {
+    brands (id) {
+        id -> Uuid,
+        name -> Text,
+        logo_url -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    brand_categories (brand_id, category_id) {
+        brand_id -> Uuid,
+        category_id -> Uuid,
+    }
+}
+
+diesel::joinable!(brand_categories -> brands (brand_id));
+diesel::allow_tables_to_appear_in_same_query!(brands, brand_categories);

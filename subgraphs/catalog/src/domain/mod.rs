@@ -1,5 +1,8 @@
-//! The catalog's rules, without I/O: search tokenising and ranking, flash-sale bounds.
+//! The catalog's rules, without I/O: products and brands, search tokenising and ranking,
+//! flash-sale bounds.
 
+pub mod brands;
 pub mod flash_sales;
 pub mod products;
 pub mod search;
+pub mod urls;

@@ -1,5 +1,6 @@
 //! The catalog's GraphQL schema.
 
+pub mod brands;
 pub mod flash_purchases;
 pub mod flash_sales;
 pub mod listing;

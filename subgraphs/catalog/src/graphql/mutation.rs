@@ -7,6 +7,8 @@ use service_kit::ApiError;
 use service_kit::validate::{optional_text, required_text};
 use uuid::Uuid;
 
+use crate::domain::urls::check_url;
+
 use super::types::{Category, Product, ProductStatus};
 use crate::db::categories;
 use crate::db::models::ProductRow;
@@ -30,6 +32,7 @@ pub struct Mutation(
     ProductMutation,
     super::flash_sales::FlashSaleMutation,
     super::flash_purchases::FlashPurchaseMutation,
+    super::brands::BrandMutation,
 );
 
 /// Category administration.
@@ -118,19 +121,6 @@ fn check_price(field: &str, price: i32) -> Result<i64, ApiError> {
     Ok(i64::from(price))
 }
 
-fn check_image_url(field: &str, url: Option<&str>) -> Result<Option<String>, ApiError> {
-    match url.map(str::trim).filter(|u| !u.is_empty()) {
-        None => Ok(None),
-        Some(url) => {
-            let url = optional_text(field, url, 2048)?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(' ') {
-                return Err(ApiError::bad_input(field, "must be an http(s) URL"));
-            }
-            Ok(Some(url.to_owned()))
-        }
-    }
-}
-
 fn check_currency(field: &str, currency: Option<&str>) -> Result<String, ApiError> {
     let currency = currency.unwrap_or("CNY");
     if currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase()) {
@@ -170,7 +160,7 @@ impl ProductMutation {
         let description = optional_text("input.description", &input.description, DESCRIPTION_MAX)?
             .trim()
             .to_owned();
-        let image_url = check_image_url("input.imageUrl", input.image_url.as_deref())?;
+        let image_url = check_url("input.imageUrl", input.image_url.as_deref())?;
         let price = check_price("input.price", input.price)?;
         let currency = check_currency("input.currency", input.currency.as_deref())?;
         if input.stock < 0 {
@@ -232,10 +222,7 @@ impl ProductMutation {
             );
         }
         if input.image_url.is_some() {
-            changes.image_url = Some(check_image_url(
-                "input.imageUrl",
-                input.image_url.as_deref(),
-            )?);
+            changes.image_url = Some(check_url("input.imageUrl", input.image_url.as_deref())?);
         }
         if let Some(price) = input.price {
             changes.price_amount = Some(check_price("input.price", price)?);

@@ -40,6 +40,18 @@ impl Query {
         Ok(Some(super::flash_purchases::find(ctx, &id).await?))
     }
 
+    /// Brands by name: all of them, or (`categoryId`) those offered in that category or any
+    /// category below it (none for an unknown category). Anyone may ask.
+    async fn brands(
+        &self,
+        ctx: &Context<'_>,
+        category_id: Option<ID>,
+    ) -> Result<Option<Vec<super::brands::Brand>>> {
+        super::brands::list(ctx, category_id.as_ref())
+            .await
+            .map(Some)
+    }
+
     /// The top-level categories; their `children` form the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Option<Vec<Category>>> {
         let mut conn = service_kit::db::connection(ctx).await?;

@@ -1,6 +1,7 @@
 //! What composes statements with Redis, the cache or other subgraphs, and the transactions
 //! that decide across statements (a transaction of plain statements may stay in `db/`).
 
+pub mod brands;
 pub mod flash_purchases;
 pub mod flash_sales;
 pub mod products;

@@ -1,0 +1,2 @@
+DROP TABLE brand_categories;
+DROP TABLE brands;
