@@ -241,6 +241,21 @@ const BRANDS: &[(&str, &[&str])] = &[
     ("Li-Ning 李宁", &["Sneakers 运动鞋"]),
 ];
 
+/// The demo brand of a family: the one a word of whose name the family's name starts with
+/// (`iPhone` and the like are Apple's; a case "for iPhone" is nobody's), if any.
+fn brand_of(family: &str) -> Option<Uuid> {
+    let first = family.split(' ').next()?;
+    let brand = if ["iPhone", "iPad", "AirPods", "MacBook"].contains(&first) {
+        "Apple"
+    } else {
+        BRANDS
+            .iter()
+            .map(|(name, _)| *name)
+            .find(|brand| brand.split(' ').any(|word| word == first))?
+    };
+    Some(demo_id("brand", &slug(brand)))
+}
+
 /// The demo brand rows, with the (brand, category) pairs they are offered in. Ids derive
 /// from names (`demo_id("brand", slug(name))`).
 pub fn demo_brands() -> Vec<(BrandRow, Vec<Uuid>)> {
@@ -329,6 +344,7 @@ pub fn demo_products() -> Vec<ProductRow> {
                         created_at,
                         updated_at: created_at,
                         version: 1,
+                        brand_id: brand_of(family.name),
                     });
                 }
             }
@@ -347,13 +363,14 @@ fn epoch() -> DateTime<Utc> {
 pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
     let inserted_categories = categories::insert_missing(&mut conn, demo_categories()).await?;
-    let inserted_products = products::insert_missing(&mut conn, demo_products()).await?;
+    // Brands before the products that name them.
     let brands = demo_brands();
     let rows: Vec<BrandRow> = brands.iter().map(|(row, _)| row.clone()).collect();
     let inserted_brands = brands::insert_missing(&mut conn, &rows).await?;
     for (brand, categories) in &brands {
         brands::offer_in(&mut conn, brand.id, categories).await?;
     }
+    let inserted_products = products::insert_missing(&mut conn, demo_products()).await?;
     if inserted_categories + inserted_products + inserted_brands > 0 {
         tracing::info!(
             categories = inserted_categories,
@@ -381,6 +398,18 @@ mod tests {
         assert!(categories.iter().any(|c| c.parent_id.is_some()));
         assert!(products.iter().any(|p| p.stock == 0));
         assert!(products.iter().any(|p| p.status != "ACTIVE"));
+        let branded = products.iter().filter(|p| p.brand_id.is_some()).count();
+        assert!(
+            branded >= 40 && branded < products.len(),
+            "{branded} branded"
+        );
+        let brand_ids: HashSet<_> = demo_brands().iter().map(|(b, _)| b.id).collect();
+        assert!(
+            products
+                .iter()
+                .filter_map(|p| p.brand_id)
+                .all(|b| brand_ids.contains(&b))
+        );
         let category_ids: HashSet<_> = categories.iter().map(|c| c.id).collect();
         for (brand, offered_in) in demo_brands() {
             assert!(

@@ -106,9 +106,11 @@ async fn brands_are_created_by_catalog_admins_and_listed_by_category_subtree() {
     );
     assert_eq!(brands(&system, Some(&child)).await, ["Naturehike"]);
     let unknown = demo_id("category", "no such category").to_string();
-    assert!(brands(&system, Some(&unknown)).await.is_empty());
-    let bad_id = system.graphql(BRANDS, json!({ "c": "not-an-id" })).await;
-    assert_eq!(error_codes(&bad_id), ["BAD_USER_INPUT"], "{bad_id}");
+    for category in [unknown.as_str(), "not-an-id"] {
+        let refused = system.graphql(BRANDS, json!({ "c": category })).await;
+        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+        assert_eq!(refused["errors"][0]["extensions"]["field"], "categoryId");
+    }
 
     // Bad input names its field and creates nothing.
     let before = brands(&system, None).await;
@@ -178,5 +180,101 @@ async fn brands_are_created_by_catalog_admins_and_listed_by_category_subtree() {
         1,
         "{all:?}"
     );
+    system.stop().await;
+}
+
+const LIST: &str = "query($f: ProductFilter) { products(first: 100, filter: $f) { totalCount \
+    edges { node { name brand { id name } } } } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn products_carry_their_brand_and_the_listing_filters_by_brands() {
+    let system = System::start().await;
+    let listed = |filter: Value| system.graphql(LIST, json!({ "f": filter }));
+    let total = |response: &Value| {
+        response["data"]["products"]["totalCount"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{response}"))
+    };
+    // The demo's Apple products: only they, each naming its brand.
+    let apple = demo_id("brand", &slug("Apple")).to_string();
+    let sony = demo_id("brand", &slug("Sony")).to_string();
+    let apples = listed(json!({ "brandIds": [apple] })).await;
+    assert!(total(&apples) > 0, "{apples}");
+    for edge in apples["data"]["products"]["edges"].as_array().unwrap() {
+        assert_eq!(edge["node"]["brand"]["name"], "Apple", "{edge}");
+    }
+    let sonys = total(&listed(json!({ "brandIds": [sony] })).await);
+    let both = total(&listed(json!({ "brandIds": [apple, sony] })).await);
+    assert_eq!(both, total(&apples) + sonys, "any of the brands");
+    let everything = total(&listed(json!({})).await);
+    assert_eq!(total(&listed(json!({ "brandIds": [] })).await), everything);
+    let bad = listed(json!({ "brandIds": ["not-an-id"] })).await;
+    assert_eq!(error_codes(&bad), ["BAD_USER_INPUT"], "{bad}");
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "filter.brandIds");
+
+    // A product is created with a brand and moved to another; the product read (through the
+    // cache) shows the change at once.
+    let admin = system.admin_token().await;
+    let brand =
+        |name: &str| system.graphql_as(&admin, CREATE_BRAND, json!({ "input": { "name": name } }));
+    let first = brand("Lamy").await["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = brand("Pelikan").await["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = "mutation($input: CreateProductInput!) { createProduct(input: $input) { id brand { name } } }";
+    let input = |brand: &str| {
+        json!({ "input": { "name": "Fountain pen", "description": "Writes", "price": 19900,
+            "stock": 5, "brandId": brand } })
+    };
+    let unknown = demo_id("brand", "no such brand").to_string();
+    let refused = system.graphql_as(&admin, create, input(&unknown)).await;
+    assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "input.brandId");
+    assert_eq!(
+        total(&listed(json!({})).await),
+        everything,
+        "nothing was created"
+    );
+    let created = system.graphql_as(&admin, create, input(&first)).await;
+    assert_eq!(
+        created["data"]["createProduct"]["brand"]["name"], "Lamy",
+        "{created}"
+    );
+    let id = created["data"]["createProduct"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = "query($id: ID!) { product(id: $id) { brand { name } } }";
+    let before = system.graphql(read, json!({ "id": id })).await;
+    assert_eq!(
+        before["data"]["product"]["brand"]["name"], "Lamy",
+        "{before}"
+    );
+    let moved = system
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!, $b: ID!) { updateProduct(id: $id, input: { brandId: $b }) { brand { name } } }",
+            json!({ "id": id, "b": second }),
+        )
+        .await;
+    assert_eq!(
+        moved["data"]["updateProduct"]["brand"]["name"], "Pelikan",
+        "{moved}"
+    );
+    let after = system.graphql(read, json!({ "id": id })).await;
+    assert_eq!(
+        after["data"]["product"]["brand"]["name"], "Pelikan",
+        "{after}"
+    );
+    assert_eq!(
+        total(&listed(json!({ "brandIds": [second] })).await),
+        1,
+        "the listing follows"
+    );
+    assert_eq!(total(&listed(json!({ "brandIds": [first] })).await), 0);
     system.stop().await;
 }

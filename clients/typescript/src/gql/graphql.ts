@@ -79,6 +79,8 @@ export type CreateFlashSaleInput = {
 
 /** A new product. */
 export type CreateProductInput = {
+  /** Its brand (see `brands`). */
+  brandId?: string | null | undefined;
   categoryId?: string | null | undefined;
   /** ISO 4217 code (default `CNY`). */
   currency?: string | null | undefined;
@@ -180,6 +182,8 @@ export type PaymentStatus =
 
 /** Which products to list. */
 export type ProductFilter = {
+  /** Products of any of these brands (at most 100; an empty list filters nothing). */
+  brandIds?: Array<string> | null | undefined;
   /** A category, including all its sub-categories. */
   categoryId?: string | null | undefined;
   /** Only products that can be bought now (`true`) or only sold-out ones (`false`). */
@@ -252,6 +256,8 @@ export type ShippingAddressInput = {
 
 /** Changes to a product; omitted fields stay as they are. */
 export type UpdateProductInput = {
+  /** Its brand (see `brands`). */
+  brandId?: string | null | undefined;
   categoryId?: string | null | undefined;
   description?: string | null | undefined;
   imageUrl?: string | null | undefined;

@@ -51,6 +51,22 @@ pub async fn offer_in(
         .map(drop)
 }
 
+/// Whether brand `id` exists.
+pub async fn exists(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(brands::table.find(id)))
+        .get_result(conn)
+        .await
+}
+
+/// The brands with these ids (unknown ids are left out).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<BrandRow>> {
+    brands::table
+        .filter(brands::id.eq_any(ids))
+        .select(BrandRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// Every brand, by name (whatever its case), then id.
 pub async fn all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<BrandRow>> {
     brands::table

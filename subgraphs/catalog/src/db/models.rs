@@ -35,4 +35,7 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
     /// Incremented by every write: orders concurrent writes for the cache.
     pub version: i64,
+    /// The brand; rows cached before brands existed have none.
+    #[serde(default)]
+    pub brand_id: Option<Uuid>,
 }

@@ -68,6 +68,7 @@ pub struct ProductChanges {
     pub price_amount: Option<i64>,
     pub category_id: Option<Option<Uuid>>,
     pub status: Option<String>,
+    pub brand_id: Option<Option<Uuid>>,
     pub updated_at: chrono::DateTime<Utc>,
 }
 
@@ -181,6 +182,8 @@ pub struct ListingConditions {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub in_stock: Option<bool>,
+    /// Any of these brands.
+    pub brands: Option<Vec<Uuid>>,
 }
 
 impl ListingConditions {
@@ -213,6 +216,9 @@ impl ListingConditions {
         }
         if let Some(max) = self.max_price {
             query = query.filter(products::price_amount.le(max));
+        }
+        if let Some(brands) = &self.brands {
+            query = query.filter(products::brand_id.eq_any(brands.clone()));
         }
         match self.in_stock {
             Some(true) => query.filter(products::stock.gt(0)),

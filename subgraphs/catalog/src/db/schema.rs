@@ -25,6 +25,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        brand_id -> Nullable<Uuid>,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ListingFilter {
     pub max_price: Option<i64>,
     /// Only products that can be bought now (`true`) or only sold-out ones (`false`).
     pub in_stock: Option<bool>,
+    /// Products of any of these brands.
+    pub brands: Option<Vec<Uuid>>,
 }
 
 /// Where a page ends, for the sort (and search) it was made with. Ties are broken by id.

@@ -29,7 +29,12 @@ pub struct ProductFilter {
     pub max_price: Option<i32>,
     /// Only products that can be bought now (`true`) or only sold-out ones (`false`).
     pub in_stock: Option<bool>,
+    /// Products of any of these brands (at most 100; an empty list filters nothing).
+    pub brand_ids: Option<Vec<ID>>,
 }
+
+/// Most brands one filter may name.
+pub const MAX_BRANDS: usize = 100;
 
 impl ProductFilter {
     /// The filter with its values checked.
@@ -64,12 +69,27 @@ impl ProductFilter {
                     .map_err(|_| ApiError::bad_input("filter.categoryId", "is not a category id"))
             })
             .transpose()?;
+        let brands = match self.brand_ids.as_deref() {
+            None | Some([]) => None,
+            Some(ids) if ids.len() > MAX_BRANDS => {
+                return Err(ApiError::bad_input(
+                    "filter.brandIds",
+                    format!("at most {MAX_BRANDS} brands"),
+                ));
+            }
+            Some(ids) => Some(
+                ids.iter()
+                    .map(|id| service_kit::validate::id("filter.brandIds", id))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(ListingFilter {
             search,
             category,
             min_price,
             max_price,
             in_stock: self.in_stock,
+            brands,
         })
     }
 }

@@ -9,6 +9,7 @@ use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::cache::{MemoryCategories, ProductCache};
+use crate::db::brands::{self, BrandRow};
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::{categories, products};
 
@@ -88,6 +89,20 @@ impl Loader<Uuid> for ChildCategoriesLoader {
     }
 }
 
+/// Brands by id.
+pub struct BrandLoader(pub DbPool);
+
+impl Loader<Uuid> for BrandLoader {
+    type Value = BrandRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, BrandRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = brands::by_ids(&mut conn, ids).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
 pub fn add_loaders(
     db: &DbPool,
@@ -106,4 +121,5 @@ pub fn add_loaders(
     };
     data.insert(batched(categories, window));
     data.insert(batched(ChildCategoriesLoader(db.clone()), window));
+    data.insert(batched(BrandLoader(db.clone()), window));
 }

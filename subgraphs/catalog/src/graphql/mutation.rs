@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::domain::urls::check_url;
 
 use super::types::{Category, Product, ProductStatus};
-use crate::db::categories;
 use crate::db::models::ProductRow;
 use crate::db::products::ProductChanges;
+use crate::db::{brands, categories};
 use crate::workflows::products;
 
 /// A new category.
@@ -89,6 +89,8 @@ pub struct CreateProductInput {
     stock: i32,
     /// Default `ACTIVE`.
     status: Option<ProductStatus>,
+    /// Its brand (see `brands`).
+    brand_id: Option<ID>,
 }
 
 /// Changes to a product; omitted fields stay as they are.
@@ -100,6 +102,8 @@ pub struct UpdateProductInput {
     price: Option<i32>,
     category_id: Option<ID>,
     status: Option<ProductStatus>,
+    /// Its brand (see `brands`).
+    brand_id: Option<ID>,
 }
 
 /// Longest description, in characters.
@@ -146,6 +150,20 @@ async fn check_category(
     }
 }
 
+/// `id` as a brand that exists; `BAD_USER_INPUT` naming `field` otherwise.
+async fn check_brand(
+    conn: &mut diesel_async::AsyncPgConnection,
+    field: &str,
+    id: &str,
+) -> Result<Uuid, ApiError> {
+    let id = parse_uuid(field, id)?;
+    if brands::exists(conn, id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_input(field, "no such brand"))
+    }
+}
+
 #[Object]
 impl ProductMutation {
     /// Adds a product. Needs `catalog:product:write`.
@@ -171,6 +189,10 @@ impl ProductMutation {
             Some(id) => Some(check_category(&mut conn, "input.categoryId", id).await?),
             None => None,
         };
+        let brand_id = match &input.brand_id {
+            Some(id) => Some(check_brand(&mut conn, "input.brandId", id).await?),
+            None => None,
+        };
         let now = Utc::now();
         let row = ProductRow {
             id: Uuid::now_v7(),
@@ -190,6 +212,7 @@ impl ProductMutation {
             created_at: now,
             updated_at: now,
             version: 1,
+            brand_id,
         };
         let row = products::add_product(&mut conn, ctx.data_opt(), row, actor).await?;
         Ok(Product(row))
@@ -234,6 +257,9 @@ impl ProductMutation {
         }
         if let Some(status) = input.status {
             changes.status = Some(status.as_db().to_owned());
+        }
+        if let Some(brand) = &input.brand_id {
+            changes.brand_id = Some(Some(check_brand(&mut conn, "input.brandId", brand).await?));
         }
         let row = products::change_product(&mut conn, ctx.data_opt(), id, changes).await?;
         Ok(Product(row))

@@ -41,7 +41,7 @@ impl Query {
     }
 
     /// Brands by name: all of them, or (`categoryId`) those offered in that category or any
-    /// category below it (none for an unknown category). Anyone may ask.
+    /// category below it (an unknown category is `BAD_USER_INPUT`). Anyone may ask.
     async fn brands(
         &self,
         ctx: &Context<'_>,

@@ -102,6 +102,15 @@ impl Product {
         Ok(loader.load_one(category_id).await?.map(Category))
     }
 
+    /// Brand or manufacturer.
+    async fn brand(&self, ctx: &Context<'_>) -> Result<Option<super::brands::Brand>> {
+        let Some(brand_id) = self.0.brand_id else {
+            return Ok(None);
+        };
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::BrandLoader>>();
+        Ok(loader.load_one(brand_id).await?.map(super::brands::Brand))
+    }
+
     /// At least one unit can be bought.
     async fn in_stock(&self) -> bool {
         self.0.stock > 0

@@ -43,7 +43,8 @@ pub async fn create(conn: &mut AsyncPgConnection, brand: NewBrand) -> Result<Bra
     .await
 }
 
-/// Every brand, or (`category`) those offered in it or any category below it.
+/// Every brand, or (`category`) those offered in it or any category below it; an unknown
+/// category is `BAD_USER_INPUT` (as in the products' filter).
 pub async fn list(
     conn: &mut AsyncPgConnection,
     category: Option<Uuid>,
@@ -53,10 +54,9 @@ pub async fn list(
         Some(category) => {
             let subtree = categories::subtree(conn, category).await?;
             if subtree.is_empty() {
-                Vec::new()
-            } else {
-                brands::offered_in(conn, &subtree).await?
+                return Err(ApiError::bad_input("categoryId", "no such category"));
             }
+            brands::offered_in(conn, &subtree).await?
         }
     })
 }

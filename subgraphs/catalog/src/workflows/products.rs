@@ -83,6 +83,7 @@ async fn look_up(
         min_price: filter.min_price,
         max_price: filter.max_price,
         in_stock: filter.in_stock,
+        brands: filter.brands,
     })
 }
 
