@@ -79,6 +79,8 @@ export type CreateFlashSaleInput = {
 
 /** A new product. */
 export type CreateProductInput = {
+  /** Specification shared by every variant, e.g. Material: cotton (at most 50; a name once). */
+  attributes?: Array<ProductAttributeInput> | null | undefined;
   /** Its brand (see `brands`). */
   brandId?: string | null | undefined;
   categoryId?: string | null | undefined;
@@ -88,6 +90,11 @@ export type CreateProductInput = {
   description: string;
   /** An http(s) URL. */
   imageUrl?: string | null | undefined;
+  /**
+   * The gallery, in display order (at most 20); without `imageUrl`, the first is the main
+   * picture.
+   */
+  images?: Array<ProductImageInput> | null | undefined;
   /** 1 to 200 characters. */
   name: string;
   /** Minor units, 0 or more. */
@@ -180,6 +187,14 @@ export type PaymentStatus =
   /** Paid. */
   | 'SUCCEEDED';
 
+/** A specification attribute. */
+export type ProductAttributeInput = {
+  /** 1 to 50 characters. */
+  name: string;
+  /** 1 to 200 characters. */
+  value: string;
+};
+
 /** Which products to list. */
 export type ProductFilter = {
   /** Products of any of these brands (at most 100; an empty list filters nothing). */
@@ -198,6 +213,14 @@ export type ProductFilter = {
    * products match as typed). Up to 100 characters.
    */
   search?: string | null | undefined;
+};
+
+/** A picture of a product's gallery. */
+export type ProductImageInput = {
+  /** Up to 200 characters. */
+  alt?: string | null | undefined;
+  /** An http(s) URL. */
+  url: string;
 };
 
 /** Order of the listing. */
@@ -256,11 +279,15 @@ export type ShippingAddressInput = {
 
 /** Changes to a product; omitted fields stay as they are. */
 export type UpdateProductInput = {
+  /** Replaces the attributes. */
+  attributes?: Array<ProductAttributeInput> | null | undefined;
   /** Its brand (see `brands`). */
   brandId?: string | null | undefined;
   categoryId?: string | null | undefined;
   description?: string | null | undefined;
   imageUrl?: string | null | undefined;
+  /** Replaces the gallery. */
+  images?: Array<ProductImageInput> | null | undefined;
   name?: string | null | undefined;
   price?: number | null | undefined;
   status?: ProductStatus | null | undefined;

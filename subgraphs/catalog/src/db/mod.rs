@@ -2,6 +2,7 @@
 
 pub mod brands;
 pub mod categories;
+pub mod details;
 pub mod flash_purchases;
 pub mod flash_sales;
 pub mod models;

@@ -111,3 +111,21 @@ diesel::table! {
 
 diesel::joinable!(brand_categories -> brands (brand_id));
 diesel::allow_tables_to_appear_in_same_query!(brands, brand_categories);
+
+diesel::table! {
+    product_images (product_id, position) {
+        product_id -> Uuid,
+        position -> Int4,
+        url -> Text,
+        alt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    product_attributes (product_id, position) {
+        product_id -> Uuid,
+        position -> Int4,
+        name -> Text,
+        value -> Text,
+    }
+}

@@ -2,6 +2,7 @@
 //! flash-sale bounds.
 
 pub mod brands;
+pub mod details;
 pub mod flash_sales;
 pub mod products;
 pub mod search;

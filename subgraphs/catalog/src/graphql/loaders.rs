@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::cache::{MemoryCategories, ProductCache};
 use crate::db::brands::{self, BrandRow};
+use crate::db::details::{self, AttributeRow, ImageRow};
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::{categories, products};
 
@@ -103,6 +104,34 @@ impl Loader<Uuid> for BrandLoader {
     }
 }
 
+/// The galleries of products, by product id, in display order.
+pub struct ImagesLoader(pub DbPool);
+
+impl Loader<Uuid> for ImagesLoader {
+    type Value = Vec<ImageRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<ImageRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = details::images_of(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.product_id))
+    }
+}
+
+/// The specification attributes of products, by product id, in display order.
+pub struct AttributesLoader(pub DbPool);
+
+impl Loader<Uuid> for AttributesLoader {
+    type Value = Vec<AttributeRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<AttributeRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = details::attributes_of(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.product_id))
+    }
+}
+
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
 pub fn add_loaders(
     db: &DbPool,
@@ -122,4 +151,6 @@ pub fn add_loaders(
     data.insert(batched(categories, window));
     data.insert(batched(ChildCategoriesLoader(db.clone()), window));
     data.insert(batched(BrandLoader(db.clone()), window));
+    data.insert(batched(ImagesLoader(db.clone()), window));
+    data.insert(batched(AttributesLoader(db.clone()), window));
 }

@@ -7,7 +7,9 @@ use service_kit::ApiError;
 use service_kit::validate::{optional_text, required_text};
 use uuid::Uuid;
 
+use crate::domain::details::{check_attributes, check_images};
 use crate::domain::urls::check_url;
+use crate::workflows::products::Details;
 
 use super::types::{Category, Product, ProductStatus};
 use crate::db::models::ProductRow;
@@ -91,6 +93,55 @@ pub struct CreateProductInput {
     status: Option<ProductStatus>,
     /// Its brand (see `brands`).
     brand_id: Option<ID>,
+    /// The gallery, in display order (at most 20); without `imageUrl`, the first is the main
+    /// picture.
+    images: Option<Vec<ProductImageInput>>,
+    /// Specification shared by every variant, e.g. Material: cotton (at most 50; a name once).
+    attributes: Option<Vec<ProductAttributeInput>>,
+}
+
+/// A picture of a product's gallery.
+#[derive(InputObject)]
+pub struct ProductImageInput {
+    /// An http(s) URL.
+    url: String,
+    /// Up to 200 characters.
+    alt: Option<String>,
+}
+
+/// A specification attribute.
+#[derive(InputObject)]
+pub struct ProductAttributeInput {
+    /// 1 to 50 characters.
+    name: String,
+    /// 1 to 200 characters.
+    value: String,
+}
+
+/// The gallery and attributes given, checked under `input.images` / `input.attributes`.
+fn check_details(
+    images: Option<&[ProductImageInput]>,
+    attributes: Option<&[ProductAttributeInput]>,
+) -> Result<Details, ApiError> {
+    let images = images
+        .map(|images| {
+            let pairs: Vec<_> = images
+                .iter()
+                .map(|i| (i.url.clone(), i.alt.clone()))
+                .collect();
+            check_images("input.images", &pairs)
+        })
+        .transpose()?;
+    let attributes = attributes
+        .map(|attributes| {
+            let pairs: Vec<_> = attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect();
+            check_attributes("input.attributes", &pairs)
+        })
+        .transpose()?;
+    Ok(Details { images, attributes })
 }
 
 /// Changes to a product; omitted fields stay as they are.
@@ -104,6 +155,10 @@ pub struct UpdateProductInput {
     status: Option<ProductStatus>,
     /// Its brand (see `brands`).
     brand_id: Option<ID>,
+    /// Replaces the gallery.
+    images: Option<Vec<ProductImageInput>>,
+    /// Replaces the attributes.
+    attributes: Option<Vec<ProductAttributeInput>>,
 }
 
 /// Longest description, in characters.
@@ -178,7 +233,14 @@ impl ProductMutation {
         let description = optional_text("input.description", &input.description, DESCRIPTION_MAX)?
             .trim()
             .to_owned();
-        let image_url = check_url("input.imageUrl", input.image_url.as_deref())?;
+        let given = check_details(input.images.as_deref(), input.attributes.as_deref())?;
+        let image_url = check_url("input.imageUrl", input.image_url.as_deref())?.or_else(|| {
+            given
+                .images
+                .as_ref()
+                .and_then(|images| images.first())
+                .map(|image| image.url.clone())
+        });
         let price = check_price("input.price", input.price)?;
         let currency = check_currency("input.currency", input.currency.as_deref())?;
         if input.stock < 0 {
@@ -214,7 +276,7 @@ impl ProductMutation {
             version: 1,
             brand_id,
         };
-        let row = products::add_product(&mut conn, ctx.data_opt(), row, actor).await?;
+        let row = products::add_product(&mut conn, ctx.data_opt(), row, &given, actor).await?;
         Ok(Product(row))
     }
 
@@ -227,6 +289,7 @@ impl ProductMutation {
         input: UpdateProductInput,
     ) -> Result<Product> {
         let id = parse_uuid("id", &id)?;
+        let given = check_details(input.images.as_deref(), input.attributes.as_deref())?;
         let mut conn = service_kit::db::connection(ctx).await?;
         // Only the fields given are written, so concurrent updates of different fields (and
         // concurrent `adjustStock` calls) never undo each other.
@@ -261,7 +324,7 @@ impl ProductMutation {
         if let Some(brand) = &input.brand_id {
             changes.brand_id = Some(Some(check_brand(&mut conn, "input.brandId", brand).await?));
         }
-        let row = products::change_product(&mut conn, ctx.data_opt(), id, changes).await?;
+        let row = products::change_product(&mut conn, ctx.data_opt(), id, changes, &given).await?;
         Ok(Product(row))
     }
 
@@ -276,7 +339,9 @@ impl ProductMutation {
             updated_at: Utc::now(),
             ..ProductChanges::default()
         };
-        let row = products::change_product(&mut conn, ctx.data_opt(), id, changes).await?;
+        let row =
+            products::change_product(&mut conn, ctx.data_opt(), id, changes, &Details::default())
+                .await?;
         Ok(Product(row))
     }
 

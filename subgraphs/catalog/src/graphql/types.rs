@@ -9,6 +9,7 @@ use service_kit::paging::PageInfo;
 
 use super::loaders::{CategoryLoader, ChildCategoriesLoader};
 use crate::db::models::{CategoryRow, ProductRow};
+use crate::domain::details::{Image, gallery};
 pub use crate::domain::products::ProductStatus;
 
 /// A node of the category tree.
@@ -102,6 +103,41 @@ impl Product {
         Ok(loader.load_one(category_id).await?.map(Category))
     }
 
+    /// The gallery in display order (`imageUrl` is the first).
+    async fn images(&self, ctx: &Context<'_>) -> Result<Vec<ProductImage>> {
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::ImagesLoader>>();
+        let stored = loader.load_one(self.0.id).await?.unwrap_or_default();
+        let images = stored
+            .into_iter()
+            .map(|row| Image {
+                url: row.url,
+                alt: row.alt,
+            })
+            .collect();
+        Ok(gallery(self.0.image_url.as_deref(), images)
+            .into_iter()
+            .map(|image| ProductImage {
+                url: image.url,
+                alt: image.alt,
+            })
+            .collect())
+    }
+
+    /// Specification shared by every variant, e.g. Material: cotton.
+    async fn attributes(&self, ctx: &Context<'_>) -> Result<Vec<ProductAttribute>> {
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::AttributesLoader>>();
+        Ok(loader
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| ProductAttribute {
+                name: row.name,
+                value: row.value,
+            })
+            .collect())
+    }
+
     /// Brand or manufacturer.
     async fn brand(&self, ctx: &Context<'_>) -> Result<Option<super::brands::Brand>> {
         let Some(brand_id) = self.0.brand_id else {
@@ -151,4 +187,20 @@ pub struct ProductEdge {
     pub cursor: String,
     /// The product.
     pub node: Product,
+}
+
+/// A picture of a product's gallery.
+#[derive(SimpleObject)]
+pub struct ProductImage {
+    /// An http(s) URL.
+    pub url: String,
+    /// Text for those who cannot see it.
+    pub alt: Option<String>,
+}
+
+/// A specification attribute: `Material: cotton`.
+#[derive(SimpleObject)]
+pub struct ProductAttribute {
+    pub name: String,
+    pub value: String,
 }

@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use crate::cache::ProductCache;
 use crate::db::categories;
+use crate::db::details::{self, AttributeRow, ImageRow};
 use crate::db::log_stock_change;
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::products::{self, ListedRow, ListingConditions, ProductChanges};
+use crate::domain::details::{Attribute, Image};
 use crate::domain::search::{CORRECT_BELOW, ListingFilter, Position, ProductSort, Search};
 
 /// A page of the listing.
@@ -126,15 +128,67 @@ pub async fn add_category(
     Ok(row)
 }
 
-/// Adds a product with its initial stock in the ledger (by `actor`), in one transaction.
+/// A product's gallery and attributes to write with it; `None` keeps them as they are (a new
+/// product has none).
+#[derive(Default)]
+pub struct Details {
+    pub images: Option<Vec<Image>>,
+    pub attributes: Option<Vec<Attribute>>,
+}
+
+impl Details {
+    fn is_empty(&self) -> bool {
+        self.images.is_none() && self.attributes.is_none()
+    }
+}
+
+/// Writes the given parts of `product`'s details (in the product's write transaction).
+async fn write_details(
+    conn: &mut AsyncPgConnection,
+    product: Uuid,
+    given: &Details,
+) -> Result<(), ApiError> {
+    if let Some(images) = &given.images {
+        let rows: Vec<ImageRow> = images
+            .iter()
+            .enumerate()
+            .map(|(position, image)| ImageRow {
+                product_id: product,
+                position: position as i32,
+                url: image.url.clone(),
+                alt: image.alt.clone(),
+            })
+            .collect();
+        details::replace_images(conn, product, &rows).await?;
+    }
+    if let Some(attributes) = &given.attributes {
+        let rows: Vec<AttributeRow> = attributes
+            .iter()
+            .enumerate()
+            .map(|(position, attribute)| AttributeRow {
+                product_id: product,
+                position: position as i32,
+                name: attribute.name.clone(),
+                value: attribute.value.clone(),
+            })
+            .collect();
+        details::replace_attributes(conn, product, &rows).await?;
+    }
+    Ok(())
+}
+
+/// Adds a product with its details and its initial stock in the ledger (by `actor`), in one
+/// transaction.
 pub async fn add_product(
     conn: &mut AsyncPgConnection,
     cache: Option<&ProductCache>,
     row: ProductRow,
+    given: &Details,
     actor: Uuid,
 ) -> Result<ProductRow, ApiError> {
     conn.transaction(async |conn| {
         products::insert(conn, &row).await?;
+        write_details(conn, row.id, given).await?;
         if row.stock > 0 {
             log_stock_change(
                 conn,
@@ -157,8 +211,19 @@ pub async fn change_product(
     cache: Option<&ProductCache>,
     id: Uuid,
     changes: ProductChanges,
+    given: &Details,
 ) -> Result<ProductRow, ApiError> {
-    let row = products::change(conn, id, changes).await?;
+    let row = if given.is_empty() {
+        products::change(conn, id, changes).await?
+    } else {
+        // The row first: its lock orders concurrent changes of the details too.
+        conn.transaction(async |conn| {
+            let row = products::change(conn, id, changes).await?;
+            write_details(conn, id, given).await?;
+            Ok::<_, ApiError>(row)
+        })
+        .await?
+    };
     Ok(published(cache, row).await)
 }
 
