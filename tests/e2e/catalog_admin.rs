@@ -6,6 +6,9 @@ use crate::support;
 /// Brands (`tests/e2e/catalog_admin/brands.rs`).
 #[path = "catalog_admin/brands.rs"]
 mod brands;
+/// Galleries and attributes (`tests/e2e/catalog_admin/details.rs`).
+#[path = "catalog_admin/details.rs"]
+mod details;
 
 use futures::future::join_all;
 use serde_json::{Value, json};

@@ -286,7 +286,7 @@ export type UpdateProductInput = {
   categoryId?: string | null | undefined;
   description?: string | null | undefined;
   imageUrl?: string | null | undefined;
-  /** Replaces the gallery. */
+  /** Replaces the gallery; without `imageUrl`, its first picture becomes the main one. */
   images?: Array<ProductImageInput> | null | undefined;
   name?: string | null | undefined;
   price?: number | null | undefined;

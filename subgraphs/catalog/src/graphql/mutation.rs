@@ -155,7 +155,7 @@ pub struct UpdateProductInput {
     status: Option<ProductStatus>,
     /// Its brand (see `brands`).
     brand_id: Option<ID>,
-    /// Replaces the gallery.
+    /// Replaces the gallery; without `imageUrl`, its first picture becomes the main one.
     images: Option<Vec<ProductImageInput>>,
     /// Replaces the attributes.
     attributes: Option<Vec<ProductAttributeInput>>,
@@ -309,6 +309,9 @@ impl ProductMutation {
         }
         if input.image_url.is_some() {
             changes.image_url = Some(check_url("input.imageUrl", input.image_url.as_deref())?);
+        } else if let Some(images) = &given.images {
+            // A new gallery without a main picture: its first one is.
+            changes.image_url = Some(images.first().map(|image| image.url.clone()));
         }
         if let Some(price) = input.price {
             changes.price_amount = Some(check_price("input.price", price)?);

@@ -3,6 +3,7 @@
 //! cache, so readers see them.
 
 use chrono::Utc;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use service_kit::ApiError;
 use service_kit::paging::PageRequest;
@@ -172,7 +173,19 @@ async fn write_details(
                 value: attribute.value.clone(),
             })
             .collect();
-        details::replace_attributes(conn, product, &rows).await?;
+        details::replace_attributes(conn, product, &rows)
+            .await
+            .map_err(|error| match error {
+                // The domain compares names as Rust lowercases them; PostgreSQL's lower() may
+                // fold a few letters differently (a final sigma): the index decides, and the
+                // client still learns which input is wrong.
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                    if info.constraint_name() == Some("product_attributes_name_key") =>
+                {
+                    ApiError::bad_input("input.attributes", "a name appears twice")
+                }
+                other => ApiError::from(other),
+            })?;
     }
     Ok(())
 }
