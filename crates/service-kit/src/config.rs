@@ -135,16 +135,11 @@ pub const SUBGRAPH_PORTS: [(&str, u16); 5] = [
 impl PeerUrls {
     /// Every subgraph's `<NAME>_SUBGRAPH_URL`, default `http://127.0.0.1:<its port>/graphql`.
     pub fn from_env() -> Self {
-        Self(
-            SUBGRAPH_PORTS
-                .iter()
-                .map(|(name, port)| {
-                    let default = format!("http://127.0.0.1:{port}/graphql");
-                    let var = format!("{}_SUBGRAPH_URL", name.to_uppercase());
-                    (name.to_string(), env_or(&var, &default))
-                })
-                .collect(),
-        )
+        let mut urls = Self::defaults();
+        for (name, url) in &mut urls.0 {
+            *url = env_or(&format!("{}_SUBGRAPH_URL", name.to_uppercase()), url);
+        }
+        urls
     }
 
     /// The development defaults, whatever the environment says (tests).

@@ -192,30 +192,19 @@ fn check_currency(field: &str, currency: Option<&str>) -> Result<String, ApiErro
     }
 }
 
-async fn check_category(
-    conn: &mut diesel_async::AsyncPgConnection,
+/// `id` parsed, if `exists` says it names a row; `BAD_USER_INPUT` naming `field` otherwise
+/// ("no such `what`").
+async fn existing(
     field: &str,
     id: &str,
+    what: &str,
+    exists: impl AsyncFnOnce(Uuid) -> diesel::QueryResult<bool>,
 ) -> Result<Uuid, ApiError> {
     let id = parse_uuid(field, id)?;
-    if categories::exists(conn, id).await? {
+    if exists(id).await? {
         Ok(id)
     } else {
-        Err(ApiError::bad_input(field, "no such category"))
-    }
-}
-
-/// `id` as a brand that exists; `BAD_USER_INPUT` naming `field` otherwise.
-async fn check_brand(
-    conn: &mut diesel_async::AsyncPgConnection,
-    field: &str,
-    id: &str,
-) -> Result<Uuid, ApiError> {
-    let id = parse_uuid(field, id)?;
-    if brands::exists(conn, id).await? {
-        Ok(id)
-    } else {
-        Err(ApiError::bad_input(field, "no such brand"))
+        Err(ApiError::bad_input(field, format!("no such {what}")))
     }
 }
 
@@ -248,11 +237,21 @@ impl ProductMutation {
         }
         let mut conn = service_kit::db::connection(ctx).await?;
         let category_id = match &input.category_id {
-            Some(id) => Some(check_category(&mut conn, "input.categoryId", id).await?),
+            Some(id) => Some(
+                existing("input.categoryId", id, "category", async |id| {
+                    categories::exists(&mut conn, id).await
+                })
+                .await?,
+            ),
             None => None,
         };
         let brand_id = match &input.brand_id {
-            Some(id) => Some(check_brand(&mut conn, "input.brandId", id).await?),
+            Some(id) => Some(
+                existing("input.brandId", id, "brand", async |id| {
+                    brands::exists(&mut conn, id).await
+                })
+                .await?,
+            ),
             None => None,
         };
         let now = Utc::now();
@@ -318,14 +317,22 @@ impl ProductMutation {
         }
         if let Some(category) = &input.category_id {
             changes.category_id = Some(Some(
-                check_category(&mut conn, "input.categoryId", category).await?,
+                existing("input.categoryId", category, "category", async |id| {
+                    categories::exists(&mut conn, id).await
+                })
+                .await?,
             ));
         }
         if let Some(status) = input.status {
             changes.status = Some(status.as_db().to_owned());
         }
         if let Some(brand) = &input.brand_id {
-            changes.brand_id = Some(Some(check_brand(&mut conn, "input.brandId", brand).await?));
+            changes.brand_id = Some(Some(
+                existing("input.brandId", brand, "brand", async |id| {
+                    brands::exists(&mut conn, id).await
+                })
+                .await?,
+            ));
         }
         let row = products::change_product(&mut conn, ctx.data_opt(), id, changes, &given).await?;
         Ok(Product(row))
