@@ -9,6 +9,12 @@ mod brands;
 /// Galleries and attributes (`tests/e2e/catalog_admin/details.rs`).
 #[path = "catalog_admin/details.rs"]
 mod details;
+/// Listing filters and facets (`tests/e2e/catalog_admin/facets.rs`).
+#[path = "catalog_admin/facets.rs"]
+mod facets;
+/// Variants (`tests/e2e/catalog_admin/variants.rs`).
+#[path = "catalog_admin/variants.rs"]
+mod variants;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -242,11 +248,16 @@ async fn concurrent_stock_removals_never_take_stock_below_zero() {
     {
         use diesel_async::RunQueryDsl;
         let mut conn = system.sql("catalog").await;
-        diesel::sql_query("UPDATE products SET stock = 2147483000 WHERE id = $1")
+        // The product's only variant holds its stock (and shares its id).
+        for table in ["products", "product_variants"] {
+            diesel::sql_query(format!(
+                "UPDATE {table} SET stock = 2147483000 WHERE id = $1"
+            ))
             .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(&id).unwrap())
             .execute(&mut conn)
             .await
             .unwrap();
+        }
     }
     let overflow = system
         .graphql_as(

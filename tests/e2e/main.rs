@@ -9,6 +9,7 @@ mod cart;
 mod catalog_admin;
 mod federation;
 mod identity;
+mod migrations;
 mod orders;
 mod outage;
 mod schema_drift;

@@ -1,5 +1,6 @@
 //! Checkout and orders through the router: atomic stock reservation under concurrency,
-//! idempotency, the state machine, expiry with two replicas, crash safety and the outbox.
+//! idempotency, the state machine, expiry with two replicas, crash safety and the outbox;
+//! orders of variants in `orders/variants.rs`.
 
 use crate::support;
 
@@ -18,6 +19,9 @@ mod live;
 /// Payments of orders: visibility, the gateway, refunds, expiry (`tests/e2e/orders/payments.rs`).
 #[path = "orders/payments.rs"]
 mod payments;
+/// Orders of variants (SKU): snapshots, `variantId`, stock per variant (`tests/e2e/orders/variants.rs`).
+#[path = "orders/variants.rs"]
+mod variants;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

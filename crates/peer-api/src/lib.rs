@@ -6,12 +6,30 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Units of one product.
+/// Units of one product: of its variant `variant_id`, or of its only variant when that is
+/// absent (the catalog refuses it with `BAD_USER_INPUT` when the product has several).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StockLine {
     pub product_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<Uuid>,
     pub quantity: i32,
+}
+
+/// One option value of a variant, e.g. Color: Red.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedOption {
+    pub name: String,
+    pub value: String,
+}
+
+/// The SKU of a product's first variant when it was made from the product itself (every
+/// product that existed before variants has one, with the product's id as its own). The
+/// catalog's migration uses the same rule (`default_sku` in SQL), so the cart's and the
+/// order's existing lines can name that variant without asking the catalog.
+pub fn default_sku(product_id: Uuid) -> String {
+    format!("SKU-{}", product_id.simple().to_string().to_uppercase())
 }
 
 /// Catalog `POST /internal/stock/reserve`: all lines or none, idempotent per order.
@@ -34,19 +52,26 @@ pub enum ReservationStatus {
     Released,
 }
 
-/// A reserved line with the catalog's name and price at that moment.
+/// A reserved line with the catalog's name, variant and price at that moment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedLine {
     pub product_id: Uuid,
+    pub variant_id: Uuid,
     pub quantity: i32,
     pub product_name: String,
     pub unit_price: i64,
     pub currency: String,
+    pub sku: String,
+    /// The option values joined ("Red / M"), or the product's name without options.
+    pub variant_name: String,
+    pub options: Vec<SelectedOption>,
 }
 
-/// The answer to [`ReserveStock`]; errors are `NOT_FOUND` (unknown product), `CONFLICT`
-/// (not on sale) and `INSUFFICIENT_STOCK`.
+/// The answer to [`ReserveStock`]; errors are `NOT_FOUND` (unknown product or variant),
+/// `BAD_USER_INPUT` (a variant of another product, or none named for a product with
+/// several; the field is `variantId`), `CONFLICT` (not on sale) and `INSUFFICIENT_STOCK`
+/// (naming the variant).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {

@@ -24,8 +24,13 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
-    /// `INSUFFICIENT_STOCK`: fewer than asked are left of `product_id`.
-    InsufficientStock { product_id: String, available: i64 },
+    /// `INSUFFICIENT_STOCK`: fewer than asked are left of `product_id` (of its variant
+    /// `variant_id`).
+    InsufficientStock {
+        product_id: String,
+        variant_id: Option<String>,
+        available: i64,
+    },
     /// `UNAVAILABLE`: a dependency is down; retrying later may work.
     Unavailable(&'static str),
     /// `INTERNAL_SERVER_ERROR`: a bug. The message reveals nothing.
@@ -96,14 +101,18 @@ impl From<ApiError> for async_graphql::Error {
         let stock = match &error {
             ApiError::InsufficientStock {
                 product_id,
+                variant_id,
                 available,
-            } => Some((product_id.clone(), *available)),
+            } => Some((product_id.clone(), variant_id.clone(), *available)),
             _ => None,
         };
         async_graphql::Error::new(error.message()).extend_with(|_, ext| {
             ext.set("code", code);
-            if let Some((product_id, available)) = &stock {
+            if let Some((product_id, variant_id, available)) = &stock {
                 ext.set("productId", product_id.as_str());
+                if let Some(variant_id) = variant_id {
+                    ext.set("variantId", variant_id.as_str());
+                }
                 ext.set("available", *available);
             }
             if let Some(field) = field {

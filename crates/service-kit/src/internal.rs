@@ -75,9 +75,11 @@ pub fn error_response(error: &ApiError) -> Response {
         ApiError::NotFound(what) => body["what"] = json!(what),
         ApiError::InsufficientStock {
             product_id,
+            variant_id,
             available,
         } => {
             body["productId"] = json!(product_id);
+            body["variantId"] = json!(variant_id);
             body["available"] = json!(available);
         }
         _ => {}
@@ -103,6 +105,7 @@ fn parse_error(body: &serde_json::Value) -> Option<ApiError> {
         "FORBIDDEN" => ApiError::Forbidden(text("message")),
         "INSUFFICIENT_STOCK" => ApiError::InsufficientStock {
             product_id: text("productId"),
+            variant_id: body["variantId"].as_str().map(str::to_owned),
             available: body["available"].as_i64().unwrap_or(0),
         },
         _ => return None,
@@ -206,13 +209,18 @@ mod tests {
     fn errors_survive_the_trip() {
         let error = ApiError::InsufficientStock {
             product_id: "p1".into(),
+            variant_id: Some("v1".into()),
             available: 3,
         };
         let response = error_response(&error);
         assert_eq!(response.status(), StatusCode::CONFLICT);
-        let body = json!({ "code": "INSUFFICIENT_STOCK", "productId": "p1", "available": 3 });
+        let body = json!({ "code": "INSUFFICIENT_STOCK", "productId": "p1", "variantId": "v1",
+                           "available": 3 });
         let back = parse_error(&body).unwrap();
         assert_eq!(back.code(), "INSUFFICIENT_STOCK");
+        assert!(
+            matches!(&back, ApiError::InsufficientStock { variant_id: Some(v), .. } if v == "v1")
+        );
         assert_eq!(back.message(), error.message());
         let body = json!({ "code": "BAD_USER_INPUT", "field": "lines", "reason": "empty" });
         assert_eq!(parse_error(&body).unwrap().message(), "lines: empty");

@@ -1,5 +1,6 @@
 //! Routes the order subgraph calls (never through the router): a user's cart lines for
-//! checkout, and removing what an order bought.
+//! checkout (each naming its variant), and removing what an order bought (by variant; a
+//! line without one means the cart's only line of its product).
 
 use axum::Json;
 use axum::extract::State;
@@ -29,8 +30,9 @@ async fn lines(State(db): State<DbPool>, Json(asked): Json<CartOf>) -> Response 
         Ok::<_, ApiError>(CartLines {
             lines: rows
                 .into_iter()
-                .map(|(product_id, quantity)| StockLine {
+                .map(|(product_id, variant_id, quantity)| StockLine {
                     product_id,
+                    variant_id: Some(variant_id),
                     quantity,
                 })
                 .collect(),

@@ -1,8 +1,12 @@
 //! The cart subgraph: one cart per user, whose lines reference catalog products.
 //!
-//! Layout: `graphql/` (types, loaders, resolvers), `domain/` (line bounds, no I/O),
-//! `workflows/` (a cart change, one transaction; taking out what an order bought), `db/`
-//! (tables and statements), `peers.rs` (current product data from the catalog), `events/`
+//! A line is one variant (SKU) of a product: the cart may hold several variants of one
+//! product, one line each, priced and checked by the variant.
+//!
+//! Layout: `graphql/` (types, loaders, resolvers), `domain/` (line bounds, which variant a
+//! change names; no I/O), `workflows/` (a cart change, one transaction; the variant an add
+//! checks with the catalog; taking out what an order bought), `db/` (tables and
+//! statements), `peers.rs` (current product and variant data from the catalog), `events/`
 //! (the `orders` consumer), `internal.rs` (routes for the order subgraph).
 
 pub mod db;
@@ -61,6 +65,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let schema = service_kit::subgraph::protect(schema(), config)
         .extension(access.root_field_guard())
         .data(stores.db.clone())
+        .data(catalog.clone())
         .finish();
     let window = config.loader_batch;
     let request_data =
@@ -74,7 +79,8 @@ pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
     SUBGRAPH.run(config).await
 }
 
-/// Products in the demo customer's cart (slugs of demo catalog names) and quantities.
+/// Products in the demo customer's cart (slugs of demo catalog names) and quantities; each
+/// line is the product's only variant, whose id is the product's (as the catalog seeds it).
 pub const DEMO_CART: [(&str, i32); 3] = [
     ("iphone-15-pro-256gb", 1),
     ("silicone-phone-case-for-iphone-15-blue", 2),
@@ -104,11 +110,15 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let lines: Vec<db::CartItemRow> = DEMO_CART
         .iter()
         .enumerate()
-        .map(|(i, (slug, quantity))| db::CartItemRow {
-            cart_id,
-            product_id: demo_id("product", slug),
-            quantity: *quantity,
-            added_at: now + Duration::milliseconds(i as i64),
+        .map(|(i, (slug, quantity))| {
+            let product_id = demo_id("product", slug);
+            db::CartItemRow {
+                cart_id,
+                product_id,
+                variant_id: product_id,
+                quantity: *quantity,
+                added_at: now + Duration::milliseconds(i as i64),
+            }
         })
         .collect();
     db::queries::add_lines(&mut conn, lines)

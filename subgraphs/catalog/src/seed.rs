@@ -1,277 +1,46 @@
-//! The demo catalog: a two-level category tree, 212 products (English and Chinese names, a
-//! few drafts, archived and sold-out items) and a few brands. Ids derive from names, so
-//! inserting twice changes nothing and other subgraphs' demo data can point at these
-//! products.
+//! The demo catalog: a two-level category tree, 212 single-variant products in families
+//! (English and Chinese names, a few drafts, archived and sold-out items; `seed::tree`),
+//! 22 products of catalog v2 (`seed::lines`: phones and tablets with Storage × Color
+//! variants, clothes and shoes with Size × Color, and single-variant goods), 21 brands
+//! (every leaf category has one) and specification attributes a storefront filters by
+//! (Screen size, Material, Gender …). Ids derive from names and SKUs, so inserting twice
+//! changes nothing and other subgraphs' demo data can point at these products.
+
+mod brands;
+mod lines;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use peer_api::SelectedOption;
 use service_kit::DbPool;
 use service_kit::demo::{demo_id, slug};
 use uuid::Uuid;
 
-use crate::db::brands::{self, BrandRow};
+use crate::db::brands::BrandRow;
+use crate::db::categories;
+use crate::db::details::AttributeRow;
 use crate::db::models::{CategoryRow, ProductRow};
-use crate::db::{categories, products};
-
-/// A product family: one product per variant.
-struct Family {
-    name: &'static str,
-    /// Price of the first variant in yuan; later variants cost more.
-    base_price_yuan: i64,
-    variants: [&'static str; 4],
-}
-
-const fn family(name: &'static str, base_price_yuan: i64, variants: [&'static str; 4]) -> Family {
-    Family {
-        name,
-        base_price_yuan,
-        variants,
-    }
-}
-
-const STORAGE: [&str; 4] = ["64GB", "128GB", "256GB", "512GB"];
-const COLORS: [&str; 4] = ["Black", "White", "Blue", "Silver"];
-const SIZES: [&str; 4] = ["S", "M", "L", "XL"];
-const SHOE_SIZES: [&str; 4] = ["39", "41", "43", "45"];
-const WEIGHTS: [&str; 4] = ["100g", "250g", "500g", "1kg"];
-const VOLUMES: [&str; 4] = ["15ml", "30ml", "50ml", "100ml"];
-
-/// (top-level category, [(leaf category, families)]).
-type Tree = [(&'static str, &'static [(&'static str, &'static [Family])])];
-
-const TREE: &Tree = &[
-    (
-        "Phones & Digital 手机数码",
-        &[
-            (
-                "Phones 手机",
-                &[
-                    family("iPhone 15 Pro", 7999, STORAGE),
-                    family("iPhone 15", 5999, STORAGE),
-                    family("Xiaomi 14 Ultra Phone", 5499, STORAGE),
-                    family("华为 Mate 60 Pro 手机", 6499, STORAGE),
-                    family("OPPO Find X7 Phone", 3999, STORAGE),
-                    family("vivo X100 手机", 3699, STORAGE),
-                ],
-            ),
-            (
-                "Phone Accessories 手机配件",
-                &[
-                    family("Silicone Phone Case for iPhone 15", 49, COLORS),
-                    family("Leather Phone Case 真皮手机壳", 99, COLORS),
-                    family("Tempered Glass Screen Protector", 29, COLORS),
-                    family("65W USB-C Phone Charger", 129, COLORS),
-                    family("Magnetic Phone Stand", 59, COLORS),
-                ],
-            ),
-            (
-                "Audio 影音",
-                &[
-                    family("AirPods Pro 2 Earbuds", 1899, COLORS),
-                    family("Sony WH-1000XM5 Headphones", 2499, COLORS),
-                    family("华为 FreeBuds 蓝牙耳机", 999, COLORS),
-                    family("Portable Bluetooth Speaker", 299, COLORS),
-                ],
-            ),
-        ],
-    ),
-    (
-        "Computers 电脑办公",
-        &[
-            (
-                "Laptops 笔记本",
-                &[
-                    family(
-                        "MacBook Air 13 Laptop",
-                        7999,
-                        ["8GB/256GB", "16GB/512GB", "24GB/1TB", "32GB/2TB"],
-                    ),
-                    family(
-                        "ThinkPad X1 Carbon Laptop",
-                        9999,
-                        ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/2TB"],
-                    ),
-                    family(
-                        "小米笔记本 Pro 14",
-                        4999,
-                        ["16GB/512GB", "16GB/1TB", "32GB/1TB", "32GB/2TB"],
-                    ),
-                    family(
-                        "Dell XPS 14 Laptop",
-                        8999,
-                        ["16GB/512GB", "32GB/1TB", "32GB/2TB", "64GB/4TB"],
-                    ),
-                ],
-            ),
-            (
-                "Tablets 平板",
-                &[
-                    family("iPad Air Tablet", 4799, STORAGE),
-                    family("华为 MatePad 平板电脑", 2299, STORAGE),
-                    family("Xiaomi Pad 6 Tablet", 1999, STORAGE),
-                ],
-            ),
-            (
-                "Keyboards & Mice 键鼠",
-                &[
-                    family("Mechanical Keyboard 87-key", 399, COLORS),
-                    family("Wireless Mouse", 99, COLORS),
-                    family("机械键盘 青轴", 299, COLORS),
-                    family("Ergonomic Vertical Mouse", 159, COLORS),
-                ],
-            ),
-        ],
-    ),
-    (
-        "Home Appliances 家用电器",
-        &[
-            (
-                "Kitchen Appliances 厨房电器",
-                &[
-                    family("Rice Cooker 电饭煲", 399, ["2L", "3L", "4L", "5L"]),
-                    family("Air Fryer 空气炸锅", 499, ["3L", "4L", "5L", "6L"]),
-                    family("Electric Kettle", 129, ["1.0L", "1.5L", "1.7L", "2.0L"]),
-                    family(
-                        "豆浆机 Soymilk Maker",
-                        359,
-                        ["Standard", "Quiet", "Deluxe", "Family"],
-                    ),
-                ],
-            ),
-            (
-                "Cleaning 清洁电器",
-                &[
-                    family(
-                        "Robot Vacuum Cleaner",
-                        1999,
-                        ["Lite", "Standard", "Pro", "Max"],
-                    ),
-                    family(
-                        "Cordless Stick Vacuum",
-                        1299,
-                        ["Lite", "Standard", "Pro", "Max"],
-                    ),
-                    family(
-                        "扫地机器人 自动集尘",
-                        2999,
-                        ["Lite", "Standard", "Pro", "Max"],
-                    ),
-                ],
-            ),
-        ],
-    ),
-    (
-        "Fashion 服饰鞋包",
-        &[
-            (
-                "Sneakers 运动鞋",
-                &[
-                    family("Running Shoes Air Cushion", 599, SHOE_SIZES),
-                    family("李宁 运动鞋", 499, SHOE_SIZES),
-                    family("Canvas Sneakers Classic", 199, SHOE_SIZES),
-                    family("Basketball Shoes High-top", 799, SHOE_SIZES),
-                ],
-            ),
-            (
-                "Clothing 服装",
-                &[
-                    family("Cotton T-Shirt", 79, SIZES),
-                    family("羽绒服 Down Jacket", 899, SIZES),
-                    family("Slim Denim Jeans", 259, SIZES),
-                    family("Oversized Hoodie", 199, SIZES),
-                ],
-            ),
-        ],
-    ),
-    (
-        "Food & Drinks 食品饮料",
-        &[
-            (
-                "Snacks 零食",
-                &[
-                    family("坚果礼盒 Mixed Nuts Gift Box", 128, WEIGHTS),
-                    family("Dried Mango Slices", 29, WEIGHTS),
-                    family("麻辣牛肉干 Spicy Beef Jerky", 59, WEIGHTS),
-                    family("Crispy Seaweed Snack", 19, WEIGHTS),
-                ],
-            ),
-            (
-                "Tea & Coffee 茶咖",
-                &[
-                    family("西湖龙井 Longjing Green Tea", 199, WEIGHTS),
-                    family("普洱茶饼 Pu'er Tea Cake", 299, WEIGHTS),
-                    family("Arabica Coffee Beans", 89, WEIGHTS),
-                    family("Instant Coffee Sticks", 49, WEIGHTS),
-                ],
-            ),
-        ],
-    ),
-    (
-        "Beauty 美妆个护",
-        &[(
-            "Skincare 护肤",
-            &[
-                family("Hydrating Face Cream 保湿面霜", 259, VOLUMES),
-                family("Sunscreen SPF50 防晒霜", 129, VOLUMES),
-                family("Vitamin C Serum", 199, VOLUMES),
-                family("Gentle Cleansing Foam 洁面乳", 89, VOLUMES),
-            ],
-        )],
-    ),
-];
-
-/// The demo brands and the leaf categories each is offered in.
-const BRANDS: &[(&str, &[&str])] = &[
-    (
-        "Apple",
-        &[
-            "Phones 手机",
-            "Audio 影音",
-            "Laptops 笔记本",
-            "Tablets 平板",
-        ],
-    ),
-    ("Xiaomi 小米", &["Phones 手机", "Tablets 平板"]),
-    (
-        "Huawei 华为",
-        &["Phones 手机", "Audio 影音", "Tablets 平板"],
-    ),
-    ("OPPO", &["Phones 手机"]),
-    ("vivo", &["Phones 手机"]),
-    ("Sony", &["Audio 影音"]),
-    ("Li-Ning 李宁", &["Sneakers 运动鞋"]),
-];
-
-/// The demo brand of a family: the one a word of whose name the family's name starts with
-/// (`iPhone` and the like are Apple's; a case "for iPhone" is nobody's), if any.
-fn brand_of(family: &str) -> Option<Uuid> {
-    let first = family.split(' ').next()?;
-    let brand = if ["iPhone", "iPad", "AirPods", "MacBook"].contains(&first) {
-        "Apple"
-    } else {
-        BRANDS
-            .iter()
-            .map(|(name, _)| *name)
-            .find(|brand| brand.split(' ').any(|word| word == first))?
-    };
-    Some(demo_id("brand", &slug(brand)))
-}
+use crate::db::seed::VariantSeed;
+use crate::domain::variants::{NewVariant, ProductOption};
 
 /// The demo brand rows, with the (brand, category) pairs they are offered in. Ids derive
 /// from names (`demo_id("brand", slug(name))`).
 pub fn demo_brands() -> Vec<(BrandRow, Vec<Uuid>)> {
-    BRANDS
+    brands::BRANDS
         .iter()
-        .map(|(name, leaves)| {
+        .map(|brand| {
             let row = BrandRow {
-                id: demo_id("brand", &slug(name)),
-                name: (*name).to_owned(),
+                id: brand_id(brand.name),
+                name: brand.name.to_owned(),
                 logo_url: None,
                 created_at: epoch(),
             };
-            let categories = leaves
-                .iter()
-                .map(|leaf| demo_id("category", &slug(leaf)))
-                .collect();
+            let categories = brand.leaves.iter().map(|leaf| category_id(leaf)).collect();
             (row, categories)
         })
         .collect()
@@ -281,8 +50,8 @@ pub fn demo_brands() -> Vec<(BrandRow, Vec<Uuid>)> {
 pub fn demo_categories() -> Vec<CategoryRow> {
     let created_at = epoch();
     let mut rows = Vec::new();
-    for (top_position, (top, leaves)) in TREE.iter().enumerate() {
-        let top_id = demo_id("category", &slug(top));
+    for (top_position, (top, leaves)) in tree::TREE.iter().enumerate() {
+        let top_id = category_id(top);
         rows.push(CategoryRow {
             id: top_id,
             parent_id: None,
@@ -292,7 +61,7 @@ pub fn demo_categories() -> Vec<CategoryRow> {
         });
         for (leaf_position, (leaf, _)) in leaves.iter().enumerate() {
             rows.push(CategoryRow {
-                id: demo_id("category", &slug(leaf)),
+                id: category_id(leaf),
                 parent_id: Some(top_id),
                 name: (*leaf).to_owned(),
                 position: leaf_position as i32,
@@ -303,54 +72,242 @@ pub fn demo_categories() -> Vec<CategoryRow> {
     rows
 }
 
-/// The demo product rows. Names are "<family> <variant>"; the id is `demo_id("product",
-/// slug(name))`.
+/// The demo product rows: the families' products first ("<family> <value>"), then those of
+/// catalog v2; the id is `demo_id("product", slug(name))`. A product with options carries
+/// its variants' summary: the lowest price and the total stock.
 pub fn demo_products() -> Vec<ProductRow> {
-    let mut rows = Vec::new();
-    for (_, leaves) in TREE {
+    demo().products
+}
+
+/// The options of the demo products that have them, in display order.
+pub fn demo_options() -> Vec<(Uuid, Vec<ProductOption>)> {
+    demo().options
+}
+
+/// The variants of the demo products with options (every other product has its single
+/// default variant: the product's id, SKU `default_sku`). A variant's id is
+/// `demo_id("variant", slug(sku))`.
+pub fn demo_variants() -> Vec<VariantSeed> {
+    demo().variants
+}
+
+/// The specification attributes of the demo products, each product's in display order.
+pub fn demo_attributes() -> Vec<AttributeRow> {
+    demo().attributes
+}
+
+/// Everything the demo catalog holds besides categories and brands.
+#[derive(Default)]
+struct Demo {
+    products: Vec<ProductRow>,
+    options: Vec<(Uuid, Vec<ProductOption>)>,
+    variants: Vec<VariantSeed>,
+    attributes: Vec<AttributeRow>,
+}
+
+impl Demo {
+    fn attribute(&mut self, product: Uuid, (name, value): (&str, &str)) {
+        let position = self
+            .attributes
+            .iter()
+            .filter(|a| a.product_id == product)
+            .count();
+        self.attributes.push(AttributeRow {
+            product_id: product,
+            position: position as i32,
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+}
+
+fn demo() -> Demo {
+    let mut demo = Demo::default();
+    for (_, leaves) in tree::TREE {
         for (leaf, families) in leaves.iter() {
-            let category_id = demo_id("category", &slug(leaf));
             for family in families.iter() {
-                for (v, variant) in family.variants.iter().enumerate() {
-                    let n = rows.len() as i64;
-                    let name = format!("{} {variant}", family.name);
-                    let price_yuan = family.base_price_yuan + family.base_price_yuan * v as i64 / 5;
-                    // Deterministic variety: some sold out, a few drafts and archived items.
-                    let stock = if n % 13 == 5 {
-                        0
-                    } else {
-                        ((n * 37) % 200 + 1) as i32
-                    };
-                    let status = match n {
-                        _ if n % 53 == 17 => "DRAFT",
-                        _ if n % 61 == 29 => "ARCHIVED",
-                        _ => "ACTIVE",
-                    };
-                    let created_at = epoch() + Duration::hours(n);
-                    rows.push(ProductRow {
-                        id: demo_id("product", &slug(&name)),
-                        category_id: Some(category_id),
-                        description: format!("{} ({variant}). Listed under {leaf}.", family.name),
-                        image_url: Some(format!(
-                            "https://img.douyin-mall.dev/products/{}.jpg",
-                            slug(&name)
-                        )),
-                        name,
-                        price_amount: price_yuan * 100 + 90 * (v as i64 % 2),
-                        currency: "CNY".to_owned(),
-                        status: status.to_owned(),
-                        stock,
-                        sales_count: ((n * 7919) % 5000) as i32,
-                        created_at,
-                        updated_at: created_at,
-                        version: 1,
-                        brand_id: brand_of(family.name),
-                    });
+                for (v, value) in family.dimension.values.iter().enumerate() {
+                    add_family_product(&mut demo, leaf, family, v, value);
                 }
             }
         }
     }
-    rows
+    for line in lines::LINES {
+        add_line(&mut demo, line);
+    }
+    demo
+}
+
+/// The product of `family` with the `v`th value of its dimension.
+fn add_family_product(demo: &mut Demo, leaf: &str, family: &tree::Family, v: usize, value: &str) {
+    let n = demo.products.len() as i64;
+    let name = format!("{} {value}", family.name);
+    let price_yuan = family.base_price_yuan + family.base_price_yuan * v as i64 / 5;
+    // Deterministic variety: some sold out, a few drafts and archived items.
+    let stock = if n % 13 == 5 {
+        0
+    } else {
+        ((n * 37) % 200 + 1) as i32
+    };
+    let status = match n {
+        _ if n % 53 == 17 => "DRAFT",
+        _ if n % 61 == 29 => "ARCHIVED",
+        _ => "ACTIVE",
+    };
+    let mut row = product_row(n, &name, leaf, brands::brand_of(family.name));
+    row.description = format!("{} ({value}). Listed under {leaf}.", family.name);
+    row.price_amount = price_yuan * 100 + 90 * (v as i64 % 2);
+    row.stock = stock;
+    row.status = status.to_owned();
+    demo.attribute(row.id, (family.dimension.name, value));
+    for spec in family.specs {
+        demo.attribute(row.id, *spec);
+    }
+    demo.products.push(row);
+}
+
+/// A product of catalog v2 with its options, variants and attributes.
+fn add_line(demo: &mut Demo, line: &lines::Line) {
+    let n = demo.products.len() as i64;
+    let mut row = product_row(n, line.name, line.leaf, Some(line.brand));
+    row.price_amount = line.base_price_yuan * 100;
+    row.stock = ((n * 37) % 200 + 1) as i32;
+    if line.axes.is_empty() {
+        row.description = format!("{}. Listed under {}.", line.name, line.leaf);
+    } else {
+        let axes: Vec<String> = line
+            .axes
+            .iter()
+            .map(|axis| {
+                let values: Vec<&str> = axis.choices.iter().map(|c| c.value).collect();
+                format!("{} {}", axis.name, values.join(", "))
+            })
+            .collect();
+        row.description = format!(
+            "{} ({}). Listed under {}.",
+            line.name,
+            axes.join("; "),
+            line.leaf
+        );
+        let options = line
+            .axes
+            .iter()
+            .map(|axis| ProductOption {
+                name: axis.name.to_owned(),
+                values: axis.choices.iter().map(|c| c.value.to_owned()).collect(),
+            })
+            .collect();
+        demo.options.push((row.id, options));
+        let variants = line_variants(line, row.id, n, row.created_at);
+        row.price_amount = variants.iter().map(|v| v.variant.price).min().unwrap_or(0);
+        row.stock = variants.iter().map(|v| v.variant.stock).sum();
+        demo.variants.extend(variants);
+    }
+    for spec in line.specs {
+        demo.attribute(row.id, *spec);
+    }
+    demo.products.push(row);
+}
+
+/// A variant for each combination of the line's option values, the first option's values
+/// outermost.
+fn line_variants(
+    line: &lines::Line,
+    product: Uuid,
+    n: i64,
+    created_at: DateTime<Utc>,
+) -> Vec<VariantSeed> {
+    let mut combinations: Vec<Vec<(&lines::Axis, &lines::Choice)>> = vec![Vec::new()];
+    for axis in line.axes {
+        combinations = combinations
+            .into_iter()
+            .flat_map(|chosen| {
+                axis.choices.iter().map(move |choice| {
+                    let mut chosen = chosen.clone();
+                    chosen.push((axis, choice));
+                    chosen
+                })
+            })
+            .collect();
+    }
+    combinations
+        .into_iter()
+        .enumerate()
+        .map(|(k, chosen)| {
+            let k = k as i64;
+            let codes: Vec<&str> = chosen.iter().map(|(_, c)| c.code).collect();
+            let sku = format!("{}-{}", line.sku_prefix, codes.join("-"));
+            let extra: i64 = chosen.iter().map(|(_, c)| c.extra_yuan).sum();
+            // Deterministic variety: now and then a combination is sold out.
+            let stock = if (n + k) % 7 == 3 {
+                0
+            } else {
+                ((n * 31 + k * 17) % 60 + 1) as i32
+            };
+            let image_url =
+                chosen
+                    .iter()
+                    .find(|(axis, _)| axis.name == "Color")
+                    .map(|(_, colour)| {
+                        format!(
+                            "https://img.douyin-mall.dev/products/{}-{}.jpg",
+                            slug(line.name),
+                            slug(colour.value)
+                        )
+                    });
+            VariantSeed {
+                id: demo_id("variant", &slug(&sku)),
+                product_id: product,
+                position: k as i32,
+                variant: NewVariant {
+                    options: chosen
+                        .iter()
+                        .map(|(axis, choice)| SelectedOption {
+                            name: axis.name.to_owned(),
+                            value: choice.value.to_owned(),
+                        })
+                        .collect(),
+                    sku,
+                    price: (line.base_price_yuan + extra) * 100,
+                    stock,
+                    image_url,
+                },
+                created_at,
+            }
+        })
+        .collect()
+}
+
+/// The `n`th demo product's row, named `name` in `leaf`, priced and stocked by the caller.
+fn product_row(n: i64, name: &str, leaf: &str, brand: Option<&str>) -> ProductRow {
+    let created_at = epoch() + Duration::hours(n);
+    ProductRow {
+        id: demo_id("product", &slug(name)),
+        category_id: Some(category_id(leaf)),
+        name: name.to_owned(),
+        description: String::new(),
+        image_url: Some(format!(
+            "https://img.douyin-mall.dev/products/{}.jpg",
+            slug(name)
+        )),
+        price_amount: 0,
+        currency: "CNY".to_owned(),
+        status: "ACTIVE".to_owned(),
+        stock: 0,
+        sales_count: ((n * 7919) % 5000) as i32,
+        created_at,
+        updated_at: created_at,
+        version: 1,
+        brand_id: brand.map(brand_id),
+    }
+}
+
+fn brand_id(name: &str) -> Uuid {
+    demo_id("brand", &slug(name))
+}
+
+fn category_id(name: &str) -> Uuid {
+    demo_id("category", &slug(name))
 }
 
 fn epoch() -> DateTime<Utc> {
@@ -359,64 +316,81 @@ fn epoch() -> DateTime<Utc> {
         .expect("valid date")
 }
 
-/// Inserts the demo catalog; rows that already exist are left as they are.
+/// The stored id of each demo brand: its own, or, when another brand took its name (an
+/// administrator created it before the demo did), that brand's.
+async fn stored_brand_ids(
+    conn: &mut diesel_async::AsyncPgConnection,
+    demo: &[(BrandRow, Vec<Uuid>)],
+) -> anyhow::Result<HashMap<Uuid, Uuid>> {
+    let stored = crate::db::brands::all(conn).await?;
+    Ok(demo
+        .iter()
+        .map(|(brand, _)| {
+            let id = if stored.iter().any(|s| s.id == brand.id) {
+                brand.id
+            } else {
+                stored
+                    .iter()
+                    .find(|s| s.name.to_lowercase() == brand.name.to_lowercase())
+                    .map_or(brand.id, |s| s.id)
+            };
+            (brand.id, id)
+        })
+        .collect())
+}
+
+/// Inserts the demo catalog; rows that already exist are left as they are (a product that
+/// has variants keeps them, one that has attributes keeps them).
 pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
     let inserted_categories = categories::insert_missing(&mut conn, demo_categories()).await?;
     // Brands before the products that name them.
     let brands = demo_brands();
     let rows: Vec<BrandRow> = brands.iter().map(|(row, _)| row.clone()).collect();
-    let inserted_brands = brands::insert_missing(&mut conn, &rows).await?;
+    let inserted_brands = crate::db::brands::insert_missing(&mut conn, &rows).await?;
+    let brand_ids = stored_brand_ids(&mut conn, &brands).await?;
     for (brand, categories) in &brands {
-        brands::offer_in(&mut conn, brand.id, categories).await?;
+        crate::db::brands::offer_in(&mut conn, brand_ids[&brand.id], categories).await?;
     }
-    let inserted_products = products::insert_missing(&mut conn, demo_products()).await?;
-    if inserted_categories + inserted_products + inserted_brands > 0 {
+    let Demo {
+        products: rows,
+        options,
+        variants: new_variants,
+        attributes,
+    } = demo();
+    let (varied, plain): (Vec<ProductRow>, Vec<ProductRow>) = rows
+        .into_iter()
+        .map(|mut row| {
+            row.brand_id = row
+                .brand_id
+                .map(|id| brand_ids.get(&id).copied().unwrap_or(id));
+            row
+        })
+        .partition(|row| options.iter().any(|(id, _)| *id == row.id));
+    let inserted_plain = crate::db::seed::insert_plain(&mut conn, plain)
+        .await
+        .map_err(|error| anyhow::anyhow!("seeding the demo products: {error:?}"))?;
+    // Those with options get theirs in the transaction that adds them.
+    let added = crate::db::seed::insert_with_variants(&mut conn, varied, &options, &new_variants)
+        .await
+        .map_err(|error| anyhow::anyhow!("seeding the demo variants: {error:?}"))?;
+    let inserted_attributes = crate::db::seed::insert_attributes(&mut conn, &attributes).await?;
+    let inserted_products = inserted_plain + added.products;
+    if inserted_categories
+        + inserted_brands
+        + inserted_products
+        + added.variants
+        + inserted_attributes
+        > 0
+    {
         tracing::info!(
             categories = inserted_categories,
             products = inserted_products,
+            variants = added.variants,
+            attributes = inserted_attributes,
             brands = inserted_brands,
             "seeded demo catalog"
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-
-    #[test]
-    fn demo_catalog_is_large_and_unique() {
-        let products = demo_products();
-        assert!(products.len() >= 200, "{} products", products.len());
-        let ids: HashSet<_> = products.iter().map(|p| p.id).collect();
-        assert_eq!(ids.len(), products.len(), "product ids collide");
-        let categories = demo_categories();
-        assert!(categories.iter().any(|c| c.parent_id.is_some()));
-        assert!(products.iter().any(|p| p.stock == 0));
-        assert!(products.iter().any(|p| p.status != "ACTIVE"));
-        let branded = products.iter().filter(|p| p.brand_id.is_some()).count();
-        assert!(
-            branded >= 40 && branded < products.len(),
-            "{branded} branded"
-        );
-        let brand_ids: HashSet<_> = demo_brands().iter().map(|(b, _)| b.id).collect();
-        assert!(
-            products
-                .iter()
-                .filter_map(|p| p.brand_id)
-                .all(|b| brand_ids.contains(&b))
-        );
-        let category_ids: HashSet<_> = categories.iter().map(|c| c.id).collect();
-        for (brand, offered_in) in demo_brands() {
-            assert!(
-                offered_in.iter().all(|c| category_ids.contains(c)),
-                "{} is offered in a category that is not in the demo tree",
-                brand.name
-            );
-        }
-    }
 }

@@ -863,3 +863,179 @@ async fn a_purchase_whose_commit_reply_was_lost_keeps_its_units() {
     replica.stop().await;
     system.stop().await;
 }
+
+/// A product in two colours (Red: 6 units at 5000, Blue: 4 at 5200); its id and the
+/// variants' ids.
+async fn two_colour_product(system: &System, admin: &str) -> (String, String, String) {
+    let created = system
+        .graphql_as(
+            admin,
+            "mutation($input: CreateProductInput!) { createProduct(input: $input) { id variants { id } } }",
+            json!({ "input": {
+                "name": "Flash kettle", "description": "", "price": 0, "stock": 0,
+                "options": [{ "name": "Color", "values": ["Red", "Blue"] }],
+                "variants": [
+                    { "sku": "FK-RED", "options": [{ "name": "Color", "value": "Red" }], "price": 5000, "stock": 6 },
+                    { "sku": "FK-BLUE", "options": [{ "name": "Color", "value": "Blue" }], "price": 5200, "stock": 4 },
+                ],
+            } }),
+        )
+        .await;
+    let product = &created["data"]["createProduct"];
+    let id = |v: &Value| v.as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    (
+        id(&product["id"]),
+        id(&product["variants"][0]["id"]),
+        id(&product["variants"][1]["id"]),
+    )
+}
+
+/// Units of each variant of `product` (admin view), by id.
+async fn variant_stock(system: &System, admin: &str, product: &str) -> HashMap<String, i64> {
+    let response = system
+        .graphql_as(
+            admin,
+            "query($id: ID!) { product(id: $id) { variants { id stock } } }",
+            json!({ "id": product }),
+        )
+        .await;
+    response["data"]["product"]["variants"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["stock"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flash_sale_on_one_variant_sells_that_variant_and_leaves_its_sibling_alone() {
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let (product, red, blue) = two_colour_product(&system, &admin).await;
+    let now = chrono::Utc::now();
+    let input = |variant: Option<&str>, quantity: i64| {
+        json!({ "input": {
+            "productId": product, "variantId": variant, "price": 99, "quantity": quantity,
+            "perUserLimit": 2,
+            "startsAt": (now - chrono::Duration::seconds(1)).to_rfc3339(),
+            "endsAt": (now + chrono::Duration::seconds(600)).to_rfc3339(),
+        } })
+    };
+    // Which variant is on sale must be said when there are several; another product's
+    // variant is refused; more units than the variant has too.
+    let unnamed = system.graphql_as(&admin, CREATE_SALE, input(None, 2)).await;
+    assert_eq!(error_codes(&unnamed), ["BAD_USER_INPUT"], "{unnamed}");
+    assert_eq!(
+        unnamed["errors"][0]["extensions"]["field"],
+        "input.variantId"
+    );
+    let other = product_variant_of(&system, &admin).await;
+    let foreign = system
+        .graphql_as(&admin, CREATE_SALE, input(Some(&other), 2))
+        .await;
+    assert_eq!(error_codes(&foreign), ["BAD_USER_INPUT"], "{foreign}");
+    let too_many = system
+        .graphql_as(&admin, CREATE_SALE, input(Some(&blue), 5))
+        .await;
+    assert_eq!(error_codes(&too_many), ["BAD_USER_INPUT"], "{too_many}");
+    assert_eq!(
+        variant_stock(&system, &admin, &product).await[&blue],
+        4,
+        "refusals take nothing"
+    );
+
+    // Three blue units go on sale: blue has one left, red all six.
+    let created = system
+        .graphql_as(&admin, CREATE_SALE, input(Some(&blue), 3))
+        .await;
+    let sale = created["data"]["createFlashSale"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let units = variant_stock(&system, &admin, &product).await;
+    assert_eq!((units[&red], units[&blue]), (6, 1));
+    assert_eq!(
+        stock(&system, &admin, &product).await,
+        7,
+        "the product sums its variants"
+    );
+
+    // The contract's listing shows the variant on sale.
+    let listed = system
+        .graphql(&operation("ActiveFlashSaleVariants"), json!({}))
+        .await;
+    let ours = listed["data"]["flashSales"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .find(|s| s["id"] == sale.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(ours["variant"]["sku"], "FK-BLUE", "{ours}");
+    assert_eq!(ours["variant"]["name"], "Blue");
+
+    // A buyer's order line is the blue variant, at the sale price.
+    let buyer = buyers(&system, "variant-sale", 1).await.remove(0);
+    let bought = buy(&system, &sale, &buyer, "variant-sale-key-1", 2).await;
+    let id = answer(&bought)["id"].as_str().unwrap().to_owned();
+    let purchase = settled(&system, &buyer.token, &id, Duration::from_secs(20)).await;
+    assert_eq!(purchase["status"], "CONFIRMED", "{purchase}");
+    let order = purchase["order"]["id"].as_str().unwrap().to_owned();
+    let line = system
+        .graphql_as(
+            &buyer.token,
+            "query($id: ID!) { order(id: $id) { items { sku variantName unitPrice { amount } variant { id } } } }",
+            json!({ "id": order }),
+        )
+        .await;
+    let item = &line["data"]["order"]["items"][0];
+    assert_eq!(item["sku"], "FK-BLUE", "{line}");
+    assert_eq!(item["variantName"], "Blue");
+    assert_eq!(item["unitPrice"]["amount"], 99);
+    assert_eq!(item["variant"]["id"], blue.as_str());
+
+    // Cancelled, its units go back to the sale, not to the red variant.
+    let cancelled = system
+        .graphql_as(&buyer.token, CANCEL, json!({ "id": order }))
+        .await;
+    assert_eq!(
+        cancelled["data"]["cancelOrder"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    eventually("the units are back on sale", || async {
+        remaining(&system, &sale).await == 3
+    })
+    .await;
+    let units = variant_stock(&system, &admin, &product).await;
+    assert_eq!((units[&red], units[&blue]), (6, 1), "{units:?}");
+}
+
+/// The only variant of a demo product (another product than the kettle).
+async fn product_variant_of(system: &System, admin: &str) -> String {
+    let id = product(system, admin, "Other goods", 100, 3).await;
+    let response = system
+        .graphql_as(
+            admin,
+            "query($id: ID!) { product(id: $id) { variants { id } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    response["data"]["product"]["variants"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_owned()
+}
+
+/// The contract operation `name`, as the supergraph serves it.
+fn operation(name: &str) -> String {
+    super::support::contract_operations()
+        .into_iter()
+        .find(|(operation, _)| operation == name)
+        .map(|(_, document)| document)
+        .unwrap_or_else(|| panic!("{name} is served"))
+}

@@ -16,11 +16,12 @@ diesel::table! {
 }
 
 diesel::table! {
-    cart_items (cart_id, product_id) {
+    cart_items (cart_id, variant_id) {
         cart_id -> Uuid,
         product_id -> Uuid,
         quantity -> Int4,
         added_at -> Timestamptz,
+        variant_id -> Uuid,
     }
 }
 
@@ -37,12 +38,13 @@ pub struct CartRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A row of `cart_items`.
+/// A row of `cart_items`: units of one variant (SKU) of a product, one line per variant.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cart_items, check_for_backend(diesel::pg::Pg))]
 pub struct CartItemRow {
     pub cart_id: Uuid,
     pub product_id: Uuid,
+    pub variant_id: Uuid,
     pub quantity: i32,
     pub added_at: DateTime<Utc>,
 }

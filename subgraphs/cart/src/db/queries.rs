@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Int4, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Int4, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use service_kit::ApiError;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ pub async fn find(
     };
     let items = cart_items::table
         .filter(cart_items::cart_id.eq(cart.id))
-        .order((cart_items::added_at, cart_items::product_id))
+        .order((cart_items::added_at, cart_items::variant_id))
         .select(CartItemRow::as_select())
         .load(conn)
         .await?;
@@ -60,48 +60,64 @@ pub async fn clear(conn: &mut AsyncPgConnection, cart: Uuid) -> Result<(), ApiEr
     Ok(())
 }
 
-/// Removes a product's line.
+/// Removes a variant's line.
 pub async fn remove_line(
     conn: &mut AsyncPgConnection,
     cart: Uuid,
-    product: Uuid,
+    variant: Uuid,
 ) -> Result<(), ApiError> {
     diesel::delete(
         cart_items::table
             .filter(cart_items::cart_id.eq(cart))
-            .filter(cart_items::product_id.eq(product)),
+            .filter(cart_items::variant_id.eq(variant)),
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The quantity of a product's line, if there is one.
-pub async fn quantity(
+/// The product and quantity of a variant's line, if there is one.
+pub async fn line(
     conn: &mut AsyncPgConnection,
     cart: Uuid,
-    product: Uuid,
-) -> Result<Option<i32>, ApiError> {
+    variant: Uuid,
+) -> Result<Option<(Uuid, i32)>, ApiError> {
     Ok(cart_items::table
         .filter(cart_items::cart_id.eq(cart))
-        .filter(cart_items::product_id.eq(product))
-        .select(cart_items::quantity)
+        .filter(cart_items::variant_id.eq(variant))
+        .select((cart_items::product_id, cart_items::quantity))
         .first(conn)
         .await
         .optional()?)
+}
+
+/// The variants of a product that have a line in `user`'s cart.
+pub async fn variants_in_cart(
+    conn: &mut AsyncPgConnection,
+    user: Uuid,
+    product: Uuid,
+) -> Result<Vec<Uuid>, ApiError> {
+    Ok(cart_items::table
+        .inner_join(carts::table)
+        .filter(carts::user_id.eq(user))
+        .filter(cart_items::product_id.eq(product))
+        .order(cart_items::variant_id)
+        .select(cart_items::variant_id)
+        .load(conn)
+        .await?)
 }
 
 /// Sets the quantity of an existing line.
 pub async fn set_quantity(
     conn: &mut AsyncPgConnection,
     cart: Uuid,
-    product: Uuid,
+    variant: Uuid,
     quantity: i32,
 ) -> Result<(), ApiError> {
     diesel::update(
         cart_items::table
             .filter(cart_items::cart_id.eq(cart))
-            .filter(cart_items::product_id.eq(product)),
+            .filter(cart_items::variant_id.eq(variant)),
     )
     .set(cart_items::quantity.eq(quantity))
     .execute(conn)
@@ -118,7 +134,7 @@ pub async fn count_lines(conn: &mut AsyncPgConnection, cart: Uuid) -> Result<i64
         .await?)
 }
 
-/// Adds a line (the product is not in the cart: the caller checked under the cart's lock).
+/// Adds a line (the variant is not in the cart: the caller checked under the cart's lock).
 pub async fn add_line(conn: &mut AsyncPgConnection, line: CartItemRow) -> Result<(), ApiError> {
     diesel::insert_into(cart_items::table)
         .values(line)
@@ -127,7 +143,7 @@ pub async fn add_line(conn: &mut AsyncPgConnection, line: CartItemRow) -> Result
     Ok(())
 }
 
-/// Adds lines (those of products already in the cart are left alone).
+/// Adds lines (those of variants already in the cart are left alone).
 pub async fn add_lines(
     conn: &mut AsyncPgConnection,
     lines: Vec<CartItemRow>,
@@ -153,29 +169,42 @@ pub async fn touch(
     Ok(())
 }
 
-/// `user`'s lines as (product, quantity), oldest first.
+/// `user`'s lines as (product, variant, quantity), oldest first.
 pub async fn lines_of(
     conn: &mut AsyncPgConnection,
     user: Uuid,
-) -> Result<Vec<(Uuid, i32)>, ApiError> {
+) -> Result<Vec<(Uuid, Uuid, i32)>, ApiError> {
     Ok(cart_items::table
         .inner_join(carts::table)
         .filter(carts::user_id.eq(user))
-        .order((cart_items::added_at, cart_items::product_id))
-        .select((cart_items::product_id, cart_items::quantity))
+        .order((cart_items::added_at, cart_items::variant_id))
+        .select((
+            cart_items::product_id,
+            cart_items::variant_id,
+            cart_items::quantity,
+        ))
         .load(conn)
         .await?)
 }
 
-/// Takes what order `order` bought (`products`, `quantities`) out of `user`'s cart (a line
-/// bought in full disappears, a line the buyer raised meanwhile keeps the rest), once per
-/// order: true if this call did. One statement, under the cart's row lock, so it never
-/// interleaves with a cart mutation.
+/// What an order bought: the products, their variants (none: the product's only one) and
+/// the quantities, one entry per order line.
+pub struct Bought<'a> {
+    pub products: &'a [Uuid],
+    pub variants: &'a [Option<Uuid>],
+    pub quantities: &'a [i32],
+}
+
+/// Takes what order `order` bought out of `user`'s cart (a line bought in full disappears, a
+/// line the buyer raised meanwhile keeps the rest), once per order: true if this call did.
+/// A bought line names its variant's line; one without a variant (an order subgraph that
+/// does not know variants) names the cart's only line of its product, and none when the cart
+/// holds several (which one was bought is unknown: they stay). One statement, under the
+/// cart's row lock, so it never interleaves with a cart mutation.
 pub async fn remove_bought(
     conn: &mut AsyncPgConnection,
     (order, user): (Uuid, Uuid),
-    products: &[Uuid],
-    quantities: &[i32],
+    bought: Bought<'_>,
 ) -> Result<bool, ApiError> {
     #[derive(diesel::QueryableByName)]
     struct Claimed {
@@ -190,22 +219,35 @@ pub async fn remove_bought(
              SELECT c.id FROM carts c WHERE c.user_id = $2 AND EXISTS (SELECT 1 FROM claimed) \
              FOR UPDATE \
          ), bought AS ( \
-             SELECT * FROM unnest($3::uuid[], $4::int[]) AS b (product_id, quantity) \
+             SELECT * FROM unnest($3::uuid[], $4::uuid[], $5::int[]) \
+                 AS b (product_id, variant_id, quantity) \
+         ), hit AS ( \
+             SELECT i.variant_id, sum(b.quantity) AS quantity \
+               FROM cart_items i \
+               JOIN cart ON i.cart_id = cart.id \
+               JOIN bought b ON i.variant_id = b.variant_id \
+                 OR (b.variant_id IS NULL AND i.product_id = b.product_id \
+                     AND NOT EXISTS (SELECT 1 FROM cart_items o \
+                                      WHERE o.cart_id = i.cart_id \
+                                        AND o.product_id = i.product_id \
+                                        AND o.variant_id <> i.variant_id)) \
+              GROUP BY i.variant_id \
          ), removed AS ( \
-             DELETE FROM cart_items i USING cart, bought b \
-             WHERE i.cart_id = cart.id AND i.product_id = b.product_id \
-               AND i.quantity <= b.quantity RETURNING 1 \
+             DELETE FROM cart_items i USING cart, hit h \
+             WHERE i.cart_id = cart.id AND i.variant_id = h.variant_id \
+               AND i.quantity <= h.quantity RETURNING 1 \
          ), reduced AS ( \
-             UPDATE cart_items i SET quantity = i.quantity - b.quantity FROM cart, bought b \
-             WHERE i.cart_id = cart.id AND i.product_id = b.product_id \
-               AND i.quantity > b.quantity RETURNING 1 \
+             UPDATE cart_items i SET quantity = (i.quantity - h.quantity)::int FROM cart, hit h \
+             WHERE i.cart_id = cart.id AND i.variant_id = h.variant_id \
+               AND i.quantity > h.quantity RETURNING 1 \
          ) \
          SELECT count(*) AS claimed FROM claimed",
     )
     .bind::<SqlUuid, _>(order)
     .bind::<SqlUuid, _>(user)
-    .bind::<Array<SqlUuid>, _>(products)
-    .bind::<Array<Int4>, _>(quantities)
+    .bind::<Array<SqlUuid>, _>(bought.products)
+    .bind::<Array<Nullable<SqlUuid>>, _>(bought.variants)
+    .bind::<Array<Int4>, _>(bought.quantities)
     .get_result(conn)
     .await?;
     Ok(result.claimed > 0)

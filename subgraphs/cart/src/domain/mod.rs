@@ -1,3 +1,4 @@
 //! The cart's rules, without I/O.
 
 pub mod lines;
+pub mod variants;

@@ -16,7 +16,7 @@ use event_bus::NewEvent;
 use service_kit::ApiError;
 use uuid::Uuid;
 
-use super::flash_sales::{FlashSaleRow, return_to_product};
+use super::flash_sales::{FlashSaleRow, return_to_variant};
 use super::models::ProductRow;
 use super::schema::{flash_sale_purchases, flash_sales};
 use crate::domain::flash_sales::{Bound, buyer_room, sale_room, within_buyer_limit};
@@ -152,16 +152,18 @@ pub async fn record(
                     Bound::LimitExceeded,
                 ))));
             }
-            let inserted: Option<PurchaseRow> = diesel::sql_query(
+            let inserted: Option<WithVariant> = diesel::sql_query(
                 "INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
                      request_hash, quantity, unit_price, currency, product_id, product_name, \
-                     address_id, status) \
+                     address_id, status, variant_id, sku, variant_name, options) \
                  SELECT $1, sale.id, $3, $4, $5, $6, sale.price, sale.currency, \
-                        sale.product_id, p.name, $7, 'PENDING' \
+                        sale.product_id, p.name, $7, 'PENDING', v.id, v.sku, \
+                        variant_name(v.options, p.name), v.options \
                  FROM flash_sales sale JOIN products p ON p.id = sale.product_id \
+                      JOIN product_variants v ON v.id = sale.variant_id \
                  WHERE sale.id = $2 \
                  ON CONFLICT (user_id, idempotency_key) DO NOTHING \
-                 RETURNING *",
+                 RETURNING *, options::text AS options_json",
             )
             .bind::<SqlUuid, _>(new.id)
             .bind::<SqlUuid, _>(new.sale)
@@ -180,6 +182,7 @@ pub async fn record(
             admitted_event(&row, new.traceparent.clone())
                 .insert(conn)
                 .await?;
+            let row = row.purchase;
             // Last, so that the sale's row lock (recordings, give-backs and rebuilds of one
             // sale queue on it) is held for this statement and the COMMIT only.
             let raised = diesel::sql_query(
@@ -373,9 +376,9 @@ pub async fn give_back(
             ))
             .execute(conn)
             .await?;
-        let product = return_to_product(
+        let product = return_to_variant(
             conn,
-            purchase.product_id,
+            (purchase.product_id, sale.variant_id),
             purchase.quantity,
             &format!("flash sale purchase {} given back", purchase.id),
         )
@@ -407,19 +410,18 @@ pub async fn resend_pending(
         return Ok(0);
     }
     conn.transaction(async |conn| {
-        let stale: Vec<PurchaseRow> = flash_sale_purchases::table
-            .filter(flash_sale_purchases::status.eq("PENDING"))
-            .filter(flash_sale_purchases::sent_at.lt(due))
-            .order(flash_sale_purchases::sent_at)
-            .limit(limit)
-            .for_update()
-            .skip_locked()
-            .select(PurchaseRow::as_select())
-            .load(conn)
-            .await?;
+        let stale: Vec<WithVariant> = diesel::sql_query(
+            "SELECT *, options::text AS options_json FROM flash_sale_purchases \
+             WHERE status = 'PENDING' AND sent_at < $1 \
+             ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(due)
+        .bind::<diesel::sql_types::Int8, _>(limit)
+        .load(conn)
+        .await?;
         for purchase in &stale {
             admitted_event(purchase, None).insert(conn).await?;
-            diesel::update(flash_sale_purchases::table.find(purchase.id))
+            diesel::update(flash_sale_purchases::table.find(purchase.purchase.id))
                 .set(flash_sale_purchases::sent_at.eq(Utc::now()))
                 .execute(conn)
                 .await?;
@@ -429,7 +431,23 @@ pub async fn resend_pending(
     .await
 }
 
-/// Payload of `FlashSalePurchaseAdmitted` v1.
+/// A purchase with the variant it bought, as recorded (the columns past diesel's 16).
+#[derive(diesel::QueryableByName)]
+struct WithVariant {
+    #[diesel(embed)]
+    purchase: PurchaseRow,
+    #[diesel(sql_type = SqlUuid)]
+    variant_id: Uuid,
+    #[diesel(sql_type = Text)]
+    sku: String,
+    #[diesel(sql_type = Text)]
+    variant_name: String,
+    #[diesel(sql_type = Text)]
+    options_json: String,
+}
+
+/// Payload of `FlashSalePurchaseAdmitted` v1 (the variant's fields came with catalog v2:
+/// an order subgraph that does not know them ignores them).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Admitted<'a> {
@@ -442,9 +460,18 @@ struct Admitted<'a> {
     unit_price: i64,
     currency: &'a str,
     address_id: Uuid,
+    variant_id: Uuid,
+    sku: &'a str,
+    variant_name: &'a str,
+    options: serde_json::Value,
 }
 
-fn admitted_event(purchase: &PurchaseRow, traceparent: Option<String>) -> NewEvent {
+fn admitted_event(recorded: &WithVariant, traceparent: Option<String>) -> NewEvent {
+    let purchase = &recorded.purchase;
+    let options = serde_json::from_str(&recorded.options_json).unwrap_or_else(|error| {
+        tracing::error!(%error, purchase = %purchase.id, "unreadable variant options");
+        serde_json::Value::Array(Vec::new())
+    });
     NewEvent::new(
         FLASH_SALES_STREAM,
         "FlashSalePurchaseAdmitted",
@@ -459,6 +486,10 @@ fn admitted_event(purchase: &PurchaseRow, traceparent: Option<String>) -> NewEve
             unit_price: purchase.unit_price,
             currency: &purchase.currency,
             address_id: purchase.address_id,
+            variant_id: recorded.variant_id,
+            sku: &recorded.sku,
+            variant_name: &recorded.variant_name,
+            options,
         },
         traceparent,
     )

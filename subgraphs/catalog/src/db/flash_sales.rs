@@ -50,43 +50,21 @@ pub struct FlashSaleRow {
     /// Units of its purchases not given back; never above `total_quantity` (PostgreSQL's
     /// bound on what the Redis counters admit).
     pub held: i32,
+    /// The variant on sale (the product's only one when it has one).
+    pub variant_id: Uuid,
 }
 
 /// A sale to create (validated).
 pub struct NewSale {
     pub product_id: Uuid,
+    /// `None`: the product's only variant.
+    pub variant_id: Option<Uuid>,
     pub price: i64,
     pub quantity: i32,
     pub per_user_limit: i32,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub created_by: Uuid,
-}
-
-/// Takes `quantity` units out of an active product's stock for a sale; the product as it
-/// is now, `None` when it is not active or has fewer units (or there is no such product).
-pub async fn set_aside(
-    conn: &mut AsyncPgConnection,
-    product: Uuid,
-    quantity: i32,
-) -> Result<Option<ProductRow>, ApiError> {
-    // One statement checks and takes: concurrent sales and checkouts never take the same
-    // units twice, and stock never goes below zero.
-    Ok(diesel::update(
-        products::table
-            .find(product)
-            .filter(products::status.eq("ACTIVE"))
-            .filter(products::stock.ge(quantity)),
-    )
-    .set((
-        products::stock.eq(products::stock - quantity),
-        products::updated_at.eq(Utc::now()),
-        products::version.eq(products::version + 1),
-    ))
-    .returning(ProductRow::as_returning())
-    .get_result(conn)
-    .await
-    .optional()?)
 }
 
 /// The product a sale would be of, as it is now.
@@ -205,24 +183,27 @@ pub async fn set_counter_epoch(
         .await?)
 }
 
-/// Puts `units` of `product` back on sale (stock and ledger); the product as it is now.
-pub async fn return_to_product(
+/// Puts `units` of a variant back on sale (stock and ledger, with its product's summary);
+/// the product as it is now. Locks the product (after the sale, as every caller does).
+pub async fn return_to_variant(
     conn: &mut AsyncPgConnection,
-    product: Uuid,
+    (product, variant): (Uuid, Uuid),
     units: i32,
     reason: &str,
 ) -> Result<ProductRow, ApiError> {
-    let product: ProductRow = diesel::update(products::table.find(product))
-        .set((
-            products::stock.eq(products::stock + units),
-            products::updated_at.eq(Utc::now()),
-            products::version.eq(products::version + 1),
-        ))
-        .returning(ProductRow::as_returning())
-        .get_result(conn)
-        .await?;
-    super::log_stock_change(conn, product.id, (units, product.stock), reason, None).await?;
-    Ok(product)
+    super::variants::lock_product(conn, product).await?;
+    let changed = super::variants::add_stock(conn, variant, units)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    super::log_stock_change(
+        conn,
+        (product, variant),
+        (units, changed.stock),
+        reason,
+        None,
+    )
+    .await?;
+    super::variants::refresh_product(conn, product).await
 }
 
 /// Whether any ended sale still has to give its unsold units back. One cheap statement,

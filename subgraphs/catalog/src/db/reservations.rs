@@ -28,6 +28,14 @@ struct ReserveRow {
     currency: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     product: Option<String>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    variant_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sku: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    variant_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    options: Option<String>,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -50,21 +58,25 @@ fn product_rows(
         .collect()
 }
 
-/// Reserves `lines` (distinct products) for `order_id`, all or none. The product rows it
-/// changed come back for the cache.
+/// Reserves `lines` for `order_id`, all or none: each of a variant, or of its product's only
+/// variant (lines of one variant are summed). The product rows it changed come back for
+/// the cache.
 pub async fn reserve(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
     lines: &[StockLine],
 ) -> Result<(Reservation, Vec<ProductRow>), ApiError> {
     let products: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let variants: Vec<Option<Uuid>> = lines.iter().map(|l| l.variant_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let rows: Vec<ReserveRow> = diesel::sql_query(
         "SELECT outcome, product_id, quantity, available, product_name, unit_price, currency, \
-         product::text AS product FROM reserve_stock($1, $2, $3)",
+         product::text AS product, variant_id, sku, variant_name, options::text AS options \
+         FROM reserve_stock($1, $2, $3, $4)",
     )
     .bind::<SqlUuid, _>(order_id)
     .bind::<Array<SqlUuid>, _>(&products)
+    .bind::<Array<Nullable<SqlUuid>>, _>(&variants)
     .bind::<Array<Int4>, _>(&quantities)
     .load(conn)
     .await?;
@@ -80,6 +92,24 @@ pub async fn reserve(
         "EXISTING" => ReservationStatus::Existing,
         "RELEASED" => ReservationStatus::Released,
         "NOT_FOUND" => return Err(ApiError::NotFound(format!("product {failing}"))),
+        "VARIANT_NOT_FOUND" => {
+            return Err(ApiError::NotFound(format!(
+                "variant {}",
+                first.variant_id.map(|v| v.to_string()).unwrap_or_default()
+            )));
+        }
+        "FOREIGN_VARIANT" => {
+            return Err(ApiError::bad_input(
+                "variantId",
+                format!("is not a variant of product {failing}"),
+            ));
+        }
+        "VARIANT_REQUIRED" => {
+            return Err(ApiError::bad_input(
+                "variantId",
+                format!("is required: product {failing} has several variants"),
+            ));
+        }
         "INACTIVE" => {
             return Err(ApiError::Conflict(format!(
                 "product {failing} is no longer sold"
@@ -88,6 +118,7 @@ pub async fn reserve(
         "INSUFFICIENT" => {
             return Err(ApiError::InsufficientStock {
                 product_id: failing,
+                variant_id: first.variant_id.map(|v| v.to_string()),
                 available: i64::from(first.available.unwrap_or(0)),
             });
         }
@@ -106,19 +137,36 @@ pub async fn reserve(
             Some(product_name),
             Some(unit_price),
             Some(currency),
+            Some(variant_id),
+            Some(sku),
+            Some(variant_name),
         ) = (
             row.product_id,
             row.quantity,
             row.product_name,
             row.unit_price,
             row.currency,
+            row.variant_id,
+            row.sku,
+            row.variant_name,
         ) {
+            let options = match row.options.as_deref() {
+                Some(json) => serde_json::from_str(json).map_err(|error| {
+                    tracing::error!(%error, "unreadable variant options from reserve_stock");
+                    ApiError::Internal
+                })?,
+                None => Vec::new(),
+            };
             reserved.push(ReservedLine {
                 product_id,
+                variant_id,
                 quantity,
                 product_name,
                 unit_price,
                 currency,
+                sku,
+                variant_name,
+                options,
             });
         }
     }

@@ -41,6 +41,7 @@ diesel::table! {
         reason -> Text,
         actor -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        variant_id -> Uuid,
     }
 }
 
@@ -64,6 +65,7 @@ diesel::table! {
         created_at -> Timestamptz,
         counter_epoch -> Int4,
         held -> Int4,
+        variant_id -> Uuid,
     }
 }
 
@@ -85,6 +87,8 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Timestamptz,
         returned_at -> Nullable<Timestamptz>,
+        // variant_id, sku, variant_name and options (catalog v2) are read and written with
+        // SQL text: diesel's tables stop at 16 columns.
     }
 }
 

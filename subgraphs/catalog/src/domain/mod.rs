@@ -3,7 +3,9 @@
 
 pub mod brands;
 pub mod details;
+pub mod facets;
 pub mod flash_sales;
 pub mod products;
 pub mod search;
 pub mod urls;
+pub mod variants;

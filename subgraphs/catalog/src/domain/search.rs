@@ -1,13 +1,16 @@
 //! Search: how a query is tokenised and listed products are ranked (no I/O).
 //!
 //! A search term becomes a [`Search`]: its words as tsquery text, a LIKE pattern, and which
-//! of them decide what matches and how it ranks; the SQL made of it is in `db::products`.
+//! of them decide what matches and how it ranks; the SQL made of it is in `db::filter` and
+//! `db::listing`.
 //! A page of the listing ends at a [`Position`], which its cursor carries.
 
 use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::facets::AttributeSelection;
 
 /// Order of the listing.
 // The docs are the published schema's descriptions: keep them as they are.
@@ -42,6 +45,8 @@ pub struct ListingFilter {
     pub in_stock: Option<bool>,
     /// Products of any of these brands.
     pub brands: Option<Vec<Uuid>>,
+    /// Attributes or variant options: any of the values within one name, every name.
+    pub attributes: Vec<AttributeSelection>,
 }
 
 /// Where a page ends, for the sort (and search) it was made with. Ties are broken by id.

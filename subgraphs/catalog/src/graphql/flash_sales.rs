@@ -73,6 +73,11 @@ impl FlashSale {
             .ok_or_else(|| ApiError::NotFound("product".into()))?)
     }
 
+    /// The unit on sale (the product's only variant when it has one).
+    async fn variant(&self, ctx: &Context<'_>) -> Result<Option<super::types::ProductVariant>> {
+        super::variants::load_variant(ctx, self.row.variant_id).await
+    }
+
     /// The sale price.
     async fn price(&self) -> Money {
         Money::new(self.row.price, self.row.currency.clone())
@@ -124,6 +129,8 @@ pub async fn list(ctx: &Context<'_>, status: Option<FlashSaleStatus>) -> Result<
 #[derive(InputObject)]
 pub struct CreateFlashSaleInput {
     pub product_id: ID,
+    /// The variant on sale; required when the product has more than one.
+    pub variant_id: Option<ID>,
     /// The sale price, minor units, 0 or more.
     pub price: i32,
     /// Units put up (taken out of the product's stock now), 1 or more.
@@ -186,6 +193,11 @@ fn validate(
     now: DateTime<Utc>,
 ) -> Result<NewSale, ApiError> {
     let product_id = service_kit::validate::id("input.productId", &input.product_id)?;
+    let variant_id = input
+        .variant_id
+        .as_ref()
+        .map(|id| service_kit::validate::id("input.variantId", id))
+        .transpose()?;
     rules::check_terms(
         &Terms {
             price: input.price,
@@ -198,6 +210,7 @@ fn validate(
     )?;
     Ok(NewSale {
         product_id,
+        variant_id,
         price: i64::from(input.price),
         quantity: input.quantity,
         per_user_limit: input.per_user_limit,
@@ -215,6 +228,7 @@ mod tests {
         let now = Utc::now();
         CreateFlashSaleInput {
             product_id: ID(uuid::Uuid::now_v7().to_string()),
+            variant_id: None,
             price: 100,
             quantity: 10,
             per_user_limit: 2,

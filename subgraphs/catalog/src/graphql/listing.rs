@@ -1,15 +1,18 @@
-//! The storefront listing (`products`): its filter checked, its page mapped to edges. The
-//! search rules are in `domain::search`, the SQL in `db::products`, the composition in
-//! `workflows::products::list`.
+//! The storefront listing (`products`): its filter checked, its page mapped to edges, its
+//! facets counted when asked (`graphql::facets`). The search rules are in
+//! `domain::search`, the attribute filter's in `domain::facets`, the SQL in `db::filter`,
+//! `db::listing` and `db::facets`, the composition in `workflows::listing`.
 
-use async_graphql::{ID, InputObject};
+use async_graphql::{ID, InputObject, SimpleObject};
 use diesel_async::AsyncPgConnection;
 use service_kit::ApiError;
 use service_kit::paging::{PageInfo, PageRequest, encode_cursor};
 use service_kit::validate::optional_text;
 use uuid::Uuid;
 
-use super::types::{Product, ProductConnection, ProductEdge};
+use super::facets::ProductFacets;
+use super::types::{Product, ProductEdge};
+use crate::domain::facets::check_attribute_filter;
 pub use crate::domain::search::ProductSort;
 use crate::domain::search::{ListingFilter, Position};
 use crate::workflows;
@@ -23,7 +26,8 @@ pub struct ProductFilter {
     pub search: Option<String>,
     /// A category, including all its sub-categories.
     pub category_id: Option<ID>,
-    /// Lowest price, minor units, inclusive.
+    /// Lowest price, minor units, inclusive: a product matches when one of its active
+    /// variants costs from `minPrice` to `maxPrice`.
     pub min_price: Option<i32>,
     /// Highest price, minor units, inclusive.
     pub max_price: Option<i32>,
@@ -31,6 +35,18 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
     /// Products of any of these brands (at most 100; an empty list filters nothing).
     pub brand_ids: Option<Vec<ID>>,
+    /// Specification attributes and variant options: any of the values within one name, all
+    /// names (compared whatever their case; at most 20 names of 100 values).
+    pub attributes: Option<Vec<AttributeFilter>>,
+}
+
+/// Products whose attributes or active variants' options give `name` one of `values`.
+#[derive(InputObject)]
+pub struct AttributeFilter {
+    /// An attribute or option name, e.g. `Color`.
+    pub name: String,
+    /// Any of these values (none: the name filters nothing).
+    pub values: Vec<String>,
 }
 
 /// Most brands one filter may name.
@@ -83,6 +99,12 @@ impl ProductFilter {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
+        let attributes: Vec<(String, Vec<String>)> = self
+            .attributes
+            .iter()
+            .flatten()
+            .map(|a| (a.name.clone(), a.values.clone()))
+            .collect();
         Ok(ListingFilter {
             search,
             category,
@@ -90,8 +112,23 @@ impl ProductFilter {
             max_price,
             in_stock: self.in_stock,
             brands,
+            attributes: check_attribute_filter("filter.attributes", &attributes)?,
         })
     }
+}
+
+/// A page of products.
+#[derive(SimpleObject)]
+pub struct ProductConnection {
+    /// How many products match, over all pages.
+    pub total_count: i64,
+    /// Paging state.
+    pub page_info: PageInfo,
+    /// The products of this page.
+    pub edges: Vec<ProductEdge>,
+    /// Exact counts over the products that match the filter. Each facet ignores its own
+    /// selection, so the other brands (or values) keep their counts while one is chosen.
+    pub facets: ProductFacets,
 }
 
 /// One page of the listing.
@@ -104,7 +141,7 @@ pub async fn list(
 ) -> Result<ProductConnection, ApiError> {
     let page = PageRequest::<Position>::parse(first, after)?;
     let filter = filter.check()?;
-    let listed = workflows::products::list(conn, filter, sort, &page).await?;
+    let listed = workflows::listing::list(conn, filter, sort, &page).await?;
     let mut rows = listed.rows;
     let has_next_page = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
@@ -123,5 +160,8 @@ pub async fn list(
             page.after.is_some(),
         ),
         edges,
+        facets: ProductFacets {
+            conditions: listed.conditions,
+        },
     })
 }

@@ -12,6 +12,7 @@ use crate::cache::{MemoryCategories, ProductCache};
 use crate::db::brands::{self, BrandRow};
 use crate::db::details::{self, AttributeRow, ImageRow};
 use crate::db::models::{CategoryRow, ProductRow};
+use crate::db::variants::{self, OptionRow, VariantRow};
 use crate::db::{categories, products};
 
 /// Products by id, any status (orders and carts keep pointing at archived products): from
@@ -132,6 +133,48 @@ impl Loader<Uuid> for AttributesLoader {
     }
 }
 
+/// Variants by id, any status.
+pub struct VariantLoader(pub DbPool);
+
+impl Loader<Uuid> for VariantLoader {
+    type Value = VariantRow;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantRow>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = variants::by_ids(&mut conn, ids).await?;
+        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    }
+}
+
+/// The variants of products, by product id, in display order.
+pub struct VariantsLoader(pub DbPool);
+
+impl Loader<Uuid> for VariantsLoader {
+    type Value = Vec<VariantRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<VariantRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = variants::of_products(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.product_id))
+    }
+}
+
+/// The sales options of products, by product id, in display order.
+pub struct OptionsLoader(pub DbPool);
+
+impl Loader<Uuid> for OptionsLoader {
+    type Value = Vec<OptionRow>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<OptionRow>>, ApiError> {
+        let mut conn = self.0.get().await?;
+        let rows = variants::options_of(&mut conn, ids).await?;
+        Ok(group_by(rows, |row| row.product_id))
+    }
+}
+
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
 pub fn add_loaders(
     db: &DbPool,
@@ -153,4 +196,7 @@ pub fn add_loaders(
     data.insert(batched(BrandLoader(db.clone()), window));
     data.insert(batched(ImagesLoader(db.clone()), window));
     data.insert(batched(AttributesLoader(db.clone()), window));
+    data.insert(batched(VariantLoader(db.clone()), window));
+    data.insert(batched(VariantsLoader(db.clone()), window));
+    data.insert(batched(OptionsLoader(db.clone()), window));
 }

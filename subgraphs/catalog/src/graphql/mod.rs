@@ -1,6 +1,7 @@
 //! The catalog's GraphQL schema.
 
 pub mod brands;
+pub mod facets;
 pub mod flash_purchases;
 pub mod flash_sales;
 pub mod listing;
@@ -8,3 +9,4 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod types;
+pub mod variants;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::details::{check_attributes, check_images};
 use crate::domain::urls::check_url;
+use crate::domain::variants::{NewVariant, check_options, check_variants};
 use crate::workflows::products::Details;
 
 use super::types::{Category, Product, ProductStatus};
@@ -35,6 +36,7 @@ pub struct Mutation(
     super::flash_sales::FlashSaleMutation,
     super::flash_purchases::FlashPurchaseMutation,
     super::brands::BrandMutation,
+    super::variants::VariantMutation,
 );
 
 /// Category administration.
@@ -98,6 +100,22 @@ pub struct CreateProductInput {
     images: Option<Vec<ProductImageInput>>,
     /// Specification shared by every variant, e.g. Material: cotton (at most 50; a name once).
     attributes: Option<Vec<ProductAttributeInput>>,
+    /// The sales options the variants differ in (at most 5; a name once, a value once).
+    options: Option<Vec<ProductOptionInput>>,
+    /// Every sellable unit, one value of each option each. Without variants the product gets
+    /// one, from `price` and `stock` (then it may have no options); with them, `price` and
+    /// `stock` are the variants' (lowest active price, total stock) and those given are
+    /// ignored.
+    variants: Option<Vec<super::variants::ProductVariantInput>>,
+}
+
+/// A sales option and its values in display order.
+#[derive(InputObject)]
+pub struct ProductOptionInput {
+    /// 1 to 50 characters.
+    name: String,
+    /// 1 to 100 values of 1 to 50 characters.
+    values: Vec<String>,
 }
 
 /// A picture of a product's gallery.
@@ -254,28 +272,77 @@ impl ProductMutation {
             ),
             None => None,
         };
+        let id = Uuid::now_v7();
+        let options: Vec<(String, Vec<String>)> = input
+            .options
+            .iter()
+            .flatten()
+            .map(|o| (o.name.clone(), o.values.clone()))
+            .collect();
+        let options = check_options("input.options", &options)?;
+        let new_variants = match &input.variants {
+            Some(given) => {
+                let given: Vec<_> = given.iter().map(|v| v.unchecked()).collect();
+                let checked = check_variants("input.variants", &options, &given)?;
+                // The first keeps the product's id, as a product's only variant does.
+                checked
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (if i == 0 { id } else { Uuid::now_v7() }, v))
+                    .collect::<Vec<_>>()
+            }
+            None if !options.is_empty() => {
+                return Err(ApiError::bad_input(
+                    "input.variants",
+                    "a product with options needs its variants",
+                )
+                .into());
+            }
+            None => vec![(
+                id,
+                NewVariant {
+                    sku: peer_api::default_sku(id),
+                    options: Vec::new(),
+                    price,
+                    stock: input.stock,
+                    image_url: None,
+                },
+            )],
+        };
+        let lowest = new_variants.iter().map(|(_, v)| v.price).min();
+        let total: i64 = new_variants.iter().map(|(_, v)| i64::from(v.stock)).sum();
+        let stock = i32::try_from(total)
+            .map_err(|_| ApiError::bad_input("input.variants", "too many units in total"))?;
         let now = Utc::now();
         let row = ProductRow {
-            id: Uuid::now_v7(),
+            id,
             category_id,
             name,
             description,
             image_url,
-            price_amount: price,
+            price_amount: lowest.unwrap_or(price),
             currency,
             status: input
                 .status
                 .unwrap_or(ProductStatus::Active)
                 .as_db()
                 .to_owned(),
-            stock: input.stock,
+            stock,
             sales_count: 0,
             created_at: now,
             updated_at: now,
             version: 1,
             brand_id,
         };
-        let row = products::add_product(&mut conn, ctx.data_opt(), row, &given, actor).await?;
+        let row = products::add_product(
+            &mut conn,
+            ctx.data_opt(),
+            row,
+            &given,
+            (&options, &new_variants),
+            actor,
+        )
+        .await?;
         Ok(Product(row))
     }
 
@@ -355,8 +422,9 @@ impl ProductMutation {
         Ok(Product(row))
     }
 
-    /// Adds `delta` units (negative removes) with a reason, recorded in the stock ledger.
-    /// Stock never goes below zero: `CONFLICT`. Needs `catalog:stock:write`.
+    /// Adds `delta` units (negative removes) to a variant (`variantId`, required when the
+    /// product has several) with a reason, recorded in the stock ledger. Stock never goes
+    /// below zero: `CONFLICT`. Needs `catalog:stock:write`.
     #[graphql(guard = "RequirePermission(\"catalog:stock:write\")")]
     async fn adjust_stock(
         &self,
@@ -364,9 +432,13 @@ impl ProductMutation {
         product_id: ID,
         delta: i32,
         reason: String,
+        variant_id: Option<ID>,
     ) -> Result<Product> {
         let actor = ctx.caller().user_id()?;
         let id = parse_uuid("productId", &product_id)?;
+        let variant = variant_id
+            .map(|v| parse_uuid("variantId", &v))
+            .transpose()?;
         if delta == 0 || delta.abs() > MAX_STOCK_DELTA {
             return Err(ApiError::bad_input(
                 "delta",
@@ -376,8 +448,15 @@ impl ProductMutation {
         }
         let reason = required_text("reason", &reason, 200)?;
         let mut conn = service_kit::db::connection(ctx).await?;
-        let row =
-            products::adjust_stock(&mut conn, ctx.data_opt(), id, delta, &reason, actor).await?;
+        let row = crate::workflows::variants::adjust_stock(
+            &mut conn,
+            ctx.data_opt(),
+            id,
+            variant,
+            delta,
+            (&reason, actor),
+        )
+        .await?;
         Ok(Product(row))
     }
 }

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, Object, Result};
 use service_kit::{ApiError, validate};
 use uuid::Uuid;
 
-use super::listing::{self, ProductFilter, ProductSort};
+use super::listing::{self, ProductConnection, ProductFilter, ProductSort};
 use super::loaders::ProductLoader;
-use super::types::{Category, Product, ProductConnection};
+use super::types::{Category, Product};
 use crate::db::categories;
 
 /// Most ids `productsByIds` accepts at once.
@@ -125,6 +125,34 @@ impl Query {
                 })
                 .collect(),
         ))
+    }
+
+    /// One variant (SKU) on sale; `null` when the id is unknown or it or its product is not
+    /// active.
+    async fn product_variant(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<super::types::ProductVariant>> {
+        let Some(variant) = super::variants::load_variant(ctx, validate::id("id", &id)?).await?
+        else {
+            return Ok(None);
+        };
+        Ok(variant.is_visible(ctx).await?.then_some(variant))
+    }
+
+    /// Resolves `ProductVariant` references from other subgraphs (cart and order lines),
+    /// in batches, whatever the variant's status.
+    #[graphql(entity)]
+    async fn find_variant_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<super::types::ProductVariant>> {
+        match Uuid::parse_str(&id) {
+            Ok(uuid) => super::variants::load_variant(ctx, uuid).await,
+            Err(_) => Ok(None),
+        }
     }
 
     /// Resolves `Product` references from other subgraphs (cart lines, order lines), in

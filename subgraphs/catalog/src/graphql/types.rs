@@ -5,12 +5,13 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::money::Money;
-use service_kit::paging::PageInfo;
 
-use super::loaders::{CategoryLoader, ChildCategoriesLoader};
+use super::loaders::{CategoryLoader, ChildCategoriesLoader, ProductLoader};
 use crate::db::models::{CategoryRow, ProductRow};
+use crate::db::variants::VariantRow;
 use crate::domain::details::{Image, gallery};
 pub use crate::domain::products::ProductStatus;
+use crate::domain::variants::variant_name;
 
 /// A node of the category tree.
 pub struct Category(pub CategoryRow);
@@ -58,6 +59,15 @@ impl Product {
 
     fn status(&self) -> Result<ProductStatus, ApiError> {
         ProductStatus::from_db(&self.0.status)
+    }
+
+    /// Its variants, in display order (batched per request).
+    pub async fn variant_rows(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::db::variants::VariantRow>> {
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::VariantsLoader>>();
+        Ok(loader.load_one(self.0.id).await?.unwrap_or_default())
     }
 }
 
@@ -147,6 +157,52 @@ impl Product {
         Ok(loader.load_one(brand_id).await?.map(super::brands::Brand))
     }
 
+    /// The sales options the variants differ in, e.g. Color: red, blue; Size: S, M, L.
+    async fn options(&self, ctx: &Context<'_>) -> Result<Vec<ProductOption>> {
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::OptionsLoader>>();
+        Ok(loader
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| ProductOption {
+                name: row.name,
+                values: row.values,
+            })
+            .collect())
+    }
+
+    /// Every sellable unit (SKU), in display order. A product without options has exactly
+    /// one. `price` is the lowest active variant's, `inStock` any variant's, `stock` their
+    /// sum.
+    // For the router's cost estimate: a handful of variants per product, not 20.
+    #[graphql(directive = service_kit::subgraph::list_size::apply(None, None, Some(12), None))]
+    async fn variants(&self, ctx: &Context<'_>) -> Result<Vec<ProductVariant>> {
+        Ok(self
+            .variant_rows(ctx)
+            .await?
+            .into_iter()
+            .map(ProductVariant)
+            .collect())
+    }
+
+    /// The lowest and highest price of its active variants (its price alone when none is
+    /// active).
+    async fn price_range(&self, ctx: &Context<'_>) -> Result<super::facets::PriceRange> {
+        let active: Vec<i64> = self
+            .variant_rows(ctx)
+            .await?
+            .iter()
+            .filter(|v| v.status == "ACTIVE")
+            .map(|v| v.price_amount)
+            .collect();
+        let money = |amount| Money::new(amount, self.0.currency.clone());
+        Ok(super::facets::PriceRange {
+            min: money(active.iter().copied().min().unwrap_or(self.0.price_amount)),
+            max: money(active.iter().copied().max().unwrap_or(self.0.price_amount)),
+        })
+    }
+
     /// At least one unit can be bought.
     async fn in_stock(&self) -> bool {
         self.0.stock > 0
@@ -167,17 +223,6 @@ impl Product {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-}
-
-/// A page of products.
-#[derive(SimpleObject)]
-pub struct ProductConnection {
-    /// How many products match, over all pages.
-    pub total_count: i64,
-    /// Paging state.
-    pub page_info: PageInfo,
-    /// The products of this page.
-    pub edges: Vec<ProductEdge>,
 }
 
 /// A product and its position.
@@ -203,4 +248,103 @@ pub struct ProductImage {
 pub struct ProductAttribute {
     pub name: String,
     pub value: String,
+}
+
+/// One sellable unit of a product (SKU); an entity other subgraphs reference by `id`.
+pub struct ProductVariant(pub VariantRow);
+
+impl ProductVariant {
+    async fn product_row(&self, ctx: &Context<'_>) -> Result<crate::db::models::ProductRow> {
+        let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
+        loader
+            .load_one(self.0.product_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("product".into()).into())
+    }
+
+    /// Whether customers may see it: it and its product are active.
+    pub async fn is_visible(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.0.status == "ACTIVE" && Product(self.product_row(ctx).await?).is_visible())
+    }
+}
+
+#[Object]
+impl ProductVariant {
+    /// Opaque id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Stock keeping unit code, unique.
+    async fn sku(&self) -> &str {
+        &self.0.sku
+    }
+
+    /// The product it is a variant of.
+    async fn product(&self, ctx: &Context<'_>) -> Result<Product> {
+        Ok(Product(self.product_row(ctx).await?))
+    }
+
+    /// The option values joined, e.g. "Red / M"; the product's name when it has no options.
+    async fn name(&self, ctx: &Context<'_>) -> Result<String> {
+        let options = self.0.selected_options();
+        if options.is_empty() {
+            return Ok(self.product_row(ctx).await?.name);
+        }
+        Ok(variant_name(&options, ""))
+    }
+
+    /// One value for each of the product's options.
+    async fn options(&self) -> Vec<SelectedOption> {
+        self.0
+            .selected_options()
+            .into_iter()
+            .map(|o| SelectedOption {
+                name: o.name,
+                value: o.value,
+            })
+            .collect()
+    }
+
+    /// Current price.
+    async fn price(&self, ctx: &Context<'_>) -> Result<Money> {
+        let currency = self.product_row(ctx).await?.currency;
+        Ok(Money::new(self.0.price_amount, currency))
+    }
+
+    /// Its own picture, if it has one (else the product's).
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+
+    /// Lifecycle status.
+    async fn status(&self) -> Result<ProductStatus, ApiError> {
+        ProductStatus::from_db(&self.0.status)
+    }
+
+    /// At least one unit can be bought.
+    async fn in_stock(&self) -> bool {
+        self.0.stock > 0 && self.0.status == "ACTIVE"
+    }
+
+    /// Exact units in stock. Needs `catalog:stock:read`; everyone sees `inStock`.
+    #[graphql(guard = "auth::RequirePermission(\"catalog:stock:read\")")]
+    async fn stock(&self) -> Option<i32> {
+        Some(self.0.stock)
+    }
+}
+
+/// An option value of a variant: `Color: Red`.
+#[derive(SimpleObject)]
+#[graphql(shareable)]
+pub struct SelectedOption {
+    pub name: String,
+    pub value: String,
+}
+
+/// A sales option of a product and its values in display order: `Size: S, M, L`.
+#[derive(SimpleObject)]
+pub struct ProductOption {
+    pub name: String,
+    pub values: Vec<String>,
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::cache::ProductCache;
 use crate::db::flash_sales::{self, FlashSaleRow, NewSale};
 use crate::db::models::ProductRow;
+use crate::db::variants;
 use crate::domain::flash_sales::{self as rules, Refusal};
 use crate::flash_counters::{self, Install};
 
@@ -25,18 +26,37 @@ pub async fn create(
 ) -> Result<Result<FlashSaleRow, Refusal>, ApiError> {
     let created = conn
         .transaction(async |conn| {
-            let Some(product) = flash_sales::set_aside(conn, new.product_id, new.quantity).await?
-            else {
-                let current = flash_sales::find_product(conn, new.product_id).await?;
-                return Ok(Err(Refusal::of(
-                    current.as_ref().map(|row| (row.status.as_str(), row.stock)),
-                )));
+            // The product first, as stock reservations lock it.
+            let Some(current) = flash_sales::find_product(conn, new.product_id).await? else {
+                return Ok(Err(Refusal::NoSuchProduct));
             };
-            let sale = new_row(&new, product.currency.clone());
+            variants::lock_product(conn, current.id).await?;
+            let variant = crate::workflows::variants::chosen(
+                conn,
+                current.id,
+                new.variant_id,
+                "input.variantId",
+            )
+            .await?;
+            let Some(taken) = variants::take_active(conn, variant, new.quantity).await? else {
+                let left = variants::by_ids(conn, &[variant]).await?;
+                let variant_status = left.first().map_or("ARCHIVED", |v| v.status.as_str());
+                let status = if current.status == "ACTIVE" {
+                    variant_status
+                } else {
+                    current.status.as_str()
+                };
+                return Ok(Err(Refusal::of(Some((
+                    status,
+                    left.first().map_or(0, |v| v.stock),
+                )))));
+            };
+            let product = variants::refresh_product(conn, current.id).await?;
+            let sale = new_row(&new, variant, product.currency.clone());
             crate::db::log_stock_change(
                 conn,
-                product.id,
-                (-new.quantity, product.stock),
+                (product.id, variant),
+                (-new.quantity, taken.stock),
                 &format!("set aside for flash sale {}", sale.id),
                 Some(new.created_by),
             )
@@ -59,8 +79,9 @@ pub async fn create(
 }
 
 /// The row of a sale about to be created, of a product priced in `currency`.
-fn new_row(new: &NewSale, currency: String) -> FlashSaleRow {
+fn new_row(new: &NewSale, variant_id: Uuid, currency: String) -> FlashSaleRow {
     FlashSaleRow {
+        variant_id,
         id: Uuid::now_v7(),
         product_id: new.product_id,
         price: new.price,
@@ -227,6 +248,10 @@ pub async fn return_unsold(
     }
     conn.transaction(async |conn| {
         let due = flash_sales::lock_unsold_due(conn, limit).await?;
+        // Their products next, in id order (as checkouts lock them): the sales come in
+        // order of their end, which could otherwise deadlock with a checkout.
+        let products: Vec<Uuid> = due.iter().map(|sale| sale.product_id).collect();
+        variants::lock_products(conn, &products).await?;
         let mut changed = Vec::new();
         for sale in due {
             // The sale's row is locked: no purchase is being recorded or given back.
@@ -239,9 +264,9 @@ pub async fn return_unsold(
             let unsold = rules::unsold(sale.total_quantity, sold);
             if unsold > 0 {
                 changed.push(
-                    flash_sales::return_to_product(
+                    flash_sales::return_to_variant(
                         conn,
-                        sale.product_id,
+                        (sale.product_id, sale.variant_id),
                         unsold,
                         &format!("unsold after flash sale {}", sale.id),
                     )

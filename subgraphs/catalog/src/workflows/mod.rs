@@ -4,5 +4,7 @@
 pub mod brands;
 pub mod flash_purchases;
 pub mod flash_sales;
+pub mod listing;
 pub mod products;
 pub mod stock;
+pub mod variants;

@@ -76,10 +76,12 @@ impl StockService {
             ));
         }
         for line in &asked.lines {
-            if line.quantity <= 0 || !seen.insert(line.product_id) {
+            // Lines of one variant are summed by the reservation itself; the same line twice
+            // is the caller's mistake.
+            if line.quantity <= 0 || !seen.insert((line.product_id, line.variant_id)) {
                 return Err(ApiError::bad_input(
                     "lines",
-                    "quantities must be positive and products distinct",
+                    "quantities must be positive and lines distinct",
                 ));
             }
         }

@@ -52,6 +52,12 @@ pub struct OrderItemRow {
     pub product_name: String,
     pub unit_price: i64,
     pub quantity: i32,
+    /// The variant (SKU) bought, and its code, name and options at purchase time.
+    pub variant_id: Uuid,
+    pub sku: String,
+    pub variant_name: String,
+    /// JSON of the `[SelectedOption]`.
+    pub options: String,
 }
 
 /// A row of `order_status_history`.

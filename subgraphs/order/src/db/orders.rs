@@ -53,6 +53,8 @@ pub async fn place_order(
         "fromCart": order.from_cart,
         "items": order.lines.iter().map(|l| serde_json::json!({
             "productId": l.product_id,
+            "variantId": l.variant_id,
+            "sku": l.sku,
             "quantity": l.quantity,
             "unitPrice": l.unit_price,
         })).collect::<Vec<_>>(),
@@ -73,6 +75,19 @@ pub async fn place_order(
         .collect();
     let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
     let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    let variant_ids: Vec<Uuid> = order.lines.iter().map(|l| l.variant_id).collect();
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let variant_names: Vec<&str> = order
+        .lines
+        .iter()
+        .map(|l| l.variant_name.as_str())
+        .collect();
+    let options = order
+        .lines
+        .iter()
+        .map(|l| serde_json::to_string(&l.options))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|_| ApiError::Internal)?;
     let row: Option<OrderRow> = diesel::sql_query(format!(
         "WITH placed AS ({placed}), new_order AS ( \
              INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount, \
@@ -87,10 +102,13 @@ pub async fn place_order(
              RETURNING * \
          ), lines AS ( \
              INSERT INTO order_items (order_id, position, product_id, product_name, \
-                 unit_price, quantity) \
-             SELECT o.id, l.pos::int, l.product_id, l.product_name, l.unit_price, l.quantity \
-             FROM new_order o, unnest($8::uuid[], $9::text[], $10::bigint[], $11::int[]) \
-                  WITH ORDINALITY AS l (product_id, product_name, unit_price, quantity, pos) \
+                 unit_price, quantity, variant_id, sku, variant_name, options) \
+             SELECT o.id, l.pos::int, l.product_id, l.product_name, l.unit_price, l.quantity, \
+                    l.variant_id, l.sku, l.variant_name, l.options \
+             FROM new_order o, unnest($8::uuid[], $9::text[], $10::bigint[], $11::int[], \
+                      $16::uuid[], $17::text[], $18::text[], $19::text[]) \
+                  WITH ORDINALITY AS l (product_id, product_name, unit_price, quantity, \
+                      variant_id, sku, variant_name, options, pos) \
          ), history AS ( \
              INSERT INTO order_status_history (order_id, from_status, to_status, at) \
              SELECT o.id, NULL, o.status, o.created_at FROM new_order o \
@@ -120,6 +138,10 @@ pub async fn place_order(
     .bind::<Text, _>(ORDERS_STREAM)
     .bind::<Text, _>(payload.to_string())
     .bind::<Nullable<Text>, _>(order.traceparent.as_deref())
+    .bind::<Array<SqlUuid>, _>(&variant_ids)
+    .bind::<Array<Text>, _>(&skus)
+    .bind::<Array<Text>, _>(&variant_names)
+    .bind::<Array<Text>, _>(&options)
     .get_result(conn)
     .await
     .optional()?;

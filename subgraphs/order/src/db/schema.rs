@@ -29,6 +29,10 @@ diesel::table! {
         product_name -> Text,
         unit_price -> Int8,
         quantity -> Int4,
+        variant_id -> Uuid,
+        sku -> Text,
+        variant_name -> Text,
+        options -> Text,
     }
 }
 

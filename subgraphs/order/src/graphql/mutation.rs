@@ -9,20 +9,22 @@ use super::query::{load_visible, parse_order_id};
 use super::types::{Order, ShippingAddress, owned};
 use crate::domain::Command;
 use crate::domain::checkout::{
-    AddressChoice, CheckoutRequest, NOTE_MAX, check_key, normalize_lines,
+    AddressChoice, CheckoutRequest, ItemInput, NOTE_MAX, check_key, normalize_lines,
 };
 use crate::peers::Peers;
 use crate::workflows::checkout::Checkout;
 use crate::workflows::lifecycle;
 use service_kit::telemetry::TraceParent;
 
-/// One product and how many units to buy.
+/// One product (one of its variants) and how many units to buy.
 #[derive(InputObject)]
 pub struct CheckoutItemInput {
     /// The product.
     pub product_id: ID,
     /// 1 to 999 units.
     pub quantity: i32,
+    /// Required when the product has more than one variant.
+    pub variant_id: Option<ID>,
 }
 
 /// What to buy and where to ship it.
@@ -48,11 +50,17 @@ impl CheckoutInput {
             .items
             .as_ref()
             .map(|items| {
-                let pairs: Vec<(String, i32)> = items
+                let lines: Vec<ItemInput<'_>> = items
                     .iter()
-                    .map(|i| (i.product_id.to_string(), i.quantity))
+                    .map(|i| {
+                        (
+                            i.product_id.as_str(),
+                            i.variant_id.as_ref().map(|v| v.as_str()),
+                            i.quantity,
+                        )
+                    })
                     .collect();
-                normalize_lines(&pairs)
+                normalize_lines(&lines)
             })
             .transpose()?;
         let address = match (&self.address_id, &self.address) {
@@ -92,10 +100,13 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Turns the cart (or `items`) into an order: prices and names from the catalog now,
-    /// stock reserved for every line or none, the bought lines taken out of the cart. The
-    /// order waits for payment until `expiresAt`. Errors: `INSUFFICIENT_STOCK` (with
-    /// `productId` and `available`), `NOT_FOUND` (product, address), `CONFLICT` (a product
-    /// no longer sold, an empty cart, the key used for another request), `BAD_USER_INPUT`.
+    /// stock reserved for every line or none, the bought lines taken out of the cart. Each
+    /// line is of one variant: `variantId`, or the product's only one. The order waits for
+    /// payment until `expiresAt`. Errors: `INSUFFICIENT_STOCK` (with `productId`,
+    /// `variantId` and `available`), `NOT_FOUND` (product, variant, address), `CONFLICT` (a
+    /// product no longer sold, an empty cart, the key used for another request),
+    /// `BAD_USER_INPUT` (also `variantId` missing for a product with several variants, or of
+    /// another product).
     async fn checkout(&self, ctx: &Context<'_>, input: CheckoutInput) -> Result<Order> {
         let user = ctx.caller().user_id()?;
         let request = input.validate()?;

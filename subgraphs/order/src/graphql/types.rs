@@ -48,6 +48,24 @@ pub struct ProductRef {
     pub id: ID,
 }
 
+/// A variant (SKU) of a product in the catalog subgraph, referenced by id.
+#[derive(SimpleObject)]
+#[graphql(name = "ProductVariant", unresolvable = "id")]
+pub struct ProductVariantRef {
+    /// The variant's id.
+    pub id: ID,
+}
+
+/// One option value of a variant, e.g. Color: Red (a value type the catalog defines too).
+#[derive(SimpleObject)]
+#[graphql(shareable)]
+pub struct SelectedOption {
+    /// The option, e.g. Color.
+    pub name: String,
+    /// Its value, e.g. Red.
+    pub value: String,
+}
+
 /// A user of the user subgraph; this subgraph adds `orders`.
 pub struct User {
     pub id: ID,
@@ -219,6 +237,39 @@ impl OrderItem {
     /// Product name at purchase time.
     async fn product_name(&self) -> &str {
         &self.row.product_name
+    }
+
+    /// The variant bought, resolved by the catalog subgraph (also when no longer sold).
+    async fn variant(&self) -> Option<ProductVariantRef> {
+        Some(ProductVariantRef {
+            id: ID(self.row.variant_id.to_string()),
+        })
+    }
+
+    /// The variant's SKU code at purchase time.
+    async fn sku(&self) -> &str {
+        &self.row.sku
+    }
+
+    /// The variant's name at purchase time ("Red / M"; the product's name without options).
+    async fn variant_name(&self) -> &str {
+        &self.row.variant_name
+    }
+
+    /// The variant's option values at purchase time.
+    async fn options(&self) -> Result<Vec<SelectedOption>> {
+        let options: Vec<peer_api::SelectedOption> = serde_json::from_str(&self.row.options)
+            .map_err(|error| {
+                tracing::error!(%error, order = %self.row.order_id, "unreadable line options");
+                ApiError::Internal
+            })?;
+        Ok(options
+            .into_iter()
+            .map(|o| SelectedOption {
+                name: o.name,
+                value: o.value,
+            })
+            .collect())
     }
 
     /// Unit price at purchase time.

@@ -161,8 +161,10 @@ impl Checkout {
                 lines: reservation
                     .lines
                     .iter()
+                    // The variants the catalog resolved: the cart's lines name them too.
                     .map(|l| StockLine {
                         product_id: l.product_id,
+                        variant_id: Some(l.variant_id),
                         quantity: l.quantity,
                     })
                     .collect(),

@@ -8,7 +8,7 @@
 //! the catalog reject the purchase and give its units back.
 
 use event_bus::NewEvent;
-use peer_api::ReservedLine;
+use peer_api::{ReservedLine, SelectedOption};
 use serde::Deserialize;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
@@ -31,6 +31,42 @@ pub struct Admitted {
     pub unit_price: i64,
     pub currency: String,
     pub address_id: Uuid,
+    /// The variant on sale and its snapshot. Absent from admissions made before variants
+    /// (still in flight after the upgrade): those were of the product's only variant,
+    /// which has the product's id ([`Admitted::line`]).
+    #[serde(default)]
+    pub variant_id: Option<Uuid>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub variant_name: Option<String>,
+    #[serde(default)]
+    pub options: Option<Vec<SelectedOption>>,
+}
+
+impl Admitted {
+    /// The order's one line: the purchase at the sale price, with its variant's snapshot
+    /// (an admission from before variants: the product's only variant, as the catalog's
+    /// migration made it).
+    pub fn line(&self) -> ReservedLine {
+        ReservedLine {
+            product_id: self.product_id,
+            variant_id: self.variant_id.unwrap_or(self.product_id),
+            quantity: self.quantity,
+            product_name: self.product_name.clone(),
+            unit_price: self.unit_price,
+            currency: self.currency.clone(),
+            sku: self
+                .sku
+                .clone()
+                .unwrap_or_else(|| peer_api::default_sku(self.product_id)),
+            variant_name: self
+                .variant_name
+                .clone()
+                .unwrap_or_else(|| self.product_name.clone()),
+            options: self.options.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// Creates the order of an admitted purchase, once. Errors are transient (retried).
@@ -63,13 +99,7 @@ pub async fn place(
         .unit_price
         .checked_mul(i64::from(purchase.quantity))
         .ok_or(ApiError::Internal)?;
-    let lines = [ReservedLine {
-        product_id: purchase.product_id,
-        quantity: purchase.quantity,
-        product_name: purchase.product_name.clone(),
-        unit_price: purchase.unit_price,
-        currency: purchase.currency.clone(),
-    }];
+    let lines = [purchase.line()];
     let order = NewOrder {
         id: purchase.purchase_id,
         user_id: purchase.user_id,
@@ -158,4 +188,54 @@ async fn refuse(
     .insert(&mut conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted(extra: serde_json::Value) -> Admitted {
+        let mut payload = serde_json::json!({
+            "purchaseId": Uuid::now_v7(), "saleId": Uuid::now_v7(), "userId": Uuid::now_v7(),
+            "productId": "0b9a3a3e-8c1f-4a43-9a36-1c1d2f0e7a10", "productName": "Phone",
+            "quantity": 2, "unitPrice": 100, "currency": "CNY", "addressId": Uuid::now_v7(),
+        });
+        payload
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(payload).unwrap()
+    }
+
+    #[test]
+    fn an_admission_from_before_variants_is_of_the_only_variant() {
+        let line = admitted(serde_json::json!({})).line();
+        assert_eq!(line.variant_id, line.product_id);
+        assert_eq!(line.sku, "SKU-0B9A3A3E8C1F4A439A361C1D2F0E7A10");
+        assert_eq!(line.variant_name, "Phone");
+        assert!(line.options.is_empty());
+        assert_eq!((line.quantity, line.unit_price), (2, 100));
+    }
+
+    #[test]
+    fn an_admission_names_its_variant() {
+        let variant = Uuid::now_v7();
+        let line = admitted(serde_json::json!({
+            "variantId": variant, "sku": "PH-RED", "variantName": "Red",
+            "options": [{ "name": "Color", "value": "Red" }],
+        }))
+        .line();
+        assert_eq!(line.variant_id, variant);
+        assert_eq!(
+            (line.sku.as_str(), line.variant_name.as_str()),
+            ("PH-RED", "Red")
+        );
+        assert_eq!(
+            line.options,
+            [SelectedOption {
+                name: "Color".into(),
+                value: "Red".into()
+            }]
+        );
+    }
 }
