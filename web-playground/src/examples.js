@@ -1,13 +1,16 @@
 // The contract's operations (schema/contract/operations, the repository's copy of the
 // frontends' contract) as examples: grouped by file, each with the fragments it uses and
-// sample variables that work against the demo data.
+// sample variables that work against the demo data (src/samples.js).
 //
 // Sample values written `$name` are looked up when the example is loaded (the first demo
-// product, the signed-in customer's address, their latest order…), so they are real ids of
-// whatever database the playground talks to. Ids from the playground's own results (an order
-// just placed, a payment just started) are remembered and preferred.
+// product, a product with several variants, the signed-in customer's address, their latest
+// order…), so they are real ids of whatever database the playground talks to. Ids from the
+// playground's own results (an order just placed, a product just created) are remembered and
+// preferred. `{stamp}` inside a string becomes a stamp of that load, for the values that
+// must not repeat (SKU codes, brand names).
 
 import { Kind, parse, print, visit } from 'graphql';
+import { DEMO_CUSTOMER, SAMPLES } from './samples.js';
 import { request } from './session.js';
 import passing from '../../schema/contract-passing.txt?raw';
 
@@ -36,116 +39,6 @@ const GROUP_TITLES = {
   live: 'Live (subscriptions)',
   'flash-sale': 'Storefront: flash sales',
   admin: 'Admin console',
-};
-
-const DEMO_CUSTOMER = 'demo@douyin-mall.dev';
-const ADDRESS = {
-  recipient: 'Demo Customer',
-  phone: '+86 138 0000 0000',
-  province: 'Beijing',
-  city: 'Beijing',
-  district: 'Chaoyang',
-  line1: '1 Demo Road',
-};
-
-// Sample variables per operation; `who` says who may run it (shown in the list).
-const SAMPLES = {
-  CategoryTree: {},
-  ProductList: { variables: { first: 10, sort: 'NEWEST' } },
-  ProductDetail: { variables: { id: '$product' } },
-  ProductsByIds: { variables: { ids: ['$product', '$otherProduct'] } },
-
-  Register: {
-    variables: { input: { email: '$newEmail', password: 'playground-password', displayName: 'Playground User' } },
-  },
-  Login: { variables: { input: { email: DEMO_CUSTOMER, password: 'demo-password' } } },
-  RefreshToken: { variables: { refreshToken: '$refreshToken' } },
-  Logout: { who: 'customer' },
-  LogoutEverywhere: { who: 'customer' },
-  Me: { who: 'customer' },
-  UpdateProfile: { who: 'customer', variables: { input: { displayName: 'Demo Customer' } } },
-  ChangePassword: {
-    who: 'customer',
-    variables: { input: { currentPassword: 'demo-password', newPassword: 'demo-password-2' } },
-  },
-  AddAddress: { who: 'customer', variables: { input: { ...ADDRESS, postalCode: '100000', isDefault: false } } },
-  UpdateAddress: { who: 'customer', variables: { id: '$address', input: { ...ADDRESS, line1: '2 Demo Road' } } },
-  DeleteAddress: { who: 'customer', variables: { id: '$address' } },
-
-  MyCart: { who: 'customer' },
-  MeWithCart: { who: 'customer' },
-  AddToCart: { who: 'customer', variables: { productId: '$product', quantity: 1 } },
-  SetCartQuantity: { who: 'customer', variables: { productId: '$product', quantity: 2 } },
-  RemoveFromCart: { who: 'customer', variables: { productId: '$product' } },
-  ClearCart: { who: 'customer' },
-
-  Checkout: {
-    who: 'customer',
-    variables: { input: { idempotencyKey: '$key', items: [{ productId: '$product', quantity: 1 }] } },
-  },
-  OrderById: { who: 'customer', variables: { id: '$order' } },
-  MyOrders: { who: 'customer', variables: { first: 10 } },
-  CancelOrder: { who: 'customer', variables: { id: '$pendingOrder', reason: 'changed my mind' } },
-  UpdateOrderAddress: { who: 'customer', variables: { id: '$pendingOrder', address: ADDRESS } },
-
-  PayOrder: {
-    who: 'customer',
-    variables: { input: { orderId: '$pendingOrder', method: 'SANDBOX_CARD', idempotencyKey: '$key' } },
-  },
-  PaymentById: { who: 'customer', variables: { id: '$payment' } },
-
-  WatchOrders: { who: 'customer', variables: {} },
-  WatchPayment: { who: 'customer', variables: { id: '$payment' } },
-
-  ActiveFlashSales: {},
-  BuyFlashSale: {
-    who: 'customer',
-    variables: { input: { flashSaleId: '$flashSale', quantity: 1, addressId: '$address', idempotencyKey: '$key' } },
-  },
-  FlashSalePurchase: { who: 'customer', variables: { id: '$purchase' } },
-
-  CreateCategory: { who: 'admin', variables: { input: { name: 'Playground category' } } },
-  CreateProduct: {
-    who: 'admin',
-    variables: {
-      input: {
-        name: 'Playground product',
-        description: 'Made in the playground.',
-        price: 9900,
-        categoryId: '$category',
-        stock: 10,
-      },
-    },
-  },
-  UpdateProduct: { who: 'admin', variables: { id: '$product', input: { price: 8900 } } },
-  ArchiveProduct: { who: 'admin', variables: { id: '$product' } },
-  AdjustStock: { who: 'admin', variables: { productId: '$product', delta: 5, reason: 'restock' } },
-  AdminProductStock: { who: 'admin', variables: { id: '$product' } },
-  AdminUsers: { who: 'admin', variables: { first: 10, search: 'demo' } },
-  BanUser: { who: 'admin', variables: { userId: '$demoCustomer', reason: 'playground test', until: '$inOneHour' } },
-  UnbanUser: { who: 'admin', variables: { userId: '$demoCustomer' } },
-  Roles: { who: 'admin' },
-  UpsertRole: { who: 'admin', variables: { name: 'support', permissions: ['orders:read', 'payments:read'] } },
-  SetUserRoles: { who: 'admin', variables: { userId: '$demoCustomer', roles: ['customer'] } },
-  AdminOrders: { who: 'admin', variables: { first: 10 } },
-  AdminPayment: { who: 'admin', variables: { id: '$payment' } },
-  RefundPayment: {
-    who: 'admin',
-    variables: { input: { paymentId: '$payment', reason: 'playground refund', idempotencyKey: '$key' } },
-  },
-  CreateFlashSale: {
-    who: 'admin',
-    variables: {
-      input: {
-        productId: '$product',
-        price: 100,
-        quantity: 5,
-        perUserLimit: 1,
-        startsAt: '$now',
-        endsAt: '$inOneHour',
-      },
-    },
-  },
 };
 
 function groupOf(path) {
@@ -215,13 +108,21 @@ export function exampleNamed(name) {
 
 // Values seen in the playground's own results, by sample name.
 const remembered = new Map();
-// Which result field holds which sample value.
+// Which result field holds which sample value: `{ key: [names] }`, or a function of the
+// result field that answers `{ name: value }`.
 const REMEMBER = {
   checkout: { id: ['order', 'pendingOrder'] },
   payOrder: { id: ['payment'] },
   purchaseFlashSale: { id: ['purchase'] },
   addAddress: { id: ['address'] },
-  createProduct: { id: ['product'] },
+  // CreateProduct and CreateProductWithVariants: a product with several variants is the
+  // variant examples' product (and its first variant in stock theirs); with one, `$product`.
+  createProduct: (product) =>
+    product.variants?.length > 1
+      ? { variantProduct: product.id, variant: inStockVariant(product.variants)?.id }
+      : { product: product.id },
+  addProductVariant: { id: ['variant'] },
+  createBrand: { id: ['brand'] },
   createCategory: { id: ['category'] },
   createFlashSale: { id: ['flashSale'] },
   // A refresh token from Login or Register run in the editor: RefreshToken then rotates
@@ -230,6 +131,12 @@ const REMEMBER = {
   register: { refreshToken: ['refreshToken'] },
   refreshToken: { refreshToken: ['refreshToken'] },
 };
+
+// A variant in stock (`inStock`, or `stock` above 0 where the result has only that), the first
+// one when none says.
+function inStockVariant(variants) {
+  return variants.find((v) => v.inStock ?? (v.stock ?? 0) > 0) ?? variants[0];
+}
 
 const resultListeners = new Set();
 
@@ -255,8 +162,16 @@ function rememberIds(result) {
   const data = result?.data;
   if (!data || typeof data !== 'object') return;
   for (const [field, values] of Object.entries(REMEMBER)) {
+    const found = data[field];
+    if (!found || typeof found !== 'object') continue;
+    if (typeof values === 'function') {
+      for (const [name, value] of Object.entries(values(found))) {
+        if (typeof value === 'string') remembered.set(name, value);
+      }
+      continue;
+    }
     for (const [key, names] of Object.entries(values)) {
-      const value = data[field]?.[key];
+      const value = found[key];
       if (typeof value === 'string') for (const name of names) remembered.set(name, value);
     }
   }
@@ -265,7 +180,50 @@ function rememberIds(result) {
 const first = (list) => (Array.isArray(list) && list.length ? list[0] : undefined);
 const nodes = (connection) => connection?.edges?.map((edge) => edge.node) ?? [];
 
-// How each `$name` is found when nothing was remembered; each answers an id or undefined.
+// The product the variant examples use, with what they need of it: the one remembered (made
+// by CreateProductWithVariants), else the newest product in stock with several variants. The
+// list asks for little per product (the router refuses costly documents), the product more.
+const VARIANT_PRODUCTS =
+  '{ products(first: 50, filter: { inStock: true }, sort: NEWEST) { edges { node { id variants { id inStock } } } } }';
+const VARIANT_PRODUCT = `query($id: ID!) {
+  product(id: $id) { id category { id } brand { id } options { name values } variants { id inStock options { name value } } }
+}`;
+async function findVariantProduct() {
+  const wanted = remembered.get('variantProduct');
+  const id =
+    wanted ??
+    nodes((await request(VARIANT_PRODUCTS)).data?.products).find(
+      (p) => p.variants?.length > 1 && p.variants.some((v) => v.inStock),
+    )?.id;
+  if (!id) return undefined;
+  return (await request(VARIANT_PRODUCT, { id })).data?.product ?? undefined;
+}
+
+// One search for every `$variant…` value of a load (they are looked up together).
+let variantProductSearch = null;
+function variantProduct() {
+  variantProductSearch ??= findVariantProduct().finally(() => {
+    variantProductSearch = null;
+  });
+  return variantProductSearch;
+}
+
+// The first combination of the product's option values that none of its variants has, as
+// `[{ name, value }]`.
+function freeCombination(product) {
+  const key = (options) => JSON.stringify(options.map((o) => [o.name, o.value]));
+  const taken = new Set(product.variants.map((v) => key(v.options)));
+  let combinations = [[]];
+  for (const option of product.options) {
+    combinations = combinations.flatMap((chosen) =>
+      option.values.map((value) => [...chosen, { name: option.name, value }]),
+    );
+  }
+  return product.options.length ? combinations.find((c) => !taken.has(key(c))) : undefined;
+}
+
+// How each `$name` is found when nothing was remembered; each answers a value (mostly an id)
+// or undefined.
 const LOOKUPS = {
   product: async () => nodes((await request('{ products(first: 5) { edges { node { id inStock } } } }')).data?.products)
     .find((p) => p.inStock)?.id,
@@ -281,6 +239,23 @@ const LOOKUPS = {
     nodes((await request('{ me { orders(first: 10) { edges { node { payments { id } } } } } }')).data?.me?.orders)
       .flatMap((order) => order.payments ?? [])[0]?.id,
   flashSale: async () => first((await request('{ flashSales(status: ACTIVE) { id } }')).data?.flashSales)?.id,
+  brand: async () => first((await request('{ brands { id } }')).data?.brands)?.id,
+  variantProduct: async () => (await variantProduct())?.id,
+  variant: async () => {
+    const product = await variantProduct();
+    return product && inStockVariant(product.variants)?.id;
+  },
+  variantCategory: async () => (await variantProduct())?.category?.id,
+  variantBrand: async () => (await variantProduct())?.brand?.id,
+  // Its first option with its first value, as a filter.
+  variantOption: async () => {
+    const option = first((await variantProduct())?.options);
+    return option && { name: option.name, values: option.values.slice(0, 1) };
+  },
+  freeOptions: async () => {
+    const product = await variantProduct();
+    return product && freeCombination(product);
+  },
   demoCustomer: async () =>
     nodes((await request(`{ users(first: 1, search: "${DEMO_CUSTOMER}") { edges { node { id } } } }`)).data?.users)[0]?.id,
 };
@@ -293,6 +268,12 @@ const HINTS = {
   payment: '<no payment yet: run PayOrder>',
   purchase: '<no purchase yet: run BuyFlashSale>',
   flashSale: '<no active flash sale: run CreateFlashSale as admin>',
+  variantProduct: '<no product in stock with several variants: run CreateProductWithVariants as admin>',
+  variant: '<no product in stock with several variants: run CreateProductWithVariants as admin>',
+  variantCategory: '<no product in stock with several variants, or it has no category>',
+  variantBrand: '<no product in stock with several variants, or it has no brand>',
+  variantOption: '<no product in stock with several variants>',
+  freeOptions: '<every combination has a variant: run CreateProductWithVariants as admin>',
   demoCustomer: '<sign in as the admin>',
   refreshToken: '<run Login or Register here first>',
 };
@@ -331,6 +312,7 @@ async function valueOf(name) {
 export async function resolveVariables(example) {
   const missing = [];
   const cache = new Map();
+  const stamp = Date.now().toString(36).toUpperCase();
   const resolve = async (value) => {
     if (Array.isArray(value)) return Promise.all(value.map(resolve));
     if (value && typeof value === 'object') {
@@ -339,12 +321,13 @@ export async function resolveVariables(example) {
     }
     if (typeof value === 'string' && value.startsWith('$')) {
       const name = value.slice(1);
-      if (!cache.has(name)) cache.set(name, await valueOf(name));
-      const found = cache.get(name);
+      if (!cache.has(name)) cache.set(name, valueOf(name));
+      const found = await cache.get(name);
       if (found !== undefined) return found;
       missing.push(name);
       return HINTS[name] ?? `<${name}>`;
     }
+    if (typeof value === 'string') return value.replaceAll('{stamp}', stamp);
     return value;
   };
   return { variables: await resolve(example.variables), missing };

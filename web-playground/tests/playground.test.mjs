@@ -69,6 +69,11 @@ async function main() {
       .addToCart;
   }
   if (!products.length) throw new Error('the demo data has no products');
+  // The product with several variants the examples pick by themselves (the newest in stock).
+  const variantProduct = (await api(
+    '{ products(first: 50, filter: { inStock: true }, sort: NEWEST) { edges { node { id name variants { id sku inStock } } } } }',
+  )).products.edges.map((e) => e.node).find((p) => p.variants.length > 1 && p.variants.some((v) => v.inStock));
+  if (!variantProduct) throw new Error('the demo data has no product in stock with several variants');
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
@@ -123,6 +128,10 @@ async function main() {
 
   await page.goto(`${BASE}/playground/`);
   await page.locator('.graphiql-query-editor').waitFor();
+  // GraphiQL makes its editors (Monaco) after the page shows: an example sent before the
+  // response and variables editors are there is lost.
+  await page.locator('.graphiql-response .monaco-editor').waitFor();
+  await page.locator('.graphiql-editor-tool .monaco-editor').first().waitFor({ state: 'attached' });
   log('the page loaded');
 
   // Docs explorer: Query.products.
@@ -195,16 +204,53 @@ async function main() {
     await page.getByTestId('live-state').filter({ hasText: 'ended' }).waitFor();
   }
 
-  // Every example's sample variables work: each runs without an error, in an order that
-  // gives the later ones something to act on (the ids of earlier results are remembered).
+  // Every example's sample variables work: each runs without an error and answers data (no
+  // root field null; those in `answers` below what they say), in an order that gives the
+  // later ones something to act on (the ids of earlier results are remembered).
   // Not run: the subscriptions (the Live steps above), ChangePassword, Logout and
   // LogoutEverywhere (they would end or change the demo session).
+  const answerOf = (name) => page.waitForResponse((r) => r.url() === GRAPHQL && r.request().method() === 'POST'
+    && r.request().postDataJSON()?.operationName === name);
   const expectOk = async (name) => {
+    const answered = answerOf(name);
     await runExample(name);
     const summary = page.getByTestId('result-summary').filter({ hasText: `${name}:` });
     await summary.waitFor();
     const text = await summary.textContent();
     if (!text.includes('answered without errors')) throw new Error(`the ${name} example failed: ${text}`);
+    const { data } = await (await answered).json();
+    const empty = Object.entries(data ?? { data: null }).filter(([, value]) => value === null).map(([field]) => field);
+    if (empty.length) throw new Error(`the ${name} example answered no data: ${empty.join(', ')} null`);
+    const wrong = answers[name]?.(data);
+    if (wrong) throw new Error(`the ${name} example answered ${wrong}: ${JSON.stringify(data)}`);
+  };
+  // Catalog v2: what the variant examples answer (a string says what is wrong), about the
+  // product they picked: the demo one, then the one CreateProductWithVariants made.
+  let picked = { id: variantProduct.id, name: variantProduct.name, variants: variantProduct.variants.map((v) => v.id) };
+  const cartLine = (cart) => cart.items.find((i) => i.product.id === picked.id && picked.variants.includes(i.variant?.id));
+  const answers = {
+    ProductPage: ({ product }) => (product.id !== picked.id ? `not ${picked.name}`
+      : product.variants.length < 2 ? 'a product with one variant' : undefined),
+    VariantById: ({ productVariant }) => (productVariant.product.id !== picked.id ? `not a variant of ${picked.name}`
+      : productVariant.inStock ? undefined : 'a variant out of stock'),
+    ProductSearchPage: ({ products: { edges, facets } }) => (!edges.some((e) => e.node.id === picked.id) ? `no ${picked.name}`
+      : !facets.brands.length || !facets.attributes.length ? 'no facets' : undefined),
+    Brands: ({ brands }) => (brands.length ? undefined : 'no brand'),
+    AddVariantToCart: ({ addToCart }) => (cartLine(addToCart) ? undefined : `no line of a variant of ${picked.name}`),
+    SetVariantQuantity: ({ updateCartItem }) => (cartLine(updateCartItem)?.quantity === 2 ? undefined : 'no line of 2'),
+    RemoveVariantFromCart: ({ removeFromCart }) => (cartLine(removeFromCart) ? 'the line still there' : undefined),
+    OrderReceipt: ({ order }) => (order.items.length && order.items.every((i) => i.sku) ? undefined : 'lines without SKU'),
+    CreateProductWithVariants: ({ createProduct: { id, name, variants } }) => {
+      picked = { id, name, variants: variants.map((v) => v.id) };
+      return variants.length === 4 ? undefined : 'not 4 variants';
+    },
+    AddProductVariant: ({ addProductVariant: { id, options } }) => {
+      picked.variants.push(id);
+      return options.length === 2 ? undefined : 'not a Size and a Color';
+    },
+    AdjustVariantStock: ({ adjustStock }) => (adjustStock.variants.length === 5 ? undefined : 'not 5 variants'),
+    ActiveFlashSaleVariants: ({ flashSales }) => (flashSales.length && flashSales.every((sale) => sale.variant)
+      ? undefined : 'no sale with its variant'),
   };
   const ran = [];
   const all = async (names) => {
@@ -214,8 +260,12 @@ async function main() {
     }
   };
   await all(['CategoryTree', 'ProductList', 'ProductDetail', 'ProductsByIds', 'Register', 'Login', 'RefreshToken']);
+  // Catalog v2: the demo product with several variants the examples pick, one of its variants
+  // in stock, its category's products with facets, the category's brands.
+  await all(['ProductPage', 'VariantById', 'ProductSearchPage', 'Brands']);
   await all(['Me', 'UpdateProfile', 'AddAddress', 'UpdateAddress', 'MyCart', 'MeWithCart']);
-  await all(['AddToCart', 'SetCartQuantity', 'RemoveFromCart', 'Checkout', 'OrderById', 'MyOrders']);
+  await all(['AddToCart', 'SetCartQuantity', 'RemoveFromCart', 'AddVariantToCart', 'SetVariantQuantity', 'RemoveVariantFromCart']);
+  await all(['Checkout', 'OrderById', 'OrderReceipt', 'MyOrders']);
   await all(['UpdateOrderAddress', 'CancelOrder', 'Checkout', 'PayOrder', 'PaymentById']);
   // The customer approves the payment on the sandbox gateway's page (here, its API).
   const payment = (await api(
@@ -228,10 +278,15 @@ async function main() {
   await signInFromPanel(ADMIN);
   await all(['AdminPayment', 'RefundPayment', 'AdminOrders', 'AdminUsers', 'Roles', 'UpsertRole', 'SetUserRoles']);
   await all(['CreateCategory', 'CreateProduct', 'UpdateProduct', 'AdjustStock', 'AdminProductStock', 'CreateFlashSale']);
+  // A product with Size × Color variants in the new category, of a new brand; the variant
+  // examples that follow act on it (its id and a variant's are remembered).
+  await all(['CreateBrand', 'CreateProductWithVariants', 'AddProductVariant', 'UpdateProductVariant', 'AdjustVariantStock']);
   // The sample sale starts 5 s after it was created.
   await page.waitForTimeout(6_000);
   await signInFromPanel(CUSTOMER);
-  await all(['ActiveFlashSales', 'BuyFlashSale', 'FlashSalePurchase', 'DeleteAddress', 'ClearCart']);
+  await all(['ActiveFlashSales', 'BuyFlashSale', 'FlashSalePurchase', 'ActiveFlashSaleVariants']);
+  // The variant examples now pick the product the admin made.
+  await all(['ProductPage', 'VariantById', 'ProductSearchPage', 'AddVariantToCart', 'DeleteAddress', 'ClearCart']);
   await signInFromPanel(ADMIN);
   await all(['ArchiveProduct', 'BanUser', 'UnbanUser']);
   await shot('every-example');

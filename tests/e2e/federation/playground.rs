@@ -1,6 +1,10 @@
 //! The web playground in a real browser: `web-playground/tests/playground.test.mjs`
 //! (Playwright driving Debian's chromium, every request outside localhost blocked) against a
-//! system of its own. Screenshots of each step go to `web-playground/test-output/`.
+//! system of its own. Every served contract operation but the subscriptions and the three
+//! that would end or change the demo session runs as an example with its sample variables
+//! and must answer data without errors; the catalog v2 ones (variants, brands, facets) on a product with several
+//! variants the playground picks, then on one its CreateProductWithVariants example made.
+//! Screenshots of each step go to `web-playground/test-output/`.
 
 use std::process::Stdio;
 
