@@ -16,6 +16,7 @@ pub mod events;
 pub mod flash_counters;
 pub mod graphql;
 pub mod internal;
+pub mod memo;
 pub mod seed;
 pub mod workflows;
 
@@ -78,7 +79,11 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         redis: stores.redis.clone(),
         cache: cache.clone(),
     };
-    let caches = (cache, categories);
+    let caches = (
+        cache,
+        categories,
+        memo::MemoryDetails::new(settings.memory_cache),
+    );
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, &caches, window, data));
     Ok(http::subgraph_router(schema, request_data, stores, config)

@@ -39,7 +39,11 @@ async fn execute_with(
     let mut request = Request::new(query).variables(Variables::from_json(variables));
     add_loaders(
         &test.stores.db,
-        &(cache.clone(), MemoryCategories::default()),
+        &(
+            cache.clone(),
+            MemoryCategories::default(),
+            catalog_subgraph::memo::MemoryDetails::default(),
+        ),
         BatchWindow::Yield,
         &mut request.data,
     );

@@ -14,6 +14,7 @@ use crate::db::details::{self, AttributeRow, ImageRow};
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::variants::{self, OptionRow, VariantRow};
 use crate::db::{categories, products};
+use crate::memo::{MemoryDetails, ProductVersion};
 
 /// Products by id, any status (orders and carts keep pointing at archived products): from
 /// the Redis cache, and the misses in one PostgreSQL query.
@@ -91,45 +92,95 @@ impl Loader<Uuid> for ChildCategoriesLoader {
     }
 }
 
-/// Brands by id.
-pub struct BrandLoader(pub DbPool);
+/// Brands by id: from this replica's memory, the rest in one PostgreSQL query.
+pub struct BrandLoader(pub DbPool, pub MemoryDetails);
 
 impl Loader<Uuid> for BrandLoader {
     type Value = BrandRow;
     type Error = ApiError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, BrandRow>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = brands::by_ids(&mut conn, ids).await?;
-        Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+        self.1
+            .brands
+            .get_or_load(
+                ids,
+                || None,
+                async |ids| {
+                    let mut conn = self.0.get().await?;
+                    let rows = brands::by_ids(&mut conn, ids).await?;
+                    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+                },
+            )
+            .await
     }
 }
 
-/// The galleries of products, by product id, in display order.
-pub struct ImagesLoader(pub DbPool);
+/// The product ids of `keys`.
+fn ids_of(keys: &[ProductVersion]) -> Vec<Uuid> {
+    keys.iter().map(|key| key.id).collect()
+}
 
-impl Loader<Uuid> for ImagesLoader {
+/// Rows of the products `keys` name, grouped under their keys.
+fn by_version<T>(
+    keys: &[ProductVersion],
+    rows: Vec<T>,
+    product: impl Fn(&T) -> Uuid,
+) -> HashMap<ProductVersion, Vec<T>> {
+    let mut grouped = group_by(rows, product);
+    keys.iter()
+        .map(|key| (*key, grouped.remove(&key.id).unwrap_or_default()))
+        .collect()
+}
+
+/// The galleries of products, by product id, in display order at a version (this replica's memory first).
+pub struct ImagesLoader(pub DbPool, pub MemoryDetails);
+
+impl Loader<ProductVersion> for ImagesLoader {
     type Value = Vec<ImageRow>;
     type Error = ApiError;
 
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<ImageRow>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = details::images_of(&mut conn, ids).await?;
-        Ok(group_by(rows, |row| row.product_id))
+    async fn load(
+        &self,
+        keys: &[ProductVersion],
+    ) -> Result<HashMap<ProductVersion, Vec<ImageRow>>, ApiError> {
+        self.1
+            .images
+            .get_or_load(
+                keys,
+                || Some(Vec::new()),
+                async |keys| {
+                    let mut conn = self.0.get().await?;
+                    let rows = details::images_of(&mut conn, &ids_of(keys)).await?;
+                    Ok(by_version(keys, rows, |row| row.product_id))
+                },
+            )
+            .await
     }
 }
 
-/// The specification attributes of products, by product id, in display order.
-pub struct AttributesLoader(pub DbPool);
+/// The specification attributes of products, by product id, in display order at a version (this replica's memory first).
+pub struct AttributesLoader(pub DbPool, pub MemoryDetails);
 
-impl Loader<Uuid> for AttributesLoader {
+impl Loader<ProductVersion> for AttributesLoader {
     type Value = Vec<AttributeRow>;
     type Error = ApiError;
 
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<AttributeRow>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = details::attributes_of(&mut conn, ids).await?;
-        Ok(group_by(rows, |row| row.product_id))
+    async fn load(
+        &self,
+        keys: &[ProductVersion],
+    ) -> Result<HashMap<ProductVersion, Vec<AttributeRow>>, ApiError> {
+        self.1
+            .attributes
+            .get_or_load(
+                keys,
+                || Some(Vec::new()),
+                async |keys| {
+                    let mut conn = self.0.get().await?;
+                    let rows = details::attributes_of(&mut conn, &ids_of(keys)).await?;
+                    Ok(by_version(keys, rows, |row| row.product_id))
+                },
+            )
+            .await
     }
 }
 
@@ -147,38 +198,62 @@ impl Loader<Uuid> for VariantLoader {
     }
 }
 
-/// The variants of products, by product id, in display order.
-pub struct VariantsLoader(pub DbPool);
+/// The variants of products, by product id, in display order at a version (this replica's memory first).
+pub struct VariantsLoader(pub DbPool, pub MemoryDetails);
 
-impl Loader<Uuid> for VariantsLoader {
+impl Loader<ProductVersion> for VariantsLoader {
     type Value = Vec<VariantRow>;
     type Error = ApiError;
 
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<VariantRow>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = variants::of_products(&mut conn, ids).await?;
-        Ok(group_by(rows, |row| row.product_id))
+    async fn load(
+        &self,
+        keys: &[ProductVersion],
+    ) -> Result<HashMap<ProductVersion, Vec<VariantRow>>, ApiError> {
+        self.1
+            .variants
+            .get_or_load(
+                keys,
+                || Some(Vec::new()),
+                async |keys| {
+                    let mut conn = self.0.get().await?;
+                    let rows = variants::of_products(&mut conn, &ids_of(keys)).await?;
+                    Ok(by_version(keys, rows, |row| row.product_id))
+                },
+            )
+            .await
     }
 }
 
-/// The sales options of products, by product id, in display order.
-pub struct OptionsLoader(pub DbPool);
+/// The sales options of products, by product id, in display order at a version (this replica's memory first).
+pub struct OptionsLoader(pub DbPool, pub MemoryDetails);
 
-impl Loader<Uuid> for OptionsLoader {
+impl Loader<ProductVersion> for OptionsLoader {
     type Value = Vec<OptionRow>;
     type Error = ApiError;
 
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<OptionRow>>, ApiError> {
-        let mut conn = self.0.get().await?;
-        let rows = variants::options_of(&mut conn, ids).await?;
-        Ok(group_by(rows, |row| row.product_id))
+    async fn load(
+        &self,
+        keys: &[ProductVersion],
+    ) -> Result<HashMap<ProductVersion, Vec<OptionRow>>, ApiError> {
+        self.1
+            .options
+            .get_or_load(
+                keys,
+                || Some(Vec::new()),
+                async |keys| {
+                    let mut conn = self.0.get().await?;
+                    let rows = variants::options_of(&mut conn, &ids_of(keys)).await?;
+                    Ok(by_version(keys, rows, |row| row.product_id))
+                },
+            )
+            .await
     }
 }
 
 /// Adds a fresh set of loaders (a per-request cache) to a request's data.
 pub fn add_loaders(
     db: &DbPool,
-    (cache, categories): &(ProductCache, MemoryCategories),
+    (cache, categories, details): &(ProductCache, MemoryCategories, MemoryDetails),
     window: BatchWindow,
     data: &mut async_graphql::Data,
 ) {
@@ -193,10 +268,13 @@ pub fn add_loaders(
     };
     data.insert(batched(categories, window));
     data.insert(batched(ChildCategoriesLoader(db.clone()), window));
-    data.insert(batched(BrandLoader(db.clone()), window));
-    data.insert(batched(ImagesLoader(db.clone()), window));
-    data.insert(batched(AttributesLoader(db.clone()), window));
+    data.insert(batched(BrandLoader(db.clone(), details.clone()), window));
+    data.insert(batched(ImagesLoader(db.clone(), details.clone()), window));
+    data.insert(batched(
+        AttributesLoader(db.clone(), details.clone()),
+        window,
+    ));
     data.insert(batched(VariantLoader(db.clone()), window));
-    data.insert(batched(VariantsLoader(db.clone()), window));
-    data.insert(batched(OptionsLoader(db.clone()), window));
+    data.insert(batched(VariantsLoader(db.clone(), details.clone()), window));
+    data.insert(batched(OptionsLoader(db.clone(), details.clone()), window));
 }

@@ -61,13 +61,21 @@ impl Product {
         ProductStatus::from_db(&self.0.status)
     }
 
+    /// The key of its details at this version.
+    fn version(&self) -> crate::memo::ProductVersion {
+        crate::memo::ProductVersion {
+            id: self.0.id,
+            version: self.0.version,
+        }
+    }
+
     /// Its variants, in display order (batched per request).
     pub async fn variant_rows(
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::db::variants::VariantRow>> {
         let loader = ctx.data_unchecked::<DataLoader<super::loaders::VariantsLoader>>();
-        Ok(loader.load_one(self.0.id).await?.unwrap_or_default())
+        Ok(loader.load_one(self.version()).await?.unwrap_or_default())
     }
 }
 
@@ -116,7 +124,7 @@ impl Product {
     /// The gallery in display order (`imageUrl` is the first).
     async fn images(&self, ctx: &Context<'_>) -> Result<Vec<ProductImage>> {
         let loader = ctx.data_unchecked::<DataLoader<super::loaders::ImagesLoader>>();
-        let stored = loader.load_one(self.0.id).await?.unwrap_or_default();
+        let stored = loader.load_one(self.version()).await?.unwrap_or_default();
         let images = stored
             .into_iter()
             .map(|row| Image {
@@ -137,7 +145,7 @@ impl Product {
     async fn attributes(&self, ctx: &Context<'_>) -> Result<Vec<ProductAttribute>> {
         let loader = ctx.data_unchecked::<DataLoader<super::loaders::AttributesLoader>>();
         Ok(loader
-            .load_one(self.0.id)
+            .load_one(self.version())
             .await?
             .unwrap_or_default()
             .into_iter()
@@ -161,7 +169,7 @@ impl Product {
     async fn options(&self, ctx: &Context<'_>) -> Result<Vec<ProductOption>> {
         let loader = ctx.data_unchecked::<DataLoader<super::loaders::OptionsLoader>>();
         Ok(loader
-            .load_one(self.0.id)
+            .load_one(self.version())
             .await?
             .unwrap_or_default()
             .into_iter()
