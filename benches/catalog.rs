@@ -1,5 +1,6 @@
 //! Catalog reads under load, side by side in one run (release build): the router's own
-//! ceiling (`{ __typename }`, answered without a subgraph), then product detail, a 20-item
+//! ceiling (`{ __typename }`, answered without a subgraph), then product detail, the
+//! product page (brand, gallery, attributes, options, variants), a 20-item
 //! listing and a search through the router, through a router with request deduplication
 //! off, and directly against the catalog subgraph. Rows alternate paths and repeat
 //! (`BENCH_ROUNDS`), so a noisy moment of the shared machine hits every path alike.
@@ -35,16 +36,29 @@ const LISTING: &str = "query($n: Int) { products(first: $n) { totalCount edges {
     node { id name price { amount currency formatted } inStock category { name } } } } }";
 const SEARCH: &str = "query($q: String) { products(first: 20, filter: { search: $q }, \
     sort: RELEVANCE) { totalCount edges { node { id name price { amount } } } } }";
+/// The contract's `ProductPage` (catalog v2): the product with its brand, gallery,
+/// attributes, options, price range and variants.
+const PAGE: &str = "query($id: ID!) { product(id: $id) { id name imageUrl price { amount currency formatted } \
+    inStock category { id name parent { id name } } description brand { id name logoUrl } \
+    images { url alt } attributes { name value } options { name values } \
+    priceRange { min { amount currency formatted } max { amount currency formatted } } \
+    variants { id sku name options { name value } price { amount currency formatted } imageUrl inStock } } }";
 const TERMS: [&str; 8] = [
     "phone", "tea", "case", "iphone", "shoes", "手机", "charger", "lamp",
 ];
 
-fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 3] {
+fn requests(ids: Arc<Vec<String>>) -> [(&'static str, &'static str, Variables); 4] {
+    let page_ids = ids.clone();
     [
         (
             "product detail",
             DETAIL,
             Arc::new(move |i| json!({ "id": ids[i % ids.len()] })),
+        ),
+        (
+            "product page",
+            PAGE,
+            Arc::new(move |i| json!({ "id": page_ids[i % page_ids.len()] })),
         ),
         (
             "20-item listing",
@@ -188,5 +202,9 @@ async fn main() {
         "- detail, router with dedupe off ÷ direct: ×{:.2} (target ≥ 0.8), p99 ×{:.2}",
         detail_no_dedupe.rps() / detail_direct.rps(),
         detail_no_dedupe.percentile(0.99) / detail_direct.percentile(0.99),
+    );
+    println!(
+        "- product page (catalog v2) ÷ product detail, through the router: ×{:.2} (target ≥ 0.8, issue 25)",
+        results[&(1, 0)].get().rps() / detail.rps()
     );
 }
