@@ -87,30 +87,27 @@ pub async fn price_range(
     Ok(rows.into_iter().next())
 }
 
-/// The statement of [`price_range`]: the matching products' ids in a hash, then
-/// `product_variants_active_price_idx` read from each end up to the first variant of one
-/// of them. Reading every variant of every matching product (ten thousand products of a
-/// common word) costs ten times as much.
+/// The statement of [`price_range`]: the matching products' lowest (`price_amount`) and
+/// highest (`price_max`) active prices, kept on each product; ties go to the lowest product
+/// id for the minimum and the highest for the maximum.
 pub fn price_statement(conditions: &ListingConditions) -> Statement {
-    const END: &str = "SELECT v.price_amount, v.product_id FROM product_variants v \
-         WHERE v.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM matching) \
-         AND (false OR v.product_id IN (SELECT m.id FROM matching m)) ";
-    // `false OR`: the planner keeps the IN as a hashed subplan filtering the ordered index
-    // scan, rather than a join that would read every matching product's variants.
-    Fragment::<()>::sql("WITH matching AS MATERIALIZED (SELECT products.id FROM products WHERE ")
-        .join(conditions.where_clause(Some(Facet::PriceRange)))
-        .and("), lowest AS (")
-        .and(END)
-        .and("ORDER BY v.price_amount, v.product_id LIMIT 1), highest AS (")
-        .and(END)
-        .and(
-            "ORDER BY v.price_amount DESC, v.product_id DESC LIMIT 1) \
-             SELECT lowest.price_amount AS min, low.currency AS min_currency, \
-                    highest.price_amount AS max, high.currency AS max_currency \
-               FROM lowest JOIN products low ON low.id = lowest.product_id, \
-                    highest JOIN products high ON high.id = highest.product_id",
-        )
-        .statement()
+    Fragment::<()>::sql(
+        "WITH matching AS MATERIALIZED (\
+           SELECT products.id, products.price_amount, products.price_max, products.currency \
+             FROM products WHERE ",
+    )
+    .join(conditions.where_clause(Some(Facet::PriceRange)))
+    .and(
+        " AND products.price_max IS NOT NULL AND products.price_amount IS NOT NULL), \
+         lowest AS (SELECT price_amount, currency FROM matching \
+                     ORDER BY price_amount, id LIMIT 1), \
+         highest AS (SELECT price_max, currency FROM matching \
+                      ORDER BY price_max DESC, id DESC LIMIT 1) \
+         SELECT lowest.price_amount AS min, lowest.currency AS min_currency, \
+                highest.price_max AS max, highest.currency AS max_currency \
+           FROM lowest, highest",
+    )
+    .statement()
 }
 
 #[derive(QueryableByName)]
@@ -167,33 +164,31 @@ pub fn attributes_statement(conditions: &ListingConditions) -> Statement {
             )
             .and("]::text[], NULL)")
     };
-    Fragment::<()>::sql("WITH matching AS (SELECT m.id, m.missed FROM (SELECT products.id, ")
-        .join(missed)
-        .and(" AS missed FROM products WHERE ")
-        .join(conditions.where_clause(Some(Facet::Attributes)))
-        .and(
-            ") AS m WHERE cardinality(m.missed) <= 1), \
-             pairs AS (\
-               SELECT m.id, m.missed, a.name, a.value \
-                 FROM matching m JOIN product_attributes a ON a.product_id = m.id \
-               UNION ALL \
-               SELECT m.id, m.missed, o.o ->> 'name', o.o ->> 'value' \
-                 FROM matching m \
-                 JOIN product_variants v ON v.product_id = m.id AND v.status = 'ACTIVE' \
-                 CROSS JOIN LATERAL jsonb_array_elements(v.options) AS o (o)), \
-             found AS MATERIALIZED (\
-               SELECT p.id, lower(p.name) AS key, lower(p.value) AS lvalue, \
-                      min(p.name COLLATE \"C\") AS name, min(p.value COLLATE \"C\") AS value \
-                 FROM pairs p \
-                WHERE p.name IS NOT NULL AND p.value IS NOT NULL \
-                  AND (cardinality(p.missed) = 0 OR p.missed[1] = lower(p.name)) \
-                GROUP BY p.id, lower(p.name), lower(p.value)) \
-             SELECT key, min(name) AS name, min(value) AS value, count(*) AS count \
-               FROM found GROUP BY key, lvalue \
-             UNION ALL \
-             SELECT key, min(name), NULL, count(*) \
-               FROM (SELECT id, key, min(name) AS name FROM found GROUP BY id, key) AS n \
-              GROUP BY key",
-        )
-        .statement()
+    // Each product's pairs are its `facet_keys` (lower(name) U+001F lower(value)) with
+    // their spellings (`facet_labels`, in the same order).
+    Fragment::<()>::sql(
+        "WITH matching AS (SELECT m.id, m.missed, m.facet_keys, m.facet_labels \
+           FROM (SELECT products.id, products.facet_keys, products.facet_labels, ",
+    )
+    .join(missed)
+    .and(" AS missed FROM products WHERE ")
+    .join(conditions.where_clause(Some(Facet::Attributes)))
+    .and(
+        ") AS m WHERE cardinality(m.missed) <= 1), \
+         pairs AS MATERIALIZED (\
+           SELECT m.id, k.pair, split_part(k.pair, chr(31), 1) AS key, \
+                  split_part(k.label, chr(31), 1) AS name, \
+                  split_part(k.label, chr(31), 2) AS value \
+             FROM matching m \
+             CROSS JOIN LATERAL unnest(m.facet_keys, m.facet_labels) AS k (pair, label) \
+            WHERE cardinality(m.missed) = 0 \
+               OR split_part(k.pair, chr(31), 1) = m.missed[1]) \
+         SELECT min(key) AS key, min(name COLLATE \"C\") AS name, \
+                min(value COLLATE \"C\") AS value, count(*) AS count \
+           FROM pairs GROUP BY pair \
+         UNION ALL \
+         SELECT key, min(name COLLATE \"C\"), NULL, count(DISTINCT id) \
+           FROM pairs GROUP BY key",
+    )
+    .statement()
 }

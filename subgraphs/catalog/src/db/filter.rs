@@ -243,43 +243,48 @@ fn search_condition(search: &Search) -> Fragment {
     sql.and(")")
 }
 
-/// The product has an active variant priced within the bounds (the price filter; served
-/// by `product_variants_active_price_idx` or, per product, `product_variants_product_idx`).
+/// The product has an active variant priced within the bounds (the price filter), read from
+/// the product's lowest (`price_amount`) and highest (`price_max`, NULL without an active
+/// variant) active prices; with both bounds, a variant within them is looked for too
+/// (`product_variants_product_idx`), as the lowest and highest may lie on either side.
 fn price_condition(min: Option<i64>, max: Option<i64>) -> Fragment {
-    let mut sql = Fragment::sql(
-        "EXISTS (SELECT 1 FROM product_variants pv WHERE pv.product_id = products.id \
-         AND pv.status = 'ACTIVE'",
-    );
+    let mut sql = Fragment::sql("products.price_max IS NOT NULL");
     if let Some(min) = min {
-        sql = sql.and(" AND pv.price_amount >= ").bigint(min);
+        sql = sql.and(" AND products.price_max >= ").bigint(min);
     }
     if let Some(max) = max {
-        sql = sql.and(" AND pv.price_amount <= ").bigint(max);
+        sql = sql.and(" AND products.price_amount <= ").bigint(max);
     }
-    sql.and(")")
+    if let (Some(min), Some(max)) = (min, max) {
+        sql = sql
+            .and(
+                " AND EXISTS (SELECT 1 FROM product_variants pv \
+                 WHERE pv.product_id = products.id AND pv.status = 'ACTIVE' \
+                 AND pv.price_amount >= ",
+            )
+            .bigint(min)
+            .and(" AND pv.price_amount <= ")
+            .bigint(max)
+            .and(")");
+    }
+    sql
+}
+
+/// The keys of `selection`'s values in `products.facet_keys`: lower(name) U+001F
+/// lower(value), as the catalog's triggers write them.
+fn attribute_keys(selection: &AttributeSelection) -> Fragment<Array<Text>> {
+    Fragment::sql("ARRAY(SELECT lower(")
+        .text(&selection.name)
+        .and(") || chr(31) || lower(x) FROM unnest(")
+        .texts(selection.values.clone())
+        .and("::text[]) AS x)")
 }
 
 /// The product's attributes or one of its active variants' options give `selection`'s
-/// name one of its values, whatever their case. Per product, through
-/// `product_attributes_name_key` (product, lower(name)) and `product_variants_product_idx`.
+/// name one of its values, whatever their case: its `facet_keys` hold one of the values'
+/// keys (`products_facet_keys_idx`).
 pub fn attribute_condition(selection: &AttributeSelection) -> Fragment {
-    Fragment::sql(
-        "(EXISTS (SELECT 1 FROM product_attributes pa WHERE pa.product_id = products.id \
-         AND lower(pa.name) = lower(",
-    )
-    .text(&selection.name)
-    .and(") AND lower(pa.value) = ANY (ARRAY(SELECT lower(x) FROM unnest(")
-    .texts(selection.values.clone())
-    .and(
-        "::text[]) AS x))) OR EXISTS (SELECT 1 FROM product_variants pv \
-         CROSS JOIN LATERAL jsonb_array_elements(pv.options) AS po (o) \
-         WHERE pv.product_id = products.id AND pv.status = 'ACTIVE' \
-         AND lower(po.o ->> 'name') = lower(",
-    )
-    .text(&selection.name)
-    .and(") AND lower(po.o ->> 'value') = ANY (ARRAY(SELECT lower(x) FROM unnest(")
-    .texts(selection.values.clone())
-    .and("::text[]) AS x))))")
+    Fragment::sql("products.facet_keys && ").join(attribute_keys(selection))
 }
 
 impl ListingConditions {

@@ -1,0 +1,12 @@
+DROP INDEX products_facet_keys_idx;
+DROP TRIGGER product_variants_facets_update ON product_variants;
+DROP TRIGGER product_variants_facets_delete ON product_variants;
+DROP TRIGGER product_variants_facets_insert ON product_variants;
+DROP TRIGGER product_attributes_facets_update ON product_attributes;
+DROP TRIGGER product_attributes_facets_delete ON product_attributes;
+DROP TRIGGER product_attributes_facets_insert ON product_attributes;
+DROP FUNCTION refresh_facets_of_row();
+DROP FUNCTION refresh_facets_of_old_rows();
+DROP FUNCTION refresh_facets_of_new_rows();
+DROP FUNCTION refresh_product_facets(uuid[]);
+ALTER TABLE products DROP COLUMN facet_keys, DROP COLUMN facet_labels, DROP COLUMN price_max;
