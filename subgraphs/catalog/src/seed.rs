@@ -374,7 +374,9 @@ pub async fn seed_demo_data(db: &DbPool) -> anyhow::Result<()> {
     let added = crate::db::seed::insert_with_variants(&mut conn, varied, &options, &new_variants)
         .await
         .map_err(|error| anyhow::anyhow!("seeding the demo variants: {error:?}"))?;
-    let inserted_attributes = crate::db::seed::insert_attributes(&mut conn, &attributes).await?;
+    let inserted_attributes = crate::db::seed::insert_attributes(&mut conn, &attributes)
+        .await
+        .map_err(|error| anyhow::anyhow!("seeding the demo attributes: {error:?}"))?;
     let inserted_products = inserted_plain + added.products;
     if inserted_categories
         + inserted_brands

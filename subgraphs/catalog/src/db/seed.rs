@@ -35,6 +35,9 @@ pub async fn insert_plain(
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
     conn.transaction(async |conn| {
         let inserted = products::insert_missing(conn, rows).await?;
+        // The products first, in id order, as every writer locks them (the facet triggers
+        // on variants lock them too).
+        variants::lock_products(conn, &ids).await?;
         // Also those an older start left without one.
         variants::insert_defaults(conn, &ids).await?;
         Ok(inserted)
@@ -172,6 +175,21 @@ async fn insert_variants(
 /// Gives each product that exists and has no attribute yet its `rows`; a product with
 /// attributes of its own (an administrator's) is left as it is. Returns how many were added.
 pub async fn insert_attributes(
+    conn: &mut AsyncPgConnection,
+    rows: &[AttributeRow],
+) -> Result<usize, ApiError> {
+    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.product_id).collect();
+    ids.dedup();
+    conn.transaction(async |conn| {
+        // The products first, in id order, as every writer locks them (the facet triggers
+        // on attributes lock them too): no deadlock with an administrator's edit.
+        variants::lock_products(conn, &ids).await?;
+        Ok(insert_attribute_rows(conn, rows).await?)
+    })
+    .await
+}
+
+async fn insert_attribute_rows(
     conn: &mut AsyncPgConnection,
     rows: &[AttributeRow],
 ) -> diesel::QueryResult<usize> {
