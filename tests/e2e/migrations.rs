@@ -229,11 +229,12 @@ async fn migrate_before(url: &str, spec: &'static DatabaseSpec, cutoff: &str) ->
             }
             let apply = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
                 migration.run(conn)?;
-                diesel::connection::SimpleConnection::batch_execute(
+                diesel::RunQueryDsl::execute(
+                    diesel::sql_query(
+                        "INSERT INTO __diesel_schema_migrations (version) VALUES ($1)",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(&version),
                     conn,
-                    &format!(
-                        "INSERT INTO __diesel_schema_migrations (version) VALUES ('{version}')"
-                    ),
                 )?;
                 diesel::migration::Result::Ok(())
             };
@@ -337,11 +338,16 @@ async fn seed_catalog(conn: &mut AsyncPgConnection, ids: &Ids) {
         (ids.refunded, &[(*phone, 1), (*case, 1)]),
     ];
     for (order, lines) in reservations {
-        let products = uuid_array(&lines.iter().map(|l| l.0).collect::<Vec<_>>());
-        let quantities = int_array(&lines.iter().map(|l| l.1).collect::<Vec<_>>());
-        let outcomes = rows(
+        let products: Vec<Uuid> = lines.iter().map(|l| l.0).collect();
+        let quantities: Vec<i32> = lines.iter().map(|l| l.1).collect();
+        let outcomes = rows_with(
             conn,
-            &format!("SELECT outcome FROM reserve_stock('{order}', {products}, {quantities})"),
+            "SELECT outcome FROM reserve_stock(($1::jsonb ->> 'order')::uuid, \
+                 ARRAY(SELECT e::uuid FROM jsonb_array_elements_text($1::jsonb -> 'products') \
+                       WITH ORDINALITY AS x (e, n) ORDER BY n), \
+                 ARRAY(SELECT e::int FROM jsonb_array_elements_text($1::jsonb -> 'quantities') \
+                       WITH ORDINALITY AS x (e, n) ORDER BY n))",
+            json!({ "order": order, "products": products, "quantities": quantities }),
         )
         .await;
         assert_eq!(
@@ -356,22 +362,28 @@ async fn seed_catalog(conn: &mut AsyncPgConnection, ids: &Ids) {
         (ids.refunded, "order refunded"),
         (ids.abandoned, "checkout abandoned"),
     ] {
-        execute(
+        execute_with(
             conn,
-            &format!("SELECT * FROM release_stock('{order}', '{reason}')"),
+            "SELECT * FROM release_stock(($1::jsonb ->> 'order')::uuid, $1::jsonb ->> 'reason')",
+            json!({ "order": order, "reason": reason }),
         )
         .await;
     }
 
     // Since ordered: one product left the shop, another was renamed (the lines keep the name
     // they were bought under).
-    execute(
+    execute_with(
         conn,
-        &format!(
-            "UPDATE products SET status = 'ARCHIVED', version = version + 1 WHERE id = '{old}';
-             UPDATE products SET name = 'Phone X (2026)', version = version + 1
-              WHERE id = '{phone}';"
-        ),
+        "UPDATE products SET status = 'ARCHIVED', version = version + 1 \
+          WHERE id = ($1::jsonb ->> 'old')::uuid",
+        json!({ "old": old }),
+    )
+    .await;
+    execute_with(
+        conn,
+        "UPDATE products SET name = 'Phone X (2026)', version = version + 1 \
+          WHERE id = ($1::jsonb ->> 'phone')::uuid",
+        json!({ "phone": phone }),
     )
     .await;
 }
@@ -1199,15 +1211,35 @@ async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
     }
 }
 
+/// Runs one statement whose values come from `params`, bound as `$1` (JSON).
+async fn execute_with(conn: &mut AsyncPgConnection, sql: &str, params: Value) {
+    if let Err(error) = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(params.to_string())
+        .execute(conn)
+        .await
+    {
+        panic!("{sql}\nfailed: {error}");
+    }
+}
+
 /// The rows of `sql`, each a JSON object of its columns.
 async fn rows(conn: &mut AsyncPgConnection, sql: &str) -> Vec<Value> {
+    rows_with(conn, sql, json!({})).await
+}
+
+/// The rows of `sql`, whose values come from `params`, bound as `$1` (JSON: `$1->>'order'`).
+async fn rows_with(conn: &mut AsyncPgConnection, sql: &str, params: Value) -> Vec<Value> {
     #[derive(diesel::QueryableByName)]
     struct Rows {
         #[diesel(sql_type = diesel::sql_types::Text)]
         doc: String,
     }
-    let wrapped = format!("SELECT coalesce(json_agg(t), '[]')::text AS doc FROM ({sql}) t");
+    let wrapped = format!(
+        "SELECT coalesce(json_agg(t), '[]')::text AS doc FROM ({sql}) t, \
+         (SELECT $1::jsonb) AS bound (p)"
+    );
     let found: Rows = diesel::sql_query(&wrapped)
+        .bind::<diesel::sql_types::Text, _>(params.to_string())
         .get_result(conn)
         .await
         .unwrap_or_else(|error| panic!("{sql}\nfailed: {error}"));
@@ -1219,14 +1251,4 @@ async fn one(conn: &mut AsyncPgConnection, sql: &str) -> Value {
     let mut found = rows(conn, sql).await;
     assert_eq!(found.len(), 1, "one row expected from {sql}: {found:?}");
     found.remove(0)
-}
-
-fn uuid_array(ids: &[Uuid]) -> String {
-    let items: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-    format!("ARRAY[{}]::uuid[]", items.join(", "))
-}
-
-fn int_array(values: &[i32]) -> String {
-    let items: Vec<String> = values.iter().map(ToString::to_string).collect();
-    format!("ARRAY[{}]", items.join(", "))
 }

@@ -110,3 +110,13 @@ pub fn trusted_documents() -> std::collections::HashMap<String, String> {
     serde_json::from_str(&std::fs::read_to_string(path).expect("the trusted-document manifest"))
         .expect("manifest JSON")
 }
+
+/// The contract operation `name` as the router accepts it (with its fragments); panics
+/// when it is not served (not listed in `schema/contract-passing.txt`).
+pub fn contract_operation(name: &str) -> String {
+    contract_operations()
+        .into_iter()
+        .find(|(operation, _)| operation == name)
+        .map(|(_, document)| document)
+        .unwrap_or_else(|| panic!("{name} is not served (schema/contract-passing.txt)"))
+}

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use service_kit::ServiceConfig;
 use test_support::{TestDatabase, redis_prefix, service_config};
 
-pub use contract::{contract_operations, contract_passing, trusted_documents};
+pub use contract::{contract_operation, contract_operations, contract_passing, trusted_documents};
 pub use options::{ConfigChange, Options};
 pub use tcp_proxy::TcpProxy;
 

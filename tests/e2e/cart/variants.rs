@@ -290,14 +290,7 @@ async fn setting_and_removing_one_variant_leaves_its_sibling() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_contract_s_variant_operations_add_set_and_remove_a_variant() {
-    let operations = support::contract_operations();
-    let operation = |name: &str| {
-        operations
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, document)| document.clone())
-            .unwrap_or_else(|| panic!("{name} is not in schema/contract-passing.txt"))
-    };
+    let operation = support::contract_operation;
     let system = System::start().await;
     let admin = system.admin_token().await;
     let shirt = create_shirt(&system, &admin, "TEE5").await;

@@ -7,14 +7,7 @@ use test_support::error_codes;
 
 use super::support::{self, System};
 
-/// The contract operation `name`, as the supergraph serves it.
-fn operation(name: &str) -> String {
-    support::contract_operations()
-        .into_iter()
-        .find(|(operation, _)| operation == name)
-        .map(|(_, document)| document)
-        .unwrap_or_else(|| panic!("{name} is served (schema/contract-passing.txt)"))
-}
+use support::contract_operation as operation;
 
 /// A T-shirt in Color × Size, four variants (Blue / L is not made).
 fn shirt(sku_prefix: &str) -> Value {

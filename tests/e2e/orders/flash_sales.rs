@@ -967,7 +967,10 @@ async fn a_flash_sale_on_one_variant_sells_that_variant_and_leaves_its_sibling_a
 
     // The contract's listing shows the variant on sale.
     let listed = system
-        .graphql(&operation("ActiveFlashSaleVariants"), json!({}))
+        .graphql(
+            &super::support::contract_operation("ActiveFlashSaleVariants"),
+            json!({}),
+        )
         .await;
     let ours = listed["data"]["flashSales"]
         .as_array()
@@ -1029,13 +1032,4 @@ async fn product_variant_of(system: &System, admin: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{response}"))
         .to_owned()
-}
-
-/// The contract operation `name`, as the supergraph serves it.
-fn operation(name: &str) -> String {
-    super::support::contract_operations()
-        .into_iter()
-        .find(|(operation, _)| operation == name)
-        .map(|(_, document)| document)
-        .unwrap_or_else(|| panic!("{name} is served"))
 }

@@ -98,11 +98,7 @@ fn buy_variants(key: &str, items: &[(&str, Option<&str>, i64)]) -> Value {
 
 /// The contract's `OrderReceipt`, as the supergraph serves it.
 fn order_receipt() -> String {
-    support::contract_operations()
-        .into_iter()
-        .find(|(name, _)| name == "OrderReceipt")
-        .map(|(_, document)| document)
-        .expect("orders/OrderReceipt is served (schema/contract-passing.txt)")
+    support::contract_operation("OrderReceipt")
 }
 
 fn order_id(response: &Value) -> String {

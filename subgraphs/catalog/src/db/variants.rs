@@ -157,34 +157,21 @@ pub async fn insert(
 
 /// Locks product `id` for a change of its variants; NOT_FOUND if there is none.
 pub async fn lock_product(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), ApiError> {
-    #[derive(diesel::QueryableByName)]
-    struct Locked {
-        #[diesel(sql_type = SqlUuid)]
-        #[allow(dead_code)]
-        id: Uuid,
+    match lock_products(conn, &[id]).await? {
+        0 => Err(ApiError::NotFound("product".into())),
+        _ => Ok(()),
     }
-    let locked: Option<Locked> =
-        diesel::sql_query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
-            .bind::<SqlUuid, _>(id)
-            .get_result(conn)
-            .await
-            .map(Some)
-            .or_else(|error| match error {
-                diesel::result::Error::NotFound => Ok(None),
-                other => Err(other),
-            })?;
-    locked
-        .map(drop)
-        .ok_or_else(|| ApiError::NotFound("product".into()))
 }
 
-/// Locks these products in id order (the order every stock change locks them in).
-pub async fn lock_products(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<(), ApiError> {
-    diesel::sql_query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind::<Array<SqlUuid>, _>(ids)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Locks these products in id order (the order every stock change locks them in); how
+/// many there are.
+pub async fn lock_products(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<usize, ApiError> {
+    Ok(
+        diesel::sql_query("SELECT 1 FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind::<Array<SqlUuid>, _>(ids)
+            .execute(conn)
+            .await?,
+    )
 }
 
 /// Changes a variant's price, picture or status (`None` keeps it); NOT_FOUND if there is

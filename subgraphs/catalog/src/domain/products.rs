@@ -35,6 +35,17 @@ impl ProductStatus {
     }
 }
 
+/// A price in minor units, 0 or more, under `field`.
+pub fn check_price(field: &str, price: i32) -> Result<i64, ApiError> {
+    if price < 0 {
+        return Err(ApiError::bad_input(
+            field,
+            "must be 0 or more (minor units)",
+        ));
+    }
+    Ok(i64::from(price))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

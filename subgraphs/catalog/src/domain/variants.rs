@@ -121,12 +121,7 @@ pub fn check_variant(
     given: &VariantInput,
 ) -> Result<NewVariant, ApiError> {
     let sku = check_sku(&format!("{field}.sku"), &given.sku)?;
-    if given.price < 0 {
-        return Err(ApiError::bad_input(
-            format!("{field}.price"),
-            "must be 0 or more (minor units)",
-        ));
-    }
+    let price = super::products::check_price(&format!("{field}.price"), given.price)?;
     if !(0..=MAX_STOCK).contains(&given.stock) {
         return Err(ApiError::bad_input(
             format!("{field}.stock"),
@@ -169,7 +164,7 @@ pub fn check_variant(
     Ok(NewVariant {
         sku,
         options: selected,
-        price: i64::from(given.price),
+        price,
         stock: given.stock,
         image_url,
     })

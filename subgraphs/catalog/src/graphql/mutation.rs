@@ -8,6 +8,7 @@ use service_kit::validate::{optional_text, required_text};
 use uuid::Uuid;
 
 use crate::domain::details::{check_attributes, check_images};
+use crate::domain::products::check_price;
 use crate::domain::urls::check_url;
 use crate::domain::variants::{NewVariant, check_options, check_variants};
 use crate::workflows::products::Details;
@@ -186,16 +187,6 @@ pub const MAX_STOCK_DELTA: i32 = 1_000_000;
 
 fn parse_uuid(field: &str, id: &str) -> Result<Uuid, ApiError> {
     service_kit::validate::id(field, id)
-}
-
-fn check_price(field: &str, price: i32) -> Result<i64, ApiError> {
-    if price < 0 {
-        return Err(ApiError::bad_input(
-            field,
-            "must be 0 or more (minor units)",
-        ));
-    }
-    Ok(i64::from(price))
 }
 
 fn check_currency(field: &str, currency: Option<&str>) -> Result<String, ApiError> {

@@ -4,7 +4,7 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use auth::{CallerExt as _, RequirePermission};
-use service_kit::{ApiError, validate};
+use service_kit::validate;
 
 use super::loaders::VariantLoader;
 use super::types::{ProductStatus, ProductVariant};
@@ -102,16 +102,7 @@ impl VariantMutation {
         let id = validate::id("id", &id)?;
         let price = input
             .price
-            .map(|price| {
-                if price < 0 {
-                    Err(ApiError::bad_input(
-                        "input.price",
-                        "must be 0 or more (minor units)",
-                    ))
-                } else {
-                    Ok(i64::from(price))
-                }
-            })
+            .map(|price| crate::domain::products::check_price("input.price", price))
             .transpose()?;
         let image_url = match &input.image_url {
             Some(url) => Some(check_url("input.imageUrl", Some(url))?),
