@@ -1,4 +1,4 @@
-//! Douyin Mall as one system: the five subgraphs and the federation router. `cargo run`
+//! Douyin Mall as one system: the six subgraphs and the federation router. `cargo run`
 //! uses this to start everything; the end-to-end tests use it to start everything on free
 //! ports.
 
@@ -13,12 +13,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Every subgraph, in the order they start.
-pub const SUBGRAPHS: [&Subgraph; 5] = [
+pub const SUBGRAPHS: [&Subgraph; 6] = [
     &user_subgraph::SUBGRAPH,
     &catalog_subgraph::SUBGRAPH,
     &cart_subgraph::SUBGRAPH,
     &order_subgraph::SUBGRAPH,
     &payment_subgraph::SUBGRAPH,
+    &assistant_subgraph::SUBGRAPH,
 ];
 
 /// The router's configuration file in this repository.

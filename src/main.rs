@@ -1,6 +1,6 @@
 //! `mall`: runs Douyin Mall.
 //!
-//! - `mall` (what `cargo run` does): the five subgraphs (migrations and demo data included)
+//! - `mall` (what `cargo run` does): the six subgraphs (migrations and demo data included)
 //!   and the router; prints the endpoint.
 //! - `mall router`: the router alone (the launcher starts itself this way).
 //! - `mall subgraph NAME`: one subgraph alone, configured from the environment (one replica
@@ -82,11 +82,6 @@ async fn run_system() -> anyhow::Result<()> {
         eprintln!("warning: the web playground was not built: {error:#}");
         playground = false;
     }
-    let subgraphs = start_subgraphs(|subgraph| subgraph.config_from_env()).await?;
-    // From here on a Ctrl-C or SIGTERM stops the router and the subgraphs in order.
-    let shutdown = service_kit::http::shutdown_signal();
-    tokio::pin!(shutdown);
-
     // The router reads PORT itself; the launcher needs it to say where the endpoint is.
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -94,6 +89,19 @@ async fn run_system() -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("PORT={port:?} is not a port number"))?,
         Err(_) => 4000,
     };
+    let subgraphs = start_subgraphs(|subgraph| {
+        let mut config = subgraph.config_from_env()?;
+        if std::env::var_os("ROUTER_URL").is_none() {
+            let router = format!("http://127.0.0.1:{port}/graphql");
+            config.peers.set(service_kit::config::ROUTER, router);
+        }
+        Ok(config)
+    })
+    .await?;
+    // From here on a Ctrl-C or SIGTERM stops the router and the subgraphs in order.
+    let shutdown = service_kit::http::shutdown_signal();
+    tokio::pin!(shutdown);
+
     let config_file = std::env::var_os(router::CONFIG_ENV)
         .map(Into::into)
         .unwrap_or_else(default_router_config);

@@ -1,4 +1,4 @@
-//! End-to-end harness: the five subgraphs (in this process, on free ports, over a fresh
+//! End-to-end harness: the six subgraphs (in this process, on free ports, over a fresh
 //! database with the demo data) and the real router (the `mall router` child process, with
 //! the repository's router configuration) on a free port.
 
@@ -98,6 +98,8 @@ impl System {
             service_kit::telemetry::init_with(Some(otlp.clone()));
         }
         let settings = options::settings_of(&options);
+        // Known before the subgraphs start: the assistant calls the router.
+        let port = free_port();
         let subgraphs = start_subgraphs(|subgraph| {
             let mut config = ServiceConfig {
                 seed_demo_data: true,
@@ -113,6 +115,10 @@ impl System {
                 config.redis_url = url.clone();
             }
             config.overrides = settings.clone();
+            config.peers.set(
+                service_kit::config::ROUTER,
+                format!("http://127.0.0.1:{port}/graphql"),
+            );
             if let Some(events) = &options.events {
                 config.events = events.clone();
             }
@@ -129,7 +135,6 @@ impl System {
         })
         .await
         .expect("subgraphs start");
-        let port = free_port();
         let router_config = options
             .router_config
             .clone()

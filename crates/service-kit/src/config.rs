@@ -124,20 +124,31 @@ impl std::fmt::Debug for SettingsOverrides {
 pub struct PeerUrls(std::collections::BTreeMap<String, String>);
 
 /// The subgraphs and their development ports (the default URLs of [`PeerUrls`]).
-pub const SUBGRAPH_PORTS: [(&str, u16); 5] = [
+pub const SUBGRAPH_PORTS: [(&str, u16); 6] = [
     ("user", 4001),
     ("catalog", 4002),
     ("cart", 4003),
     ("order", 4004),
     ("payment", 4005),
+    ("assistant", 4006),
 ];
 
+/// The peer name of the router's own GraphQL endpoint (`ROUTER_URL`, default
+/// `http://127.0.0.1:4000/graphql`): the assistant calls the public API through it, with
+/// the customer's token, like any frontend.
+pub const ROUTER: &str = "router";
+
 impl PeerUrls {
-    /// Every subgraph's `<NAME>_SUBGRAPH_URL`, default `http://127.0.0.1:<its port>/graphql`.
+    /// Every subgraph's `<NAME>_SUBGRAPH_URL`, default `http://127.0.0.1:<its port>/graphql`,
+    /// and the router's `ROUTER_URL`.
     pub fn from_env() -> Self {
         let mut urls = Self::defaults();
         for (name, url) in &mut urls.0 {
-            *url = env_or(&format!("{}_SUBGRAPH_URL", name.to_uppercase()), url);
+            *url = if name == ROUTER {
+                env_or("ROUTER_URL", url)
+            } else {
+                env_or(&format!("{}_SUBGRAPH_URL", name.to_uppercase()), url)
+            };
         }
         urls
     }
@@ -147,6 +158,7 @@ impl PeerUrls {
         Self(
             SUBGRAPH_PORTS
                 .iter()
+                .chain([(ROUTER, 4000)].iter())
                 .map(|(name, port)| (name.to_string(), format!("http://127.0.0.1:{port}/graphql")))
                 .collect(),
         )

@@ -1,0 +1,3 @@
+DROP TABLE messages;
+DROP TABLE assistant_actions;
+DROP TABLE conversations;

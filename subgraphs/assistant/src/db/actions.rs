@@ -1,0 +1,132 @@
+//! Statements on proposed actions. Values travel as bind parameters only. A confirmation
+//! claims an action once (its key set while it is `PROPOSED` and not expired); its outcome
+//! is recorded only on an action still `PROPOSED` with that key, so a late or repeated
+//! confirmation never overwrites another outcome.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use super::ActionRow;
+use super::schema::assistant_actions as actions;
+
+/// Records a proposal.
+pub async fn insert(conn: &mut AsyncPgConnection, row: ActionRow) -> Result<(), ApiError> {
+    diesel::insert_into(actions::table)
+        .values(row)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The action `id` if it is `user`'s.
+pub async fn find_owned(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Option<ActionRow>, ApiError> {
+    Ok(actions::table
+        .filter(actions::id.eq(id))
+        .filter(actions::user_id.eq(user))
+        .select(ActionRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The actions `ids` (one statement; messages of a conversation load theirs together).
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<ActionRow>, ApiError> {
+    Ok(actions::table
+        .filter(actions::id.eq_any(ids))
+        .select(ActionRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Claims `user`'s proposal `id` for the confirmation `key`, storing the `request` to run
+/// (completed at claim time): only while it is `PROPOSED`, unclaimed and not expired.
+/// `None` when it was not claimed now (the caller reads it to see why).
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    user: Uuid,
+    key: &str,
+    request: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRow>, ApiError> {
+    Ok(diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::user_id.eq(user))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::confirm_key.is_null())
+            .filter(actions::expires_at.gt(now)),
+    )
+    .set((
+        actions::confirm_key.eq(key),
+        actions::confirmed_at.eq(now),
+        actions::request.eq(request),
+        actions::updated_at.eq(now),
+    ))
+    .returning(ActionRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Records the outcome of the confirmation `key` (`DONE` with its order, or `FAILED` with
+/// the API's error code); `None` when the action was no longer waiting for it.
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    key: &str,
+    status: &str,
+    order: Option<Uuid>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRow>, ApiError> {
+    Ok(diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::confirm_key.eq(key)),
+    )
+    .set((
+        actions::status.eq(status),
+        actions::order_id.eq(order),
+        actions::error.eq(error),
+        actions::updated_at.eq(now),
+    ))
+    .returning(ActionRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Declines `user`'s proposal `id` if nobody confirmed it yet and it has not expired.
+/// `None` when it was not declined now.
+pub async fn decline(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRow>, ApiError> {
+    Ok(diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::user_id.eq(user))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::confirm_key.is_null())
+            .filter(actions::expires_at.gt(now)),
+    )
+    .set((actions::status.eq("DECLINED"), actions::updated_at.eq(now)))
+    .returning(ActionRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}

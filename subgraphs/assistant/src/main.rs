@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    service_kit::subgraph::main(&assistant_subgraph::SUBGRAPH)
+}

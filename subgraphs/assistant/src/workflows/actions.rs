@@ -1,0 +1,159 @@
+//! Confirming or declining a proposal. A confirmation claims the action for its
+//! idempotency key (one statement: only a `PROPOSED`, unclaimed, unexpired action of this
+//! customer), runs the operation through the router with the customer's token, and records
+//! the outcome. The operations are safe to run again, so a confirmation cut short (the
+//! router unreachable, this process stopped) is simply confirmed again with the same key:
+//! the order is placed with an idempotency key derived from the action (the same order
+//! comes back), a cancellation of an order already cancelled is recognised as done. (A cart
+//! addition run twice this way adds twice: the cart shows it before anything is bought.)
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use super::Assistant;
+use super::results::parse_id;
+use crate::db::{self, ActionRow};
+use crate::domain::actions::{ActionKind, Confirmation, confirmation};
+use crate::peers::{Customer, OperationError};
+
+/// Confirms `user`'s action `id` with `key`; the action afterwards. `NOT_FOUND` for
+/// anyone else's; `CONFLICT` when it was declined, expired or confirmed with another key;
+/// `UNAVAILABLE` when the outcome is unknown (confirm again with the same key).
+pub async fn confirm(
+    assistant: &Assistant,
+    user: Uuid,
+    customer: &Customer,
+    id: Uuid,
+    key: &str,
+) -> Result<ActionRow, ApiError> {
+    let now = Utc::now();
+    let mut conn = assistant.db.get().await?;
+    let action = db::actions::find_owned(&mut conn, id, user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
+    let action = match db::actions::claim(&mut conn, id, user, key, &action.request, now).await? {
+        Some(claimed) => claimed,
+        None => {
+            let action = db::actions::find_owned(&mut conn, id, user)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
+            match confirmation(&action, key, now) {
+                Confirmation::Answered => return Ok(action),
+                Confirmation::RunAgain => action,
+                Confirmation::Refused(reason) => return Err(ApiError::Conflict(reason.into())),
+            }
+        }
+    };
+    drop(conn);
+    let kind = ActionKind::parse(&action.kind)
+        .ok_or_else(|| ApiError::corrupt("assistant action kind", &action.kind))?;
+    let request: Value = serde_json::from_str(&action.request)
+        .map_err(|_| ApiError::corrupt("assistant action request", &action.request))?;
+    let outcome = run(assistant, customer, &action, kind, &request).await;
+    let (status, order, error) = match outcome {
+        Ok(order) => ("DONE", order, None),
+        Err(error) if error.is_answer() => ("FAILED", None, Some(error.code)),
+        // The outcome is unknown: the action stays claimed for this key.
+        Err(error) => {
+            tracing::warn!(action = %action.id, code = %error.code, "confirmation not finished");
+            return Err(ApiError::Unavailable("the shop's API"));
+        }
+    };
+    let mut conn = assistant.db.get().await?;
+    let finished = db::actions::finish(
+        &mut conn,
+        id,
+        key,
+        status,
+        order,
+        error.as_deref(),
+        Utc::now(),
+    )
+    .await?;
+    metrics::counter!("assistant_actions_total", "kind" => kind.as_str(), "outcome" => if status == "DONE" { "done" } else { "failed" }).increment(1);
+    match finished {
+        Some(action) => Ok(action),
+        // Another confirmation with the same key recorded it first: theirs stands.
+        None => db::actions::find_owned(&mut conn, id, user)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("assistant action".into())),
+    }
+}
+
+/// Runs the operation an action stands for; the order it placed or cancelled.
+async fn run(
+    assistant: &Assistant,
+    customer: &Customer,
+    action: &ActionRow,
+    kind: ActionKind,
+    request: &Value,
+) -> Result<Option<Uuid>, OperationError> {
+    let router = &assistant.router;
+    match kind {
+        ActionKind::PlaceOrder => {
+            let input = json!({
+                // The same key for every attempt of this action: one order at most.
+                "idempotencyKey": format!("assistant-{}", action.id),
+                "addressId": request["addressId"],
+                "items": request["items"],
+            });
+            let data = router
+                .run(customer, "Checkout", json!({ "input": input }))
+                .await?;
+            Ok(parse_id(&data["checkout"]["id"]))
+        }
+        ActionKind::CancelOrder => {
+            let id = &request["id"];
+            let cancelled = router
+                .run(
+                    customer,
+                    "CancelOrder",
+                    json!({ "id": id, "reason": "cancelled through the shopping assistant" }),
+                )
+                .await;
+            match cancelled {
+                Ok(data) => Ok(parse_id(&data["cancelOrder"]["id"])),
+                // Cancelled by an earlier attempt of this confirmation.
+                Err(error) if error.code == "CONFLICT" && action.confirmed_at.is_some() => {
+                    let order = router
+                        .run(customer, "OrderById", json!({ "id": id }))
+                        .await?;
+                    if order["order"]["status"] == "CANCELLED" {
+                        Ok(parse_id(id))
+                    } else {
+                        Err(error)
+                    }
+                }
+                Err(error) => Err(error),
+            }
+        }
+        ActionKind::AddToCart => {
+            router
+                .run(customer, "AddVariantToCart", request.clone())
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Declines `user`'s proposal `id`. Declining again answers the same; a confirmed one
+/// cannot be declined (`CONFLICT`); an expired one stays `EXPIRED`.
+pub async fn decline(assistant: &Assistant, user: Uuid, id: Uuid) -> Result<ActionRow, ApiError> {
+    let now = Utc::now();
+    let mut conn = assistant.db.get().await?;
+    if let Some(declined) = db::actions::decline(&mut conn, id, user, now).await? {
+        metrics::counter!("assistant_actions_total", "kind" => ActionKind::parse(&declined.kind).map_or("unknown", |k| k.as_str()), "outcome" => "declined").increment(1);
+        return Ok(declined);
+    }
+    let action = db::actions::find_owned(&mut conn, id, user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
+    if action.confirm_key.is_some() {
+        return Err(ApiError::Conflict(
+            "this action was already confirmed".into(),
+        ));
+    }
+    Ok(action)
+}
