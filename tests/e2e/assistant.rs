@@ -215,7 +215,7 @@ async fn buying_proposes_changes_nothing_until_confirmed_then_places_one_order_p
     );
 
     let id = action["id"].as_str().unwrap();
-    let first = confirm(&system, &token, id, "key-1").await;
+    let first = confirm(&system, &token, id, "confirm-key-1").await;
     let done = &first["data"]["confirmAssistantAction"];
     assert_eq!(done["status"], "DONE", "{first}");
     assert_eq!(done["order"]["status"], "PENDING_PAYMENT");
@@ -229,13 +229,13 @@ async fn buying_proposes_changes_nothing_until_confirmed_then_places_one_order_p
     );
 
     // The same key: the same result, no second order.
-    let again = confirm(&system, &token, id, "key-1").await;
+    let again = confirm(&system, &token, id, "confirm-key-1").await;
     assert_eq!(
         again["data"]["confirmAssistantAction"]["order"]["id"], done["order"]["id"],
         "{again}"
     );
     // Another key: refused; nothing placed.
-    let other = confirm(&system, &token, id, "key-2").await;
+    let other = confirm(&system, &token, id, "confirm-key-2").await;
     assert_eq!(error_codes(&other), ["CONFLICT"], "{other}");
     assert_eq!(footprint(&system, &token, &product).await, after);
 
@@ -246,16 +246,26 @@ async fn buying_proposes_changes_nothing_until_confirmed_then_places_one_order_p
         .unwrap_or_else(|| panic!("{response}"))
         .to_owned();
     let confirmations =
-        futures::future::join_all((0..8).map(|_| confirm(&system, &token, &id, "burst"))).await;
+        futures::future::join_all((0..8).map(|_| confirm(&system, &token, &id, "burst-key-1")))
+            .await;
+    // Each waited for the one attempt that ran: all DONE, with the same order.
     let orders: std::collections::HashSet<String> = confirmations
         .iter()
-        .filter_map(|r| {
+        .map(|r| {
+            assert_eq!(r["data"]["confirmAssistantAction"]["status"], "DONE", "{r}");
             r["data"]["confirmAssistantAction"]["order"]["id"]
                 .as_str()
-                .map(str::to_owned)
+                .unwrap()
+                .to_owned()
         })
         .collect();
     assert_eq!(orders.len(), 1, "{confirmations:?}");
+    let short = confirm(&system, &token, &id, "short").await;
+    assert_eq!(
+        error_codes(&short),
+        ["BAD_USER_INPUT"],
+        "keys are 8 to 128 characters: {short}"
+    );
     let finally = footprint(&system, &token, &product).await;
     assert_eq!(finally["orders"], after["orders"].as_i64().unwrap() + 1);
 }
@@ -281,7 +291,7 @@ async fn another_customer_can_neither_see_the_conversation_nor_confirm_or_declin
     let continued = ask(&system, &stranger, Some(conversation), "find tea").await;
     assert_eq!(error_codes(&continued), ["NOT_FOUND"], "{continued}");
     assert_eq!(
-        error_codes(&confirm(&system, &stranger, action, "k").await),
+        error_codes(&confirm(&system, &stranger, action, "confirm-k").await),
         ["NOT_FOUND"]
     );
     let declined = system
@@ -301,7 +311,7 @@ async fn another_customer_can_neither_see_the_conversation_nor_confirm_or_declin
         .await;
     assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{anonymous}");
     // The owner's action is untouched.
-    let done = confirm(&system, &owner, action, "mine").await;
+    let done = confirm(&system, &owner, action, "mine-key-1").await;
     assert_eq!(
         done["data"]["confirmAssistantAction"]["status"], "DONE",
         "{done}"
@@ -328,7 +338,7 @@ async fn a_declined_or_expired_proposal_cannot_be_confirmed() {
         "{declined}"
     );
     assert_eq!(
-        error_codes(&confirm(&system, &token, id, "k").await),
+        error_codes(&confirm(&system, &token, id, "confirm-k").await),
         ["CONFLICT"]
     );
 
@@ -352,7 +362,7 @@ async fn a_declined_or_expired_proposal_cannot_be_confirmed() {
         conversation["data"]["assistantConversation"]["messages"][1]["action"]["status"], "EXPIRED",
         "{conversation}"
     );
-    let late = confirm(&system, &token, &id, "late").await;
+    let late = confirm(&system, &token, &id, "late-key-1").await;
     assert_eq!(error_codes(&late), ["CONFLICT"], "{late}");
     let product = reply(&second)["products"][0]["id"]
         .as_str()

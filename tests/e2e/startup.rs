@@ -118,6 +118,11 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
             ("INTERNAL_API_TOKEN", strong_token.clone()),
             ("PAYMENT_WEBHOOK_SECRET", strong_token.clone()),
             ("METRICS_TOKEN", strong_token.clone()),
+            // A real model endpoint (nothing calls it before start-up fails).
+            (
+                "ASSISTANT_MODEL_URL",
+                "https://ark.cn-beijing.volces.com/api/v3".to_owned(),
+            ),
         ];
         for (name, value) in extra {
             envs.retain(|(n, _)| n != name);
@@ -160,6 +165,10 @@ async fn production_mode_refuses_development_secrets_and_demo_data() {
         (
             production(&[("PAYMENT_SANDBOX_GATEWAY", "true".to_owned())]),
             "refuses PAYMENT_SANDBOX_GATEWAY=true",
+        ),
+        (
+            production(&[("ASSISTANT_MODEL_URL", String::new())]),
+            "needs ASSISTANT_MODEL_URL",
         ),
         (
             production(&[("MALL_ENV", "staging".to_owned())]),

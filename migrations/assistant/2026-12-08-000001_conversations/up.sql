@@ -26,6 +26,10 @@ CREATE TABLE assistant_actions (
                     CHECK (status IN ('PROPOSED', 'DONE', 'DECLINED', 'FAILED')),
     confirm_key     text,
     confirmed_at    timestamptz,
+    -- While a confirmation is running its operation: another one with the same key waits
+    -- for its outcome instead of running the operation a second time; once past (the
+    -- attempt died, or its outcome was unknown), the same key may run it again.
+    attempt_until   timestamptz,
     order_id        uuid,
     error           text,
     expires_at      timestamptz NOT NULL,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use service_kit::config::{MallEnv, SubgraphSettings, env_parse, secret_from_env};
 
 /// Each field has an environment variable.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AssistantSettings {
     /// `ASSISTANT_MODEL_URL`: base URL of an OpenAI-compatible Chat Completions API, e.g.
     /// `https://ark.cn-beijing.volces.com/api/v3` (Volcengine Ark, Doubao models),
@@ -35,6 +35,17 @@ pub struct AssistantSettings {
     /// `ASSISTANT_SANDBOX_LATENCY_MILLIS` (default 0): how long the built-in sandbox model
     /// waits before answering (the benchmark's stand-in for a real model's latency).
     pub sandbox_latency: Duration,
+}
+
+impl std::fmt::Debug for AssistantSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("AssistantSettings")
+            .field("model_url", &self.model_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl AssistantSettings {

@@ -52,10 +52,19 @@ fn operation_name(text: &str) -> Option<String> {
 
 /// Who the assistant acts for: the customer's `Authorization` header as it reached this
 /// subgraph (the router forwards it), and their address as the router saw it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Customer {
     pub authorization: String,
     pub client_ip: Option<String>,
+}
+
+impl std::fmt::Debug for Customer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("Customer")
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An operation's error as the API reported it (its contract code), or `UNAVAILABLE` when
@@ -64,16 +73,6 @@ pub struct Customer {
 pub struct OperationError {
     pub code: String,
     pub message: String,
-}
-
-impl OperationError {
-    /// Whether it is the API's answer (a contract error) rather than a failure to get one.
-    pub fn is_answer(&self) -> bool {
-        !matches!(
-            self.code.as_str(),
-            "UNAVAILABLE" | "INTERNAL_SERVER_ERROR" | "RATE_LIMITED"
-        )
-    }
 }
 
 impl From<ApiError> for OperationError {
@@ -90,7 +89,10 @@ impl From<ApiError> for OperationError {
 pub struct RouterClient {
     http: reqwest::Client,
     url: Arc<str>,
-    target: Target,
+    /// Reads and confirmations have breakers of their own: slow searches never make a
+    /// customer's confirmation fail fast.
+    reads: Target,
+    writes: Target,
 }
 
 impl RouterClient {
@@ -108,7 +110,8 @@ impl RouterClient {
                 .timeout(Duration::from_secs(15))
                 .build()?,
             url: Arc::from(url),
-            target: Target::new("the shop's API"),
+            reads: Target::new("the shop's API"),
+            writes: Target::new("the shop's API (confirmations)"),
         })
     }
 
@@ -126,8 +129,12 @@ impl RouterClient {
         })?;
         let body = json!({ "documentId": id, "variables": variables });
         let idempotent = !DOCUMENT_IDS_MUTATING.contains(&operation);
-        let answer = self
-            .target
+        let target = if idempotent {
+            &self.reads
+        } else {
+            &self.writes
+        };
+        let answer = target
             .call(idempotent, || async {
                 let mut request = self
                     .http
@@ -151,20 +158,30 @@ impl RouterClient {
             })
             .instrument(tracing::info_span!("assistant.tool_operation", operation))
             .await?;
+        let data = answer.get("data").cloned().unwrap_or(Value::Null);
+        // The operation's root field answered: it happened, whatever a nested field's error
+        // says (a payment list the payment subgraph could not give, say).
+        let answered = data
+            .as_object()
+            .is_some_and(|fields| fields.values().any(|v| !v.is_null()));
         if let Some(error) = answer
             .get("errors")
             .and_then(Value::as_array)
             .and_then(|errors| errors.first())
         {
-            return Err(OperationError {
-                code: error["extensions"]["code"]
-                    .as_str()
-                    .unwrap_or("INTERNAL_SERVER_ERROR")
-                    .to_owned(),
-                message: error["message"].as_str().unwrap_or_default().to_owned(),
-            });
+            let code = error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("INTERNAL_SERVER_ERROR")
+                .to_owned();
+            if !answered {
+                return Err(OperationError {
+                    code,
+                    message: error["message"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+            tracing::info!(operation, %code, "answered with errors in nested fields");
         }
-        Ok(answer.get("data").cloned().unwrap_or(Value::Null))
+        Ok(data)
     }
 }
 

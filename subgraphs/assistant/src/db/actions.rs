@@ -48,16 +48,16 @@ pub async fn find_many(
         .await?)
 }
 
-/// Claims `user`'s proposal `id` for the confirmation `key`, storing the `request` to run
-/// (completed at claim time): only while it is `PROPOSED`, unclaimed and not expired.
-/// `None` when it was not claimed now (the caller reads it to see why).
+/// Claims `user`'s proposal `id` for the confirmation `key`, its attempt running until
+/// `attempt_until`: only while it is `PROPOSED`, unclaimed and not expired. `None` when it
+/// was not claimed now (the caller reads it to see why).
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     user: Uuid,
     key: &str,
-    request: &str,
     now: DateTime<Utc>,
+    attempt_until: DateTime<Utc>,
 ) -> Result<Option<ActionRow>, ApiError> {
     Ok(diesel::update(
         actions::table
@@ -70,13 +70,62 @@ pub async fn claim(
     .set((
         actions::confirm_key.eq(key),
         actions::confirmed_at.eq(now),
-        actions::request.eq(request),
+        actions::attempt_until.eq(attempt_until),
         actions::updated_at.eq(now),
     ))
     .returning(ActionRow::as_returning())
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// Takes over the attempt of the confirmation `key` once the previous one is over (it died,
+/// or its outcome was unknown), while the action may still run (`expires_at` after
+/// `expired_before`). `None` when another attempt is running or it may not run any more.
+pub async fn reclaim(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+    expired_before: DateTime<Utc>,
+    attempt_until: DateTime<Utc>,
+) -> Result<Option<ActionRow>, ApiError> {
+    Ok(diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::confirm_key.eq(key))
+            .filter(actions::attempt_until.le(now))
+            .filter(actions::expires_at.gt(expired_before)),
+    )
+    .set((
+        actions::attempt_until.eq(attempt_until),
+        actions::updated_at.eq(now),
+    ))
+    .returning(ActionRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Ends the running attempt of `key` without an outcome (it is unknown): the same key may
+/// run the operation again at once.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::confirm_key.eq(key)),
+    )
+    .set((actions::attempt_until.eq(now), actions::updated_at.eq(now)))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Records the outcome of the confirmation `key` (`DONE` with its order, or `FAILED` with

@@ -33,6 +33,17 @@ pub async fn create(conn: &mut AsyncPgConnection, row: ConversationRow) -> Resul
         .await?)
 }
 
+/// Locks a conversation until the transaction ends (turns store their messages in turn).
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), ApiError> {
+    conversations::table
+        .filter(conversations::id.eq(id))
+        .select(conversations::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds what a turn spent to the conversation's tokens.
 pub async fn spend(
     conn: &mut AsyncPgConnection,

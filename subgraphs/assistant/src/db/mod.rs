@@ -61,6 +61,7 @@ pub struct ActionRow {
     pub status: String,
     pub confirm_key: Option<String>,
     pub confirmed_at: Option<DateTime<Utc>>,
+    pub attempt_until: Option<DateTime<Utc>>,
     pub order_id: Option<Uuid>,
     pub error: Option<String>,
     pub expires_at: DateTime<Utc>,

@@ -35,6 +35,7 @@ diesel::table! {
         status -> Text,
         confirm_key -> Nullable<Text>,
         confirmed_at -> Nullable<Timestamptz>,
+        attempt_until -> Nullable<Timestamptz>,
         order_id -> Nullable<Uuid>,
         error -> Nullable<Text>,
         expires_at -> Timestamptz,

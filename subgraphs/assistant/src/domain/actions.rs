@@ -4,7 +4,7 @@
 //! expired proposal to be refused).
 
 use async_graphql::Enum;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::db::ActionRow;
 
@@ -62,22 +62,43 @@ pub fn status_at(action: &ActionRow, now: DateTime<Utc>) -> Option<ActionStatus>
     })
 }
 
+/// How long one attempt of a confirmation may run its operation (the router call is bounded
+/// well below it); another confirmation with the same key meanwhile waits for its outcome.
+pub const ATTEMPT: Duration = Duration::seconds(30);
+
+/// How long after its expiry a confirmed action whose outcome is unknown may still be run
+/// again with its key (a checkout abandoned meanwhile would otherwise be placed days later).
+pub const RERUN_GRACE: Duration = Duration::minutes(10);
+
 /// What a confirmation with `key` does to an action that could not be claimed for it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Confirmation {
     /// The same key confirmed it before and its outcome is recorded: answer with it.
     Answered,
-    /// The same key claimed it and its outcome is not recorded (that attempt failed midway):
-    /// run the operation again; it is idempotent.
+    /// The same key's attempt is running now: wait for its outcome.
+    InProgress,
+    /// The same key's attempt is over without an outcome (it died, or the outcome was
+    /// unknown): run the operation again; it is idempotent.
     RunAgain,
-    /// Confirmed with another key, declined or expired: refused with this reason.
+    /// Confirmed with another key, declined, expired, or its outcome unknown for too long:
+    /// refused with this reason.
     Refused(&'static str),
 }
 
 /// See [`Confirmation`].
 pub fn confirmation(action: &ActionRow, key: &str, now: DateTime<Utc>) -> Confirmation {
     match (action.confirm_key.as_deref(), status_at(action, now)) {
-        (Some(k), Some(ActionStatus::Proposed)) if k == key => Confirmation::RunAgain,
+        (Some(k), Some(ActionStatus::Proposed)) if k == key => {
+            if action.attempt_until.is_some_and(|until| until > now) {
+                Confirmation::InProgress
+            } else if action.expires_at + RERUN_GRACE > now {
+                Confirmation::RunAgain
+            } else {
+                Confirmation::Refused(
+                    "this confirmation did not finish in time and can no longer run: see your orders and cart",
+                )
+            }
+        }
         (Some(k), Some(ActionStatus::Done | ActionStatus::Failed)) if k == key => {
             Confirmation::Answered
         }
@@ -90,9 +111,20 @@ pub fn confirmation(action: &ActionRow, key: &str, now: DateTime<Utc>) -> Confir
     }
 }
 
+/// Whether an operation's error is its final answer (the action is `FAILED` with it) rather
+/// than an unknown outcome (the action stays confirmed, to be confirmed again with the same
+/// key). A checkout still running for the action's key (an earlier attempt) is unknown; an
+/// expired or refused token, a rate limit or an outage says nothing about the operation.
+pub fn is_final(kind: ActionKind, code: &str, message: &str) -> bool {
+    match code {
+        "CONFLICT" => !(kind == ActionKind::PlaceOrder && message.contains("still in progress")),
+        "BAD_USER_INPUT" | "NOT_FOUND" | "FORBIDDEN" | "INSUFFICIENT_STOCK" => true,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
     use uuid::Uuid;
 
     use super::*;
@@ -109,6 +141,7 @@ mod tests {
             status: status.into(),
             confirm_key: key.map(str::to_owned),
             confirmed_at: None,
+            attempt_until: None,
             order_id: None,
             error: None,
             expires_at: now + Duration::seconds(expires_in),
@@ -149,6 +182,14 @@ mod tests {
             confirmation(&action("PROPOSED", Some("k"), -5), "k", now),
             Confirmation::RunAgain
         );
+        let mut running = action("PROPOSED", Some("k"), 60);
+        running.attempt_until = Some(now + Duration::seconds(5));
+        assert_eq!(confirmation(&running, "k", now), Confirmation::InProgress);
+        // Unknown for too long: not run again.
+        assert!(matches!(
+            confirmation(&action("PROPOSED", Some("k"), -3600), "k", now),
+            Confirmation::Refused(_)
+        ));
         assert!(matches!(
             confirmation(&action("DONE", Some("k"), 60), "other", now),
             Confirmation::Refused(_)
@@ -161,5 +202,28 @@ mod tests {
             confirmation(&action("PROPOSED", None, -1), "k", now),
             Confirmation::Refused(_)
         ));
+    }
+
+    #[test]
+    fn only_business_refusals_are_final_outcomes() {
+        assert!(is_final(ActionKind::PlaceOrder, "INSUFFICIENT_STOCK", ""));
+        assert!(is_final(
+            ActionKind::CancelOrder,
+            "CONFLICT",
+            "already cancelled"
+        ));
+        assert!(!is_final(
+            ActionKind::PlaceOrder,
+            "CONFLICT",
+            "a checkout with this idempotency key is still in progress; retry in a moment"
+        ));
+        for code in [
+            "UNAVAILABLE",
+            "UNAUTHENTICATED",
+            "RATE_LIMITED",
+            "INTERNAL_SERVER_ERROR",
+        ] {
+            assert!(!is_final(ActionKind::AddToCart, code, ""), "{code}");
+        }
     }
 }

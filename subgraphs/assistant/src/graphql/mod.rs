@@ -108,16 +108,13 @@ impl Mutation {
     ) -> Result<AssistantAction> {
         let user = ctx.caller().user_id()?;
         let id = parse_id("id", &id)?;
-        let key = idempotency_key.trim();
-        if key.is_empty() || key.chars().count() > 200 {
-            return Err(ApiError::bad_input("idempotencyKey", "1 to 200 characters").into());
-        }
+        let key = service_kit::validate::idempotency_key("idempotencyKey", &idempotency_key)?;
         let customer = ctx.data_opt::<Customer>().cloned().ok_or_else(|| {
             ApiError::Unauthenticated("sign in first: this needs an access token".into())
         })?;
         let assistant = ctx.data_unchecked::<Assistant>();
         Ok(AssistantAction(
-            actions::confirm(assistant, user, &customer, id, key).await?,
+            actions::confirm(assistant, user, &customer, id, &key).await?,
         ))
     }
 

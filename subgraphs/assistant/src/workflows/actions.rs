@@ -4,8 +4,11 @@
 //! the outcome. The operations are safe to run again, so a confirmation cut short (the
 //! router unreachable, this process stopped) is simply confirmed again with the same key:
 //! the order is placed with an idempotency key derived from the action (the same order
-//! comes back), a cancellation of an order already cancelled is recognised as done. (A cart
-//! addition run twice this way adds twice: the cart shows it before anything is bought.)
+//! comes back), a cancellation of an order already cancelled is recognised as done. An
+//! attempt holds the action for `ATTEMPT` (30 s): a second confirmation with the same key
+//! meanwhile (a double click, a client's retry) waits for its outcome instead of running
+//! the operation again. (A cart addition whose process died after the cart changed, and is
+//! confirmed again, adds twice: the cart shows it before anything is bought.)
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -15,12 +18,15 @@ use uuid::Uuid;
 use super::Assistant;
 use super::results::parse_id;
 use crate::db::{self, ActionRow};
-use crate::domain::actions::{ActionKind, Confirmation, confirmation};
+use crate::domain::actions::{
+    ATTEMPT, ActionKind, Confirmation, RERUN_GRACE, confirmation, is_final,
+};
 use crate::peers::{Customer, OperationError};
 
 /// Confirms `user`'s action `id` with `key`; the action afterwards. `NOT_FOUND` for
 /// anyone else's; `CONFLICT` when it was declined, expired or confirmed with another key;
-/// `UNAVAILABLE` when the outcome is unknown (confirm again with the same key).
+/// `UNAVAILABLE` when the outcome is unknown (confirm again with the same key). Concurrent
+/// confirmations with one key run the operation once: the others wait for its outcome.
 pub async fn confirm(
     assistant: &Assistant,
     user: Uuid,
@@ -28,37 +34,58 @@ pub async fn confirm(
     id: Uuid,
     key: &str,
 ) -> Result<ActionRow, ApiError> {
-    let now = Utc::now();
-    let mut conn = assistant.db.get().await?;
-    let action = db::actions::find_owned(&mut conn, id, user)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
-    let action = match db::actions::claim(&mut conn, id, user, key, &action.request, now).await? {
-        Some(claimed) => claimed,
-        None => {
-            let action = db::actions::find_owned(&mut conn, id, user)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
-            match confirmation(&action, key, now) {
-                Confirmation::Answered => return Ok(action),
-                Confirmation::RunAgain => action,
-                Confirmation::Refused(reason) => return Err(ApiError::Conflict(reason.into())),
-            }
+    let waited_until = Utc::now() + WAIT_FOR_ATTEMPT;
+    let (action, rerun) = loop {
+        let now = Utc::now();
+        let mut conn = assistant.db.get().await?;
+        if let Some(claimed) =
+            db::actions::claim(&mut conn, id, user, key, now, now + ATTEMPT).await?
+        {
+            break (claimed, false);
         }
+        let action = db::actions::find_owned(&mut conn, id, user)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("assistant action".into()))?;
+        match confirmation(&action, key, now) {
+            Confirmation::Answered => return Ok(action),
+            Confirmation::Refused(reason) => return Err(ApiError::Conflict(reason.into())),
+            Confirmation::RunAgain => {
+                let reclaimed =
+                    db::actions::reclaim(&mut conn, id, key, now, now - RERUN_GRACE, now + ATTEMPT)
+                        .await?;
+                if let Some(action) = reclaimed {
+                    break (action, true);
+                }
+            }
+            Confirmation::InProgress if now >= waited_until => {
+                return Err(ApiError::Unavailable(
+                    "this action, whose confirmation is still running,",
+                ));
+            }
+            Confirmation::InProgress => {}
+        }
+        drop(conn);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    drop(conn);
     let kind = ActionKind::parse(&action.kind)
         .ok_or_else(|| ApiError::corrupt("assistant action kind", &action.kind))?;
     let request: Value = serde_json::from_str(&action.request)
         .map_err(|_| ApiError::corrupt("assistant action request", &action.request))?;
-    let outcome = run(assistant, customer, &action, kind, &request).await;
+    let outcome = run(assistant, customer, &action, kind, &request, rerun).await;
     let (status, order, error) = match outcome {
         Ok(order) => ("DONE", order, None),
-        Err(error) if error.is_answer() => ("FAILED", None, Some(error.code)),
-        // The outcome is unknown: the action stays claimed for this key.
+        Err(error) if is_final(kind, &error.code, &error.message) => {
+            ("FAILED", None, Some(error.code))
+        }
+        // The outcome is unknown: the same key may run it again at once.
         Err(error) => {
-            tracing::warn!(action = %action.id, code = %error.code, "confirmation not finished");
-            return Err(ApiError::Unavailable("the shop's API"));
+            tracing::warn!(action = %action.id, code = %error.code, "confirmation without an outcome");
+            let mut conn = assistant.db.get().await?;
+            db::actions::release(&mut conn, id, key, Utc::now()).await?;
+            return Err(match error.code.as_str() {
+                "UNAUTHENTICATED" => ApiError::Unauthenticated(error.message),
+                _ => ApiError::Unavailable("the shop's API"),
+            });
         }
     };
     let mut conn = assistant.db.get().await?;
@@ -72,15 +99,22 @@ pub async fn confirm(
         Utc::now(),
     )
     .await?;
-    metrics::counter!("assistant_actions_total", "kind" => kind.as_str(), "outcome" => if status == "DONE" { "done" } else { "failed" }).increment(1);
     match finished {
-        Some(action) => Ok(action),
-        // Another confirmation with the same key recorded it first: theirs stands.
+        Some(action) => {
+            let outcome = if status == "DONE" { "done" } else { "failed" };
+            metrics::counter!("assistant_actions_total", "kind" => kind.as_str(), "outcome" => outcome)
+                .increment(1);
+            Ok(action)
+        }
+        // Another attempt with the same key recorded it first: theirs stands.
         None => db::actions::find_owned(&mut conn, id, user)
             .await?
             .ok_or_else(|| ApiError::NotFound("assistant action".into())),
     }
 }
+
+/// How long a confirmation waits for another attempt with its key to finish.
+const WAIT_FOR_ATTEMPT: chrono::Duration = chrono::Duration::seconds(20);
 
 /// Runs the operation an action stands for; the order it placed or cancelled.
 async fn run(
@@ -89,6 +123,7 @@ async fn run(
     action: &ActionRow,
     kind: ActionKind,
     request: &Value,
+    rerun: bool,
 ) -> Result<Option<Uuid>, OperationError> {
     let router = &assistant.router;
     match kind {
@@ -116,7 +151,7 @@ async fn run(
             match cancelled {
                 Ok(data) => Ok(parse_id(&data["cancelOrder"]["id"])),
                 // Cancelled by an earlier attempt of this confirmation.
-                Err(error) if error.code == "CONFLICT" && action.confirmed_at.is_some() => {
+                Err(error) if error.code == "CONFLICT" && rerun => {
                     let order = router
                         .run(customer, "OrderById", json!({ "id": id }))
                         .await?;

@@ -3,8 +3,10 @@
 //! Redis Cluster). Checked and counted in the same step: concurrent messages cannot all
 //! slip under the limit.
 //!
-//! When Redis cannot be reached the message is let through (logged): the limit protects the
-//! model's budget, and the per-conversation token budget in PostgreSQL still holds.
+//! When Redis cannot be reached the message is refused (`UNAVAILABLE`): the limit protects
+//! the model's budget. (Signed-in requests need Redis anyway, for the session check.) A
+//! Redis that lost or rolled back the counter lets a customer send up to one more
+//! minute's worth: the limit bounds spending, it is not a record.
 
 use chrono::Utc;
 use service_kit::{ApiError, Redis};
@@ -42,7 +44,7 @@ pub async fn count_message(redis: &Redis, user: Uuid, per_minute: u32) -> Result
         Ok(_) => Ok(()),
         Err(error) => {
             tracing::warn!(%error, "assistant message limit not checked: Redis unavailable");
-            Ok(())
+            Err(ApiError::Unavailable("the assistant's message limit"))
         }
     }
 }

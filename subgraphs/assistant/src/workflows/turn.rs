@@ -19,8 +19,12 @@ use crate::domain::prompt;
 use crate::model::ChatMessage;
 use crate::peers::Customer;
 
-/// Model calls one reply may take (each tool round is one).
+/// Model calls one reply may take (each tool round is one); the last is offered no tools,
+/// so it answers with what it has.
 const MAX_ROUNDS: usize = 4;
+/// Tool calls run per model call; more are answered with an error (a model steered into a
+/// storm of calls costs the router a bounded number of requests).
+const MAX_CALLS_PER_ROUND: usize = 5;
 
 /// The customer's message.
 pub struct Ask {
@@ -109,32 +113,41 @@ async fn run(
     let mut orders: Vec<Uuid> = Vec::new();
     let mut proposal: Option<Proposal> = None;
     let mut tokens: i64 = 0;
-    for _ in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
+        let offered: &[_] = if round + 1 < MAX_ROUNDS { &specs } else { &[] };
         let turn = assistant
             .model
-            .complete(&messages, &specs, deltas)
+            .complete(&messages, offered, deltas)
             .await
             .map_err(ApiError::from)?;
         tokens += i64::from(turn.usage.prompt_tokens) + i64::from(turn.usage.completion_tokens);
         text.push_str(&turn.text);
-        if turn.tool_calls.is_empty() {
+        if turn.tool_calls.is_empty() || offered.is_empty() {
             break;
         }
         messages.push(ChatMessage::Assistant {
             text: turn.text.clone(),
             tool_calls: turn.tool_calls.clone(),
         });
-        for call in &turn.tool_calls {
-            let outcome =
-                tools::run(&assistant.router, &ask.customer, call, proposal.is_none()).await;
-            products.extend(outcome.products);
-            orders.extend(outcome.orders);
-            if outcome.proposal.is_some() {
-                proposal = outcome.proposal;
-            }
+        for (index, call) in turn.tool_calls.iter().enumerate() {
+            let content = if index < MAX_CALLS_PER_ROUND {
+                let outcome =
+                    tools::run(&assistant.router, &ask.customer, call, proposal.is_none()).await;
+                products.extend(outcome.products);
+                orders.extend(outcome.orders);
+                if outcome.proposal.is_some() {
+                    proposal = outcome.proposal;
+                }
+                outcome.content
+            } else {
+                prompt::tool_error(
+                    "BAD_USER_INPUT",
+                    "too many tool calls at once: call at most 5, then the others",
+                )
+            };
             messages.push(ChatMessage::Tool {
                 call_id: call.id.clone(),
-                content: outcome.content,
+                content,
             });
         }
     }
@@ -190,6 +203,7 @@ async fn store(
         status: "PROPOSED".to_owned(),
         confirm_key: None,
         confirmed_at: None,
+        attempt_until: None,
         order_id: None,
         error: None,
         expires_at: now
