@@ -29,7 +29,7 @@ const listed = new Set(
 );
 
 // The order in which the groups are listed.
-const GROUP_ORDER = ['catalog', 'auth', 'cart', 'orders', 'payments', 'live', 'flash-sale', 'admin'];
+const GROUP_ORDER = ['catalog', 'auth', 'cart', 'orders', 'payments', 'live', 'flash-sale', 'assistant', 'admin'];
 const GROUP_TITLES = {
   catalog: 'Storefront: catalog',
   auth: 'Storefront: account',
@@ -38,6 +38,7 @@ const GROUP_TITLES = {
   payments: 'Storefront: payments',
   live: 'Live (subscriptions)',
   'flash-sale': 'Storefront: flash sales',
+  assistant: 'Storefront: shopping assistant',
   admin: 'Admin console',
 };
 
@@ -130,7 +131,20 @@ const REMEMBER = {
   login: { refreshToken: ['refreshToken'] },
   register: { refreshToken: ['refreshToken'] },
   refreshToken: { refreshToken: ['refreshToken'] },
+  // The assistant's conversation (follow-ups and AssistantConversation) and the action it
+  // proposed (ConfirmAssistantAction, DeclineAssistantAction); the stream's last event too.
+  sendAssistantMessage: (message) => assistantIds(message),
+  assistantReply: (event) => ({ ...assistantIds(event.message), assistantConversation: event.conversationId }),
 };
+
+function assistantIds(message) {
+  return { assistantConversation: message?.conversationId, assistantAction: message?.action?.id };
+}
+
+/** Remembers values the playground saw elsewhere (the Assistant panel's conversation and action). */
+export function remember(values) {
+  for (const [name, value] of Object.entries(values)) if (typeof value === 'string') remembered.set(name, value);
+}
 
 // A variant in stock (`inStock`, or `stock` above 0 where the result has only that), the first
 // one when none says.
@@ -276,6 +290,8 @@ const HINTS = {
   freeOptions: '<every combination has a variant: run CreateProductWithVariants as admin>',
   demoCustomer: '<sign in as the admin>',
   refreshToken: '<run Login or Register here first>',
+  assistantConversation: '<no conversation yet: run AskAssistant or use the Assistant panel>',
+  assistantAction: '<no proposal yet: run AskAssistant (it asks to buy) or use the Assistant panel>',
 };
 
 function randomKey() {

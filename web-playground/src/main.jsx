@@ -1,5 +1,6 @@
 // Douyin Mall's playground: GraphiQL (docs explorer, history, query-builder explorer) with
-// three panels of our own: sign-in, the contract's examples, and live subscriptions.
+// four panels of our own: sign-in, the contract's examples, live subscriptions and the
+// shopping assistant's chat.
 
 import 'graphiql/setup-workers/vite';
 import 'graphiql/style.css';
@@ -17,8 +18,9 @@ import { exampleNamed, recordResult } from './examples.js';
 import { signInPlugin } from './panels/SignIn.jsx';
 import { examplesPlugin } from './panels/Examples.jsx';
 import { livePlugin } from './panels/Live.jsx';
+import { assistantPlugin } from './panels/Assistant.jsx';
 
-const plugins = [signInPlugin, examplesPlugin, livePlugin, explorerPlugin()];
+const plugins = [signInPlugin, examplesPlugin, livePlugin, assistantPlugin, explorerPlugin()];
 const firstExample = exampleNamed('ProductList');
 
 function Playground() {

@@ -102,6 +102,16 @@ export const SAMPLES = {
   FlashSalePurchase: { who: 'customer', variables: { id: '$purchase' } },
   ActiveFlashSaleVariants: {},
 
+  // The shopping assistant (in development its sandbox model, scripted: "find …", "my orders",
+  // "buy N …", "add N … to my cart", "cancel order DM…", "what is in my cart", and in Chinese).
+  // AskAssistant asks to buy: its proposal is what ConfirmAssistantAction and
+  // DeclineAssistantAction act on (run it again for another); the conversation is remembered.
+  AskAssistant: { who: 'customer', variables: { input: { text: 'buy 1 iPhone 15 Pro' } } },
+  StreamAssistant: { who: 'customer', variables: { input: { text: 'find tea' } } },
+  ConfirmAssistantAction: { who: 'customer', variables: { id: '$assistantAction', idempotencyKey: '$key' } },
+  DeclineAssistantAction: { who: 'customer', variables: { id: '$assistantAction' } },
+  AssistantConversation: { who: 'customer', variables: { id: '$assistantConversation' } },
+
   CreateCategory: { who: 'admin', variables: { input: { name: 'Playground category' } } },
   CreateProduct: {
     who: 'admin',

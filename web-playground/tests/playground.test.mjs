@@ -204,10 +204,68 @@ async function main() {
     await page.getByTestId('live-state').filter({ hasText: 'ended' }).waitFor();
   }
 
+  // Assistant, as the demo customer (in development the sandbox model, scripted): "find tea"
+  // streams a reply with product cards and their prices; "buy 1 iPhone 15 Pro" (a suggestion
+  // chip) proposes an order in the same conversation, and Confirm on its card places it.
+  await showPanel('Assistant');
+  await page.getByTestId('assistant-model-note').filter({ hasText: 'sandbox model (scripted)' }).waitFor();
+  const replies = page.getByTestId('assistant-messages').locator('[data-role=ASSISTANT]:not([data-streaming])');
+  const replyTo = async (n, what) => {
+    const reply = replies.nth(n);
+    await reply.waitFor();
+    const error = reply.getByTestId('assistant-error');
+    if (await error.count()) throw new Error(`the assistant answered "${what}" with an error: ${await error.textContent()}`);
+    const via = await reply.getAttribute('data-via');
+    if (via !== 'stream') throw new Error(`the reply to "${what}" did not stream (${via}): ${await reply.textContent()}`);
+    return reply;
+  };
+  await page.getByLabel('Message to the assistant').fill('find tea');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const teaReply = await replyTo(0, 'find tea');
+  const cards = teaReply.getByTestId('assistant-product-card');
+  if (!(await cards.count())) throw new Error(`no product card in the reply to "find tea": ${await teaReply.textContent()}`);
+  const price = (await cards.first().getByTestId('assistant-product-price').textContent()).trim();
+  if (!/\d/.test(price)) throw new Error(`the first product card shows no price ("${price}")`);
+  const conversation = await page.getByTestId('assistant-conversation-id').getAttribute('title');
+  log(`Assistant: "find tea" streamed ${await cards.count()} product card(s), the first at ${price}`);
+  await shot('assistant-find-tea');
+
+  await page.locator('[data-suggestion="buy 1 iPhone 15 Pro"]').click();
+  const buyReply = await replyTo(1, 'buy 1 iPhone 15 Pro');
+  const proposal = buyReply.getByTestId('assistant-action-card');
+  if (!(await proposal.count())) throw new Error(`no proposal in the reply to "buy 1 iPhone 15 Pro": ${await buyReply.textContent()}`);
+  if ((await proposal.getAttribute('data-status')) !== 'PROPOSED') throw new Error(`the proposal is ${await proposal.getAttribute('data-status')}`);
+  if ((await page.getByTestId('assistant-conversation-id').getAttribute('title')) !== conversation) {
+    throw new Error('the follow-up started another conversation');
+  }
+  await proposal.getByRole('button', { name: 'Confirm', exact: true }).click();
+  await buyReply.locator('[data-testid=assistant-action-card]:not([data-status=PROPOSED])').waitFor();
+  const outcome = await proposal.getAttribute('data-status');
+  if (outcome !== 'DONE') throw new Error(`the confirmed proposal is ${outcome}: ${await proposal.textContent()}`);
+  const shown = await proposal.getByTestId('assistant-action-order').textContent();
+  const latest = (await api('{ me { orders(first: 1) { edges { node { number } } } } }', {}, customerToken)).me.orders.edges[0].node.number;
+  if (!shown.includes(latest)) throw new Error(`the card shows "${shown}", the customer's latest order is ${latest}`);
+  log(`Assistant: "buy 1 iPhone 15 Pro" proposed "${await proposal.locator('.mall-action-summary').textContent()}"; confirmed, ${shown}`);
+  await shot('assistant-confirmed');
+  await page.getByRole('button', { name: 'New conversation', exact: true }).click();
+  await page.getByTestId('assistant-messages').locator('[data-role]').first().waitFor({ state: 'detached' });
+  // When the WebSocket fails (here refused by the test), the reply comes with AskAssistant.
+  let refuseSockets = true;
+  await page.routeWebSocket(/\/graphql$/, (ws) => (refuseSockets ? ws.close({ code: 1011, reason: 'refused by the test' }) : ws.connectToServer()));
+  await page.getByLabel('Message to the assistant').fill('what is in my cart');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const asked = replies.nth(0);
+  await asked.waitFor();
+  refuseSockets = false;
+  if ((await asked.getAttribute('data-via')) !== 'ask' || (await asked.getByTestId('assistant-error').count())) {
+    throw new Error(`without a WebSocket the reply was not AskAssistant's: ${await asked.textContent()}`);
+  }
+  log('Assistant: without a WebSocket the reply came with AskAssistant');
+
   // Every example's sample variables work: each runs without an error and answers data (no
   // root field null; those in `answers` below what they say), in an order that gives the
   // later ones something to act on (the ids of earlier results are remembered).
-  // Not run: the subscriptions (the Live steps above), ChangePassword, Logout and
+  // Not run: the subscriptions (the Live and Assistant steps above), ChangePassword, Logout and
   // LogoutEverywhere (they would end or change the demo session).
   const answerOf = (name) => page.waitForResponse((r) => r.url() === GRAPHQL && r.request().method() === 'POST'
     && r.request().postDataJSON()?.operationName === name);
@@ -249,6 +307,12 @@ async function main() {
       return options.length === 2 ? undefined : 'not a Size and a Color';
     },
     AdjustVariantStock: ({ adjustStock }) => (adjustStock.variants.length === 5 ? undefined : 'not 5 variants'),
+    AskAssistant: ({ sendAssistantMessage: { action } }) => (action?.status === 'PROPOSED' ? undefined : 'no proposal'),
+    DeclineAssistantAction: ({ declineAssistantAction: { status } }) => (status === 'DECLINED' ? undefined : status),
+    ConfirmAssistantAction: ({ confirmAssistantAction: { status, error, order } }) =>
+      (status === 'DONE' && order ? undefined : `${status} ${error ?? ''}`),
+    AssistantConversation: ({ assistantConversation: { messages } }) => (messages.some((m) => m.action?.status === 'DONE')
+      ? undefined : 'no action DONE'),
     ActiveFlashSaleVariants: ({ flashSales }) => (flashSales.length && flashSales.every((sale) => sale.variant)
       ? undefined : 'no sale with its variant'),
   };
@@ -285,6 +349,9 @@ async function main() {
   await page.waitForTimeout(6_000);
   await signInFromPanel(CUSTOMER);
   await all(['ActiveFlashSales', 'BuyFlashSale', 'FlashSalePurchase', 'ActiveFlashSaleVariants']);
+  // The assistant (StreamAssistant ran in the Assistant panel above): a proposal declined,
+  // another confirmed (each AskAssistant asks to buy), their conversation.
+  await all(['AskAssistant', 'DeclineAssistantAction', 'AskAssistant', 'ConfirmAssistantAction', 'AssistantConversation']);
   // The variant examples now pick the product the admin made.
   await all(['ProductPage', 'VariantById', 'ProductSearchPage', 'AddVariantToCart', 'DeleteAddress', 'ClearCart']);
   await signInFromPanel(ADMIN);

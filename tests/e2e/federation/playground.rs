@@ -4,6 +4,8 @@
 //! that would end or change the demo session runs as an example with its sample variables
 //! and must answer data without errors; the catalog v2 ones (variants, brands, facets) on a product with several
 //! variants the playground picks, then on one its CreateProductWithVariants example made.
+//! The Assistant panel, as the demo customer: "find tea" streams a reply with product cards
+//! and prices, "buy 1 iPhone 15 Pro" proposes an order that Confirm places (DONE).
 //! Screenshots of each step go to `web-playground/test-output/`.
 
 use std::process::Stdio;

@@ -7,7 +7,8 @@ import { useGraphiQL } from '@graphiql/react';
 import { EXAMPLES, resolveVariables } from '../examples.js';
 import { subscribe } from '../transport.js';
 
-const SUBSCRIPTIONS = EXAMPLES.filter((e) => e.kind === 'subscription');
+// The Live group's first (WatchOrders), then the others' (StreamAssistant).
+const SUBSCRIPTIONS = EXAMPLES.filter((e) => e.kind === 'subscription').sort((a, b) => (b.group === 'live') - (a.group === 'live'));
 const EDITOR = '(the operation in the editor)';
 
 function PulseIcon() {
@@ -30,6 +31,8 @@ function summary(value) {
   const change = data && Object.values(data)[0];
   if (value?.errors?.length) return describeError(value.errors);
   if (change?.status) return `${change.previousStatus ?? '∅'} → ${change.status}`;
+  if (change?.delta) return change.delta;
+  if (change?.message) return `${change.message.role}: ${change.message.text}`;
   return '';
 }
 
