@@ -6,6 +6,8 @@
 //! - `mall subgraph NAME`: one subgraph alone, configured from the environment (one replica
 //!   in a deployment of several; the `live` benchmark measures one this way).
 //! - `mall export-schemas [DIR]`: writes each subgraph's SDL into `schema/`.
+//! - `mall migrate [NAME…]`: applies the pending migrations of every subgraph (or those
+//!   named) and exits (a deployment's migration job; subgraphs also migrate on start).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("migrate") => migrate(&args[1..]),
         Some("export-schemas") => {
             let dir = args.get(1).map(Into::into).unwrap_or_else(schema_dir);
             match export_schemas(&dir) {
@@ -53,10 +56,42 @@ fn main() -> ExitCode {
         }
         Some(other) => {
             eprintln!(
-                "unknown command {other:?}; usage: mall [run | router | subgraph NAME | export-schemas [DIR]]"
+                "unknown command {other:?}; usage: mall [run | router | subgraph NAME | migrate [NAME…] | export-schemas [DIR]]"
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// `mall migrate [NAME…]`: each subgraph's pending migrations (creating the database if
+/// needed), from the same settings as the subgraph itself (`DATABASE_URL`).
+fn migrate(names: &[String]) -> ExitCode {
+    let chosen: Vec<_> = douyin_mall::SUBGRAPHS
+        .iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .collect();
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !douyin_mall::SUBGRAPHS.iter().any(|s| s.name == n.as_str()))
+    {
+        eprintln!("unknown subgraph {unknown:?}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return exit_with(&error.into()),
+    };
+    let outcome = runtime.block_on(async {
+        for subgraph in chosen {
+            let config = subgraph.config_from_env()?;
+            service_kit::db::connect_and_migrate(&config, subgraph.database).await?;
+            println!("{}: migrated", subgraph.name);
+        }
+        anyhow::Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit_with(&error),
     }
 }
 

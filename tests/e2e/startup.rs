@@ -16,7 +16,7 @@ async fn run_mall(envs: &[(&str, String)]) -> Output {
         .env("RUST_LOG", "warn")
         .kill_on_drop(true);
     // Subgraph ports nobody uses, in case start-up got as far as listening.
-    for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT"] {
+    for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT", "ASSISTANT"] {
         command.env(
             format!("{name}_SUBGRAPH_ADDR"),
             format!("127.0.0.1:{}", free_port()),
@@ -200,7 +200,7 @@ async fn stopping_mall_stops_the_router_gracefully() {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT"] {
+        for name in ["USER", "CATALOG", "CART", "ORDER", "PAYMENT", "ASSISTANT"] {
             command.env(
                 format!("{name}_SUBGRAPH_ADDR"),
                 format!("127.0.0.1:{}", free_port()),
@@ -412,4 +412,60 @@ async fn a_stopping_subgraph_drains_within_its_timeout() {
     );
     held.batch_execute("ROLLBACK").await.unwrap();
     system.stop().await;
+}
+
+/// `mall migrate` (a deployment's migration job): creates the database, applies every
+/// subgraph's migrations, and is a no-op the second time; an unknown name is a usage error.
+#[tokio::test(flavor = "multi_thread")]
+async fn mall_migrate_creates_and_migrates_a_database_once() {
+    let name = format!("mall_migrate_{}", uuid::Uuid::new_v4().simple());
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = service_kit::db::with_database(&admin, &name);
+    let migrate = |args: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            tokio::process::Command::new(&*MALL_BIN)
+                .arg("migrate")
+                .args(args)
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .expect("mall migrate runs")
+        }
+    };
+    for _ in 0..2 {
+        let output = migrate(&[]).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        for subgraph in douyin_mall::SUBGRAPHS {
+            assert!(
+                stdout.contains(&format!("{}: migrated", subgraph.name)),
+                "{stdout}"
+            );
+        }
+    }
+    let unknown = migrate(&["nope"]).await;
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    // The assistant's tables exist.
+    let check = tokio::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-tAc",
+            "SELECT count(*) FROM assistant.conversations",
+        ])
+        .output()
+        .await;
+    if let Ok(check) = check {
+        assert_eq!(
+            String::from_utf8_lossy(&check.stdout).trim(),
+            "0",
+            "{check:?}"
+        );
+    }
+    let _ = tokio::process::Command::new("psql")
+        .args([admin.as_str(), "-c", &format!("DROP DATABASE {name}")])
+        .output()
+        .await;
 }
