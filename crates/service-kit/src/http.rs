@@ -423,6 +423,13 @@ pub async fn serve(
     let (drain, draining) = watch::channel(false);
     let app = app.layer(axum::Extension(Draining(draining)));
     let (closing, mut closed) = watch::channel(false);
+    // No Nagle delay: a streamed response (SSE chunks of a reply, subscription events) is
+    // many small writes, and Nagle held each behind the client's delayed ACK (~40 ms a turn
+    // of the assistant's sandbox model, benches/assistant.rs).
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         stop.await;
         tracing::info!(delay = ?settings.delay, timeout = ?settings.timeout, "stopping: draining");

@@ -1,6 +1,8 @@
 //! `assistantReply`: the reply to a message, streamed as the model writes it (text deltas in
-//! order, the whole stored message last). The turn runs in a task of its own, so a client
+//! order, at most one event per 50 ms, the whole stored message last). The turn runs in a task of its own, so a client
 //! that goes away mid-reply still finds the reply in the conversation.
+
+use std::time::{Duration, Instant};
 
 use async_graphql::{Context, Result, Subscription as GraphQLSubscription};
 use futures::Stream;
@@ -10,6 +12,9 @@ use super::types::{AssistantMessage, AssistantReplyEvent};
 use super::{AssistantMessageInput, ask};
 use crate::workflows::Assistant;
 use crate::workflows::turn;
+
+/// The shortest time between two text events of one reply.
+const PACE: Duration = Duration::from_millis(50);
 
 /// Root subscriptions of the assistant subgraph.
 #[derive(Default)]
@@ -33,42 +38,60 @@ impl Subscription {
             drop(deltas);
             reply
         });
-        let stream = futures::stream::unfold(Some((received, done)), move |state| async move {
-            let (mut received, done) = state?;
-            match received.recv().await {
-                Some(mut delta) => {
-                    // Pieces already waiting go out as one event: fewer, larger events
-                    // when the model writes faster than the client reads.
-                    while let Ok(more) = received.try_recv() {
-                        delta.push_str(&more);
-                    }
-                    Some((
-                        Ok(AssistantReplyEvent {
-                            conversation_id,
-                            delta: Some(delta),
-                            message: None,
-                        }),
-                        Some((received, done)),
-                    ))
-                }
-                // The turn has ended: its stored reply, or its error, last.
-                None => {
-                    let last = match done.await {
-                        Ok(Ok(reply)) => Ok(AssistantReplyEvent {
-                            conversation_id,
-                            delta: None,
-                            message: Some(AssistantMessage {
-                                row: reply.message,
-                                action: reply.action,
+        let stream = futures::stream::unfold(
+            Some((received, done, None::<Instant>)),
+            move |state| async move {
+                let (mut received, done, last_sent) = state?;
+                match received.recv().await {
+                    Some(mut delta) => {
+                        // At most one event per PACE: what arrives meanwhile goes out with
+                        // it, so a model writing faster than the client reads makes fewer,
+                        // larger events (and never fills the router's per-subscription buffer).
+                        let send_at = last_sent.map_or_else(Instant::now, |sent| sent + PACE);
+                        let pause = tokio::time::sleep_until(send_at.into());
+                        tokio::pin!(pause);
+                        loop {
+                            tokio::select! {
+                                more = received.recv() => match more {
+                                    Some(more) => delta.push_str(&more),
+                                    None => break,
+                                },
+                                () = &mut pause => {
+                                    while let Ok(more) = received.try_recv() {
+                                        delta.push_str(&more);
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                        Some((
+                            Ok(AssistantReplyEvent {
+                                conversation_id,
+                                delta: Some(delta),
+                                message: None,
                             }),
-                        }),
-                        Ok(Err(error)) => Err(error.into()),
-                        Err(_) => Err(service_kit::ApiError::Internal.into()),
-                    };
-                    Some((last, None))
+                            Some((received, done, Some(Instant::now()))),
+                        ))
+                    }
+                    // The turn has ended: its stored reply, or its error, last.
+                    None => {
+                        let last = match done.await {
+                            Ok(Ok(reply)) => Ok(AssistantReplyEvent {
+                                conversation_id,
+                                delta: None,
+                                message: Some(AssistantMessage {
+                                    row: reply.message,
+                                    action: reply.action,
+                                }),
+                            }),
+                            Ok(Err(error)) => Err(error.into()),
+                            Err(_) => Err(service_kit::ApiError::Internal.into()),
+                        };
+                        Some((last, None))
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(stream)
     }
 }
