@@ -11,6 +11,9 @@ mod playground;
 #[path = "federation/traces.rs"]
 mod traces;
 
+use std::time::Duration;
+
+use futures::future::join_all;
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
 use support::System;
@@ -981,4 +984,82 @@ async fn in_production_the_router_serves_only_the_contracts_trusted_documents_by
     }
     assert_eq!(counts(), before, "a subgraph was called");
     system.stop().await;
+}
+
+/// A storefront rendered on a server (a BFF) calls from one address for all its visitors.
+/// Listed in `TRUSTED_PROXIES`, it forwards each visitor's address, and the production
+/// limits (`router-config/rate-limits.yaml`: 50 a second per address, a burst of 200) count
+/// those: 100 visitors at 200 requests a second in all get everything. An address that is
+/// not trusted is still limited as one, whatever `X-Forwarded-For` it claims.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_server_side_caller_is_limited_per_end_client_and_others_still_per_address() {
+    let production = concat!(env!("CARGO_MANIFEST_DIR"), "/router-config/rate-limits.yaml");
+    let system = System::start_with(support::Options {
+        rate_limits: Some(production.into()),
+        router_env: vec![("TRUSTED_PROXIES", "127.0.0.1/32")],
+        ..Default::default()
+    })
+    .await;
+    let router = system.router_url.clone();
+    let query = json!({ "query": "{ categories { id } }" });
+
+    // The trusted server (from 127.0.0.1): 600 requests at 200 a second, 100 visitors.
+    let server = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    let mut sent = Vec::new();
+    for i in 0..600 {
+        tick.tick().await;
+        let request = server
+            .post(&router)
+            .header("x-forwarded-for", format!("10.1.0.{}", i % 100 + 1))
+            .json(&query)
+            .send();
+        sent.push(tokio::spawn(async move {
+            request.await.expect("sent").json::<Value>().await.expect("JSON")
+        }));
+    }
+    let answers = join_all(sent).await;
+    let refused: Vec<&Value> = answers
+        .iter()
+        .map(|a| a.as_ref().expect("task"))
+        .filter(|a| !a["errors"].is_null())
+        .collect();
+    assert!(refused.is_empty(), "none of the visitors is limited: {refused:?}");
+
+    // An untrusted caller (from 127.0.0.2), claiming other addresses: one address, limited.
+    let untrusted = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    let mut limited = 0;
+    for batch in 0..20 {
+        let requests = (0..32).map(|i| {
+            untrusted
+                .post(&router)
+                .header("x-forwarded-for", format!("10.2.{batch}.{i}"))
+                .json(&query)
+                .send()
+        });
+        for answer in join_all(requests).await {
+            let answer: Value = answer.expect("sent").json().await.expect("JSON");
+            match limit_of(&answer) {
+                Some(level) => {
+                    assert_eq!(level, "per_address", "{answer}");
+                    limited += 1;
+                }
+                None => {
+                    assert!(answer["errors"].is_null(), "{answer}");
+                    passed += 1;
+                }
+            }
+        }
+    }
+    let allowed = 200.0 + 50.0 * started.elapsed().as_secs_f64();
+    assert!(limited > 0, "the untrusted address is limited ({passed} passed)");
+    assert!(
+        f64::from(passed) <= allowed + 5.0,
+        "{passed} passed, the burst and refill allow {allowed:.0}"
+    );
 }

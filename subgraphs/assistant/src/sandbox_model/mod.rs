@@ -109,6 +109,12 @@ impl SandboxModel {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let app = self.routes();
+        // Streamed chunks go out at once, as a model's API sends them (Nagle would hold each
+        // behind the client's delayed ACK).
+        use axum::serve::ListenerExt as _;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::warn!(%error, "the sandbox model stopped serving");
