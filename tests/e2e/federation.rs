@@ -993,7 +993,10 @@ async fn in_production_the_router_serves_only_the_contracts_trusted_documents_by
 /// not trusted is still limited as one, whatever `X-Forwarded-For` it claims.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trusted_server_side_caller_is_limited_per_end_client_and_others_still_per_address() {
-    let production = concat!(env!("CARGO_MANIFEST_DIR"), "/router-config/rate-limits.yaml");
+    let production = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/router-config/rate-limits.yaml"
+    );
     let system = System::start_with(support::Options {
         rate_limits: Some(production.into()),
         router_env: vec![("TRUSTED_PROXIES", "127.0.0.1/32")],
@@ -1015,7 +1018,12 @@ async fn a_trusted_server_side_caller_is_limited_per_end_client_and_others_still
             .json(&query)
             .send();
         sent.push(tokio::spawn(async move {
-            request.await.expect("sent").json::<Value>().await.expect("JSON")
+            request
+                .await
+                .expect("sent")
+                .json::<Value>()
+                .await
+                .expect("JSON")
         }));
     }
     let answers = join_all(sent).await;
@@ -1024,7 +1032,10 @@ async fn a_trusted_server_side_caller_is_limited_per_end_client_and_others_still
         .map(|a| a.as_ref().expect("task"))
         .filter(|a| !a["errors"].is_null())
         .collect();
-    assert!(refused.is_empty(), "none of the visitors is limited: {refused:?}");
+    assert!(
+        refused.is_empty(),
+        "none of the visitors is limited: {refused:?}"
+    );
 
     // An untrusted caller (from 127.0.0.2), claiming other addresses: one address, limited.
     let untrusted = reqwest::Client::builder()
@@ -1057,7 +1068,10 @@ async fn a_trusted_server_side_caller_is_limited_per_end_client_and_others_still
         }
     }
     let allowed = 200.0 + 50.0 * started.elapsed().as_secs_f64();
-    assert!(limited > 0, "the untrusted address is limited ({passed} passed)");
+    assert!(
+        limited > 0,
+        "the untrusted address is limited ({passed} passed)"
+    );
     assert!(
         f64::from(passed) <= allowed + 5.0,
         "{passed} passed, the burst and refill allow {allowed:.0}"
