@@ -98,8 +98,10 @@ impl System {
             service_kit::telemetry::init_with(Some(otlp.clone()));
         }
         let settings = options::settings_of(&options);
-        // Known before the subgraphs start: the assistant calls the router.
-        let port = free_port();
+        // Known before the subgraphs start (the assistant calls the router), and taken from
+        // outside the kernel's ephemeral range: a port of that range, free now, could be
+        // handed to another test's `bind(0)` while these subgraphs start.
+        let port = router_port();
         let subgraphs = start_subgraphs(|subgraph| {
             let mut config = ServiceConfig {
                 seed_demo_data: true,
@@ -400,6 +402,27 @@ pub async fn open_subscriptions(base: &str) -> u64 {
         .await
         .expect("live status JSON");
     status["open"].as_u64().expect("open subscriptions")
+}
+
+/// A port nobody listens on right now, below the kernel's ephemeral range (32768–60999 on
+/// Linux), so no `bind(0)` or outgoing connection takes it before the router binds it
+/// (another system starting at once picks among 12,000 ports, each checked free).
+pub fn router_port() -> u16 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    for _ in 0..100 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
 }
 
 /// A port nobody listens on right now.
