@@ -58,6 +58,8 @@ pub struct System {
     /// How the router was started (to start another one like it).
     router_config: std::path::PathBuf,
     router_env: Vec<(String, String)>,
+    /// Keeps the router's port this system's while it runs (see [`router_port`]).
+    _port_claim: PortClaim,
     subgraphs: Option<RunningSubgraphs>,
     http: reqwest::Client,
     /// Dropped last, after every connection to it is gone.
@@ -101,7 +103,7 @@ impl System {
         // Known before the subgraphs start (the assistant calls the router), and taken from
         // outside the kernel's ephemeral range: a port of that range, free now, could be
         // handed to another test's `bind(0)` while these subgraphs start.
-        let port = router_port();
+        let (port, port_claim) = router_port();
         let subgraphs = start_subgraphs(|subgraph| {
             let mut config = ServiceConfig {
                 seed_demo_data: true,
@@ -211,6 +213,7 @@ impl System {
             router,
             router_config,
             router_env,
+            _port_claim: port_claim,
             subgraphs: Some(subgraphs),
             http: reqwest::Client::new(),
             database,
@@ -404,12 +407,16 @@ pub async fn open_subscriptions(base: &str) -> u64 {
     status["open"].as_u64().expect("open subscriptions")
 }
 
-/// A port nobody listens on right now, below the kernel's ephemeral range (32768–60999 on
-/// Linux), so no `bind(0)` or outgoing connection takes it before the router binds it
-/// (another system starting at once picks among 12,000 ports, each checked free).
-pub fn router_port() -> u16 {
+/// A port for a system's router, chosen before its subgraphs start (the assistant calls
+/// the router), so that nothing else takes it meanwhile: below the kernel's ephemeral range
+/// (32768–60999 on Linux), where no `bind(0)` or outgoing connection lands, free now, and
+/// claimed by a file that other systems starting at the same time (in other test processes)
+/// respect until this one is dropped. A claim older than a day is stale (a killed run).
+pub fn router_port() -> (u16, PortClaim) {
     use std::hash::{BuildHasher as _, Hasher as _};
-    for _ in 0..100 {
+    let dir = std::env::temp_dir().join("douyin-mall-router-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    for _ in 0..1000 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u128(
             std::time::SystemTime::now()
@@ -418,11 +425,36 @@ pub fn router_port() -> u16 {
                 .as_nanos(),
         );
         let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let path = dir.join(port.to_string());
+        let stale = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().unwrap_or_default() > Duration::from_secs(86_400));
+        if stale {
+            let _ = std::fs::remove_file(&path);
         }
+        let claimed = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .is_ok();
+        if !claimed {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return (port, PortClaim(path));
+        }
+        let _ = std::fs::remove_file(&path);
     }
-    free_port()
+    panic!("no free router port in 20000–31999");
+}
+
+/// A claimed router port (see [`router_port`]); released when dropped.
+pub struct PortClaim(std::path::PathBuf);
+
+impl Drop for PortClaim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A port nobody listens on right now.

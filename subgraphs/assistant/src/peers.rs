@@ -164,24 +164,42 @@ impl RouterClient {
         let answered = data
             .as_object()
             .is_some_and(|fields| fields.values().any(|v| !v.is_null()));
-        if let Some(error) = answer
+        if answered {
+            return Ok(data);
+        }
+        let errors = answer
             .get("errors")
             .and_then(Value::as_array)
-            .and_then(|errors| errors.first())
-        {
-            let code = error["extensions"]["code"]
-                .as_str()
-                .unwrap_or("INTERNAL_SERVER_ERROR")
-                .to_owned();
-            if !answered {
-                return Err(OperationError {
-                    code,
-                    message: error["message"].as_str().unwrap_or_default().to_owned(),
-                });
+            .cloned()
+            .unwrap_or_default();
+        // The operation's own refusal is an error at its root field (or of the whole
+        // request); one deeper in the answer (a nested field that could not be fetched and
+        // nulled the root) says nothing of whether the operation happened.
+        let own = errors.iter().find(|error| {
+            error
+                .get("path")
+                .and_then(Value::as_array)
+                .is_none_or(|path| path.len() <= 1)
+        });
+        match own {
+            Some(error) => Err(OperationError {
+                code: error["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("INTERNAL_SERVER_ERROR")
+                    .to_owned(),
+                message: error["message"].as_str().unwrap_or_default().to_owned(),
+            }),
+            None => {
+                tracing::warn!(
+                    operation,
+                    errors = errors.len(),
+                    "no answer from the operation"
+                );
+                Err(OperationError::from(ApiError::Unavailable(
+                    "the shop's API",
+                )))
             }
-            tracing::info!(operation, %code, "answered with errors in nested fields");
         }
-        Ok(data)
     }
 }
 

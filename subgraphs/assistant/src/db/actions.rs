@@ -12,6 +12,26 @@ use uuid::Uuid;
 use super::ActionRow;
 use super::schema::assistant_actions as actions;
 
+/// Replaces the operation's variables of the attempt holding the action until `attempt`
+/// (what a re-run needs to know of the first attempt); whether it still held it.
+pub async fn note_request(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    attempt: DateTime<Utc>,
+    request: &str,
+) -> Result<bool, ApiError> {
+    let written = diesel::update(
+        actions::table
+            .filter(actions::id.eq(id))
+            .filter(actions::status.eq("PROPOSED"))
+            .filter(actions::attempt_until.eq(attempt)),
+    )
+    .set(actions::request.eq(request))
+    .execute(conn)
+    .await?;
+    Ok(written == 1)
+}
+
 /// Records a proposal.
 pub async fn insert(conn: &mut AsyncPgConnection, row: ActionRow) -> Result<(), ApiError> {
     diesel::insert_into(actions::table)
@@ -108,19 +128,22 @@ pub async fn reclaim(
     .optional()?)
 }
 
-/// Ends the running attempt of `key` without an outcome (it is unknown): the same key may
-/// run the operation again at once.
+/// Ends the attempt of `key` that holds the action until `attempt`, without an outcome (it
+/// is unknown): the same key may run the operation again at once. Nothing when another
+/// attempt holds it now.
 pub async fn release(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     key: &str,
+    attempt: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     diesel::update(
         actions::table
             .filter(actions::id.eq(id))
             .filter(actions::status.eq("PROPOSED"))
-            .filter(actions::confirm_key.eq(key)),
+            .filter(actions::confirm_key.eq(key))
+            .filter(actions::attempt_until.eq(attempt)),
     )
     .set((actions::attempt_until.eq(now), actions::updated_at.eq(now)))
     .execute(conn)
@@ -128,12 +151,16 @@ pub async fn release(
     Ok(())
 }
 
-/// Records the outcome of the confirmation `key` (`DONE` with its order, or `FAILED` with
-/// the API's error code); `None` when the action was no longer waiting for it.
+/// Records the outcome of the attempt of the confirmation `key` that holds the action until
+/// `attempt` (`DONE` with its order, or `FAILED` with the API's error code); `None` when the
+/// action was no longer waiting for it (an outcome is recorded, or another attempt took over
+/// after this one's time ran out: its outcome will stand).
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     key: &str,
+    attempt: DateTime<Utc>,
     status: &str,
     order: Option<Uuid>,
     error: Option<&str>,
@@ -143,7 +170,8 @@ pub async fn finish(
         actions::table
             .filter(actions::id.eq(id))
             .filter(actions::status.eq("PROPOSED"))
-            .filter(actions::confirm_key.eq(key)),
+            .filter(actions::confirm_key.eq(key))
+            .filter(actions::attempt_until.eq(attempt)),
     )
     .set((
         actions::status.eq(status),

@@ -117,7 +117,12 @@ pub fn confirmation(action: &ActionRow, key: &str, now: DateTime<Utc>) -> Confir
 /// expired or refused token, a rate limit or an outage says nothing about the operation.
 pub fn is_final(kind: ActionKind, code: &str, message: &str) -> bool {
     match code {
-        "CONFLICT" => !(kind == ActionKind::PlaceOrder && message.contains("still in progress")),
+        // "Still in progress", "keeps changing; try again": a state that passes, not a refusal.
+        "CONFLICT" => {
+            !(kind == ActionKind::PlaceOrder && message.contains("still in progress")
+                || message.contains("try again")
+                || message.contains("retry"))
+        }
         "BAD_USER_INPUT" | "NOT_FOUND" | "FORBIDDEN" | "INSUFFICIENT_STOCK" => true,
         _ => false,
     }

@@ -5,10 +5,11 @@
 //! router unreachable, this process stopped) is simply confirmed again with the same key:
 //! the order is placed with an idempotency key derived from the action (the same order
 //! comes back), a cancellation of an order already cancelled is recognised as done. An
-//! attempt holds the action for `ATTEMPT` (30 s): a second confirmation with the same key
-//! meanwhile (a double click, a client's retry) waits for its outcome instead of running
-//! the operation again. (A cart addition whose process died after the cart changed, and is
-//! confirmed again, adds twice: the cart shows it before anything is bought.)
+//! attempt holds the action for `ATTEMPT` (30 s; its operation gets 25 s of it): a second
+//! confirmation with the same key meanwhile (a double click, a client's retry) waits for
+//! its outcome instead of running the operation again, and an attempt records its outcome
+//! only while it still holds the action. A cart addition notes the cart's units of the
+//! product before it adds, so that a re-run recognises an addition already made.
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -36,8 +37,9 @@ pub async fn confirm(
 ) -> Result<ActionRow, ApiError> {
     let waited_until = Utc::now() + WAIT_FOR_ATTEMPT;
     let (action, rerun) = loop {
-        let now = Utc::now();
         let mut conn = assistant.db.get().await?;
+        // After the connection: its wait does not eat into the attempt's time.
+        let now = Utc::now();
         if let Some(claimed) =
             db::actions::claim(&mut conn, id, user, key, now, now + ATTEMPT).await?
         {
@@ -71,7 +73,23 @@ pub async fn confirm(
         .ok_or_else(|| ApiError::corrupt("assistant action kind", &action.kind))?;
     let request: Value = serde_json::from_str(&action.request)
         .map_err(|_| ApiError::corrupt("assistant action request", &action.request))?;
-    let outcome = run(assistant, customer, &action, kind, &request, rerun).await;
+    // The attempt's token: what its claim stored (a later attempt stores another).
+    let attempt = action.attempt_until.ok_or(ApiError::Internal)?;
+    let bound = (ATTEMPT - ATTEMPT_MARGIN).to_std().unwrap_or_default();
+    let outcome = match tokio::time::timeout(
+        bound,
+        run(assistant, customer, &action, kind, &request, rerun),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        // Its time is nearly over: the outcome is unknown, and the action is left to the
+        // lease's end (not released: the operation may still be running).
+        Err(_) => {
+            tracing::warn!(action = %action.id, "confirmation attempt ran out of time");
+            return Err(ApiError::Unavailable("the shop's API"));
+        }
+    };
     let (status, order, error) = match outcome {
         Ok(order) => ("DONE", order, None),
         Err(error) if is_final(kind, &error.code, &error.message) => {
@@ -81,7 +99,7 @@ pub async fn confirm(
         Err(error) => {
             tracing::warn!(action = %action.id, code = %error.code, "confirmation without an outcome");
             let mut conn = assistant.db.get().await?;
-            db::actions::release(&mut conn, id, key, Utc::now()).await?;
+            db::actions::release(&mut conn, id, key, attempt, Utc::now()).await?;
             return Err(match error.code.as_str() {
                 "UNAUTHENTICATED" => ApiError::Unauthenticated(error.message),
                 _ => ApiError::Unavailable("the shop's API"),
@@ -93,6 +111,7 @@ pub async fn confirm(
         &mut conn,
         id,
         key,
+        attempt,
         status,
         order,
         error.as_deref(),
@@ -115,6 +134,8 @@ pub async fn confirm(
 
 /// How long a confirmation waits for another attempt with its key to finish.
 const WAIT_FOR_ATTEMPT: chrono::Duration = chrono::Duration::seconds(20);
+/// An attempt's operation gets its lease minus this (time to record the outcome).
+const ATTEMPT_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Runs the operation an action stands for; the order it placed or cancelled.
 async fn run(
@@ -164,13 +185,66 @@ async fn run(
                 Err(error) => Err(error),
             }
         }
-        ActionKind::AddToCart => {
-            router
-                .run(customer, "AddVariantToCart", request.clone())
-                .await?;
-            Ok(None)
+        ActionKind::AddToCart => add_to_cart(assistant, customer, action, request).await,
+    }
+}
+
+/// Adds the proposed units to the cart, once. `addToCart` adds to a line's quantity, so a
+/// confirmation that runs again must not simply repeat it: the first attempt notes how many
+/// of the product the cart held before it added (before adding), and an attempt that finds
+/// that note and the cart holding as many more as proposed takes the addition as done.
+async fn add_to_cart(
+    assistant: &Assistant,
+    customer: &Customer,
+    action: &ActionRow,
+    request: &Value,
+) -> Result<Option<Uuid>, OperationError> {
+    let router = &assistant.router;
+    let product = request["productId"].as_str().unwrap_or_default();
+    let quantity = request["quantity"].as_i64().unwrap_or_default();
+    let held = product_in_cart(router, customer, product).await?;
+    match request["cartBefore"].as_i64() {
+        Some(before) if held >= before + quantity => return Ok(None),
+        Some(_) => {}
+        None => {
+            let mut noted = request.clone();
+            noted["cartBefore"] = json!(held);
+            let attempt = action
+                .attempt_until
+                .ok_or_else(|| OperationError::from(ApiError::Internal))?;
+            let mut conn = assistant.db.get().await.map_err(ApiError::from)?;
+            if !db::actions::note_request(&mut conn, action.id, attempt, &noted.to_string()).await?
+            {
+                // Another attempt holds the action now.
+                return Err(OperationError::from(ApiError::Unavailable(
+                    "the shop's API",
+                )));
+            }
         }
     }
+    let variables = json!({
+        "productId": request["productId"],
+        "variantId": request["variantId"],
+        "quantity": request["quantity"],
+    });
+    router.run(customer, "AddVariantToCart", variables).await?;
+    Ok(None)
+}
+
+/// Units of `product` in the customer's cart now (all its variants).
+async fn product_in_cart(
+    router: &crate::peers::RouterClient,
+    customer: &Customer,
+    product: &str,
+) -> Result<i64, OperationError> {
+    let data = router.run(customer, "MyCart", json!({})).await?;
+    Ok(data["cart"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["product"]["id"].as_str() == Some(product))
+        .filter_map(|item| item["quantity"].as_i64())
+        .sum())
 }
 
 /// Declines `user`'s proposal `id`. Declining again answers the same; a confirmed one
