@@ -211,7 +211,11 @@ impl RouterPlugin for MallAccess {
         Box::pin(async move {
             // Counted until its response is ready; refused once the router is stopping
             // (`/health` still answers: the process is alive, just not ready).
-            let in_flight = if payload.router_http_request.path() == "/health" {
+            let path = payload.router_http_request.path();
+            if path == "/readiness" && crate::drain::DRAIN.unready() {
+                return payload.end_with_response(stopping());
+            }
+            let in_flight = if path == "/health" {
                 None
             } else {
                 match crate::drain::DRAIN.enter() {

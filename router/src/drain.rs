@@ -8,7 +8,10 @@
 //! its own waits for them. On either it stops taking requests (503 `UNAVAILABLE`, readiness
 //! false; `/health` still answers), waits until every request in flight has its response
 //! (at most `ROUTER_DRAIN_TIMEOUT_SECONDS`, default 10), and only then lets ntex stop as on
-//! SIGTERM, with no request left to cut. The `mall_access` plugin counts the requests
+//! SIGTERM, with no request left to cut. With `ROUTER_SHUTDOWN_DELAY_SECONDS` (default 0) it
+//! first only answers its readiness probe with 503 for that long, still serving requests,
+//! so that a load balancer or Kubernetes takes it out of rotation before it refuses any.
+//! The `mall_access` plugin counts the requests
 //! ([`DRAIN`]). Not covered: an operation sent over an already open WebSocket (hive-router
 //! runs those without the HTTP hooks); ntex closes such sockets when it stops.
 
@@ -17,12 +20,15 @@ use std::time::{Duration, Instant};
 
 /// The router process's requests in flight, and whether it is stopping.
 pub static DRAIN: Drain = Drain {
+    unready: AtomicBool::new(false),
     draining: AtomicBool::new(false),
     in_flight: AtomicUsize::new(0),
 };
 
 /// See the module documentation.
 pub struct Drain {
+    /// Stopping: readiness answers 503 (requests are still served until `draining`).
+    unready: AtomicBool,
     draining: AtomicBool,
     in_flight: AtomicUsize,
 }
@@ -46,7 +52,12 @@ impl Drain {
         (!self.draining.load(Ordering::SeqCst)).then_some(guard)
     }
 
-    /// Whether the router is stopping.
+    /// Whether the router is stopping (its readiness probe answers 503).
+    pub fn unready(&self) -> bool {
+        self.unready.load(Ordering::SeqCst)
+    }
+
+    /// Whether the router refuses requests because it is stopping.
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
@@ -79,16 +90,22 @@ pub fn install() {
         eprintln!("warning: the router will stop without draining: {error}");
         return;
     }
-    let timeout = Duration::from_secs(
-        std::env::var("ROUTER_DRAIN_TIMEOUT_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10),
-    );
+    let seconds = |name: &str, default: u64| {
+        Duration::from_secs(
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default),
+        )
+    };
+    let timeout = seconds("ROUTER_DRAIN_TIMEOUT_SECONDS", 10);
+    let delay = seconds("ROUTER_SHUTDOWN_DELAY_SECONDS", 0);
     std::thread::spawn(move || {
         let Ok(signal) = stop.wait() else {
             return;
         };
+        DRAIN.unready.store(true, Ordering::SeqCst);
+        std::thread::sleep(delay);
         let left = DRAIN.drain(timeout);
         eprintln!(
             "router: {signal:?} received; stopped taking requests, {left} still in flight after draining"

@@ -469,3 +469,47 @@ async fn mall_migrate_creates_and_migrates_a_database_once() {
         .output()
         .await;
 }
+
+/// With `ROUTER_SHUTDOWN_DELAY_SECONDS`, a router told to stop first only fails its readiness
+/// probe, still answering requests, so that a balancer takes it out of rotation before it
+/// refuses anything; then it drains as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_router_fails_readiness_first_and_serves_through_its_delay() {
+    let system = support::System::start_with(support::Options {
+        router_env: vec![("ROUTER_SHUTDOWN_DELAY_SECONDS", "3")],
+        ..Default::default()
+    })
+    .await;
+    let readiness = system.router_url.replace("/graphql", "/readiness");
+    let query = serde_json::json!({});
+    assert_eq!(system.get(&readiness).await.0, 200);
+    let pid = system.router_pid().expect("router running");
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        system.get(&readiness).await.0,
+        503,
+        "out of rotation at once"
+    );
+    let served = system.graphql("{ categories { id } }", query.clone()).await;
+    assert!(
+        served["errors"].is_null(),
+        "still serving during the delay: {served}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = reqwest::Client::new()
+        .post(&system.router_url)
+        .json(&serde_json::json!({ "query": "{ categories { id } }" }))
+        .send()
+        .await;
+    match refused {
+        // Draining (503) or already gone: no longer serving.
+        Ok(response) => assert_eq!(response.status(), 503),
+        Err(error) => assert!(error.is_connect() || error.is_request(), "{error}"),
+    }
+}
