@@ -6,8 +6,9 @@
 //! 3. Per user for expensive root fields (checkout, payments, flash-sale purchases, sign-in
 //!    …), across replicas, also in Redis; anonymous callers by address.
 //!
-//! Levels 2 and 3 are checked and counted together in one Lua script
-//! (`rate_limit/gcra.lua`): a request refused by one is not counted by the other. Over a
+//! Levels 2 and 3 are checked and counted by a Lua script (`rate_limit/gcra.lua`), the
+//! address first and then the caller's per-user limits, one call each over keys of one hash
+//! tag (Redis Cluster): a request the address refuses is not counted per user. Over a
 //! limit the answer is HTTP 429, `RATE_LIMITED`, `extensions.retryAfterSeconds` and
 //! `extensions.limit` (the level). Redis failing: fail open, except for the root fields
 //! listed in `fail_closed` (UNAVAILABLE). Subscriptions are not limited here (a single
@@ -178,35 +179,49 @@ impl MallRateLimit {
             .cloned()
     }
 
-    /// Levels 2 and 3, in one script.
+    /// Levels 2 and 3: the client's address first, then the caller's per-user limits of the
+    /// request's fields (counted only if the address allowed it; an address is charged for a
+    /// request its per-user limit then refuses). Each is one script call over keys of one
+    /// hash tag (the address's; the caller's), so they work on Redis Cluster.
     async fn shared(
         &self,
         address: &str,
         user: Option<&str>,
         fields: &[&str],
     ) -> redis::RedisResult<Result<(), Refusal>> {
-        let mut invocation = GCRA.prepare_invoke();
-        let mut levels = vec!["per_address"];
-        invocation
-            .key(format!("{}rate:address:{address}", self.prefix))
+        let mut conn = self.connection().await?;
+        let mut per_address = GCRA.prepare_invoke();
+        per_address
+            .key(format!("{}rate:address:{{{address}}}", self.prefix))
             .arg(self.limits.per_address.interval_ms())
             .arg(self.limits.per_address.burst);
+        let (refused, wait_ms): (usize, u64) = per_address.invoke_async(&mut conn).await?;
+        if refused != 0 {
+            return Ok(Err(Refusal {
+                level: "per_address",
+                retry_after: Duration::from_millis(wait_ms),
+            }));
+        }
         let caller = user.map_or_else(|| format!("address:{address}"), |u| format!("user:{u}"));
+        let mut per_user = GCRA.prepare_invoke();
+        let mut limited = false;
         for field in fields {
             if let Some(rate) = self.limits.per_user.get(*field) {
-                levels.push("per_user");
-                invocation
-                    .key(format!("{}rate:{field}:{caller}", self.prefix))
+                limited = true;
+                per_user
+                    .key(format!("{}rate:{{{caller}}}:{field}", self.prefix))
                     .arg(rate.interval_ms())
                     .arg(rate.burst);
             }
         }
-        let mut conn = self.connection().await?;
-        let (refused, wait_ms): (usize, u64) = invocation.invoke_async(&mut conn).await?;
+        if !limited {
+            return Ok(Ok(()));
+        }
+        let (refused, wait_ms): (usize, u64) = per_user.invoke_async(&mut conn).await?;
         Ok(match refused {
             0 => Ok(()),
-            i => Err(Refusal {
-                level: levels.get(i - 1).copied().unwrap_or("per_address"),
+            _ => Err(Refusal {
+                level: "per_user",
                 retry_after: Duration::from_millis(wait_ms),
             }),
         })

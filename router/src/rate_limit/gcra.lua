@@ -1,5 +1,7 @@
 -- Several GCRA (generic cell rate algorithm) limits checked and counted together: the
--- request is counted against every one of KEYS only if all of them allow it.
+-- request is counted against every one of KEYS only if all of them allow it. The router
+-- calls it with keys of one hash tag at a time (an address's limit; a caller's per-user
+-- limits), so it runs on Redis Cluster.
 --
 -- KEYS[i]: the limit's state (its theoretical arrival time, ms)
 -- ARGV[2i-1]: emission interval (ms per request)   ARGV[2i]: burst (requests at once)

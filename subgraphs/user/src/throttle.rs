@@ -30,7 +30,10 @@ fn address_key(redis: &Redis, ip: &str) -> String {
     redis.key(&format!("auth:login-attempts:ip:{ip}"))
 }
 
-/// Counts the attempt on `counters` (key, limit); refuses when one is over its limit.
+/// Counts the attempt on `counters` (key, limit); refuses when one is over its limit. Each
+/// counter is counted by a script call of its own (one key each, so that they may live in
+/// different Redis Cluster slots): every attempt is counted on every counter either way,
+/// and a counter counts before it decides, so N parallel attempts take N distinct counts.
 async fn count(
     redis: &Redis,
     counters: &[(String, u64)],
@@ -38,15 +41,17 @@ async fn count(
     what: &str,
 ) -> Result<(), ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
-    let mut invocation = COUNT_ATTEMPT.prepare_invoke();
-    invocation.arg(window);
+    let mut wait: u64 = 0;
     for (key, limit) in counters {
-        invocation.key(key).arg(*limit);
+        let waited: u64 = COUNT_ATTEMPT
+            .key(key)
+            .arg(window)
+            .arg(*limit)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        wait = wait.max(waited);
     }
-    let wait: u64 = invocation
-        .invoke_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
     if wait == 0 {
         Ok(())
     } else {
