@@ -12,6 +12,15 @@ use uuid::Uuid;
 use super::ActionRow;
 use super::schema::assistant_actions as actions;
 
+/// The database's clock: every replica decides leases and expiry by the same one.
+pub async fn database_now(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, ApiError> {
+    Ok(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"))
+            .get_result(conn)
+            .await?,
+    )
+}
+
 /// Replaces the operation's variables of the attempt holding the action until `attempt`
 /// (what a re-run needs to know of the first attempt); whether it still held it.
 pub async fn note_request(

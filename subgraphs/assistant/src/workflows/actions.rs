@@ -11,7 +11,6 @@
 //! only while it still holds the action. A cart addition notes the cart's units of the
 //! product before it adds, so that a re-run recognises an addition already made.
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use service_kit::ApiError;
 use uuid::Uuid;
@@ -35,11 +34,13 @@ pub async fn confirm(
     id: Uuid,
     key: &str,
 ) -> Result<ActionRow, ApiError> {
-    let waited_until = Utc::now() + WAIT_FOR_ATTEMPT;
+    let mut waited_until = None;
     let (action, rerun) = loop {
         let mut conn = assistant.db.get().await?;
-        // After the connection: its wait does not eat into the attempt's time.
-        let now = Utc::now();
+        // The database's clock (the same for every replica), read after the connection:
+        // its wait does not eat into the attempt's time.
+        let now = db::actions::database_now(&mut conn).await?;
+        let waited_until = *waited_until.get_or_insert(now + WAIT_FOR_ATTEMPT);
         if let Some(claimed) =
             db::actions::claim(&mut conn, id, user, key, now, now + ATTEMPT).await?
         {
@@ -57,6 +58,11 @@ pub async fn confirm(
                         .await?;
                 if let Some(action) = reclaimed {
                     break (action, true);
+                }
+                if now >= waited_until {
+                    return Err(ApiError::Unavailable(
+                        "this action, whose confirmation is still running,",
+                    ));
                 }
             }
             Confirmation::InProgress if now >= waited_until => {
@@ -99,7 +105,8 @@ pub async fn confirm(
         Err(error) => {
             tracing::warn!(action = %action.id, code = %error.code, "confirmation without an outcome");
             let mut conn = assistant.db.get().await?;
-            db::actions::release(&mut conn, id, key, attempt, Utc::now()).await?;
+            let now = db::actions::database_now(&mut conn).await?;
+            db::actions::release(&mut conn, id, key, attempt, now).await?;
             return Err(match error.code.as_str() {
                 "UNAUTHENTICATED" => ApiError::Unauthenticated(error.message),
                 _ => ApiError::Unavailable("the shop's API"),
@@ -107,6 +114,7 @@ pub async fn confirm(
         }
     };
     let mut conn = assistant.db.get().await?;
+    let now = db::actions::database_now(&mut conn).await?;
     let finished = db::actions::finish(
         &mut conn,
         id,
@@ -115,7 +123,7 @@ pub async fn confirm(
         status,
         order,
         error.as_deref(),
-        Utc::now(),
+        now,
     )
     .await?;
     match finished {
@@ -250,8 +258,8 @@ async fn product_in_cart(
 /// Declines `user`'s proposal `id`. Declining again answers the same; a confirmed one
 /// cannot be declined (`CONFLICT`); an expired one stays `EXPIRED`.
 pub async fn decline(assistant: &Assistant, user: Uuid, id: Uuid) -> Result<ActionRow, ApiError> {
-    let now = Utc::now();
     let mut conn = assistant.db.get().await?;
+    let now = db::actions::database_now(&mut conn).await?;
     if let Some(declined) = db::actions::decline(&mut conn, id, user, now).await? {
         metrics::counter!("assistant_actions_total", "kind" => ActionKind::parse(&declined.kind).map_or("unknown", |k| k.as_str()), "outcome" => "declined").increment(1);
         return Ok(declined);
