@@ -544,3 +544,54 @@ async fn the_message_limit_holds_under_a_burst() {
             .is_some()
     );
 }
+
+/// A stream names its conversation at once, and a new conversation exists from then on:
+/// the customer can read it (and send to it) while the first reply is still being written.
+#[tokio::test]
+async fn a_new_conversation_is_readable_while_its_first_reply_streams() {
+    let system = system_with(|settings| settings.sandbox_latency = Duration::from_secs(1)).await;
+    let token = system.demo_customer_token().await;
+    let mut socket = WebSocketClient::connect(&system.router_url, Some(&token)).await;
+    socket
+        .subscribe(
+            "1",
+            &contract_operation("StreamAssistant"),
+            json!({ "input": { "text": "find tea" } }),
+        )
+        .await;
+    let Some((_, Delivery::Next(first))) = socket.next(Duration::from_secs(5)).await else {
+        panic!("no first event");
+    };
+    let event = &first["data"]["assistantReply"];
+    assert!(
+        event["delta"].is_null() && event["message"].is_null(),
+        "{first}"
+    );
+    let conversation = event["conversationId"].as_str().unwrap().to_owned();
+    // The model takes a second per call: the reply is not stored yet.
+    let read = system
+        .graphql_as(
+            &token,
+            &contract_operation("AssistantConversation"),
+            json!({ "id": conversation }),
+        )
+        .await;
+    assert_eq!(
+        read["data"]["assistantConversation"]["messages"],
+        json!([]),
+        "{read}"
+    );
+    let mut last = Value::Null;
+    while let Some((_, delivery)) = socket.next(Duration::from_secs(10)).await {
+        match delivery {
+            Delivery::Next(payload) => last = payload,
+            Delivery::Complete => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        last["data"]["assistantReply"]["message"]["conversationId"],
+        conversation.as_str(),
+        "{last}"
+    );
+}

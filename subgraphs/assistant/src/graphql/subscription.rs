@@ -1,11 +1,12 @@
 //! `assistantReply`: the reply to a message, streamed as the model writes it (text deltas in
-//! order, at most one event per 50 ms, the whole stored message last). The turn runs in a task of its own, so a client
+//! order, at most one event per 50 ms, the whole stored message last), after a first event
+//! that only names the conversation. The turn runs in a task of its own, so a client
 //! that goes away mid-reply still finds the reply in the conversation.
 
 use std::time::{Duration, Instant};
 
 use async_graphql::{Context, Result, Subscription as GraphQLSubscription};
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::types::{AssistantMessage, AssistantReplyEvent};
@@ -92,6 +93,13 @@ impl Subscription {
                 }
             },
         );
-        Ok(stream)
+        // First, at once, the conversation the reply belongs to (a new one exists from now
+        // on: the client may read it or send to it while this reply is written).
+        let announce = AssistantReplyEvent {
+            conversation_id,
+            delta: None,
+            message: None,
+        };
+        Ok(futures::stream::once(async move { Ok(announce) }).chain(stream))
     }
 }

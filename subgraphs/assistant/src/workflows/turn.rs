@@ -42,14 +42,32 @@ pub struct Reply {
 }
 
 /// The conversation a message goes to: the customer's own (`NOT_FOUND` for anyone else's),
-/// or a new id. Checked before anything else runs, so a stream can name it first.
+/// or a new one, created now: a stream names it in its first event, and the customer may
+/// read it or send to it before this reply is complete. (A turn that then fails leaves it
+/// without messages.) `None` with the id: no history.
 pub async fn conversation_for(
     assistant: &Assistant,
     user: Uuid,
     conversation: Option<Uuid>,
 ) -> Result<(Uuid, Option<ConversationRow>), ApiError> {
     match conversation {
-        None => Ok((Uuid::now_v7(), None)),
+        None => {
+            let now = Utc::now();
+            let id = Uuid::now_v7();
+            let mut conn = assistant.db.get().await?;
+            db::conversations::create(
+                &mut conn,
+                ConversationRow {
+                    id,
+                    user_id: user,
+                    tokens_used: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .await?;
+            Ok((id, None))
+        }
         Some(id) => {
             let mut conn = assistant.db.get().await?;
             let row = db::conversations::find_owned(&mut conn, id, user)
@@ -163,7 +181,6 @@ async fn run(
         assistant,
         ask,
         conversation_id,
-        existing.is_none(),
         Stored {
             text,
             products,
@@ -189,7 +206,6 @@ async fn store(
     assistant: &Assistant,
     ask: &Ask,
     conversation_id: Uuid,
-    new: bool,
     stored: Stored,
 ) -> Result<Reply, ApiError> {
     let now = Utc::now();
@@ -234,19 +250,8 @@ async fn store(
     let mut conn = assistant.db.get().await?;
     let (reply, action) = conn
         .transaction(async |conn| {
-            if new {
-                db::conversations::create(
-                    conn,
-                    ConversationRow {
-                        id: conversation_id,
-                        user_id: ask.user,
-                        tokens_used: 0,
-                        created_at: now,
-                        updated_at: now,
-                    },
-                )
-                .await?;
-            }
+            // One turn's messages stay together when two turns of it end at once.
+            db::conversations::lock(conn, conversation_id).await?;
             if let Some(action) = &action {
                 db::actions::insert(conn, action.clone()).await?;
             }
