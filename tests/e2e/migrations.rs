@@ -289,10 +289,9 @@ async fn seed_catalog(conn: &mut AsyncPgConnection, ids: &Ids) {
         pending_purchase,
         ..
     } = ids;
-    execute(
+    execute_named(
         conn,
-        &format!(
-            "INSERT INTO categories (id, name) VALUES ('{category}', 'Phones');
+        "INSERT INTO categories (id, name) VALUES ('{category}', 'Phones');
              INSERT INTO products (id, category_id, name, description, image_url, price_amount,
                                    status, stock)
              VALUES ('{phone}', '{category}', 'Phone X', 'The phone',
@@ -312,7 +311,7 @@ async fn seed_catalog(conn: &mut AsyncPgConnection, ids: &Ids) {
              UPDATE products SET stock = stock - 20, version = version + 1
               WHERE id = '{earbuds}';
              INSERT INTO stock_ledger (product_id, delta, stock_after, reason, actor)
-             VALUES ('{earbuds}', -20, 80, 'flash sale {sale}', '{admin}');
+             VALUES ('{earbuds}', -20, 80, 'flash sale ' || ($1::jsonb ->> 'sale'), '{admin}');
              INSERT INTO flash_sales (id, product_id, price, currency, total_quantity,
                                       per_user_limit, starts_at, ends_at, created_by,
                                       counter_epoch, held)
@@ -324,8 +323,8 @@ async fn seed_catalog(conn: &mut AsyncPgConnection, ids: &Ids) {
              VALUES ('{flash_order}', '{sale}', '{user_a}', 'flash-a', 'hash-a', 2, 9900, 'CNY',
                      '{earbuds}', 'Earbuds', '{address}', 'CONFIRMED'),
                     ('{pending_purchase}', '{sale}', '{user_c}', 'flash-c', 'hash-c', 1, 9900,
-                     'CNY', '{earbuds}', 'Earbuds', '{address}', 'PENDING');"
-        ),
+                     'CNY', '{earbuds}', 'Earbuds', '{address}', 'PENDING');",
+        json!({ "category": category, "phone": phone, "case": case, "cable": cable, "old": old, "earbuds": earbuds, "draft": draft, "admin": admin, "sale": sale, "flash_order": flash_order, "user_a": user_a, "address": address, "pending_purchase": pending_purchase, "user_c": user_c }),
     )
     .await;
 
@@ -405,10 +404,9 @@ async fn seed_cart(conn: &mut AsyncPgConnection, ids: &Ids) {
         paid,
         ..
     } = ids;
-    execute(
+    execute_named(
         conn,
-        &format!(
-            "INSERT INTO carts (id, user_id)
+        "INSERT INTO carts (id, user_id)
              VALUES ('{cart_a}', '{user_a}'), ('{cart_b}', '{user_b}'), ('{cart_c}', '{user_c}');
              INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
              VALUES ('{cart_a}', '{phone}', 1, now() - interval '2 days'),
@@ -418,8 +416,8 @@ async fn seed_cart(conn: &mut AsyncPgConnection, ids: &Ids) {
                     ('{cart_b}', '{earbuds}', 1, now() - interval '1 hour'),
                     ('{cart_b}', '{case}', 999, now());
              INSERT INTO cart_checkouts (order_id, user_id)
-             VALUES ('{pending}', '{user_a}'), ('{paid}', '{user_b}');"
-        ),
+             VALUES ('{pending}', '{user_a}'), ('{paid}', '{user_b}');",
+        json!({ "cart_a": cart_a, "user_a": user_a, "cart_b": cart_b, "user_b": user_b, "cart_c": cart_c, "user_c": user_c, "phone": phone, "case": case, "cable": cable, "old": old, "earbuds": earbuds, "pending": pending, "paid": paid }),
     )
     .await;
 }
@@ -443,12 +441,13 @@ async fn seed_orders(conn: &mut AsyncPgConnection, ids: &Ids) {
         ..
     } = ids;
     let number = "'DM261206' || lpad(nextval('order_number_seq')::text, 6, '0')";
-    let address =
-        r#"'{"recipient":"Li Lei","phone":"13800000000","line1":"1 Road","city":"Beijing"}'"#;
-    execute(
+    // The shipping address (a JSON text column), bound like every value.
+    let address = "($1::jsonb ->> 'address')";
+    let address_json =
+        r#"{"recipient":"Li Lei","phone":"13800000000","line1":"1 Road","city":"Beijing"}"#;
+    execute_named(
         conn,
-        &format!(
-            "INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount,
+        &"INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount,
                                  discount_amount, total_amount, version, expires_at, paid_at,
                                  cancelled_at, cancel_reason, shipping_address, note,
                                  stock_returned_at)
@@ -481,8 +480,8 @@ async fn seed_orders(conn: &mut AsyncPgConnection, ids: &Ids) {
                     ('{refunded}', 2, '{case}', 'Phone case', 4900, 1),
                     ('{flash_order}', 1, '{earbuds}', 'Earbuds', 9900, 2);
              INSERT INTO order_status_history (order_id, from_status, to_status, at)
-             SELECT id, NULL, 'PENDING_PAYMENT', created_at FROM orders;"
-        ),
+             SELECT id, NULL, 'PENDING_PAYMENT', created_at FROM orders;".replace("{number}", number).replace("{address}", address),
+        json!({ "pending": pending, "user_a": user_a, "paid": paid, "user_b": user_b, "cancelled": cancelled, "expired": expired, "user_c": user_c, "refunded": refunded, "flash_order": flash_order, "phone": phone, "case": case, "old": old, "cable": cable, "earbuds": earbuds, "address": address_json }),
     )
     .await;
 }
@@ -547,16 +546,14 @@ async fn check_seed(catalog: &mut AsyncPgConnection, order: &mut AsyncPgConnecti
         "the abandoned checkout's claim: {reservations:?}"
     );
 
-    let sale = one(
+    let sale = one_named(
         catalog,
-        &format!(
-            "SELECT s.held, s.sold, s.total_quantity,
+        "SELECT s.held, s.sold, s.total_quantity,
                     now() BETWEEN s.starts_at AND s.ends_at AS active,
                     (SELECT sum(p.quantity) FROM flash_sale_purchases p
                       WHERE p.sale_id = s.id AND p.returned_at IS NULL) AS purchased
-               FROM flash_sales s WHERE s.id = '{}'",
-            ids.sale
-        ),
+               FROM flash_sales s WHERE s.id = '{sale}'",
+        json!({ "sale": ids.sale }),
     )
     .await;
     assert_eq!(
@@ -942,13 +939,12 @@ async fn check_order_lines(order: &mut AsyncPgConnection, catalog: &mut AsyncPgC
 
 /// Stock and sales count of a product and of its only variant.
 async fn stock_of(catalog: &mut AsyncPgConnection, product: Uuid) -> Value {
-    one(
+    one_named(
         catalog,
-        &format!(
-            "SELECT p.stock, p.sales_count, v.stock AS variant_stock
+        "SELECT p.stock, p.sales_count, v.stock AS variant_stock
                FROM products p JOIN product_variants v ON v.product_id = p.id
-              WHERE p.id = '{product}'"
-        ),
+              WHERE p.id = '{product}'",
+        json!({ "product": product }),
     )
     .await
 }
@@ -957,14 +953,13 @@ async fn reserve_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
     let case = ids.case;
     let before = stock_of(catalog, case).await;
     let order = Uuid::new_v4();
-    let reserved = rows(
+    let reserved = rows_named(
         catalog,
-        &format!(
-            "SELECT outcome, product_id, variant_id, sku, variant_name, options, quantity,
+        "SELECT outcome, product_id, variant_id, sku, variant_name, options, quantity,
                     available, unit_price
                FROM reserve_stock('{order}', ARRAY['{case}']::uuid[], ARRAY[NULL]::uuid[],
-                                  ARRAY[4])"
-        ),
+                                  ARRAY[4])",
+        json!({ "order": order, "case": case }),
     )
     .await;
     let stock = before["stock"].as_i64().unwrap();
@@ -987,12 +982,11 @@ async fn reserve_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
         }),
         "the product's and its variant's stock after reserving 4 (before: {before})"
     );
-    let line = one(
+    let line = one_named(
         catalog,
-        &format!(
-            "SELECT variant_id, sku, quantity FROM stock_reservation_lines
-              WHERE order_id = '{order}'"
-        ),
+        "SELECT variant_id, sku, quantity FROM stock_reservation_lines
+              WHERE order_id = '{order}'",
+        json!({ "order": order }),
     )
     .await;
     assert_eq!(
@@ -1003,13 +997,11 @@ async fn reserve_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
 
     // A catalog replica of the old version (a rolling deploy) still reserves.
     let cable = ids.cable;
-    let old_signature = rows(
+    let old_signature = rows_named(
         catalog,
-        &format!(
-            "SELECT outcome, variant_id, quantity
-               FROM reserve_stock('{}', ARRAY['{cable}']::uuid[], ARRAY[1])",
-            Uuid::new_v4()
-        ),
+        "SELECT outcome, variant_id, quantity
+               FROM reserve_stock('{other_order}', ARRAY['{cable}']::uuid[], ARRAY[1])",
+        json!({ "other_order": Uuid::new_v4(), "cable": cable }),
     )
     .await;
     assert_eq!(
@@ -1023,22 +1015,22 @@ async fn reserve_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
         [(ids.old, 1, "INACTIVE"), (ids.phone, 1000, "INSUFFICIENT")]
     {
         let order = Uuid::new_v4();
-        let refused = rows(
-            catalog,
-            &format!(
-                "SELECT outcome FROM reserve_stock('{order}', ARRAY['{product}']::uuid[],
-                                                   ARRAY[NULL]::uuid[], ARRAY[{quantity}])"
-            ),
-        )
+        let refused = rows_named(
+        catalog,
+        "SELECT outcome FROM reserve_stock('{order}', ARRAY['{product}']::uuid[],
+                                                   ARRAY[NULL]::uuid[], ARRAY[($1::jsonb ->> 'quantity')::int])",
+        json!({ "order": order, "product": product, "quantity": quantity }),
+    )
         .await;
         assert_eq!(
             refused,
             vec![json!({ "outcome": outcome })],
             "reserving {quantity} of {product}"
         );
-        let claims = one(
+        let claims = one_named(
             catalog,
-            &format!("SELECT count(*) AS n FROM stock_reservations WHERE order_id = '{order}'"),
+            "SELECT count(*) AS n FROM stock_reservations WHERE order_id = '{order}'",
+            json!({ "order": order }),
         )
         .await;
         assert_eq!(
@@ -1054,12 +1046,10 @@ async fn reserve_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
 async fn release_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
     let phone_before = stock_of(catalog, ids.phone).await;
     let case_before = stock_of(catalog, ids.case).await;
-    let released = rows(
+    let released = rows_named(
         catalog,
-        &format!(
-            "SELECT product ->> 'id' AS id FROM release_stock('{}', 'test') ORDER BY 1",
-            ids.pending
-        ),
+        "SELECT product ->> 'id' AS id FROM release_stock('{pending}', 'test') ORDER BY 1",
+        json!({ "pending": ids.pending }),
     )
     .await;
     assert_eq!(
@@ -1080,12 +1070,10 @@ async fn release_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
             "product {product} after releasing {units} (before: {before})"
         );
     }
-    let reservation = one(
+    let reservation = one_named(
         catalog,
-        &format!(
-            "SELECT status, release_reason FROM stock_reservations WHERE order_id = '{}'",
-            ids.pending
-        ),
+        "SELECT status, release_reason FROM stock_reservations WHERE order_id = '{pending}'",
+        json!({ "pending": ids.pending }),
     )
     .await;
     assert_eq!(
@@ -1096,9 +1084,10 @@ async fn release_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
 
     // Once only.
     let stock = rows(catalog, "SELECT id, stock FROM products ORDER BY id").await;
-    let again = rows(
+    let again = rows_named(
         catalog,
-        &format!("SELECT * FROM release_stock('{}', 'again')", ids.pending),
+        "SELECT * FROM release_stock('{pending}', 'again')",
+        json!({ "pending": ids.pending }),
     )
     .await;
     assert_eq!(
@@ -1130,20 +1119,16 @@ async fn release_after_migration(catalog: &mut AsyncPgConnection, ids: &Ids) {
 /// A cart replica of the old version inserts lines without a variant: they mean the
 /// product's own.
 async fn cart_line_without_variant(cart: &mut AsyncPgConnection, ids: &Ids) {
-    execute(
+    execute_named(
         cart,
-        &format!(
-            "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ('{}', '{}', 1)",
-            ids.cart_c, ids.case
-        ),
+        "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ('{cart_c}', '{case}', 1)",
+        json!({ "cart_c": ids.cart_c, "case": ids.case }),
     )
     .await;
-    let line = one(
+    let line = one_named(
         cart,
-        &format!(
-            "SELECT variant_id, quantity FROM cart_items WHERE cart_id = '{}'",
-            ids.cart_c
-        ),
+        "SELECT variant_id, quantity FROM cart_items WHERE cart_id = '{cart_c}'",
+        json!({ "cart_c": ids.cart_c }),
     )
     .await;
     assert_eq!(
@@ -1244,6 +1229,52 @@ async fn rows_with(conn: &mut AsyncPgConnection, sql: &str, params: Value) -> Ve
         .await
         .unwrap_or_else(|error| panic!("{sql}\nfailed: {error}"));
     serde_json::from_str(&found.doc).expect("JSON rows")
+}
+
+/// `template` with each quoted placeholder `'{name}'` read from the bound JSON `$1` as a
+/// uuid: the SQL text is the template's own, every value travels bound.
+fn named(template: &str) -> String {
+    let mut sql = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("'{") {
+        let Some(end) = rest[start..].find("}'") else {
+            break;
+        };
+        let name = &rest[start + 2..start + end];
+        sql.push_str(&rest[..start]);
+        sql.push_str(&format!("($1::jsonb ->> '{name}')::uuid"));
+        rest = &rest[start + end + 2..];
+    }
+    sql.push_str(rest);
+    sql
+}
+
+/// Runs the statements of `template` (see [`named`]) one by one, their values from `params`.
+async fn execute_named(conn: &mut AsyncPgConnection, template: &str, params: Value) {
+    for statement in template.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let sql = named(statement);
+        if sql.contains("$1") {
+            execute_with(conn, &sql, params.clone()).await;
+        } else {
+            execute(conn, &sql).await;
+        }
+    }
+}
+
+/// The rows of `template` (see [`named`]), its values from `params`.
+async fn rows_named(conn: &mut AsyncPgConnection, template: &str, params: Value) -> Vec<Value> {
+    rows_with(conn, &named(template), params).await
+}
+
+/// The only row of `template` (see [`named`]), its values from `params`.
+async fn one_named(conn: &mut AsyncPgConnection, template: &str, params: Value) -> Value {
+    let mut found = rows_named(conn, template, params).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "one row expected from {template}: {found:?}"
+    );
+    found.remove(0)
 }
 
 /// The only row of `sql`.
