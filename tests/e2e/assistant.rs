@@ -595,3 +595,122 @@ async fn a_new_conversation_is_readable_while_its_first_reply_streams() {
         "{last}"
     );
 }
+
+/// Marks `action` as confirmed with `key` by an attempt that died: its lease is over and no
+/// outcome was recorded (a process stopped between the claim and the outcome). `note`: what
+/// that attempt wrote into the action's request before it stopped.
+async fn die_mid_confirmation(system: &System, action: &str, key: &str, note: Value) {
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = system.sql("assistant").await;
+    diesel::sql_query(
+        "UPDATE assistant_actions SET confirm_key = $2, confirmed_at = now(), \
+         attempt_until = now() - interval '1 second', \
+         request = (request::jsonb || $3::jsonb)::text WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(action).unwrap())
+    .bind::<diesel::sql_types::Text, _>(key)
+    .bind::<diesel::sql_types::Text, _>(note.to_string())
+    .execute(&mut conn)
+    .await
+    .expect("the dead attempt's claim");
+}
+
+/// Units of `product` in the caller's cart.
+async fn in_cart(system: &System, token: &str, product: &str) -> i64 {
+    let cart = system
+        .graphql_as(
+            token,
+            "{ cart { items { quantity product { id } } } }",
+            json!({}),
+        )
+        .await;
+    cart["data"]["cart"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{cart}"))
+        .iter()
+        .filter(|i| i["product"]["id"] == product)
+        .map(|i| i["quantity"].as_i64().unwrap())
+        .sum()
+}
+
+/// A confirmation whose process died between its claim and its outcome is confirmed again
+/// with the same key: the order is placed once; a cart addition the dead attempt had already
+/// made is not made twice, and one it had not made is made.
+#[tokio::test]
+async fn a_confirmation_cut_short_is_confirmed_again_without_doing_it_twice() {
+    let system = System::start().await;
+    let token = system.demo_customer_token().await;
+
+    let response = ask(&system, &token, None, "buy 1 longjing tea").await;
+    let message = reply(&response);
+    let action = message["action"]["id"].as_str().unwrap().to_owned();
+    let product = message["products"][0]["id"].as_str().unwrap().to_owned();
+    let before = footprint(&system, &token, &product).await;
+    die_mid_confirmation(&system, &action, "dead-attempt", json!({})).await;
+    let other = confirm(&system, &token, &action, "another-key").await;
+    assert_eq!(error_codes(&other), ["CONFLICT"], "{other}");
+    let done = confirm(&system, &token, &action, "dead-attempt").await;
+    assert_eq!(
+        done["data"]["confirmAssistantAction"]["status"], "DONE",
+        "{done}"
+    );
+    let after = footprint(&system, &token, &product).await;
+    assert_eq!(after["orders"], before["orders"].as_i64().unwrap() + 1);
+
+    // The dead attempt had noted the cart and added the unit: nothing more is added.
+    let response = ask(&system, &token, None, "add 1 longjing tea to my cart").await;
+    let message = reply(&response);
+    let action = message["action"]["id"].as_str().unwrap().to_owned();
+    let product = message["products"][0]["id"].as_str().unwrap().to_owned();
+    let noted = in_cart(&system, &token, &product).await;
+    die_mid_confirmation(
+        &system,
+        &action,
+        "dead-after-add",
+        json!({ "cartBefore": noted }),
+    )
+    .await;
+    let added = system
+        .graphql_as(
+            &token,
+            "mutation($p: ID!) { addToCart(productId: $p, quantity: 1) { totalQuantity } }",
+            json!({ "p": product }),
+        )
+        .await;
+    assert!(added["errors"].is_null(), "{added}");
+    let done = confirm(&system, &token, &action, "dead-after-add").await;
+    assert_eq!(
+        done["data"]["confirmAssistantAction"]["status"], "DONE",
+        "{done}"
+    );
+    assert_eq!(
+        in_cart(&system, &token, &product).await,
+        noted + 1,
+        "added once"
+    );
+
+    // The dead attempt had noted the cart but not added: the unit is added now.
+    let response = ask(&system, &token, None, "add 1 longjing tea to my cart").await;
+    let action = reply(&response)["action"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let noted = in_cart(&system, &token, &product).await;
+    die_mid_confirmation(
+        &system,
+        &action,
+        "dead-before-add",
+        json!({ "cartBefore": noted }),
+    )
+    .await;
+    let done = confirm(&system, &token, &action, "dead-before-add").await;
+    assert_eq!(
+        done["data"]["confirmAssistantAction"]["status"], "DONE",
+        "{done}"
+    );
+    assert_eq!(
+        in_cart(&system, &token, &product).await,
+        noted + 1,
+        "added once"
+    );
+}
