@@ -4,6 +4,8 @@
 
 use crate::support;
 
+mod ban_under_load;
+
 use futures::future::join_all;
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL};

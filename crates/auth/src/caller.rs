@@ -41,6 +41,24 @@ impl Caller {
         }
     }
 
+    /// A signed-in caller whose identity was checked before ([`crate::sessions`]).
+    pub(crate) fn checked(
+        identity: Arc<Identity>,
+        client_ip: Option<String>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            identity: Some(identity),
+            client_ip,
+            policy,
+        }
+    }
+
+    /// The signed-in user, shared.
+    pub(crate) fn identity_arc(&self) -> Option<Arc<Identity>> {
+        self.identity.clone()
+    }
+
     /// The signed-in user, if any.
     pub fn identity_opt(&self) -> Option<&Identity> {
         self.identity.as_deref()

@@ -2,10 +2,11 @@
 //!
 //! - Access tokens are EdDSA JWTs naming a user and a session ([`tokens`]); the router
 //!   checks them against the JWKS, and every subgraph checks them again here.
-//! - On each authenticated request one Redis round trip ([`records`]) tells whether the
-//!   session is live (an allow-list written at sign-in), whether the user is banned, and the user's current roles and
-//!   their permission entries: revocations, bans and role changes apply on the next
-//!   request, in every subgraph, without a new login.
+//! - One Redis round trip ([`records`]) tells whether the session is live (an allow-list
+//!   written at sign-in), whether the user is banned, and the user's current roles and
+//!   their permission entries. Each process holds what it read in memory ([`sessions`]),
+//!   kept exact by the `access` stream's notices: revocations, bans and role changes
+//!   refuse the next request after their notice, in every subgraph, without a new login.
 //! - Permissions are decided by the oso policy in `policy/access.polar` ([`policy`]), used
 //!   through [`Caller`] and the field [`guards`].
 //! - Root fields not on the public list ([`PublicOperations`]) need a token.
@@ -17,6 +18,7 @@ pub mod live;
 pub mod permissions;
 pub mod policy;
 pub mod records;
+pub mod sessions;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use futures::FutureExt as _;
 use service_kit::config::AuthSettings;
 use service_kit::http::RequestData;
 use service_kit::{ApiError, Redis};
+use sessions::SessionCache;
 use tokens::AccessClaims;
 
 pub use caller::{Caller, CallerExt, Identity};
@@ -56,14 +59,21 @@ pub struct Access {
     /// until it expires. Expiry is checked again on every use, and the session on every
     /// request (Redis), as for a token seen for the first time.
     verified: std::sync::Mutex<std::collections::HashMap<String, AccessClaims>>,
+    /// Sessions checked in Redis, held until a notice names them ([`sessions`]).
+    sessions: Arc<SessionCache>,
 }
 
 /// Checked tokens remembered at most (the memory is cleared when full: ~6 MB).
 const VERIFIED_TOKENS: usize = 10_000;
 
 impl Access {
-    /// Loads keys, policy and the public operation list.
+    /// Loads keys, policy and the public operation list; inside a Tokio runtime, starts
+    /// following the `access` stream for the session cache.
     pub fn new(settings: &AuthSettings, redis: Redis) -> anyhow::Result<Arc<Self>> {
+        let sessions = SessionCache::new(settings.session_cache);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            sessions.follow(redis.clone());
+        }
         Ok(Arc::new(Self {
             keys: TokenKeys::from_settings(settings)?,
             redis,
@@ -73,6 +83,7 @@ impl Access {
             )?),
             settings: settings.clone(),
             verified: Default::default(),
+            sessions,
         }))
     }
 
@@ -111,6 +122,12 @@ impl Access {
         &self.redis
     }
 
+    /// The sessions this process holds as checked (the writer of a change forgets its own
+    /// copy at once, before the notice comes back).
+    pub fn sessions(&self) -> &SessionCache {
+        &self.sessions
+    }
+
     /// An anonymous caller (for internal use and tests).
     pub fn anonymous(&self) -> Caller {
         Caller::new(None, None, self.policy.clone())
@@ -139,13 +156,24 @@ impl Access {
                 )
             })?;
         let claims = self.verify(token)?;
-        self.caller_in_session(claims.sub, claims.sid, client_ip)
-            .await
+        if let Some(identity) = self.sessions.get(claims.sid, claims.sub) {
+            return Ok(Caller::checked(identity, client_ip, self.policy.clone()));
+        }
+        let ticket = self.sessions.ticket();
+        let (caller, state) = self
+            .caller_in_session(claims.sub, claims.sid, client_ip)
+            .await?;
+        // Permissions read without the roles' record (Redis lost it) are not kept.
+        if let (Some(identity), true) = (caller.identity_arc(), state.roles_found) {
+            self.sessions.keep(ticket, identity, state.session_ttl);
+        }
+        Ok(caller)
     }
 
     /// The caller `identity` is now: its session still live, its user not banned, with
     /// the roles and permissions they hold now. For long-lived work started with a checked
-    /// token (a subscription), which must stop when the session ends.
+    /// token (a subscription), which must stop when the session ends: always read from
+    /// Redis (a subscription may be told of a notice before this process's copy is).
     pub async fn reauthenticate(
         &self,
         identity: &Identity,
@@ -153,14 +181,17 @@ impl Access {
     ) -> Result<Caller, ApiError> {
         self.caller_in_session(identity.user_id, identity.session_id, client_ip)
             .await
+            .map(|(caller, _)| caller)
     }
 
+    /// The caller from Redis, with what else the read found (what is left of the session,
+    /// whether the roles' record was there).
     async fn caller_in_session(
         &self,
         user_id: uuid::Uuid,
         session_id: uuid::Uuid,
         client_ip: Option<String>,
-    ) -> Result<Caller, ApiError> {
+    ) -> Result<(Caller, records::SessionFound), ApiError> {
         let state = records::load(&self.redis, user_id, session_id).await?;
         if !state.live {
             return Err(ApiError::Unauthenticated(
@@ -188,7 +219,13 @@ impl Access {
             roles: user.roles,
             permissions,
         };
-        Ok(Caller::new(Some(identity), client_ip, self.policy.clone()))
+        Ok((
+            Caller::new(Some(identity), client_ip, self.policy.clone()),
+            records::SessionFound {
+                session_ttl: state.session_ttl,
+                roles_found: state.roles_found,
+            },
+        ))
     }
 
     /// The per-request hook of [`service_kit::http::subgraph_router`]: authenticates the

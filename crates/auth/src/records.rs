@@ -69,6 +69,41 @@ fn roles_key(redis: &Redis) -> String {
     redis.key("auth:roles")
 }
 
+/// Stores a versioned record unless a newer one is there, and says what it did: 0 a newer
+/// one is there (nothing stored); 1 stored over an older one or none (a change: announce
+/// it); 2 the same version again (stored, which renews its time to live; nothing changed,
+/// so nothing to announce — every sign-in and refresh republishes its user).
+static STORE_VERSIONED: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local version = tonumber(ARGV[2])
+local cached = redis.call('GET', KEYS[1])
+local result = 1
+if cached then
+  local ok, row = pcall(cjson.decode, cached)
+  if ok and type(row) == 'table' and tonumber(row.version) then
+    local old = tonumber(row.version)
+    if old > version then return 0 end
+    if old == version then result = 2 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return result
+",
+    )
+});
+
+/// What [`store_if_newer`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stored {
+    /// A newer record is there.
+    No,
+    /// Over an older record or none.
+    Changed,
+    /// The same version again.
+    Renewed,
+}
+
 /// How long the published roles live without a login or refresh republishing them.
 const ROLES_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -76,8 +111,18 @@ const ROLES_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub(crate) struct SessionState {
     /// The session is live and belongs to the token's user.
     pub live: bool,
+    /// What is left of the session's allow-list entry (zero when unknown).
+    pub session_ttl: Duration,
+    /// Whether the roles' record was there (a check made without it must not be kept).
+    pub roles_found: bool,
     pub user: Option<UserAccess>,
     pub roles: HashMap<String, Vec<String>>,
+}
+
+/// What a check found besides the caller.
+pub(crate) struct SessionFound {
+    pub session_ttl: Duration,
+    pub roles_found: bool,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, ApiError> {
@@ -97,16 +142,21 @@ pub(crate) async fn load(
     session: Uuid,
 ) -> Result<SessionState, ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
-    let (owner, record, roles): (Option<String>, Option<String>, Option<String>) = redis::pipe()
-        .get(session_key(redis, session))
-        .get(user_key(redis, user))
-        .get(roles_key(redis))
-        .query_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
+    let (owner, ttl_ms, record, roles): (Option<String>, i64, Option<String>, Option<String>) =
+        redis::pipe()
+            .get(session_key(redis, session))
+            .pttl(session_key(redis, session))
+            .get(user_key(redis, user))
+            .get(roles_key(redis))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
     let roles: Option<RoleSet> = parse(roles)?;
     Ok(SessionState {
+        roles_found: roles.is_some(),
         live: owner.is_some_and(|owner| owner == user.to_string()),
+        // -1 (no expiry) cannot happen for an allow-list entry; -2: gone meanwhile.
+        session_ttl: Duration::from_millis(ttl_ms.max(0) as u64),
         user: parse(record)?,
         roles: roles.map(|set| set.roles).unwrap_or_default(),
     })
@@ -119,9 +169,9 @@ async fn store_if_newer(
     version: i64,
     json: String,
     ttl: Duration,
-) -> Result<bool, ApiError> {
+) -> Result<Stored, ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
-    let stored: i64 = service_kit::redis::STORE_IF_NEWER
+    let stored: i64 = STORE_VERSIONED
         .key(key)
         .arg(json)
         .arg(version)
@@ -129,12 +179,16 @@ async fn store_if_newer(
         .invoke_async(&mut conn)
         .await
         .map_err(unavailable)?;
-    Ok(stored == 1)
+    Ok(match stored {
+        0 => Stored::No,
+        2 => Stored::Renewed,
+        _ => Stored::Changed,
+    })
 }
 
 /// Publishes `user`'s roles and ban unless a newer record is there; kept for `ttl` (the
 /// refresh token lifetime: a user without a live session needs no record, and login or
-/// refresh writes it again). Returns whether it was stored.
+/// refresh writes it again). Returns whether it was stored; a change is announced.
 pub async fn publish_user(
     redis: &Redis,
     user: Uuid,
@@ -143,16 +197,21 @@ pub async fn publish_user(
 ) -> Result<bool, ApiError> {
     let json = serde_json::to_string(access).map_err(|_| ApiError::Internal)?;
     let stored = store_if_newer(redis, user_key(redis, user), access.version, json, ttl).await?;
-    if stored {
+    if stored == Stored::Changed {
         announce(redis, USER_ACCESS_CHANGED, Some(user), &[]).await;
     }
-    Ok(stored)
+    Ok(stored != Stored::No)
 }
 
-/// Publishes every role's permission entries unless a newer set is there.
+/// Publishes every role's permission entries unless a newer set is there; a change is
+/// announced.
 pub async fn publish_roles(redis: &Redis, roles: &RoleSet) -> Result<bool, ApiError> {
     let json = serde_json::to_string(roles).map_err(|_| ApiError::Internal)?;
-    store_if_newer(redis, roles_key(redis), roles.version, json, ROLES_TTL).await
+    let stored = store_if_newer(redis, roles_key(redis), roles.version, json, ROLES_TTL).await?;
+    if stored == Stored::Changed {
+        announce(redis, ROLES_CHANGED, None, &[]).await;
+    }
+    Ok(stored != Stored::No)
 }
 
 /// Puts `session` of `user` on the allow-list for `ttl` (what is left of its lifetime).
@@ -197,6 +256,8 @@ pub async fn end_sessions(redis: &Redis, sessions: &[Uuid]) -> Result<(), ApiErr
 pub const SESSIONS_ENDED: &str = "SessionsEnded";
 /// Access notice: a user's roles or ban changed.
 pub const USER_ACCESS_CHANGED: &str = "UserAccessChanged";
+/// Access notice: the roles' permission entries changed.
+pub const ROLES_CHANGED: &str = "RolesChanged";
 
 /// The payload of an access notice.
 #[derive(Debug, Serialize, Deserialize)]
@@ -207,9 +268,10 @@ pub struct AccessNotice {
     pub sessions: Vec<Uuid>,
 }
 
-/// Tells every live subscription (`event_bus::live`) that access changed, so those of the
-/// sessions or user concerned are checked again at once. Best effort: the change itself is
-/// already in force, and subscriptions check access again before every delivery anyway.
+/// Tells every process that access changed: each forgets its copy of what the notice names
+/// ([`crate::sessions`]), and live subscriptions (`event_bus::live`) of the sessions or user
+/// concerned are checked again at once. If this fails after Redis changed, a copy held
+/// elsewhere lives out its `SESSION_CACHE_SECONDS` (Redis itself already refuses).
 async fn announce(redis: &Redis, name: &str, user: Option<Uuid>, sessions: &[Uuid]) {
     let notice = AccessNotice {
         user,

@@ -256,6 +256,10 @@ pub struct AuthSettings {
     /// `REGISTER_LIMIT_PER_ADDRESS` (default 20 in production, 10,000 in development):
     /// registrations per client address per hour.
     pub register_limit_per_address: u64,
+    /// `SESSION_CACHE_SECONDS` (default 10; 0: off): how long a process may hold a session
+    /// it checked in Redis, kept exact by the `access` stream's notices in the meantime
+    /// (the `auth` crate's `sessions`).
+    pub session_cache: Duration,
 }
 
 impl AuthSettings {
@@ -293,6 +297,7 @@ impl AuthSettings {
                 "REGISTER_LIMIT_PER_ADDRESS",
                 if production { 20 } else { 10_000 },
             )?,
+            session_cache: Duration::from_secs(env_parse("SESSION_CACHE_SECONDS", 10)?),
         })
     }
 }
@@ -309,6 +314,7 @@ impl Default for AuthSettings {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_grace: Duration::from_secs(10),
             register_limit_per_address: 20,
+            session_cache: Duration::from_secs(10),
         }
     }
 }

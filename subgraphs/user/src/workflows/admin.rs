@@ -59,6 +59,8 @@ pub async fn upsert_role(
         .await
         .map_err(ApiError::from)?;
     publish_roles(conn, access.redis()).await?;
+    // This process's own copy now; the others' on the notice.
+    access.sessions().forget_all();
     tracing::info!(role = %name, "role updated");
     Ok(())
 }

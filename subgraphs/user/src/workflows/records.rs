@@ -32,6 +32,8 @@ pub async fn publish_user(
         access.settings().refresh_token_ttl,
     )
     .await?;
+    // This process's own copy now; the others' on the notice.
+    access.sessions().forget_user(user);
     // Roles are few; republishing them here heals a Redis that lost them.
     publish_roles(conn, access.redis()).await
 }

@@ -264,7 +264,10 @@ pub async fn revoke(
     reason: &str,
 ) -> Result<(), ApiError> {
     db::sessions::revoke(conn, ids, reason).await?;
-    records::end_sessions(access.redis(), ids).await
+    records::end_sessions(access.redis(), ids).await?;
+    // This process's own copy now; the others' on the notice.
+    access.sessions().forget_sessions(ids);
+    Ok(())
 }
 
 /// Revokes every unrevoked session of `user`.
