@@ -589,7 +589,10 @@ async fn flash_sales_set_units_aside_and_give_the_unsold_back_once() {
     let redis = system.redis().await;
     let mut conn = redis.connection().await.unwrap();
     let _: () = service_kit::redis::redis::cmd("DEL")
-        .arg(redis.key(&format!("flash:{running}:state")))
+        .arg(catalog_subgraph::flash_counters::state_key(
+            &redis,
+            running.parse().unwrap(),
+        ))
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -242,12 +242,13 @@ pub async fn end_sessions(redis: &Redis, sessions: &[Uuid]) -> Result<(), ApiErr
         return Ok(());
     }
     let mut conn = redis.connection().await.map_err(unavailable)?;
-    let keys: Vec<String> = sessions.iter().map(|s| session_key(redis, *s)).collect();
-    let _: () = redis::cmd("DEL")
-        .arg(keys)
-        .query_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
+    // One DEL per session (a pipeline: one round trip): sessions live in different Redis
+    // Cluster slots.
+    let mut pipe = redis::pipe();
+    for session in sessions {
+        pipe.del(session_key(redis, *session)).ignore();
+    }
+    let _: () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
     announce(redis, SESSIONS_ENDED, None, sessions).await;
     Ok(())
 }

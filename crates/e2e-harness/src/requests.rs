@@ -88,11 +88,12 @@ impl System {
             .await
             .expect("KEYS");
         if !keys.is_empty() {
-            let _: () = service_kit::redis::redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut conn)
-                .await
-                .expect("DEL");
+            // One DEL per key (a pipeline): the keys live in different Redis Cluster slots.
+            let mut pipe = service_kit::redis::redis::pipe();
+            for key in &keys {
+                pipe.del(key).ignore();
+            }
+            let _: () = pipe.query_async(&mut conn).await.expect("DEL");
         }
         let _receivers: i64 = service_kit::redis::redis::cmd("PUBLISH")
             .arg(catalog_subgraph::cache::invalidation_channel(&redis))

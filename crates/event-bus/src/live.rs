@@ -107,7 +107,16 @@ impl<T: Send + Sync + 'static> LiveFeed<T> {
                     ApiError::Unavailable("the event bus")
                 })?;
                 let (sender, receiver) = broadcast::channel(CAPACITY);
-                tokio::spawn(read(self.clone(), sender.clone(), keys, from));
+                let [own_key, access_key] = keys;
+                let [own_from, access_from] = from;
+                tokio::spawn(read(self.clone(), sender.clone(), own_key, true, own_from));
+                tokio::spawn(read(
+                    self.clone(),
+                    sender.clone(),
+                    access_key,
+                    false,
+                    access_from,
+                ));
                 *running = Some(sender);
                 receiver
             }
@@ -157,14 +166,17 @@ async fn newest_entries(redis: &Redis, keys: &[String; 2]) -> anyhow::Result<[St
     Ok(ids)
 }
 
-/// The reader of a feed: runs while the feed has subscribers.
+/// One reader of a feed: follows one of its two streams (the feed's own, or
+/// [`ACCESS_STREAM`]) while the feed has subscribers. Each stream has its own reader (and
+/// `XREAD`): the two live in different Redis Cluster slots, which one command may not mix.
 async fn read<T: Send + Sync + 'static>(
     feed: Arc<LiveFeed<T>>,
     sender: broadcast::Sender<Live<T>>,
-    keys: [String; 2],
-    mut from: [String; 2],
+    key: String,
+    own: bool,
+    mut from: String,
 ) {
-    tracing::info!(stream = feed.stream, "live feed started");
+    tracing::info!(stream = feed.stream, own, "live feed started");
     let mut conn = None;
     loop {
         {
@@ -172,8 +184,16 @@ async fn read<T: Send + Sync + 'static>(
             // about to stop.
             let mut running = feed.running.lock().await;
             if sender.receiver_count() == 0 {
-                *running = None;
-                tracing::info!(stream = feed.stream, "live feed stopped: nobody listens");
+                // The other reader may have stopped first and a new feed started since:
+                // only this feed's own sender is taken away.
+                if running.as_ref().is_some_and(|s| s.same_channel(&sender)) {
+                    *running = None;
+                }
+                tracing::info!(
+                    stream = feed.stream,
+                    own,
+                    "live feed stopped: nobody listens"
+                );
                 return;
             }
         }
@@ -197,10 +217,8 @@ async fn read<T: Send + Sync + 'static>(
                 .arg("BLOCK")
                 .arg(BLOCK.as_millis() as u64)
                 .arg("STREAMS")
-                .arg(&keys[0])
-                .arg(&keys[1])
-                .arg(&from[0])
-                .arg(&from[1])
+                .arg(&key)
+                .arg(&from)
                 .query_async(connection)
                 .await;
         let reply = match reply {
@@ -213,9 +231,8 @@ async fn read<T: Send + Sync + 'static>(
             }
         };
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
-            let own = stream.key == keys[0];
             for entry in &stream.ids {
-                from[usize::from(!own)].clone_from(&entry.id);
+                from.clone_from(&entry.id);
                 let Some(event) = entry
                     .get::<String>("event")
                     .and_then(|json| serde_json::from_str::<Event>(&json).ok())

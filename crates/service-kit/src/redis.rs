@@ -12,6 +12,35 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 pub static STORE_IF_NEWER: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("store_if_newer.lua")));
 
+/// The Redis Cluster hash slot of `key` (CRC16/XMODEM of its hash tag — the part between
+/// the first `{` and the next `}`, when not empty — or of the whole key, modulo 16384):
+/// every key one script or transaction touches must share one (the cluster refuses it with
+/// `CROSSSLOT` otherwise).
+pub fn slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = bytes
+        .iter()
+        .position(|b| *b == b'{')
+        .and_then(|open| {
+            let rest = &bytes[open + 1..];
+            let close = rest.iter().position(|b| *b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
 /// The pool type.
 pub type RedisPool = bb8::Pool<Reconnecting>;
 
@@ -166,5 +195,23 @@ impl Redis {
         let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::slot;
+
+    #[test]
+    fn slots_are_those_of_redis_cluster() {
+        // CLUSTER KEYSLOT answers, and the tag rules of the cluster specification.
+        assert_eq!(slot("123456789"), 12739);
+        assert_eq!(slot("foo"), 12182);
+        assert_eq!(slot("{user1000}.following"), slot("{user1000}.followers"));
+        assert_eq!(slot("{user1000}.following"), slot("user1000"));
+        assert_eq!(slot("foo{}{bar}"), slot("foo{}{bar}"));
+        assert_ne!(slot("foo{}{bar}"), slot("bar"));
+        assert_eq!(slot("foo{{bar}}zap"), slot("{bar"));
+        assert_eq!(slot("foo{bar}{zap}"), slot("bar"));
     }
 }

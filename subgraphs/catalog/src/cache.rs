@@ -122,8 +122,13 @@ impl ProductCache {
     async fn get_from_redis(&self, ids: &[Uuid]) -> HashMap<Uuid, ProductRow> {
         let lookup = async {
             let mut conn = self.redis.connection().await?;
-            let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
-            Ok(redis::cmd("MGET").arg(keys).query_async(&mut conn).await?)
+            // GETs in one pipeline rather than one MGET: products live in different Redis
+            // Cluster slots.
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.get(self.key(*id));
+            }
+            Ok(pipe.query_async(&mut conn).await?)
         };
         let result: anyhow::Result<Vec<Option<String>>> =
             match tokio::time::timeout(READ_BUDGET, lookup).await {
@@ -192,10 +197,13 @@ impl ProductCache {
 
     async fn store_or_delete(&self, rows: &[ProductRow]) {
         if !self.store(rows).await {
-            let keys: Vec<String> = rows.iter().map(|row| self.key(row.id)).collect();
             let deleted: anyhow::Result<()> = async {
                 let mut conn = self.redis.connection().await?;
-                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+                let mut pipe = redis::pipe();
+                for row in rows {
+                    pipe.del(self.key(row.id)).ignore();
+                }
+                let _: () = pipe.query_async(&mut conn).await?;
                 Ok(())
             }
             .await;
@@ -212,16 +220,26 @@ impl ProductCache {
             return true;
         }
         let result: anyhow::Result<()> = async {
-            let mut invocation = service_kit::redis::STORE_IF_NEWER.prepare_invoke();
+            // One script call per row, in one pipeline (products live in different Redis
+            // Cluster slots), after loading the script (Redis may have restarted without it).
+            let mut invocations = Vec::with_capacity(rows.len());
             for row in rows {
+                let mut invocation = service_kit::redis::STORE_IF_NEWER.prepare_invoke();
                 invocation
                     .key(self.key(row.id))
                     .arg(serde_json::to_string(row)?)
-                    .arg(row.version);
+                    .arg(row.version)
+                    .arg(TTL.as_secs());
+                invocations.push(invocation);
             }
-            invocation.arg(TTL.as_secs());
+            let mut pipe = redis::pipe();
+            pipe.load_script(&service_kit::redis::STORE_IF_NEWER)
+                .ignore();
+            for invocation in &invocations {
+                pipe.invoke_script(invocation).ignore();
+            }
             let mut conn = self.redis.connection().await?;
-            let _stored: i64 = invocation.invoke_async(&mut conn).await?;
+            let _: () = pipe.query_async(&mut conn).await?;
             Ok(())
         }
         .await;

@@ -2,13 +2,20 @@
 //! attempt in one atomic script (`flash_counters/admit.lua`), without touching PostgreSQL
 //! for the rejected ones.
 //!
-//! Keys (under the deployment's prefix), each sale's expiring a day after the sale ends:
-//! - `flash:{sale}:state`: hash `remaining`, `epoch`, `starts`/`ends` (ms), `limit`, `expires`;
-//! - `flash:{sale}:held`: units held per buyer;
-//! - `flash:key:{buyer}:{idempotency key}`: what that key got (purchase id, request hash,
-//!   rejection reason);
-//! - `flash:rejected:{purchase}`: a rejected attempt, for `flashSalePurchase(id)`;
-//! - `flash:rate:{buyer}`: the buyer's attempts in the current second.
+//! Keys (under the deployment's prefix), each sale's expiring a day after the sale ends; every
+//! key of a sale carries the sale's hash tag `{tttt}` ([`shard`]: the last four hex digits of
+//! its id), so that one script touches one Redis Cluster slot:
+//! - `flash:{tttt}:<sale>:state`: hash `remaining`, `epoch`, `starts`/`ends` (ms), `limit`,
+//!   `expires`;
+//! - `flash:{tttt}:<sale>:held`: units held per buyer;
+//! - `flash:{tttt}:<sale>:key:<buyer>:<idempotency key>`: what that key got in this sale
+//!   (purchase id, request hash, rejection reason; a key reused in another sale is caught by
+//!   the record, whose key is unique per buyer);
+//! - `flash:{tttt}:rejected:<purchase>`: a rejected attempt, for `flashSalePurchase(id)`: a
+//!   purchase id ends with its sale's four digits ([`purchase_id`]), so the record is found
+//!   by the id alone and still lives in the sale's slot;
+//! - `flash:{tttt}:<sale>:rate:<buyer>`: the buyer's attempts on this sale in the current
+//!   second.
 //!
 //! The counters are a cache of the record (`db::flash_purchases`): when Redis lost them they
 //! are rebuilt from it ([`crate::workflows::flash_sales::rebuild_counters`]) under a new
@@ -77,29 +84,58 @@ pub enum Decision {
     Admitted { epoch: i32 },
 }
 
-fn state_key(redis: &Redis, sale: Uuid) -> String {
-    redis.key(&format!("flash:{sale}:state"))
+/// The hash tag of a sale's keys: the last four hex digits of its id (65,536 tags, spread
+/// over the cluster's slots).
+pub fn shard(id: Uuid) -> String {
+    let bytes = id.as_bytes();
+    format!("{:02x}{:02x}", bytes[14], bytes[15])
+}
+
+/// A new purchase id for `sale`: time-ordered (UUIDv7), ending with the sale's [`shard`]
+/// (its last 16 bits, random in a UUIDv7, are the sale's).
+pub fn purchase_id(sale: Uuid) -> Uuid {
+    let mut bytes = Uuid::now_v7().into_bytes();
+    bytes[14..].copy_from_slice(&sale.as_bytes()[14..]);
+    Uuid::from_bytes(bytes)
+}
+
+/// `flash:{tttt}:<sale>:<what>`.
+fn sale_key(redis: &Redis, sale: Uuid, what: &str) -> String {
+    redis.key(&format!("flash:{{{}}}:{sale}:{what}", shard(sale)))
+}
+
+/// The key of a sale's counters (a hash: `remaining`, `epoch`, …).
+pub fn state_key(redis: &Redis, sale: Uuid) -> String {
+    sale_key(redis, sale, "state")
 }
 
 fn held_key(redis: &Redis, sale: Uuid) -> String {
-    redis.key(&format!("flash:{sale}:held"))
+    sale_key(redis, sale, "held")
 }
 
-fn idempotency_key(redis: &Redis, buyer: Uuid, key: &str) -> String {
-    redis.key(&format!("flash:key:{buyer}:{key}"))
+fn idempotency_key(redis: &Redis, sale: Uuid, buyer: Uuid, key: &str) -> String {
+    sale_key(redis, sale, &format!("key:{buyer}:{key}"))
+}
+
+fn rate_key(redis: &Redis, sale: Uuid, buyer: Uuid) -> String {
+    sale_key(redis, sale, &format!("rate:{buyer}"))
 }
 
 fn rejected_key(redis: &Redis, purchase: Uuid) -> String {
-    redis.key(&format!("flash:rejected:{purchase}"))
+    redis.key(&format!(
+        "flash:{{{}}}:rejected:{purchase}",
+        shard(purchase)
+    ))
 }
 
 /// Runs the admission script for `attempt`.
 pub async fn admit(redis: &Redis, attempt: &Attempt<'_>) -> Result<Decision, ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
     let answer: Vec<String> = ADMIT
-        .key(redis.key(&format!("flash:rate:{}", attempt.buyer)))
+        .key(rate_key(redis, attempt.sale, attempt.buyer))
         .key(idempotency_key(
             redis,
+            attempt.sale,
             attempt.buyer,
             attempt.idempotency_key,
         ))
@@ -166,7 +202,7 @@ pub async fn give_back(
     let mut invocation = GIVE_BACK.key(state_key(redis, back.sale));
     invocation.key(held_key(redis, back.sale));
     if let Some(key) = forget_key {
-        invocation.key(idempotency_key(redis, back.buyer, key));
+        invocation.key(idempotency_key(redis, back.sale, back.buyer, key));
     }
     let taken: i64 = invocation
         .arg(back.buyer.to_string())
@@ -291,7 +327,7 @@ pub async fn audit_turn(
     }
     let mut conn = redis.connection().await.map_err(unavailable)?;
     let taken: Option<String> = redis::cmd("SET")
-        .arg(redis.key(&format!("flash:{sale}:audit")))
+        .arg(sale_key(redis, sale, "audit"))
         .arg(1)
         .arg("NX")
         .arg("PX")
@@ -315,7 +351,7 @@ pub async fn held_unchanged_since_last_check(
     let mut conn = redis.connection().await.map_err(unavailable)?;
     // Kept for a few audit turns: the previous check is the one of the last turn.
     let previous: Option<String> = redis::cmd("SET")
-        .arg(redis.key(&format!("flash:{sale}:audit:held")))
+        .arg(sale_key(redis, sale, "audit:held"))
         .arg(held)
         .arg("PX")
         .arg(every.as_millis() as u64 * 3)
@@ -333,6 +369,7 @@ pub async fn forget_rejection(redis: &Redis, attempt: &Attempt<'_>) -> Result<()
     let _forgotten: i64 = FORGET_REJECTION
         .key(idempotency_key(
             redis,
+            attempt.sale,
             attempt.buyer,
             attempt.idempotency_key,
         ))
@@ -361,4 +398,37 @@ pub async fn rejection(redis: &Redis, purchase: Uuid) -> Result<Option<(Uuid, St
 fn unavailable(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "flash sale counters (Redis) failed");
     ApiError::Unavailable("the flash sale counters")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sales_keys_and_its_purchases_rejections_share_one_cluster_slot() {
+        let redis = Redis::connect_lazy("redis://127.0.0.1:1", "mall:", 1).unwrap();
+        for _ in 0..50 {
+            let (sale, buyer) = (Uuid::new_v4(), Uuid::now_v7());
+            let purchase = purchase_id(sale);
+            assert_eq!(purchase.get_version_num(), 7, "{purchase}");
+            assert!(purchase.to_string().ends_with(&shard(sale)));
+            let keys = [
+                state_key(&redis, sale),
+                held_key(&redis, sale),
+                idempotency_key(&redis, sale, buyer, "k-1"),
+                rate_key(&redis, sale, buyer),
+                rejected_key(&redis, purchase),
+                sale_key(&redis, sale, "audit"),
+            ];
+            let slot = service_kit::redis::slot(&keys[0]);
+            for key in &keys {
+                assert_eq!(service_kit::redis::slot(key), slot, "{key}");
+            }
+        }
+        // Time order is kept: a later purchase id sorts after an earlier one.
+        let sale = Uuid::new_v4();
+        let first = purchase_id(sale);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(purchase_id(sale) > first);
+    }
 }

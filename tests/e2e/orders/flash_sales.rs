@@ -419,11 +419,12 @@ async fn lose_redis(system: &System) {
     let mut conn = redis.connection().await.unwrap();
     let keys = keys_matching(system, &["flash:*", "events:*"]).await;
     if !keys.is_empty() {
-        let _: () = service_kit::redis::redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        // One DEL per key (a pipeline): the keys live in different Redis Cluster slots.
+        let mut pipe = service_kit::redis::redis::pipe();
+        for key in &keys {
+            pipe.del(key).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.unwrap();
     }
 }
 
@@ -526,11 +527,12 @@ async fn roll_back_redis(system: &System, snapshot: &[(String, Vec<u8>)]) {
     let mut conn = redis.connection().await.unwrap();
     let keys = keys_matching(system, &["flash:*"]).await;
     if !keys.is_empty() {
-        let _: () = service_kit::redis::redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        // One DEL per key (a pipeline): the keys live in different Redis Cluster slots.
+        let mut pipe = service_kit::redis::redis::pipe();
+        for key in &keys {
+            pipe.del(key).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.unwrap();
     }
     for (key, bytes) in snapshot {
         let _: () = service_kit::redis::redis::cmd("RESTORE")

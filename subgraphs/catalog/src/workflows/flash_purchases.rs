@@ -106,7 +106,7 @@ async fn decide(
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
-    let id = Uuid::now_v7();
+    let id = flash_counters::purchase_id(request.sale);
     let attempt = Attempt {
         buyer: request.buyer,
         sale: request.sale,
