@@ -220,8 +220,9 @@ impl ProductCache {
             return true;
         }
         let result: anyhow::Result<()> = async {
-            // One script call per row, in one pipeline (products live in different Redis
-            // Cluster slots), after loading the script (Redis may have restarted without it).
+            // One script call per row (products live in different Redis Cluster slots), all
+            // sent at once on the multiplexed connection; each loads the script again if
+            // the node it reaches lacks it.
             let mut invocations = Vec::with_capacity(rows.len());
             for row in rows {
                 let mut invocation = service_kit::redis::STORE_IF_NEWER.prepare_invoke();
@@ -232,14 +233,12 @@ impl ProductCache {
                     .arg(TTL.as_secs());
                 invocations.push(invocation);
             }
-            let mut pipe = redis::pipe();
-            pipe.load_script(&service_kit::redis::STORE_IF_NEWER)
-                .ignore();
-            for invocation in &invocations {
-                pipe.invoke_script(invocation).ignore();
-            }
-            let mut conn = self.redis.connection().await?;
-            let _: () = pipe.query_async(&mut conn).await?;
+            let conn = self.redis.connection().await?;
+            futures::future::try_join_all(invocations.iter().map(|invocation| {
+                let mut conn = conn.clone();
+                async move { invocation.invoke_async::<i64>(&mut conn).await }
+            }))
+            .await?;
             Ok(())
         }
         .await;
