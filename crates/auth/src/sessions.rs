@@ -284,15 +284,7 @@ async fn read(cache: &Arc<SessionCache>, redis: &Redis, key: &str) -> anyhow::Re
         }
         let reply: Option<redis::streams::StreamReadReply> = tokio::time::timeout(
             BLOCK + SILENT_AFTER,
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(500)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(key)
-                .arg(&from)
-                .query_async(&mut conn),
+            event_bus::live::read_after(key, &from, BLOCK).query_async(&mut conn),
         )
         .await??;
         for stream in reply.map(|r| r.keys).unwrap_or_default() {

@@ -211,16 +211,7 @@ async fn read<T: Send + Sync + 'static>(
             continue;
         };
         let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(500)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&key)
-                .arg(&from)
-                .query_async(connection)
-                .await;
+            read_after(&key, &from, BLOCK).query_async(connection).await;
         let reply = match reply {
             Ok(reply) => reply,
             Err(error) => {
@@ -253,6 +244,20 @@ async fn read<T: Send + Sync + 'static>(
             }
         }
     }
+}
+
+/// `XREAD` of up to 500 entries of one stream after entry `from`, waiting up to `block` for
+/// the first (one stream per command: streams live in different Redis Cluster slots).
+pub fn read_after(key: &str, from: &str, block: Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("COUNT")
+        .arg(500)
+        .arg("BLOCK")
+        .arg(block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(key)
+        .arg(from);
+    cmd
 }
 
 /// Publishes `event` on [`ACCESS_STREAM`] at once, outside any outbox: its source of truth
