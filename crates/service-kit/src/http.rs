@@ -24,7 +24,6 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use diesel_async::SimpleAsyncConnection as _;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -44,7 +43,10 @@ struct HttpState<E> {
     stores: Stores,
     gateway_token: Arc<str>,
     parsed: Option<ParsedDocuments>,
+    report: Option<ReadinessReport>,
 }
+
+pub use crate::readiness::ReadinessReport;
 
 impl<E: Clone> Clone for HttpState<E> {
     fn clone(&self) -> Self {
@@ -54,6 +56,7 @@ impl<E: Clone> Clone for HttpState<E> {
             stores: self.stores.clone(),
             gateway_token: self.gateway_token.clone(),
             parsed: self.parsed.clone(),
+            report: self.report.clone(),
         }
     }
 }
@@ -92,6 +95,17 @@ pub fn subgraph_router<E: Executor>(
     stores: Stores,
     config: &crate::ServiceConfig,
 ) -> Router {
+    subgraph_router_reporting(executor, request_data, stores, config, None)
+}
+
+/// [`subgraph_router`] whose `/ready` answer also carries `report`.
+pub fn subgraph_router_reporting<E: Executor>(
+    executor: E,
+    request_data: RequestData,
+    stores: Stores,
+    config: &crate::ServiceConfig,
+    report: Option<ReadinessReport>,
+) -> Router {
     Router::new()
         .route("/graphql", post(graphql::<E>))
         .route("/ws", get(websocket::<E>))
@@ -103,6 +117,7 @@ pub fn subgraph_router<E: Executor>(
             stores,
             gateway_token: Arc::from(config.internal_token.as_str()),
             parsed: ParsedDocuments::new(config.parsed_document_cache),
+            report,
         })
 }
 
@@ -329,48 +344,12 @@ async fn ready<E>(
     State(state): State<HttpState<E>>,
     draining: Option<axum::Extension<Draining>>,
 ) -> Response {
-    const LIMIT: Duration = Duration::from_secs(2);
     if draining.is_some_and(|axum::Extension(d)| d.is_draining()) {
         let body = axum::Json(serde_json::json!({ "ready": false, "stopping": true }));
         return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
     }
-    // Probes answer "up" or "down"; why is in the log, never in the (public) answer.
-    let database = tokio::time::timeout(LIMIT, async {
-        let mut conn = state.stores.db.get().await.map_err(|e| e.to_string())?;
-        conn.batch_execute("SELECT 1")
-            .await
-            .map_err(|e| e.to_string())
-    });
-    let redis = tokio::time::timeout(LIMIT, state.stores.redis.ping());
-    let (database, redis) = tokio::join!(database, redis);
-    let database = match database {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err("timed out".to_owned()),
-    };
-    let redis = match redis {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_owned()),
-    };
-    let status = if database.is_ok() && redis.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let describe = |store: &str, r: &Result<(), String>| match r {
-        Ok(()) => "up",
-        Err(error) => {
-            tracing::warn!(%error, "readiness: {store} is down");
-            "down"
-        }
-    };
-    let body = axum::Json(serde_json::json!({
-        "ready": status == StatusCode::OK,
-        "database": describe("PostgreSQL", &database),
-        "redis": describe("Redis", &redis),
-    }));
-    (status, body).into_response()
+    let (status, body) = crate::readiness::check(&state.stores, state.report.as_ref()).await;
+    (status, axum::Json(body)).into_response()
 }
 
 /// How a subgraph stops (`SHUTDOWN_DELAY_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`).

@@ -14,6 +14,7 @@ pub mod loader;
 pub mod metrics;
 pub mod money;
 pub mod paging;
+pub mod readiness;
 pub mod redis;
 pub mod sql;
 pub mod statements;
