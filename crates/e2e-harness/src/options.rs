@@ -41,6 +41,9 @@ pub struct Options {
     pub rate_limits: Option<std::path::PathBuf>,
     /// Export traces (the subgraphs of this process and the router) to this OTLP endpoint.
     pub otlp: Option<service_kit::telemetry::OtlpSettings>,
+    /// How often the catalog's search index reconciles with PostgreSQL, if not the default
+    /// (30 s); zero turns the index off (the listing asks PostgreSQL).
+    pub search_index_reconcile: Option<Duration>,
     /// Changes every subgraph's configuration last (benchmarks of its switches).
     pub service_config: Option<ConfigChange>,
 }
@@ -86,6 +89,9 @@ pub(crate) fn settings_of(options: &Options) -> service_kit::config::SettingsOve
     let catalog = catalog_subgraph::config::CatalogSettings {
         flash_purchases_per_second: options.flash_purchases_per_second.unwrap_or(5),
         resend_admissions_after: orders.abandon_after,
+        search_index_reconcile: options
+            .search_index_reconcile
+            .unwrap_or(Duration::from_secs(30)),
         ..Default::default()
     };
     let payment = payment_subgraph::config::PaymentSettings {

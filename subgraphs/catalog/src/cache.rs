@@ -46,12 +46,27 @@ pub const READ_BUDGET: Duration = Duration::from_millis(250);
 pub const MEMORY_TTL: Duration = Duration::from_secs(30);
 
 /// The product cache of one deployment.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProductCache {
     redis: Redis,
     /// This replica's copy of hot rows; `None` for writers that never read (background work)
     /// or when `CATALOG_MEMORY_CACHE` is 0.
     memory: Option<Arc<MemoryProducts>>,
+    /// Told of the products of every write made through this cache (this replica's search
+    /// index: `search_index::SearchIndex::noted`).
+    on_write: Option<OnWrite>,
+}
+
+/// What a cache tells of the products each write changed.
+pub type OnWrite = Arc<dyn Fn(Vec<Uuid>) + Send + Sync>;
+
+impl std::fmt::Debug for ProductCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductCache")
+            .field("redis", &self.redis)
+            .field("memory", &self.memory)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProductCache {
@@ -60,7 +75,13 @@ impl ProductCache {
         Self {
             redis,
             memory: None,
+            on_write: None,
         }
+    }
+
+    /// Tells `on_write` (if any) of the products of every write made through this cache.
+    pub fn on_write(self, on_write: Option<OnWrite>) -> Self {
+        Self { on_write, ..self }
     }
 
     /// Redis, and up to `capacity` rows in memory (0: none), kept current by the
@@ -74,7 +95,11 @@ impl ProductCache {
             ));
             memory
         });
-        Self { redis, memory }
+        Self {
+            redis,
+            memory,
+            on_write: None,
+        }
     }
 
     /// Whether reads are served from memory now (its invalidation channel is up).
@@ -184,6 +209,9 @@ impl ProductCache {
     pub async fn put_many(&self, rows: &[ProductRow]) {
         if rows.is_empty() {
             return;
+        }
+        if let Some(on_write) = &self.on_write {
+            on_write(rows.iter().map(|row| row.id).collect());
         }
         // While unsubscribed memory holds nothing (and forgets all on resubscribing).
         if let Some((memory, epoch)) = self.memory.as_ref().and_then(|m| Some((m, m.epoch()?))) {

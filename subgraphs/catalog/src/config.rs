@@ -17,6 +17,11 @@ pub struct CatalogSettings {
     /// flash-sale admission still without an order after this long is sent again (as long
     /// as a checkout may take; a Redis restart loses streams).
     pub resend_admissions_after: Duration,
+    /// `SEARCH_INDEX_RECONCILE_SECONDS` (default 30; 0 turns the index off, and the
+    /// listing asks PostgreSQL): how often each replica's search index compares every
+    /// product's version with PostgreSQL's, to find changes whose announcement was lost.
+    /// See `search_index.rs`.
+    pub search_index_reconcile: Duration,
 }
 
 impl Default for CatalogSettings {
@@ -25,6 +30,7 @@ impl Default for CatalogSettings {
             memory_cache: 10_000,
             flash_purchases_per_second: 5,
             resend_admissions_after: Duration::from_secs(30),
+            search_index_reconcile: Duration::from_secs(30),
         }
     }
 }
@@ -41,6 +47,10 @@ impl SubgraphSettings for CatalogSettings {
             resend_admissions_after: Duration::from_secs(env_parse(
                 "CHECKOUT_ABANDON_AFTER_SECONDS",
                 defaults.resend_admissions_after.as_secs(),
+            )?),
+            search_index_reconcile: Duration::from_secs(env_parse(
+                "SEARCH_INDEX_RECONCILE_SECONDS",
+                defaults.search_index_reconcile.as_secs(),
             )?),
         })
     }

@@ -5,7 +5,9 @@
 //! rules, no I/O), `workflows/` (products and categories, flash sales and their purchases,
 //! stock for orders: transactions, and PostgreSQL with Redis), `db/` (tables and statements),
 //! `flash_counters.rs` (the flash sales' Redis counters and their Lua scripts), `cache.rs`
-//! (the product cache), `events/` (the `orders` consumer and the flash-sale sweep),
+//! (the product cache), `search_index/` (each replica's search index, kept current from
+//! PostgreSQL; the index itself is `domain::index`), `events/` (the `orders` consumer and the
+//! flash-sale sweep),
 //! `internal.rs` (routes for other subgraphs), `config.rs` (its settings), `seed.rs` (demo data).
 
 pub mod cache;
@@ -17,6 +19,7 @@ pub mod flash_counters;
 pub mod graphql;
 pub mod internal;
 pub mod memo;
+pub mod search_index;
 pub mod seed;
 pub mod workflows;
 
@@ -61,9 +64,25 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Router> {
     let settings: config::CatalogSettings = config.settings()?;
     let access = Access::new(&config.auth, stores.redis.clone())?;
-    let cache = cache::ProductCache::with_memory(stores.redis.clone(), settings.memory_cache);
+    let index = (!settings.search_index_reconcile.is_zero()).then(|| {
+        search_index::SearchIndex::start(
+            stores.db.clone(),
+            stores.redis.clone(),
+            settings.search_index_reconcile,
+        )
+    });
+    let on_write = index.clone().map(|index| {
+        let noted: cache::OnWrite = std::sync::Arc::new(move |ids| index.noted(ids));
+        noted
+    });
+    let cache = cache::ProductCache::with_memory(stores.redis.clone(), settings.memory_cache)
+        .on_write(on_write);
     let categories = cache::MemoryCategories::new(settings.memory_cache);
-    let schema = service_kit::subgraph::protect(schema(), config)
+    let mut schema = service_kit::subgraph::protect(schema(), config);
+    if let Some(index) = &index {
+        schema = schema.data(index.clone());
+    }
+    let schema = schema
         .extension(access.root_field_guard())
         .data(stores.db.clone())
         .data(stores.redis.clone())
@@ -74,10 +93,12 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .finish();
     let db = stores.db.clone();
     let window = config.loader_batch;
+    // Stock reservations reach the search index through the channel, not as own writes: a
+    // shopper's listing never waits for other shoppers' checkouts.
     let stock = workflows::stock::StockService {
         db: db.clone(),
         redis: stores.redis.clone(),
-        cache: cache.clone(),
+        cache: cache.clone().on_write(None),
     };
     let caches = (
         cache,
@@ -86,8 +107,15 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     );
     let request_data =
         access.request_data(move |data| graphql::loaders::add_loaders(&db, &caches, window, data));
-    Ok(http::subgraph_router(schema, request_data, stores, config)
-        .merge(internal::routes(stock, &config.internal_token)))
+    let report = index.map(|index| {
+        let report: http::ReadinessReport =
+            std::sync::Arc::new(move || ("searchIndex", index.report()));
+        report
+    });
+    Ok(
+        http::subgraph_router_reporting(schema, request_data, stores, config, report)
+            .merge(internal::routes(stock, &config.internal_token)),
+    )
 }
 
 /// Background work: the outbox relay; giving back the stock of cancelled and expired

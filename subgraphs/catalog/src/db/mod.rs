@@ -7,6 +7,7 @@ pub mod facets;
 pub mod filter;
 pub mod flash_purchases;
 pub mod flash_sales;
+pub mod index_docs;
 pub mod listing;
 pub mod models;
 pub mod products;

@@ -5,6 +5,7 @@ pub mod brands;
 pub mod details;
 pub mod facets;
 pub mod flash_sales;
+pub mod index;
 pub mod products;
 pub mod search;
 pub mod urls;

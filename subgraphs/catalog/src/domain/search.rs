@@ -192,6 +192,8 @@ pub struct CategoryMatch {
 
 /// A search term, as the parts its SQL is made of.
 pub struct Search {
+    /// The term: trimmed, lower case.
+    pub term: String,
     /// Stable hash of the normalised term: a relevance cursor continues only the same search.
     pub hash: u64,
     /// The term's words: Latin words match as prefixes; a run of Chinese (Japanese,
@@ -214,12 +216,39 @@ pub struct Search {
     pub categories: Vec<CategoryMatch>,
 }
 
+/// One operand of a query: a word, or a prefix of words (`phone:*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operand {
+    pub text: String,
+    pub prefix: bool,
+}
+
+impl Operand {
+    /// Whether `lexeme` is what this operand finds.
+    pub fn finds(&self, lexeme: &str) -> bool {
+        // Most lexemes differ at once: no comparison call for them.
+        if lexeme.as_bytes().first() != self.text.as_bytes().first() {
+            return self.text.is_empty() && (self.prefix || lexeme.is_empty());
+        }
+        if self.prefix {
+            lexeme.starts_with(self.text.as_str())
+        } else {
+            lexeme == self.text
+        }
+    }
+}
+
 /// One word of a search term, as tsquery text.
 pub struct Word {
     /// Latin: `word:*`; Chinese: `手机 & 机壳` (its pairs), or `茶` alone.
     pub query: String,
+    /// The same as operands, all required (the search index evaluates these).
+    pub operands: Vec<Operand>,
     /// A Latin word of 3 or more letters, which a typo correction may replace.
     pub correctable: Option<String>,
+    /// Words of the catalog's vocabulary that may stand for this one instead (whole words),
+    /// set by [`Search::correct_typos`].
+    pub corrections: Vec<String>,
 }
 
 /// Below this many exact matches, a search also tries corrected spellings of its words.
@@ -234,7 +263,7 @@ fn stable_hash(text: &str) -> u64 {
 }
 
 /// Chinese, Japanese and Korean characters, as the migration's `cjk_tokens` defines them.
-fn is_cjk(c: char) -> bool {
+pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xac00..=0xd7af | 0xf900..=0xfaff)
 }
@@ -245,17 +274,27 @@ impl Word {
         // each run of Chinese characters is also indexed as characters and pairs.
         let leading: String = token.chars().take_while(|c| !is_cjk(*c)).collect();
         let mut parts = Vec::new();
+        let mut operands = Vec::new();
         if !leading.is_empty() {
             parts.push(format!("{leading}:*"));
+            operands.push(Operand {
+                text: leading.clone(),
+                prefix: true,
+            });
         }
         let chars: Vec<char> = token.chars().collect();
         let mut has_cjk = false;
         for run in chars.split(|c| !is_cjk(*c)).filter(|run| !run.is_empty()) {
             has_cjk = true;
-            match run {
-                [one] => parts.push(one.to_string()),
-                _ => parts.extend(run.windows(2).map(|pair| pair.iter().collect::<String>())),
-            }
+            let tokens: Vec<String> = match run {
+                [one] => vec![one.to_string()],
+                _ => run.windows(2).map(|pair| pair.iter().collect()).collect(),
+            };
+            operands.extend(tokens.iter().map(|token| Operand {
+                text: token.clone(),
+                prefix: false,
+            }));
+            parts.extend(tokens);
         }
         let correctable = (!has_cjk && leading.chars().count() >= 3).then_some(leading);
         let query = if parts.len() == 1 {
@@ -263,7 +302,12 @@ impl Word {
         } else {
             format!("({})", parts.join(" & "))
         };
-        Self { query, correctable }
+        Self {
+            query,
+            operands,
+            correctable,
+            corrections: Vec::new(),
+        }
     }
 }
 
@@ -296,6 +340,7 @@ impl Search {
             .any(|c| !(c.is_alphanumeric() || c.is_whitespace()));
         let like_scores = like_filter || text.chars().any(is_cjk);
         Some(Self {
+            term: text.to_owned(),
             hash: stable_hash(text),
             words,
             tsquery,
@@ -320,7 +365,7 @@ impl Search {
         let mut close = close.iter();
         let mut changed = false;
         let mut parts = Vec::with_capacity(self.words.len());
-        for word in &self.words {
+        for word in &mut self.words {
             let Some(latin) = &word.correctable else {
                 parts.push(word.query.clone());
                 continue;
@@ -338,6 +383,7 @@ impl Search {
             } else {
                 changed = true;
                 parts.push(format!("({} | {})", word.query, alternatives.join(" | ")));
+                word.corrections = alternatives.iter().map(|w| (*w).to_owned()).collect();
             }
         }
         if changed {

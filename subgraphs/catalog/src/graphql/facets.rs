@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use service_kit::money::Money;
 
@@ -28,6 +29,19 @@ pub struct PriceRange {
 pub struct ProductFacets {
     /// What the listing matched (its search corrected, its category looked up).
     pub(crate) conditions: Arc<ListingConditions>,
+    /// The facets, when the search index counted them with the page.
+    pub(crate) counted: Option<Arc<crate::domain::index::facets::FacetCounts>>,
+    /// This replica's search index, which counts instead of PostgreSQL when current.
+    pub(crate) index: Option<Arc<crate::search_index::SearchIndex>>,
+}
+
+impl ProductFacets {
+    fn source(&self) -> listing::FacetSource<'_> {
+        listing::FacetSource {
+            counted: self.counted.as_deref(),
+            index: self.index.as_deref(),
+        }
+    }
 }
 
 #[Object]
@@ -36,7 +50,11 @@ impl ProductFacets {
     /// products first, then by name.
     async fn brands(&self, ctx: &Context<'_>) -> Result<Vec<BrandFacet>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let counted = listing::brand_facet(&mut conn, &self.conditions).await?;
+        let loader = ctx.data_unchecked::<DataLoader<super::loaders::BrandLoader>>();
+        let by_id =
+            async |ids: Vec<uuid::Uuid>| Ok(loader.load_many(ids).await?.into_values().collect());
+        let counted =
+            listing::brand_facet(&mut conn, self.source(), &self.conditions, by_id).await?;
         Ok(counted
             .into_iter()
             .map(|c| BrandFacet {
@@ -52,7 +70,7 @@ impl ProductFacets {
     /// 50 names of at most 100 values.
     async fn attributes(&self, ctx: &Context<'_>) -> Result<Vec<AttributeFacet>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let facets = listing::attribute_facet(&mut conn, &self.conditions).await?;
+        let facets = listing::attribute_facet(&mut conn, self.source(), &self.conditions).await?;
         Ok(facets
             .into_iter()
             .map(|facet| AttributeFacet {
@@ -73,7 +91,7 @@ impl ProductFacets {
     /// price bound were given); `null` when nothing matches.
     async fn price_range(&self, ctx: &Context<'_>) -> Result<Option<PriceRange>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let prices = listing::price_facet(&mut conn, &self.conditions).await?;
+        let prices = listing::price_facet(&mut conn, self.source(), &self.conditions).await?;
         Ok(prices.map(|p| PriceRange {
             min: Money::new(p.min, p.min_currency),
             max: Money::new(p.max, p.max_currency),

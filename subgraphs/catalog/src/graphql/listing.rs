@@ -134,6 +134,11 @@ pub struct ProductConnection {
 /// One page of the listing.
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    (index, cache, with_facets): (
+        Option<std::sync::Arc<crate::search_index::SearchIndex>>,
+        Option<&crate::cache::ProductCache>,
+        bool,
+    ),
     first: Option<i32>,
     after: Option<&str>,
     filter: &ProductFilter,
@@ -141,7 +146,13 @@ pub async fn list(
 ) -> Result<ProductConnection, ApiError> {
     let page = PageRequest::<Position>::parse(first, after)?;
     let filter = filter.check()?;
-    let listed = workflows::listing::list(conn, filter, sort, &page).await?;
+    let listed = workflows::listing::list(
+        conn,
+        (index.as_deref(), cache),
+        filter,
+        (sort, &page, with_facets),
+    )
+    .await?;
     let mut rows = listed.rows;
     let has_next_page = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
@@ -162,6 +173,8 @@ pub async fn list(
         edges,
         facets: ProductFacets {
             conditions: listed.conditions,
+            counted: listed.facets,
+            index,
         },
     })
 }

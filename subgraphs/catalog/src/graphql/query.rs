@@ -83,6 +83,13 @@ impl Query {
         Ok(Some(
             listing::list(
                 &mut conn,
+                (
+                    ctx.data_opt::<std::sync::Arc<crate::search_index::SearchIndex>>()
+                        .cloned(),
+                    ctx.data_opt::<crate::cache::ProductCache>(),
+                    // Counted with the page (one pass, one snapshot) when the query asks.
+                    ctx.look_ahead().field("facets").exists(),
+                ),
                 first,
                 after.as_deref(),
                 &filter.unwrap_or_default(),

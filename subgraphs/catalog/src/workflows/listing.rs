@@ -7,13 +7,18 @@ use std::sync::Arc;
 use diesel_async::AsyncPgConnection;
 use service_kit::ApiError;
 use service_kit::paging::PageRequest;
+use uuid::Uuid;
 
+use crate::cache::ProductCache;
 use crate::db::brands::BrandRow;
 use crate::db::filter::ListingConditions;
 use crate::db::listing::{self, ListedRow};
-use crate::db::{categories, facets};
+use crate::db::{categories, facets, products};
 use crate::domain::facets::{AttributeFacet, Counted, attribute_facets, by_count_then_name};
-use crate::domain::search::{CORRECT_BELOW, ListingFilter, Position, ProductSort, Search};
+use crate::domain::index::facets::FacetCounts;
+use crate::domain::index::{Filter, Found};
+use crate::domain::search::{CORRECT_BELOW, ListingFilter, Position, ProductSort, Search, is_cjk};
+use crate::search_index::SearchIndex;
 
 /// A page of the listing.
 pub struct ListedPage {
@@ -25,14 +30,17 @@ pub struct ListedPage {
     pub relevance: Option<u64>,
     /// What the rows match, for the facets.
     pub conditions: Arc<ListingConditions>,
+    /// The facets, when the search index counted them with the page.
+    pub facets: Option<Arc<FacetCounts>>,
 }
 
-/// One page of the listing (plus one row, to tell whether more follow).
+/// One page of the listing (plus one row, to tell whether more follow): from this replica's
+/// search index when it is current, else from PostgreSQL.
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    (index, cache): (Option<&SearchIndex>, Option<&ProductCache>),
     filter: ListingFilter,
-    sort: ProductSort,
-    page: &PageRequest<Position>,
+    (sort, page, with_facets): (ProductSort, &PageRequest<Position>, bool),
 ) -> Result<ListedPage, ApiError> {
     let mut conditions = look_up(conn, filter).await?;
     if let Some(position) = page.after
@@ -42,6 +50,23 @@ pub async fn list(
             "after",
             "is a cursor of another sort order or search; start again without `after`",
         ));
+    }
+    if let Some(index) = index.filter(|_| indexed(&conditions))
+        && let Some((rows, total_count, facets)) = from_index(
+            (conn, cache),
+            index,
+            &mut conditions,
+            (sort, page, with_facets),
+        )
+        .await?
+    {
+        return Ok(ListedPage {
+            rows,
+            total_count,
+            relevance: conditions.relevance(sort).map(|search| search.hash),
+            conditions: Arc::new(conditions),
+            facets: facets.map(Arc::new),
+        });
     }
     let (mut rows, mut total_count) = listing::listing_page(conn, &conditions, sort, page).await?;
     if let Some(search) = conditions.search.as_mut()
@@ -55,7 +80,110 @@ pub async fn list(
         total_count,
         relevance: conditions.relevance(sort).map(|search| search.hash),
         conditions: Arc::new(conditions),
+        facets: None,
     })
+}
+
+/// Whether the search index can answer a listing with these conditions exactly as
+/// PostgreSQL would: all but a search for a substring (punctuation), which PostgreSQL's
+/// trigram index finds, and text whose words or case PostgreSQL's parser and `lower()` may
+/// see otherwise than Rust (letters beyond ASCII other than Chinese, Japanese, Korean).
+fn indexed(conditions: &ListingConditions) -> bool {
+    let plain = |text: &str| text.chars().all(|c| c.is_ascii() || is_cjk(c));
+    conditions
+        .search
+        .as_ref()
+        .is_none_or(|s| !s.like_filter && plain(&s.term))
+        && conditions
+            .attributes
+            .iter()
+            .all(|a| plain(&a.name) && a.values.iter().all(|v| plain(v)))
+}
+
+/// The index's view of `conditions`.
+fn index_filter(conditions: &ListingConditions) -> Filter<'_> {
+    Filter {
+        search: conditions.search.as_ref(),
+        categories: conditions
+            .categories
+            .as_ref()
+            .map(|ids| ids.iter().copied().collect()),
+        min_price: conditions.min_price,
+        max_price: conditions.max_price,
+        in_stock: conditions.in_stock,
+        brands: conditions.brands.as_deref(),
+        attributes: &conditions.attributes,
+    }
+}
+
+/// The page (and its facets, when asked) from the search index, corrected as [`list`]
+/// corrects, with its rows read by id; `None` when the index is not current.
+async fn from_index(
+    (conn, cache): (&mut AsyncPgConnection, Option<&ProductCache>),
+    index: &SearchIndex,
+    conditions: &mut ListingConditions,
+    (sort, page, with_facets): (ProductSort, &PageRequest<Position>, bool),
+) -> Result<Option<(Vec<ListedRow>, i64, Option<FacetCounts>)>, ApiError> {
+    let limit = page.limit as usize;
+    let read = async |conditions: &ListingConditions| {
+        index
+            .read(|held| {
+                let filter = index_filter(conditions);
+                held.search(&filter, sort, page.after, limit, with_facets)
+            })
+            .await
+    };
+    let Some(mut found) = read(conditions).await else {
+        return Ok(None);
+    };
+    if let Some(search) = conditions.search.as_mut()
+        && found.total < CORRECT_BELOW
+        && correct_typos(conn, search).await?
+    {
+        let Some(corrected) = read(conditions).await else {
+            return Ok(None);
+        };
+        found = corrected;
+    }
+    let Found {
+        page: listed,
+        total: total_count,
+        facets,
+    } = found;
+    let ids: Vec<_> = listed.iter().map(|row| row.id).collect();
+    // The page's rows from the product cache (this replica's memory first), the rest from
+    // PostgreSQL.
+    let mut rows = match cache {
+        Some(cache) => cache.get_many(&ids).await,
+        None => std::collections::HashMap::new(),
+    };
+    let missing: Vec<_> = ids
+        .iter()
+        .filter(|id| !rows.contains_key(id))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        let ticket = cache.map(ProductCache::read_ticket);
+        let read = products::by_ids(conn, &missing).await?;
+        if let (Some(cache), Some(ticket)) = (cache, ticket) {
+            cache.fill(&read, ticket).await;
+        }
+        rows.extend(read.into_iter().map(|row| (row.id, row)));
+    }
+    // A product changed since the index read it is shown as it is now; one taken off sale
+    // meanwhile is left out.
+    let rows = listed
+        .into_iter()
+        .filter_map(|row| {
+            let product = rows.remove(&row.id).filter(|p| p.status == "ACTIVE")?;
+            Some(ListedRow {
+                product,
+                scores: row.scores,
+                total_count,
+            })
+        })
+        .collect();
+    Ok(Some((rows, total_count, facets)))
 }
 
 /// The conditions of `filter`: its search with the categories that match its words, and
@@ -108,10 +236,29 @@ async fn correct_typos(
 /// by count then name.
 pub async fn brand_facet(
     conn: &mut AsyncPgConnection,
+    source: FacetSource<'_>,
     conditions: &ListingConditions,
+    brands_by_id: impl AsyncFnOnce(Vec<Uuid>) -> Result<Vec<BrandRow>, ApiError>,
 ) -> Result<Vec<Counted<BrandRow>>, ApiError> {
-    let mut brands: Vec<Counted<BrandRow>> = facets::brands(conn, conditions)
-        .await?
+    let held = match source.counted {
+        Some(counted) => Some(counted.brands.clone()),
+        None => read_index(source.index, conditions, |held, f| held.brand_counts(f)).await,
+    };
+    let counted = match held {
+        Some(counts) => {
+            let ids: Vec<_> = counts.iter().map(|(id, _)| *id).collect();
+            let rows = brands_by_id(ids).await?;
+            let counts: std::collections::HashMap<_, _> = counts.into_iter().collect();
+            rows.into_iter()
+                .map(|row| {
+                    let count = counts[&row.id];
+                    (row, count)
+                })
+                .collect()
+        }
+        None => facets::brands(conn, conditions).await?,
+    };
+    let mut brands: Vec<Counted<BrandRow>> = counted
         .into_iter()
         .map(|(brand, count)| Counted {
             name: brand.name.clone(),
@@ -127,21 +274,64 @@ pub async fn brand_facet(
 /// chosen), by count then name.
 pub async fn attribute_facet(
     conn: &mut AsyncPgConnection,
+    source: FacetSource<'_>,
     conditions: &ListingConditions,
 ) -> Result<Vec<AttributeFacet>, ApiError> {
-    Ok(attribute_facets(
-        facets::attributes(conn, conditions).await?,
-    ))
+    let held = match source.counted {
+        Some(counted) => Some(counted.attributes.clone()),
+        None => read_index(source.index, conditions, |held, f| held.attribute_counts(f)).await,
+    };
+    let counts = match held {
+        Some(counts) => counts,
+        None => facets::attributes(conn, conditions).await?,
+    };
+    Ok(attribute_facets(counts))
+}
+
+/// Where a listing's facets come from: counted with its page, else this replica's search
+/// index, else PostgreSQL.
+#[derive(Clone, Copy, Default)]
+pub struct FacetSource<'a> {
+    pub counted: Option<&'a FacetCounts>,
+    pub index: Option<&'a SearchIndex>,
+}
+
+/// `read` of the search index for `conditions`, when it can answer them now.
+async fn read_index<R>(
+    index: Option<&SearchIndex>,
+    conditions: &ListingConditions,
+    read: impl FnOnce(&crate::domain::index::Index, &Filter) -> R,
+) -> Option<R> {
+    let index = index.filter(|_| indexed(conditions))?;
+    index
+        .read(|held| read(held, &index_filter(conditions)))
+        .await
 }
 
 /// The lowest and highest price of the matching products' active variants (as if no price
 /// bound were given), each with its product's currency; `None` when no product matches.
 pub async fn price_facet(
     conn: &mut AsyncPgConnection,
+    source: FacetSource<'_>,
     conditions: &ListingConditions,
 ) -> Result<Option<facets::Prices>, ApiError> {
-    Ok(facets::price_range(conn, conditions).await?)
+    let held = match source.counted {
+        Some(counted) => Some(counted.prices.clone()),
+        None => read_index(source.index, conditions, |held, f| held.price_bounds(f)).await,
+    };
+    match held {
+        Some(bounds) => Ok(bounds.map(|b| facets::Prices {
+            min: b.min,
+            min_currency: b.min_currency,
+            max: b.max,
+            max_currency: b.max_currency,
+        })),
+        None => Ok(facets::price_range(conn, conditions).await?),
+    }
 }
+
+#[cfg(test)]
+mod index_tests;
 
 #[cfg(test)]
 mod tests {

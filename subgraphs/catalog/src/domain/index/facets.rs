@@ -1,0 +1,172 @@
+//! The facets of a listing, counted over the held products as `db::facets` counts them in
+//! PostgreSQL: each facet without its own selection, in one pass over the candidates.
+
+use uuid::Uuid;
+
+use super::query::{ATTRIBUTE, BRAND, PRICE};
+use super::{Filter, Index, NO_PRICE, NONE};
+use crate::domain::facets::AttributeCount;
+
+/// The lowest and highest price among the matching products, each with its product's
+/// currency (as `db::facets::Prices`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceBounds {
+    pub min: i64,
+    pub min_currency: String,
+    pub max: i64,
+    pub max_currency: String,
+}
+
+/// Every facet of a listing, counted in one pass.
+#[derive(Clone, Debug, Default)]
+pub struct FacetCounts {
+    /// Brands and their products, unordered.
+    pub brands: Vec<(Uuid, i64)>,
+    /// As `db::facets::attributes`: a row per pair and one per name, unordered.
+    pub attributes: Vec<AttributeCount>,
+    pub prices: Option<PriceBounds>,
+}
+
+impl Index {
+    /// The brands of the products matching every condition but the brand selection, with
+    /// how many each has (products without a brand left out). Unordered.
+    pub fn brand_counts(&self, filter: &Filter) -> Vec<(Uuid, i64)> {
+        self.facet_counts(&self.each_missed(filter), filter).brands
+    }
+
+    /// The price range of the products matching every condition but the price bounds.
+    pub fn price_bounds(&self, filter: &Filter) -> Option<PriceBounds> {
+        self.facet_counts(&self.each_missed(filter), filter).prices
+    }
+
+    /// The attribute names and values of the matching products.
+    pub fn attribute_counts(&self, filter: &Filter) -> Vec<AttributeCount> {
+        self.facet_counts(&self.each_missed(filter), filter)
+            .attributes
+    }
+
+    /// Every facet over `rows` (the candidates with what each misses, [`Index::each_missed`]):
+    /// - brands: the products matching every condition but the brand selection;
+    /// - prices: those matching every condition but the price bounds, the lowest
+    ///   `price_min` (ties: the lowest id) and the highest `price_max` (ties: the highest id);
+    /// - attributes: each name counted as if none of its own values were chosen (a product
+    ///   missing exactly one chosen name counts for that name only), each shown in its
+    ///   first spelling in byte order.
+    pub(super) fn facet_counts(&self, rows: &[(u32, u32)], filter: &Filter) -> FacetCounts {
+        // The interned lower-case name of each chosen name, by its bit.
+        let chosen: Vec<Option<u32>> = filter
+            .attributes
+            .iter()
+            .map(|s| self.strings.find(&s.name.to_lowercase()))
+            .collect();
+        let strings = self.strings.texts.len();
+        // By interned pair key: products, and the first spellings (interned).
+        let mut pairs: Vec<(i64, u32, u32)> = vec![(0, 0, 0); strings];
+        // By interned name: products (each once: the last row counted), first spelling.
+        let mut names: Vec<(i64, u32, usize)> = vec![(0, 0, usize::MAX); strings];
+        // Whether spelling `a` comes before `b` in byte order.
+        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let mut brands = vec![0i64; self.brands.ids.len()];
+        // The price and slot of the lowest and the highest.
+        let mut lowest: Option<(i64, u32)> = None;
+        let mut highest: Option<(i64, u32)> = None;
+        let columns = &self.columns;
+        let id = |slot: u32| columns.id[slot as usize];
+        for (n, &(slot, missed)) in rows.iter().enumerate() {
+            let at = slot as usize;
+            let brand = columns.brand[at];
+            if missed & !BRAND == 0 && brand != NONE {
+                brands[brand as usize] += 1;
+            }
+            let (min, max) = (columns.price_min[at], columns.price_max[at]);
+            if missed & !PRICE == 0 && max != NO_PRICE {
+                if lowest.is_none_or(|(price, other)| (min, id(slot)) < (price, id(other))) {
+                    lowest = Some((min, slot));
+                }
+                if highest.is_none_or(|(price, other)| (max, id(slot)) > (price, id(other))) {
+                    highest = Some((max, slot));
+                }
+            }
+            if missed & (BRAND | PRICE) != 0 {
+                continue;
+            }
+            let attributes = missed / ATTRIBUTE;
+            let only = match attributes.count_ones() {
+                0 => None,
+                1 => match chosen[attributes.trailing_zeros() as usize] {
+                    Some(name) => Some(name),
+                    // A name no product has: nothing of it to count.
+                    None => continue,
+                },
+                _ => continue,
+            };
+            for pair in self.pairs_of(slot) {
+                if only.is_some_and(|name| name != pair.name_key) {
+                    continue;
+                }
+                let counted = &mut pairs[pair.key as usize];
+                if counted.0 == 0 || before(pair.name_label, counted.1) {
+                    counted.1 = pair.name_label;
+                }
+                if counted.0 == 0 || before(pair.value_label, counted.2) {
+                    counted.2 = pair.value_label;
+                }
+                counted.0 += 1;
+                let name = &mut names[pair.name_key as usize];
+                if name.0 == 0 || before(pair.name_label, name.1) {
+                    name.1 = pair.name_label;
+                }
+                if name.2 != n {
+                    name.0 += 1;
+                    name.2 = n;
+                }
+            }
+        }
+        let mut attributes = Vec::new();
+        for (key, (count, name, value)) in pairs.iter().enumerate() {
+            if *count > 0 {
+                let name_key = self.strings.text(key as u32).split('\u{1f}').next();
+                attributes.push(AttributeCount {
+                    key: name_key.unwrap_or_default().to_owned(),
+                    name: self.strings.text(*name).to_owned(),
+                    value: Some(self.strings.text(*value).to_owned()),
+                    count: *count,
+                });
+            }
+        }
+        for (key, (count, name, _)) in names.iter().enumerate() {
+            if *count > 0 {
+                attributes.push(AttributeCount {
+                    key: self.strings.text(key as u32).to_owned(),
+                    name: self.strings.text(*name).to_owned(),
+                    value: None,
+                    count: *count,
+                });
+            }
+        }
+        let currency = |slot: u32| {
+            self.held[slot as usize]
+                .as_ref()
+                .map(|held| held.doc.currency.clone())
+                .unwrap_or_default()
+        };
+        let prices = lowest
+            .zip(highest)
+            .map(|((min, low), (max, high))| PriceBounds {
+                min,
+                min_currency: currency(low),
+                max,
+                max_currency: currency(high),
+            });
+        FacetCounts {
+            brands: brands
+                .into_iter()
+                .zip(&self.brands.ids)
+                .filter(|(count, _)| *count > 0)
+                .map(|(count, brand)| (*brand, count))
+                .collect(),
+            attributes,
+            prices,
+        }
+    }
+}

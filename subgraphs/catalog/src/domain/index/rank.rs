@@ -1,0 +1,246 @@
+//! PostgreSQL's text search, in memory: a product's `search_document` (a `tsvector`, read
+//! as its text) and `ts_rank(document, query, 1)` computed the way PostgreSQL's
+//! `tsrank.c` does (single precision, the same order of operations), so the search index
+//! ranks exactly as the database would and a relevance cursor means the same on both.
+
+use crate::domain::search::Operand;
+
+/// One lexeme of a document: its positions, each with its weight (A = 3 … D = 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lexeme {
+    pub text: Box<str>,
+    /// `position | weight << 14`, as PostgreSQL packs a `WordEntryPos`.
+    pub positions: Vec<u16>,
+}
+
+/// The lexemes of a `tsvector`'s text output (`'phone':1A,4B 'case':2A`), in its order
+/// (PostgreSQL sorts lexemes by their bytes); `None` if the text is not one.
+pub fn parse_tsvector(text: &str) -> Option<Vec<Lexeme>> {
+    let mut lexemes = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| *c == ' ').is_some() {}
+        match chars.next() {
+            None => return Some(lexemes),
+            Some('\'') => {}
+            Some(_) => return None,
+        }
+        // Quoted: '' is a quote, \x is x.
+        let mut lexeme = String::new();
+        loop {
+            match chars.next()? {
+                '\'' if chars.next_if(|c| *c == '\'').is_some() => lexeme.push('\''),
+                '\'' => break,
+                '\\' => lexeme.push(chars.next()?),
+                c => lexeme.push(c),
+            }
+        }
+        let mut positions = Vec::new();
+        if chars.next_if(|c| *c == ':').is_some() {
+            loop {
+                let mut number = 0u32;
+                let mut digits = 0;
+                while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    number = number * 10 + digit;
+                    digits += 1;
+                    chars.next();
+                }
+                if digits == 0 {
+                    return None;
+                }
+                let weight = match chars.next_if(|c| matches!(c, 'A' | 'B' | 'C' | 'D')) {
+                    Some('A') => 3,
+                    Some('B') => 2,
+                    Some('C') => 1,
+                    _ => 0,
+                };
+                positions.push((number.min(0x3fff) as u16) | (weight << 14));
+                if chars.next_if(|c| *c == ',').is_none() {
+                    break;
+                }
+            }
+        }
+        lexemes.push(Lexeme {
+            text: lexeme.into_boxed_str(),
+            positions,
+        });
+    }
+}
+
+/// The default weights of `ts_rank`: D, C, B, A.
+const WEIGHTS: [f32; 4] = [0.1, 0.2, 0.4, 1.0];
+
+fn weight(position: u32) -> f32 {
+    WEIGHTS[(position >> 14 & 3) as usize]
+}
+
+fn at(position: u32) -> i32 {
+    (position & 0x3fff) as i32
+}
+
+fn word_distance(distance: i32) -> f32 {
+    if distance > 100 {
+        return 1e-30;
+    }
+    (1.0 / (1.005 + 0.05 * ((distance as f32) as f64 / 1.5 - 2.0).exp())) as f32
+}
+
+/// A document as the index keeps it: each lexeme as a number, in the document's order,
+/// with its positions, in one allocation (ranking reads it for every match): the count of
+/// lexemes, then each lexeme's number and where its positions end, then the positions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Packed(Box<[u32]>);
+
+impl Packed {
+    /// `lexemes` with each text numbered by `number`.
+    pub fn new(lexemes: &[Lexeme], mut number: impl FnMut(&str) -> u32) -> Self {
+        let count = lexemes.len();
+        let mut data = Vec::with_capacity(1 + 2 * count);
+        data.push(count as u32);
+        let mut end = 1 + 2 * count as u32;
+        for lexeme in lexemes {
+            end += lexeme.positions.len() as u32;
+            data.push(number(&lexeme.text));
+            data.push(end);
+        }
+        for lexeme in lexemes {
+            data.extend(lexeme.positions.iter().map(|p| u32::from(*p)));
+        }
+        Self(data.into())
+    }
+
+    /// Each lexeme's number and positions, in the document's order.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, &[u32])> {
+        let count = self.0.first().map_or(0, |c| *c as usize);
+        let mut start = 1 + 2 * count;
+        self.0[1..1 + 2 * count].chunks_exact(2).map(move |entry| {
+            let positions = &self.0[start..entry[1] as usize];
+            start = entry[1] as usize;
+            (entry[0], positions)
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.first().is_none_or(|count| *count == 0)
+    }
+
+    /// Its length in positions (a lexeme without positions counts once).
+    fn length(&self) -> usize {
+        self.entries()
+            .map(|(_, positions)| positions.len().max(1))
+            .sum()
+    }
+}
+
+/// The lexeme numbers an operand finds (a prefix finds several), ascending.
+pub type Finds = Vec<u32>;
+
+/// `calc_rank_or`: each occurrence weighted, the first and heaviest ones most.
+fn rank_or(document: &Packed, operands: &[Finds]) -> f32 {
+    let mut rank = 0.0f32;
+    for finds in operands {
+        // The entries it finds, in the document's order.
+        for (_, positions) in document
+            .entries()
+            .filter(|(number, _)| finds.binary_search(number).is_ok())
+        {
+            let mut sum = 0.0f32;
+            let mut heaviest = -1.0f32;
+            let mut heaviest_at = 0i32;
+            for (j, &position) in positions.iter().enumerate() {
+                let j = j as i32;
+                sum += weight(position) / ((j + 1) * (j + 1)) as f32;
+                if weight(position) > heaviest {
+                    heaviest = weight(position);
+                    heaviest_at = j;
+                }
+            }
+            let term = heaviest + sum - heaviest / ((heaviest_at + 1) * (heaviest_at + 1)) as f32;
+            rank = (rank as f64 + term as f64 / 1.64493406685) as f32;
+        }
+    }
+    if !operands.is_empty() {
+        rank /= operands.len() as f32;
+    }
+    rank
+}
+
+/// `calc_rank_and`: pairs of occurrences of different operands, the closer the better.
+fn rank_and(document: &Packed, operands: &[Finds]) -> f32 {
+    if operands.len() < 2 {
+        return rank_or(document, operands);
+    }
+    // As tsrank.c: the positions of the last entry an operand found pair with the entries
+    // of the operands after it.
+    let mut last: Vec<Option<&[u32]>> = vec![None; operands.len()];
+    let mut rank = -1.0f32;
+    for (i, finds) in operands.iter().enumerate() {
+        for (_, positions) in document
+            .entries()
+            .filter(|(number, _)| finds.binary_search(number).is_ok())
+        {
+            last[i] = Some(positions);
+            for earlier in last[..i].iter().flatten() {
+                for &here in positions {
+                    for &there in *earlier {
+                        let distance = (at(here) - at(there)).abs();
+                        if distance != 0 {
+                            let product = weight(here) * weight(there) * word_distance(distance);
+                            let pair = (product as f64).sqrt() as f32;
+                            rank = if rank < 0.0 {
+                                pair
+                            } else {
+                                (1.0 - (1.0 - rank as f64) * (1.0 - pair as f64)) as f32
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rank
+}
+
+/// A query's operands as PostgreSQL ranks them: distinct, in byte order.
+pub fn distinct(operands: Vec<Operand>) -> Vec<Operand> {
+    let mut distinct = operands;
+    distinct.sort_by(|a, b| a.text.as_bytes().cmp(b.text.as_bytes()));
+    distinct.dedup_by(|a, b| a.text == b.text);
+    distinct
+}
+
+/// `ts_rank(document, query, 1)`: `operands` are what the query's [`distinct`] operands
+/// find, and `all` whether the query's top is an AND (`a & b`) rather than one operand or
+/// an OR.
+pub fn ts_rank(document: &Packed, operands: &[Finds], all: bool) -> f32 {
+    if document.is_empty() || operands.is_empty() {
+        return 0.0;
+    }
+    let mut rank = if all {
+        rank_and(document, operands)
+    } else {
+        rank_or(document, operands)
+    };
+    if rank < 0.0 {
+        rank = 1e-20;
+    }
+    // Normalisation 1: divided by log2(1 + the document's length in positions).
+    let length = document.length();
+    (rank as f64 / (((length + 1) as f64).ln() / 2f64.ln())) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsvector_text_parses_with_quotes_weights_and_positions() {
+        let lexemes = parse_tsvector("'it''s':3B 'phone':1A,5 'a\\\\b':2C").unwrap();
+        assert_eq!(&*lexemes[0].text, "it's");
+        assert_eq!(lexemes[0].positions, [3 | 2 << 14]);
+        assert_eq!(lexemes[1].positions, [1 | 3 << 14, 5]);
+        assert_eq!(&*lexemes[2].text, "a\\b");
+        assert!(parse_tsvector("").unwrap().is_empty());
+        assert!(parse_tsvector("phone").is_none());
+    }
+}
