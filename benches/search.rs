@@ -156,6 +156,17 @@ async fn index_everything(system: &System, client: &reqwest::Client) {
     }
 }
 
+/// This process's resident memory (`VmRSS`), in MiB.
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
 /// Gives every generated product (those without variants) 1 to 12 variants, colour and
 /// size options (a single variant has none), one in seventeen archived, prices from the
 /// product's up; then the product's summary (lowest active price, total stock) as the
@@ -315,6 +326,12 @@ async fn main() {
     for &total in &sizes {
         grow_catalog(&system, total).await;
         index_everything(&system, &client).await;
+        // The subgraphs run in this process: compare with SEARCH_INDEX_RECONCILE_SECONDS=0
+        // for the index's share.
+        println!(
+            "(this process's resident memory at {total} products: {} MiB)",
+            rss_mib()
+        );
         for (name, kind) in [("plain", PLAIN), ("page + facets", WITH_FACETS)] {
             check(&client, &system.router_url, kind).await;
             // Warm-up: connections, plans, the pages the indexes live on.

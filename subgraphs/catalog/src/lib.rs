@@ -66,7 +66,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let access = Access::new(&config.auth, stores.redis.clone())?;
     let index = (!settings.search_index_reconcile.is_zero()).then(|| {
         search_index::SearchIndex::start(
-            stores.db.clone(),
+            search_index::Database::Url(config.database_url.clone()),
             stores.redis.clone(),
             settings.search_index_reconcile,
         )

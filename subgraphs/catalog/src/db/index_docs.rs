@@ -160,3 +160,18 @@ pub async fn rename_behind_the_catalogs_back(
     .await?;
     Ok(row.id)
 }
+
+/// Takes a product off sale as SQL by hand would, behind the catalog's back.
+#[cfg(test)]
+pub async fn archive_behind_the_catalogs_back(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> diesel::QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE products SET status = 'ARCHIVED', version = version + 1 WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .execute(conn)
+    .await
+    .map(drop)
+}

@@ -1,6 +1,7 @@
 //! The SQL of the storefront listing: filters, sorts, exact counts, and keyset cursors that
 //! are stable under the chosen sort (no OFFSET scans).
 
+use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Float8};
@@ -75,6 +76,9 @@ pub struct ListedRow {
     pub scores: Scores,
     /// How many products match, over all pages (`count(*) OVER ()`).
     pub total_count: i64,
+    /// The values the row was sorted by, when they may differ from `product`'s (the search
+    /// index listed it, then the row was read): creation, lowest price, units sold.
+    pub sorted_by: Option<(DateTime<Utc>, i64, i32)>,
 }
 
 impl ListedRow {
@@ -83,24 +87,27 @@ impl ListedRow {
     pub fn position(&self, sort: ProductSort, relevance: Option<u64>) -> Position {
         let row = &self.product;
         let id = row.id;
+        let (created_at, price_amount, sales_count) =
+            self.sorted_by
+                .unwrap_or((row.created_at, row.price_amount, row.sales_count));
         match (sort, relevance) {
             (ProductSort::Relevance, Some(search)) => {
                 Position::Relevance(RelevanceKey::new(search, self.scores, id))
             }
             (ProductSort::Relevance | ProductSort::Newest, _) => Position::Newest(SortKey {
-                value: row.created_at,
+                value: created_at,
                 id,
             }),
             (ProductSort::PriceAsc, _) => Position::PriceAsc(SortKey {
-                value: row.price_amount,
+                value: price_amount,
                 id,
             }),
             (ProductSort::PriceDesc, _) => Position::PriceDesc(SortKey {
-                value: row.price_amount,
+                value: price_amount,
                 id,
             }),
             (ProductSort::BestSelling, _) => Position::BestSelling(SortKey {
-                value: row.sales_count,
+                value: sales_count,
                 id,
             }),
         }
@@ -211,6 +218,7 @@ pub async fn listing_page(
                     substring,
                 },
                 total_count,
+                sorted_by: None,
             },
         )
         .collect();

@@ -154,7 +154,7 @@ pub async fn list(
     )
     .await?;
     let mut rows = listed.rows;
-    let has_next_page = rows.len() as i64 > page.limit;
+    let has_next_page = listed.more.unwrap_or(rows.len() as i64 > page.limit);
     rows.truncate(page.limit as usize);
     let edges: Vec<ProductEdge> = rows
         .into_iter()

@@ -34,7 +34,7 @@ use crate::domain::index::Index;
 const BATCH: usize = 2_000;
 /// How long a listing waits for this replica's own writes to reach the index before it
 /// asks PostgreSQL instead.
-const OWN_WRITES_WAIT: Duration = Duration::from_millis(500);
+const OWN_WRITES_WAIT: Duration = Duration::from_millis(200);
 
 const BUILDING: u8 = 0;
 const CURRENT: u8 = 1;
@@ -61,8 +61,9 @@ impl std::fmt::Debug for SearchIndex {
 
 impl SearchIndex {
     /// An index kept by a task for as long as it lives, reconciled with PostgreSQL every
-    /// `reconcile`.
-    pub fn start(db: DbPool, redis: Redis, reconcile: Duration) -> Arc<Self> {
+    /// `reconcile`. `db` should be the task's own (`Database::Url`): listings that wait for
+    /// the index hold connections of the request pool.
+    pub fn start(db: Database, redis: Redis, reconcile: Duration) -> Arc<Self> {
         let (own_writes, noted_rx) = mpsc::unbounded_channel();
         let index = Arc::new(Self {
             index: RwLock::new(Index::default()),
@@ -194,12 +195,39 @@ pub async fn load(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Index> {
     Ok(fresh)
 }
 
-/// Reads the whole catalog into a new index and puts it in place.
+/// Reads the whole catalog into a new index and puts it in place, while the old one goes
+/// on answering (announcements arriving meanwhile are applied after, by version).
 async fn read_all(index: &SearchIndex, db: &DbPool) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
     let fresh = load(&mut conn).await?;
-    *index.write() = fresh;
+    let old = std::mem::replace(&mut *index.write(), fresh);
+    // Freed outside the lock: listings go on meanwhile.
+    drop(old);
     Ok(())
+}
+
+/// Where the keeper's connections come from.
+pub enum Database {
+    /// A pool of its own (two connections) to this URL.
+    Url(String),
+    /// A pool it shares (tests).
+    Pool(DbPool),
+}
+
+impl Database {
+    /// The pool, once PostgreSQL takes connections (retried).
+    async fn pool(self) -> DbPool {
+        match self {
+            Self::Pool(pool) => pool,
+            Self::Url(url) => loop {
+                match service_kit::db::pool(&url, &crate::DATABASE, 2, None).await {
+                    Ok(pool) => return pool,
+                    Err(error) => tracing::warn!(%error, "search index: no PostgreSQL yet"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            },
+        }
+    }
 }
 
 /// Compares every held version with PostgreSQL's and reads again what differs.
@@ -233,10 +261,11 @@ async fn reconcile(index: &SearchIndex, db: &DbPool) -> anyhow::Result<usize> {
 async fn keep(
     index: Weak<SearchIndex>,
     mut own_writes: mpsc::UnboundedReceiver<(u64, Vec<Uuid>)>,
-    db: DbPool,
+    db: Database,
     redis: Redis,
     every: Duration,
 ) {
+    let db = db.pool().await;
     let channel = invalidation_channel(&redis);
     let mut loaded = false;
     // Should this task ever panic, the index says it lags (and is not used) from then on.
@@ -368,7 +397,7 @@ async fn follow(
         if due {
             reconciled += 1;
         }
-        let result = if forget_all || (due && reconciled.is_multiple_of(10)) {
+        let result = if forget_all {
             // Changed behind the catalog's back: PostgreSQL answers until read again.
             this.set(LAGGING);
             let read = read_all(&this, db).await;
@@ -376,6 +405,9 @@ async fn follow(
                 this.set(CURRENT);
             }
             read
+        } else if due && reconciled.is_multiple_of(10) {
+            // Nothing known to be stale: the index answers while it is read again.
+            read_all(&this, db).await
         } else if due {
             reconcile(&this, db).await.map(|stale| {
                 if stale > 0 {

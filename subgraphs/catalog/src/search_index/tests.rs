@@ -38,7 +38,7 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 async fn a_change_whose_announcement_was_lost_is_found_by_reconciling() {
     let test = seeded().await;
     let index = SearchIndex::start(
-        test.stores.db.clone(),
+        Database::Pool(test.stores.db.clone()),
         test.stores.redis.clone(),
         Duration::from_secs(1),
     );
@@ -60,7 +60,7 @@ async fn a_change_whose_announcement_was_lost_is_found_by_reconciling() {
 async fn an_own_write_is_read_before_the_next_listing() {
     let test = seeded().await;
     let index = SearchIndex::start(
-        test.stores.db.clone(),
+        Database::Pool(test.stores.db.clone()),
         test.stores.redis.clone(),
         Duration::from_secs(3600),
     );
@@ -90,7 +90,11 @@ async fn without_its_channel_the_index_is_not_used() {
         listener.local_addr().unwrap().port()
     };
     let dead = Redis::connect_lazy(&format!("redis://127.0.0.1:{port}"), "dead:", 1).unwrap();
-    let index = SearchIndex::start(test.stores.db.clone(), dead, Duration::from_secs(1));
+    let index = SearchIndex::start(
+        Database::Pool(test.stores.db.clone()),
+        dead,
+        Duration::from_secs(1),
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(index.status(), "building");
     assert_eq!(found(&index, "phone").await, None);

@@ -32,6 +32,9 @@ pub struct ListedPage {
     pub conditions: Arc<ListingConditions>,
     /// The facets, when the search index counted them with the page.
     pub facets: Option<Arc<FacetCounts>>,
+    /// Whether more rows follow, when `rows` may be short of the page plus one (the search
+    /// index's page, less products taken off sale since).
+    pub more: Option<bool>,
 }
 
 /// One page of the listing (plus one row, to tell whether more follow): from this replica's
@@ -52,7 +55,7 @@ pub async fn list(
         ));
     }
     if let Some(index) = index.filter(|_| indexed(&conditions))
-        && let Some((rows, total_count, facets)) = from_index(
+        && let Some(found) = from_index(
             (conn, cache),
             index,
             &mut conditions,
@@ -61,11 +64,12 @@ pub async fn list(
         .await?
     {
         return Ok(ListedPage {
-            rows,
-            total_count,
+            rows: found.rows,
+            total_count: found.total_count,
             relevance: conditions.relevance(sort).map(|search| search.hash),
             conditions: Arc::new(conditions),
-            facets: facets.map(Arc::new),
+            facets: found.facets.map(Arc::new),
+            more: Some(found.more),
         });
     }
     let (mut rows, mut total_count) = listing::listing_page(conn, &conditions, sort, page).await?;
@@ -81,6 +85,7 @@ pub async fn list(
         relevance: conditions.relevance(sort).map(|search| search.hash),
         conditions: Arc::new(conditions),
         facets: None,
+        more: None,
     })
 }
 
@@ -123,7 +128,7 @@ async fn from_index(
     index: &SearchIndex,
     conditions: &mut ListingConditions,
     (sort, page, with_facets): (ProductSort, &PageRequest<Position>, bool),
-) -> Result<Option<(Vec<ListedRow>, i64, Option<FacetCounts>)>, ApiError> {
+) -> Result<Option<IndexPage>, ApiError> {
     let limit = page.limit as usize;
     let read = async |conditions: &ListingConditions| {
         index
@@ -150,13 +155,19 @@ async fn from_index(
         total: total_count,
         facets,
     } = found;
+    let more = listed.len() > page.limit as usize;
     let ids: Vec<_> = listed.iter().map(|row| row.id).collect();
-    // The page's rows from the product cache (this replica's memory first), the rest from
-    // PostgreSQL.
+    // The page's rows from the product cache (this replica's memory first) when at least as
+    // new as the index's, the rest from PostgreSQL.
     let mut rows = match cache {
         Some(cache) => cache.get_many(&ids).await,
         None => std::collections::HashMap::new(),
     };
+    rows.retain(|id, row| {
+        listed
+            .iter()
+            .any(|listed| listed.id == *id && row.version >= listed.version)
+    });
     let missing: Vec<_> = ids
         .iter()
         .filter(|id| !rows.contains_key(id))
@@ -170,8 +181,8 @@ async fn from_index(
         }
         rows.extend(read.into_iter().map(|row| (row.id, row)));
     }
-    // A product changed since the index read it is shown as it is now; one taken off sale
-    // meanwhile is left out.
+    // A product changed since the index read it is shown as it is now, at the place (and
+    // with the cursor) the index gave it; one taken off sale meanwhile is left out.
     let rows = listed
         .into_iter()
         .filter_map(|row| {
@@ -180,10 +191,25 @@ async fn from_index(
                 product,
                 scores: row.scores,
                 total_count,
+                sorted_by: Some((row.created_at, row.price, row.sales_count)),
             })
         })
         .collect();
-    Ok(Some((rows, total_count, facets)))
+    Ok(Some(IndexPage {
+        rows,
+        total_count,
+        more,
+        facets,
+    }))
+}
+
+/// A page from the search index.
+struct IndexPage {
+    rows: Vec<ListedRow>,
+    total_count: i64,
+    /// Whether more rows follow (rows taken off sale since may leave `rows` short).
+    more: bool,
+    facets: Option<FacetCounts>,
 }
 
 /// The conditions of `filter`: its search with the categories that match its words, and

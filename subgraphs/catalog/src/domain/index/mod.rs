@@ -8,6 +8,7 @@
 //! product's newer version and tells when the index may lag, and the listing falls back
 //! to SQL then.
 
+mod bits;
 pub mod facets;
 mod order;
 mod query;

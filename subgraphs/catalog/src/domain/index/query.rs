@@ -5,8 +5,10 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::bits::Bits;
 use super::order::SortValue;
 use super::rank::{self, Finds, ts_rank};
 use super::{Held, Index, NO_PRICE, NONE};
@@ -25,11 +27,17 @@ pub struct Filter<'a> {
     pub attributes: &'a [AttributeSelection],
 }
 
-/// One listed product: its id and relevance scores.
+/// One listed product: its id and relevance scores, and the version and sort values the
+/// index listed it at (its cursor is made of these, whatever the row read after says).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Listed {
     pub id: Uuid,
     pub scores: Scores,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    /// Its lowest active price.
+    pub price: i64,
+    pub sales_count: i32,
 }
 
 /// A page of the listing, how many match in all, and the facets if asked for.
@@ -270,7 +278,7 @@ impl Index {
         if let Some(ranking) = &ranking {
             matching = ranking.worth_ranking(self, matching, after, limit + 1);
         }
-        let mut rows: Vec<(SortValue, Listed)> = matching
+        let mut rows: Vec<(SortValue, (Uuid, Scores))> = matching
             .into_iter()
             .filter_map(|slot| {
                 let id = self.columns.id[slot as usize];
@@ -285,7 +293,7 @@ impl Index {
                         (SortValue::of(&held.doc, sort), Scores::default())
                     }
                 };
-                Some((value, Listed { id, scores }))
+                Some((value, (id, scores)))
             })
             .filter(|(value, _)| after.is_none_or(|after| value.is_after(&after)))
             .collect();
@@ -295,50 +303,26 @@ impl Index {
             rows.truncate(take);
         }
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let page = rows
+            .into_iter()
+            .filter_map(|(_, (id, scores))| {
+                let held = self.held[*self.slots.get(&id)? as usize].as_ref()?;
+                let doc = &held.doc;
+                Some(Listed {
+                    id,
+                    scores,
+                    version: doc.version,
+                    created_at: doc.created_at,
+                    price: doc.price_min,
+                    sales_count: doc.sales_count,
+                })
+            })
+            .collect();
         Found {
-            page: rows.into_iter().map(|(_, listed)| listed).collect(),
+            page,
             total,
             facets,
         }
-    }
-}
-
-/// A set of slots, one bit each.
-struct Bits(Vec<u64>);
-
-impl Bits {
-    fn new(size: usize) -> Self {
-        Self(vec![0; size.div_ceil(64)])
-    }
-
-    fn set(&mut self, slot: u32) {
-        self.0[slot as usize / 64] |= 1 << (slot % 64);
-    }
-
-    fn set_all(&mut self, slots: &[u32]) {
-        for slot in slots {
-            self.set(*slot);
-        }
-    }
-
-    fn and(mut self, other: &Self) -> Self {
-        for (word, other) in self.0.iter_mut().zip(&other.0) {
-            *word &= other;
-        }
-        self
-    }
-
-    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().enumerate().flat_map(|(at, word)| {
-            let mut word = *word;
-            std::iter::from_fn(move || {
-                (word != 0).then(|| {
-                    let bit = word.trailing_zeros();
-                    word &= word - 1;
-                    at as u32 * 64 + bit
-                })
-            })
-        })
     }
 }
 

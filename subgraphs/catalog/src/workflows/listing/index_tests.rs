@@ -210,3 +210,50 @@ fn terms_postgresql_may_read_otherwise_are_left_to_it() {
     };
     assert!(!indexed(&attributes));
 }
+
+/// A product taken off sale after the index listed it is left out of the page, and the page
+/// still says more follow (the index had a row beyond it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_taken_off_sale_since_the_index_read_it_is_left_out_and_more_still_follow() {
+    use crate::search_index::{Database, SearchIndex};
+    let test = test_support::TestStores::create(&crate::DATABASE)
+        .await
+        .unwrap();
+    crate::seed::seed_demo_data(&test.stores.db).await.unwrap();
+    let index = SearchIndex::start(
+        Database::Pool(test.stores.db.clone()),
+        test.stores.redis.clone(),
+        std::time::Duration::from_secs(3600),
+    );
+    for _ in 0..200 {
+        if index.status() == "current" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(index.status(), "current");
+    let mut conn = test.stores.db.get().await.unwrap();
+    let page = PageRequest::<Position> {
+        limit: 3,
+        after: None,
+    };
+    let list = async |conn: &mut AsyncPgConnection| {
+        let sort = (ProductSort::Newest, &page, false);
+        super::list(conn, (Some(&index), None), ListingFilter::default(), sort)
+            .await
+            .unwrap()
+    };
+    let before = list(&mut conn).await;
+    assert_eq!(before.rows.len(), 4, "a page of 3, plus one");
+    assert_eq!(before.more, Some(true));
+    let gone = before.rows[1].product.id;
+    crate::db::index_docs::archive_behind_the_catalogs_back(&mut conn, gone)
+        .await
+        .unwrap();
+    // The index has not heard of it (no announcement): its page still names the product.
+    let after = list(&mut conn).await;
+    let ids: Vec<_> = after.rows.iter().map(|r| r.product.id).collect();
+    assert!(!ids.contains(&gone), "{ids:?}");
+    assert_eq!(after.rows.len(), 3);
+    assert_eq!(after.more, Some(true), "more still follow");
+}
