@@ -77,6 +77,17 @@ pub struct Prices {
     pub max_currency: String,
 }
 
+impl From<crate::domain::index::facets::PriceBounds> for Prices {
+    fn from(bounds: crate::domain::index::facets::PriceBounds) -> Self {
+        Self {
+            min: bounds.min,
+            min_currency: bounds.min_currency,
+            max: bounds.max,
+            max_currency: bounds.max_currency,
+        }
+    }
+}
+
 /// The price range of the active variants of the products that match every condition but
 /// the price bounds; `None` when there are none.
 pub async fn price_range(

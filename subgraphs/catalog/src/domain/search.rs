@@ -223,21 +223,6 @@ pub struct Operand {
     pub prefix: bool,
 }
 
-impl Operand {
-    /// Whether `lexeme` is what this operand finds.
-    pub fn finds(&self, lexeme: &str) -> bool {
-        // Most lexemes differ at once: no comparison call for them.
-        if lexeme.as_bytes().first() != self.text.as_bytes().first() {
-            return self.text.is_empty() && (self.prefix || lexeme.is_empty());
-        }
-        if self.prefix {
-            lexeme.starts_with(self.text.as_str())
-        } else {
-            lexeme == self.text
-        }
-    }
-}
-
 /// One word of a search term, as tsquery text.
 pub struct Word {
     /// Latin: `word:*`; Chinese: `手机 & 机壳` (its pairs), or `茶` alone.

@@ -29,19 +29,9 @@ pub struct PriceRange {
 pub struct ProductFacets {
     /// What the listing matched (its search corrected, its category looked up).
     pub(crate) conditions: Arc<ListingConditions>,
-    /// The facets, when the search index counted them with the page.
+    /// The facets, when the search index counted them with the page (one pass, one
+    /// snapshot); else each is counted by PostgreSQL.
     pub(crate) counted: Option<Arc<crate::domain::index::facets::FacetCounts>>,
-    /// This replica's search index, which counts instead of PostgreSQL when current.
-    pub(crate) index: Option<Arc<crate::search_index::SearchIndex>>,
-}
-
-impl ProductFacets {
-    fn source(&self) -> listing::FacetSource<'_> {
-        listing::FacetSource {
-            counted: self.counted.as_deref(),
-            index: self.index.as_deref(),
-        }
-    }
 }
 
 #[Object]
@@ -54,7 +44,8 @@ impl ProductFacets {
         let by_id =
             async |ids: Vec<uuid::Uuid>| Ok(loader.load_many(ids).await?.into_values().collect());
         let counted =
-            listing::brand_facet(&mut conn, self.source(), &self.conditions, by_id).await?;
+            listing::brand_facet(&mut conn, self.counted.as_deref(), &self.conditions, by_id)
+                .await?;
         Ok(counted
             .into_iter()
             .map(|c| BrandFacet {
@@ -70,7 +61,8 @@ impl ProductFacets {
     /// 50 names of at most 100 values.
     async fn attributes(&self, ctx: &Context<'_>) -> Result<Vec<AttributeFacet>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let facets = listing::attribute_facet(&mut conn, self.source(), &self.conditions).await?;
+        let facets =
+            listing::attribute_facet(&mut conn, self.counted.as_deref(), &self.conditions).await?;
         Ok(facets
             .into_iter()
             .map(|facet| AttributeFacet {
@@ -91,7 +83,8 @@ impl ProductFacets {
     /// price bound were given); `null` when nothing matches.
     async fn price_range(&self, ctx: &Context<'_>) -> Result<Option<PriceRange>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let prices = listing::price_facet(&mut conn, self.source(), &self.conditions).await?;
+        let prices =
+            listing::price_facet(&mut conn, self.counted.as_deref(), &self.conditions).await?;
         Ok(prices.map(|p| PriceRange {
             min: Money::new(p.min, p.min_currency),
             max: Money::new(p.max, p.max_currency),

@@ -174,7 +174,6 @@ pub async fn list(
         facets: ProductFacets {
             conditions: listed.conditions,
             counted: listed.facets,
-            index,
         },
     })
 }

@@ -346,21 +346,22 @@ async fn follow(
         let mut forget_all = false;
         let mut own_seq = None;
         let mut due = false;
+        let mut take = |message: service_kit::redis::redis::Msg| {
+            let payload: String = message.get_payload().unwrap_or_default();
+            forget_all |= payload == FORGET_ALL;
+            wanted.extend(announced(&payload).map(|(id, version)| (id, Some(version))));
+        };
         tokio::select! {
             message = messages.next() => match message {
                 Some(message) => {
-                    let payload: String = message.get_payload().unwrap_or_default();
-                    forget_all |= payload == FORGET_ALL;
-                    wanted.extend(announced(&payload).map(|(id, version)| (id, Some(version))));
+                    take(message);
                     // Announcements already delivered join this batch (one read for all).
-                    while wanted.len() < BATCH
+                    let mut more = BATCH;
+                    while more > 0
                         && let Some(Some(message)) = messages.next().now_or_never()
                     {
-                        let payload: String = message.get_payload().unwrap_or_default();
-                        forget_all |= payload == FORGET_ALL;
-                        wanted.extend(
-                            announced(&payload).map(|(id, version)| (id, Some(version))),
-                        );
+                        take(message);
+                        more -= 1;
                     }
                 }
                 None => return,

@@ -262,19 +262,15 @@ async fn correct_typos(
 /// by count then name.
 pub async fn brand_facet(
     conn: &mut AsyncPgConnection,
-    source: FacetSource<'_>,
+    counted: Option<&FacetCounts>,
     conditions: &ListingConditions,
     brands_by_id: impl AsyncFnOnce(Vec<Uuid>) -> Result<Vec<BrandRow>, ApiError>,
 ) -> Result<Vec<Counted<BrandRow>>, ApiError> {
-    let held = match source.counted {
-        Some(counted) => Some(counted.brands.clone()),
-        None => read_index(source.index, conditions, |held, f| held.brand_counts(f)).await,
-    };
-    let counted = match held {
-        Some(counts) => {
-            let ids: Vec<_> = counts.iter().map(|(id, _)| *id).collect();
+    let counted = match counted {
+        Some(counted) => {
+            let ids: Vec<_> = counted.brands.iter().map(|(id, _)| *id).collect();
             let rows = brands_by_id(ids).await?;
-            let counts: std::collections::HashMap<_, _> = counts.into_iter().collect();
+            let counts: std::collections::HashMap<_, _> = counted.brands.iter().copied().collect();
             rows.into_iter()
                 .map(|row| {
                     let count = counts[&row.id];
@@ -300,58 +296,25 @@ pub async fn brand_facet(
 /// chosen), by count then name.
 pub async fn attribute_facet(
     conn: &mut AsyncPgConnection,
-    source: FacetSource<'_>,
+    counted: Option<&FacetCounts>,
     conditions: &ListingConditions,
 ) -> Result<Vec<AttributeFacet>, ApiError> {
-    let held = match source.counted {
-        Some(counted) => Some(counted.attributes.clone()),
-        None => read_index(source.index, conditions, |held, f| held.attribute_counts(f)).await,
-    };
-    let counts = match held {
-        Some(counts) => counts,
+    let counts = match counted {
+        Some(counted) => counted.attributes.clone(),
         None => facets::attributes(conn, conditions).await?,
     };
     Ok(attribute_facets(counts))
-}
-
-/// Where a listing's facets come from: counted with its page, else this replica's search
-/// index, else PostgreSQL.
-#[derive(Clone, Copy, Default)]
-pub struct FacetSource<'a> {
-    pub counted: Option<&'a FacetCounts>,
-    pub index: Option<&'a SearchIndex>,
-}
-
-/// `read` of the search index for `conditions`, when it can answer them now.
-async fn read_index<R>(
-    index: Option<&SearchIndex>,
-    conditions: &ListingConditions,
-    read: impl FnOnce(&crate::domain::index::Index, &Filter) -> R,
-) -> Option<R> {
-    let index = index.filter(|_| indexed(conditions))?;
-    index
-        .read(|held| read(held, &index_filter(conditions)))
-        .await
 }
 
 /// The lowest and highest price of the matching products' active variants (as if no price
 /// bound were given), each with its product's currency; `None` when no product matches.
 pub async fn price_facet(
     conn: &mut AsyncPgConnection,
-    source: FacetSource<'_>,
+    counted: Option<&FacetCounts>,
     conditions: &ListingConditions,
 ) -> Result<Option<facets::Prices>, ApiError> {
-    let held = match source.counted {
-        Some(counted) => Some(counted.prices.clone()),
-        None => read_index(source.index, conditions, |held, f| held.price_bounds(f)).await,
-    };
-    match held {
-        Some(bounds) => Ok(bounds.map(|b| facets::Prices {
-            min: b.min,
-            min_currency: b.min_currency,
-            max: b.max,
-            max_currency: b.max_currency,
-        })),
+    match counted {
+        Some(counted) => Ok(counted.prices.clone().map(facets::Prices::from)),
         None => Ok(facets::price_range(conn, conditions).await?),
     }
 }

@@ -28,23 +28,6 @@ pub struct FacetCounts {
 }
 
 impl Index {
-    /// The brands of the products matching every condition but the brand selection, with
-    /// how many each has (products without a brand left out). Unordered.
-    pub fn brand_counts(&self, filter: &Filter) -> Vec<(Uuid, i64)> {
-        self.facet_counts(&self.each_missed(filter), filter).brands
-    }
-
-    /// The price range of the products matching every condition but the price bounds.
-    pub fn price_bounds(&self, filter: &Filter) -> Option<PriceBounds> {
-        self.facet_counts(&self.each_missed(filter), filter).prices
-    }
-
-    /// The attribute names and values of the matching products.
-    pub fn attribute_counts(&self, filter: &Filter) -> Vec<AttributeCount> {
-        self.facet_counts(&self.each_missed(filter), filter)
-            .attributes
-    }
-
     /// Every facet over `rows` (the candidates with what each misses, [`Index::each_missed`]):
     /// - brands: the products matching every condition but the brand selection;
     /// - prices: those matching every condition but the price bounds, the lowest

@@ -103,18 +103,27 @@ impl Index {
 
     /// Sets the bits of the slots an operand finds.
     fn found_by(&self, operand: &Operand, into: &mut Bits) {
-        if operand.prefix {
-            let from = operand.text.as_str();
-            for (_, slots) in self
-                .postings
-                .range::<str, _>((Bound::Included(from), Bound::Unbounded))
-                .take_while(|(lexeme, _)| lexeme.starts_with(from))
-            {
-                into.set_all(slots);
-            }
-        } else if let Some(slots) = self.postings.get(operand.text.as_str()) {
+        for (_, slots) in self.lexemes_of(operand) {
             into.set_all(slots);
         }
+    }
+
+    /// The lexemes an operand finds (a prefix several), with their postings.
+    fn lexemes_of<'a>(
+        &'a self,
+        operand: &'a Operand,
+    ) -> impl Iterator<Item = (&'a str, &'a Vec<u32>)> + 'a {
+        let from = operand.text.as_str();
+        self.postings
+            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+            .take_while(move |(lexeme, _)| {
+                if operand.prefix {
+                    lexeme.starts_with(from)
+                } else {
+                    &***lexeme == from
+                }
+            })
+            .map(|(lexeme, slots)| (&**lexeme, slots))
     }
 
     /// The slots the search's words find (every word: all its operands, or a correction).
@@ -360,17 +369,10 @@ impl Ranking {
         let operands = rank::distinct(operands)
             .iter()
             .map(|operand| {
-                let mut finds: Finds = if operand.prefix {
-                    let from = operand.text.as_str();
-                    index
-                        .postings
-                        .range::<str, _>((Bound::Included(from), Bound::Unbounded))
-                        .take_while(|(lexeme, _)| lexeme.starts_with(from))
-                        .filter_map(|(lexeme, _)| index.lexemes.find(lexeme))
-                        .collect()
-                } else {
-                    index.lexemes.find(&operand.text).into_iter().collect()
-                };
+                let mut finds: Finds = index
+                    .lexemes_of(operand)
+                    .filter_map(|(lexeme, _)| index.lexemes.find(lexeme))
+                    .collect();
                 finds.sort_unstable();
                 finds
             })
