@@ -31,7 +31,7 @@ use hive_router::executor::hooks::on_graphql_analysis::{
 use hive_router::executor::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
 use hive_router::executor::plugin_trait::RouterPlugin;
 use hive_router::query_planner::ast::selection_item::SelectionItem;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis_connect::{Connection, Timeouts, Topology};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -126,13 +126,21 @@ pub struct MallRateLimitConfig {
     redis_prefix: String,
 }
 
+/// Fail fast: a silent Redis must not hold requests up for long. (A 300 ms answer limit
+/// refused registrations in a 900-request storm on a busy 2-core machine, with Redis up: 1 s.)
+const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_millis(300),
+    response: Duration::from_secs(1),
+    retries: 1,
+};
+
 /// See the module documentation.
 pub struct MallRateLimit {
     limits: RateLimits,
     default_operations: DefaultKeyedRateLimiter<String>,
     named_operations: HashMap<String, DefaultDirectRateLimiter>,
-    redis: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    redis: Topology,
+    connection: OnceCell<Connection>,
     prefix: String,
 }
 
@@ -163,18 +171,9 @@ impl MallRateLimit {
         })
     }
 
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+    async fn connection(&self) -> redis::RedisResult<Connection> {
         self.connection
-            .get_or_try_init(|| async {
-                // Fail fast: a silent Redis must not hold requests up for long. (A 300 ms
-                // answer limit refused registrations in a 900-request storm on a busy
-                // 2-core machine, with Redis up: 1 s.)
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_millis(300)))
-                    .set_response_timeout(Some(Duration::from_secs(1)))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(self.redis.clone(), config).await
-            })
+            .get_or_try_init(|| self.redis.shared(TIMEOUTS))
             .await
             .cloned()
     }
@@ -289,7 +288,7 @@ impl RouterPlugin for MallRateLimit {
             .map(|(name, rate)| (name.clone(), governor::RateLimiter::direct(rate.quota())))
             .collect();
         let default_operations = governor::RateLimiter::keyed(limits.per_operation.default.quota());
-        let redis = redis::Client::open(config.redis_url.as_str())
+        let redis = Topology::parse(&config.redis_url, TIMEOUTS)
             .map_err(|e| format!("mall_rate_limit: redis_url: {e}"))?;
         Ok(Some(Self {
             limits,

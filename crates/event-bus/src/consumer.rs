@@ -208,7 +208,7 @@ impl Consumer {
     /// from `cursor` on; dead-letters those delivered too often. The next cursor.
     async fn retry_pending<H, F>(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut service_kit::redis::Connection,
         cursor: &str,
         handler: &H,
     ) -> anyhow::Result<String>
@@ -264,7 +264,7 @@ impl Consumer {
     /// dead letters second, never takes it for handled).
     async fn dead_letter(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut service_kit::redis::Connection,
         id: &str,
         deliveries: u64,
     ) -> anyhow::Result<()> {
@@ -315,7 +315,7 @@ impl Consumer {
     /// Handles `entries`, `concurrency` at a time (in order when 1).
     async fn handle_all<H, F>(
         &self,
-        conn: &redis::aio::MultiplexedConnection,
+        conn: &service_kit::redis::Connection,
         entries: &[redis::streams::StreamId],
         handler: &H,
     ) -> anyhow::Result<()>
@@ -339,7 +339,7 @@ impl Consumer {
 
     async fn handle<H, F>(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut service_kit::redis::Connection,
         entry: &redis::streams::StreamId,
         handler: &H,
     ) -> anyhow::Result<()>

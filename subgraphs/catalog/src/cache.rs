@@ -399,7 +399,7 @@ async fn listen_for_invalidations(memory: std::sync::Weak<MemoryProducts>, redis
     let channel = invalidation_channel(&redis);
     loop {
         let subscribed = async {
-            let mut pubsub = redis.pubsub().await?;
+            let mut pubsub = redis.pubsub(&channel).await?;
             pubsub.subscribe(&channel).await?;
             anyhow::Ok(pubsub)
         };

@@ -280,7 +280,7 @@ async fn keep(
     let _lagging = Lagging(index.clone());
     loop {
         let subscribed = async {
-            let mut pubsub = redis.pubsub().await?;
+            let mut pubsub = redis.pubsub(&channel).await?;
             pubsub.subscribe(&channel).await?;
             anyhow::Ok(pubsub)
         };
