@@ -7,6 +7,10 @@ use crate::support;
 /// The chaos soak (`tests/e2e/orders/chaos.rs`, run by `scripts/chaos`).
 #[path = "orders/chaos.rs"]
 mod chaos;
+/// A Redis Cluster master killed mid-sale (`tests/e2e/orders/failover.rs`, run by
+/// `scripts/redis-cluster`).
+#[path = "orders/failover.rs"]
+mod failover;
 /// Nothing lost under faults (`tests/e2e/orders/faults.rs`).
 #[path = "orders/faults.rs"]
 mod faults;

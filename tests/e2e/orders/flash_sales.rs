@@ -20,12 +20,12 @@ const BUY: &str = "mutation($input: FlashSalePurchaseInput!) { purchaseFlashSale
     id status reason order { id number status total { amount currency } } } }";
 const FOLLOW: &str = "query($id: ID!) { flashSalePurchase(id: $id) { id status reason \
     order { id status total { amount } items { quantity unitPrice { amount } } } } }";
-const SALES: &str = "query { flashSales(status: ACTIVE) { id remainingQuantity } }";
+pub(super) const SALES: &str = "query { flashSales(status: ACTIVE) { id remainingQuantity } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelOrder(id: $id) { id status } }";
 
 /// A sale of `quantity` units of `product` at 99, `limit` per buyer, starting in `starts_in`
 /// seconds and lasting `lasts` seconds; its id.
-async fn sale(
+pub(super) async fn sale(
     system: &System,
     admin: &str,
     product: &str,
@@ -51,7 +51,7 @@ async fn sale(
 }
 
 /// A system whose orders wait long for payment and whose buyers may try often.
-async fn flash_system() -> System {
+pub(super) async fn flash_system() -> System {
     System::start_with(Options {
         flash_purchases_per_second: Some(100),
         ..fast_orders(Duration::from_secs(900))
@@ -60,13 +60,13 @@ async fn flash_system() -> System {
 }
 
 /// A signed-in buyer with a saved address.
-struct Buyer {
-    token: String,
-    address: String,
+pub(super) struct Buyer {
+    pub(super) token: String,
+    pub(super) address: String,
 }
 
 /// `n` new buyers, registered through the router a few at a time.
-async fn buyers(system: &System, tag: &str, n: usize) -> Vec<Buyer> {
+pub(super) async fn buyers(system: &System, tag: &str, n: usize) -> Vec<Buyer> {
     futures::stream::iter(0..n)
         .map(|i| async move {
             let token = system.register(&format!("{tag}-{i}@flash.test")).await;
@@ -83,24 +83,30 @@ fn purchase(sale: &str, buyer: &Buyer, key: &str, quantity: i64) -> Value {
                        "idempotencyKey": key } })
 }
 
-async fn buy(system: &System, sale: &str, buyer: &Buyer, key: &str, quantity: i64) -> Value {
+pub(super) async fn buy(
+    system: &System,
+    sale: &str,
+    buyer: &Buyer,
+    key: &str,
+    quantity: i64,
+) -> Value {
     system
         .graphql_as(&buyer.token, BUY, purchase(sale, buyer, key, quantity))
         .await
 }
 
-fn answer(response: &Value) -> &Value {
+pub(super) fn answer(response: &Value) -> &Value {
     let answer = &response["data"]["purchaseFlashSale"];
     assert!(answer.is_object(), "{response}");
     answer
 }
 
-async fn follow(system: &System, token: &str, id: &str) -> Value {
+pub(super) async fn follow(system: &System, token: &str, id: &str) -> Value {
     system.graphql_as(token, FOLLOW, json!({ "id": id })).await
 }
 
 /// Waits until purchase `id` is no longer `PENDING`; its final state.
-async fn settled(system: &System, token: &str, id: &str, within: Duration) -> Value {
+pub(super) async fn settled(system: &System, token: &str, id: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let response = follow(system, token, id).await;
@@ -117,7 +123,7 @@ async fn settled(system: &System, token: &str, id: &str, within: Duration) -> Va
     }
 }
 
-async fn remaining(system: &System, sale: &str) -> i64 {
+pub(super) async fn remaining(system: &System, sale: &str) -> i64 {
     let response = system.graphql(SALES, json!({})).await;
     response["data"]["flashSales"]
         .as_array()
@@ -130,7 +136,7 @@ async fn remaining(system: &System, sale: &str) -> i64 {
 }
 
 /// Orders (in the order subgraph) of the sale's purchases, and their units at 99.
-async fn flash_orders(system: &System, product: &str) -> (i64, i64) {
+pub(super) async fn flash_orders(system: &System, product: &str) -> (i64, i64) {
     let orders = count(
         system,
         "order",
@@ -396,7 +402,7 @@ async fn one_buyer_flooding_purchases_is_rate_limited() {
 }
 
 /// This system's Redis keys matching any of `patterns` (under its prefix).
-async fn keys_matching(system: &System, patterns: &[&str]) -> Vec<String> {
+pub(super) async fn keys_matching(system: &System, patterns: &[&str]) -> Vec<String> {
     let redis = system.redis().await;
     let mut conn = redis.connection().await.unwrap();
     let mut keys = Vec::new();
@@ -548,7 +554,7 @@ async fn roll_back_redis(system: &System, snapshot: &[(String, Vec<u8>)]) {
 
 /// Units the record says a sale's buyers hold (purchases not given back): all, and the
 /// most one buyer holds.
-async fn held_in_record(system: &System, sale: &str) -> (i64, i64) {
+pub(super) async fn held_in_record(system: &System, sale: &str) -> (i64, i64) {
     let total = count(
         system,
         "catalog",
