@@ -68,6 +68,9 @@ pub struct Seen {
     pub request_hash: String,
     /// `None`: admitted.
     pub rejection: Option<String>,
+    /// The epoch of the counters that admitted it (absent from keys written before it was
+    /// kept).
+    pub epoch: Option<i32>,
 }
 
 /// The counters' decision.
@@ -160,14 +163,18 @@ pub async fn admit(redis: &Redis, attempt: &Attempt<'_>) -> Result<Decision, Api
     Ok(match answer.first().map(String::as_str) {
         Some("RATE_LIMITED") => Decision::RateLimited(value()?.parse().unwrap_or(1000)),
         Some("SEEN") => {
-            let mut parts = value()?.splitn(3, '|');
+            // `purchase|hash|reason` (rejected) or `purchase|hash||epoch` (admitted).
+            let mut parts = value()?.splitn(4, '|');
             let purchase = parts.next().and_then(|id| id.parse().ok());
             let request_hash = parts.next();
+            let rejection = parts.next().filter(|reason| !reason.is_empty());
+            let epoch = parts.next().and_then(|epoch| epoch.parse().ok());
             match (purchase, request_hash) {
                 (Some(purchase), Some(hash)) => Decision::Seen(Seen {
                     purchase,
                     request_hash: hash.to_owned(),
-                    rejection: parts.next().map(str::to_owned),
+                    rejection: rejection.map(str::to_owned),
+                    epoch,
                 }),
                 _ => return Err(unreadable()),
             }

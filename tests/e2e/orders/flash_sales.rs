@@ -872,6 +872,73 @@ async fn a_purchase_whose_commit_reply_was_lost_keeps_its_units() {
     system.stop().await;
 }
 
+/// An admission whose reply was lost (a Redis master killed right after running the
+/// admission script; the buyer, or the cluster client itself, tries again with the same
+/// key): Redis says the key was admitted, the record has nothing, and no request is
+/// recording it. The retry records it: the buyer gets that purchase and its order, and its
+/// unit is counted once. (It used to answer PENDING for good, the purchase never found and
+/// its unit held in the counters: seen in `scripts/redis-cluster`'s failover test.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
+    use catalog_subgraph::flash_counters::{Attempt, Decision, admit, purchase_id};
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Lost reply", 100, 10).await;
+    let sale_id = sale(&system, &admin, &item, (5, 2), (0, 600)).await;
+    let buyers = buyers(&system, "lost-reply", 2).await;
+    // Someone else's purchase installs the counters.
+    let first = buy(&system, &sale_id, &buyers[1], "lost-reply-other", 1).await;
+    assert_ne!(answer(&first)["status"], "REJECTED", "{first}");
+
+    let buyer = &buyers[0];
+    let me = system
+        .graphql_as(&buyer.token, "{ me { id } }", json!({}))
+        .await;
+    let user: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let (sale, address): (uuid::Uuid, uuid::Uuid) =
+        (sale_id.parse().unwrap(), buyer.address.parse().unwrap());
+    let fingerprint = catalog_subgraph::domain::flash_sales::purchase_fingerprint(sale, 1, address);
+    let lost = purchase_id(sale);
+    let redis = system.redis().await;
+    let decision = admit(
+        &redis,
+        &Attempt {
+            buyer: user,
+            sale,
+            quantity: 1,
+            purchase: lost,
+            idempotency_key: "lost-reply-1",
+            request_hash: &fingerprint,
+            per_second: 100,
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{}", error.message()));
+    assert!(
+        matches!(decision, Decision::Admitted { .. }),
+        "not admitted"
+    );
+
+    let retried = buy(&system, &sale_id, buyer, "lost-reply-1", 1).await;
+    assert_eq!(answer(&retried)["id"], lost.to_string(), "{retried}");
+    let purchase = settled(
+        &system,
+        &buyer.token,
+        &lost.to_string(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(purchase["status"], "CONFIRMED", "{purchase}");
+    assert_eq!(purchase["order"]["status"], "PENDING_PAYMENT", "{purchase}");
+    // Counted once: in the record, in the counters, and against the buyer's limit.
+    assert_eq!(held_in_record(&system, &sale_id).await, (2, 1));
+    assert_eq!(remaining(&system, &sale_id).await, 3);
+    let again = buy(&system, &sale_id, buyer, "lost-reply-1", 1).await;
+    assert_eq!(answer(&again)["id"], lost.to_string(), "{again}");
+    assert_eq!(held_in_record(&system, &sale_id).await, (2, 1));
+    system.stop().await;
+}
+
 /// A product in two colours (Red: 6 units at 5000, Blue: 4 at 5200); its id and the
 /// variants' ids.
 async fn two_colour_product(system: &System, admin: &str) -> (String, String, String) {

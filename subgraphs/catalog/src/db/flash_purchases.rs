@@ -176,7 +176,8 @@ pub async fn record(
             .await
             .optional()?;
             let Some(row) = inserted else {
-                // A twin request with the same key recorded it meanwhile: undo the units.
+                // A twin request with the same key recorded it meanwhile: its purchase is
+                // looked up below (this very admission's units stay taken; another's go back).
                 return Err(Abort::With(Box::new(Recorded::Stale)));
             };
             admitted_event(&row, new.traceparent.clone())

@@ -49,5 +49,7 @@ end
 redis.call('HINCRBY', KEYS[3], 'remaining', -quantity)
 redis.call('HINCRBY', KEYS[4], ARGV[1], quantity)
 redis.call('EXPIREAT', KEYS[4], sale[6])
-redis.call('SET', KEYS[2], ARGV[3] .. '|' .. ARGV[4], 'EX', ARGV[7])
+-- The epoch too: whoever finds this key unrecorded can record the admission (its reply
+-- may have been lost, e.g. with a master killed after running this).
+redis.call('SET', KEYS[2], ARGV[3] .. '|' .. ARGV[4] .. '||' .. sale[2], 'EX', ARGV[7])
 return {'ADMITTED', sale[2]}

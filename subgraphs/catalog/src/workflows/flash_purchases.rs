@@ -128,16 +128,30 @@ async fn decide(
                 if seen.request_hash != request.fingerprint {
                     return Err(reused_key());
                 }
-                return match seen.rejection {
-                    Some(reason) => Ok(Purchase::rejected(seen.purchase, reason)),
-                    None => {
-                        let mut conn = db.get().await?;
-                        Ok(flash_purchases::find(&mut conn, seen.purchase)
-                            .await?
-                            // Its twin request is still recording it.
-                            .map_or(Purchase::pending(seen.purchase), Into::into))
-                    }
+                if let Some(reason) = seen.rejection {
+                    return Ok(Purchase::rejected(seen.purchase, reason));
+                }
+                let mut conn = db.get().await?;
+                if let Some(row) = flash_purchases::find(&mut conn, seen.purchase).await? {
+                    return Ok(row.into());
+                }
+                drop(conn);
+                // Admitted, not recorded: a twin request may be recording it, or nobody
+                // is (the admission's reply was lost — a Redis master killed after running
+                // it — and the client, or the cluster client itself, tried again). It is
+                // recorded now; recording is idempotent by purchase id, so a twin's
+                // recording and this one make one purchase.
+                let Some(epoch) = seen.epoch else {
+                    return Ok(Purchase::pending(seen.purchase));
                 };
+                let admission = Admission {
+                    id: seen.purchase,
+                    epoch,
+                    request: request.clone(),
+                };
+                if let Some(answer) = settle(db, redis, admission).await? {
+                    return Ok(answer);
+                }
             }
             Decision::Rebuild => {
                 if let Some(answer) = rebuild(db, redis, id, request.sale, None).await? {
@@ -151,35 +165,39 @@ async fn decide(
                 flash_counters::forget_rejection(redis, &attempt).await?;
             }
             Decision::Admitted { epoch } => {
-                // Recorded (or rolled back) even if the client goes away meanwhile:
-                // admitted units must not stay taken without a record.
                 let admission = Admission {
                     id,
                     epoch,
                     request: request.clone(),
                 };
-                let recording = {
-                    let (db, redis) = (db.clone(), redis.clone());
-                    tokio::spawn(async move { admission.record(&db, &redis).await })
-                };
-                let outcome = recording.await.map_err(|_| ApiError::Internal)??;
-                match outcome {
-                    Outcome::Recorded(purchase) => return Ok(purchase),
-                    // The counters that admitted it were rebuilt meanwhile, rolled back to
-                    // an older epoch, or admitted more than the record allows: rebuilt
-                    // unless another request did it already, then decided again.
-                    Outcome::Stale | Outcome::Refused => {
-                        if let Some(answer) =
-                            rebuild(db, redis, id, request.sale, Some(epoch)).await?
-                        {
-                            return Ok(answer);
-                        }
-                    }
+                if let Some(answer) = settle(db, redis, admission).await? {
+                    return Ok(answer);
                 }
             }
         }
     }
     Err(ApiError::Unavailable("the flash sale counters"))
+}
+
+/// Records an admission — even if the client goes away meanwhile: admitted units must not
+/// stay taken without a record — and answers with the purchase; or, when the counters that
+/// admitted it were rebuilt meanwhile, rolled back to an older epoch, or admitted more
+/// than the record allows, rebuilds them (unless another request did already) and answers
+/// `None`: decide again.
+async fn settle(
+    db: &DbPool,
+    redis: &Redis,
+    admission: Admission,
+) -> Result<Option<Purchase>, ApiError> {
+    let (id, sale, epoch) = (admission.id, admission.request.sale, admission.epoch);
+    let recording = {
+        let (db, redis) = (db.clone(), redis.clone());
+        tokio::spawn(async move { admission.record(&db, &redis).await })
+    };
+    match recording.await.map_err(|_| ApiError::Internal)?? {
+        Outcome::Recorded(purchase) => Ok(Some(purchase)),
+        Outcome::Stale | Outcome::Refused => rebuild(db, redis, id, sale, Some(epoch)).await,
+    }
 }
 
 /// Checks a SOLD_OUT or LIMIT_EXCEEDED of the counters against the record, at most once
@@ -315,7 +333,14 @@ impl Admission {
             },
             other => other,
         };
-        if !matches!(recorded, Ok(Recorded::New(_))) {
+        // Units stay taken when this admission is in the record: new, or recorded by a
+        // twin request under the same purchase id.
+        let in_record = match &recorded {
+            Ok(Recorded::New(_)) => true,
+            Ok(Recorded::Existing(row)) => row.id == self.id,
+            _ => false,
+        };
+        if !in_record {
             self.roll_back(redis).await;
         }
         match recorded? {
