@@ -106,8 +106,8 @@ async fn decide(
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
-    let id = flash_counters::purchase_id(request.sale);
-    let attempt = Attempt {
+    let mut id = flash_counters::purchase_id(request.sale);
+    let mut attempt = Attempt {
         buyer: request.buyer,
         sale: request.sale,
         quantity: request.quantity,
@@ -173,6 +173,10 @@ async fn decide(
                 if let Some(answer) = settle(db, redis, admission).await? {
                     return Ok(answer);
                 }
+                // Admitted again, it is another admission: a new id, so that the same id
+                // always means the same admission (a twin recording it keeps its units).
+                id = flash_counters::purchase_id(request.sale);
+                attempt.purchase = id;
             }
         }
     }
