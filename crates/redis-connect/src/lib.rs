@@ -162,11 +162,9 @@ impl Topology {
     /// serving until subscribed again, as on a single server). Found through the first
     /// listed node that answers `CLUSTER SLOTS`.
     pub async fn pubsub(&self, channel: &str) -> RedisResult<redis::aio::PubSub> {
-        let Self::Cluster(cluster) = self else {
-            let Self::Server(client) = self else {
-                unreachable!()
-            };
-            return client.get_async_pubsub().await;
+        let cluster = match self {
+            Self::Server(client) => return client.get_async_pubsub().await,
+            Self::Cluster(cluster) => cluster,
         };
         let wanted = slot(channel);
         let mut failure = None;
@@ -245,36 +243,35 @@ impl ConnectionLike for Connection {
                 if cmd.is_transaction() {
                     return conn.req_packed_commands(cmd, offset, count);
                 }
+                let commands: Vec<&Cmd> = cmd.cmd_iter().collect();
+                let mut groups: Vec<(Option<u16>, Vec<usize>)> = Vec::new();
+                for (index, command) in commands.iter().enumerate() {
+                    let at = routing_key(command).map(slot_of_bytes);
+                    match groups
+                        .iter_mut()
+                        .find(|(group, _)| at.is_some() && *group == at)
+                    {
+                        Some((_, members)) => members.push(index),
+                        None => groups.push((at, vec![index])),
+                    }
+                }
+                // One slot (or none): as it is, no copy.
+                if groups.len() <= 1 {
+                    return conn.req_packed_commands(cmd, offset, count);
+                }
                 let conn = conn.clone();
                 Box::pin(async move {
-                    let commands: Vec<&Cmd> = cmd.cmd_iter().collect();
-                    let mut groups: Vec<(Option<u16>, Vec<usize>)> = Vec::new();
-                    for (index, command) in commands.iter().enumerate() {
-                        let at = routing_key(command).map(slot_of_bytes);
-                        match groups
-                            .iter_mut()
-                            .find(|(group, _)| at.is_some() && *group == at)
-                        {
-                            Some((_, members)) => members.push(index),
-                            None => groups.push((at, vec![index])),
-                        }
-                    }
                     let sent = groups.iter().map(|(_, members)| {
                         let mut conn = conn.clone();
                         let mut part = redis::pipe();
                         for &index in members {
                             part.add_command(commands[index].clone());
                         }
-                        async move {
-                            let answers = conn.req_packed_commands(&part, 0, members.len()).await?;
-                            Ok(Value::Array(answers))
-                        }
+                        async move { conn.req_packed_commands(&part, 0, members.len()).await }
                     });
+                    let parts = futures::future::try_join_all(sent).await?;
                     let mut answers = vec![Value::Nil; commands.len()];
-                    for ((_, members), part) in groups.iter().zip(join_in_order(sent).await?) {
-                        let Value::Array(part) = part else {
-                            unreachable!("built above")
-                        };
+                    for ((_, members), part) in groups.iter().zip(parts) {
                         for (&index, answer) in members.iter().zip(part) {
                             answers[index] = answer;
                         }
@@ -292,40 +289,6 @@ impl ConnectionLike for Connection {
             Self::Cluster(conn) => conn.get_db(),
         }
     }
-}
-
-/// Runs `futures` together and returns their answers in order, or the first error.
-async fn join_in_order<F>(futures: impl Iterator<Item = F>) -> RedisResult<Vec<Value>>
-where
-    F: std::future::Future<Output = RedisResult<Value>>,
-{
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    let mut answers = Vec::with_capacity(set.len());
-    let mut pending: Vec<Option<RedisResult<Value>>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (future, slot) in set.iter_mut().zip(pending.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(answer) => *slot = Some(answer),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    for answer in pending.into_iter().flatten() {
-        answers.push(answer?);
-    }
-    Ok(answers)
 }
 
 #[cfg(test)]

@@ -14,12 +14,20 @@ use super::{eventually, product};
 use crate::support::System;
 use test_support::error_codes;
 
+/// The nodes `REDIS_URL` lists (scripts/redis-cluster lists all six).
+fn listed_nodes() -> Vec<String> {
+    let listed = std::env::var("REDIS_URL").expect("REDIS_URL lists the cluster's nodes");
+    listed
+        .split(',')
+        .map(|node| node.trim().to_owned())
+        .collect()
+}
+
 /// The port and process id of the master that serves `key` now, asked of the nodes listed
 /// in `REDIS_URL`.
 async fn master_of(key: &str) -> (u16, u32) {
-    let listed = std::env::var("REDIS_URL").expect("REDIS_URL lists the cluster's nodes");
-    for node in listed.split(',') {
-        let Ok(client) = redis::Client::open(node.trim()) else {
+    for node in listed_nodes() {
+        let Ok(client) = redis::Client::open(node) else {
             continue;
         };
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
@@ -71,16 +79,15 @@ async fn master_of(key: &str) -> (u16, u32) {
             .unwrap_or_else(|| panic!("no process_id in {info}"));
         return (port, pid);
     }
-    panic!("no node of REDIS_URL={listed} answers");
+    panic!("no node of REDIS_URL answers: {:?}", listed_nodes());
 }
 
 /// How many keys under `prefix` each master holds (port, keys): a plain connection to a
 /// node sees only that node's keys.
 async fn keys_per_master(prefix: &str) -> Vec<(u16, usize)> {
-    let listed = std::env::var("REDIS_URL").expect("REDIS_URL lists the cluster's nodes");
     let mut spread = Vec::new();
-    for node in listed.split(',') {
-        let client = redis::Client::open(node.trim()).unwrap();
+    for node in listed_nodes() {
+        let client = redis::Client::open(node).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
         if role.first() != Some(&redis::Value::BulkString(b"master".to_vec())) {
@@ -155,9 +162,8 @@ async fn buy_through_failover(
 /// How long after `since` every node but `killed` sees the cluster whole again
 /// (`cluster_state:ok`, having seen it failing): the failover's own duration.
 async fn cluster_ok_again(killed: u16, since: Instant) -> Duration {
-    let listed = std::env::var("REDIS_URL").expect("REDIS_URL lists the cluster's nodes");
     let mut others = Vec::new();
-    for node in listed.split(',').map(str::trim) {
+    for node in listed_nodes() {
         if !node.ends_with(&format!(":{killed}")) {
             let client = redis::Client::open(node).unwrap();
             others.push(client.get_multiplexed_async_connection().await.unwrap());
