@@ -3,6 +3,9 @@
 
 use crate::support;
 
+/// Product pages kept whole and served again (`tests/e2e/catalog_admin/answers.rs`).
+#[path = "catalog_admin/answers.rs"]
+mod answers;
 /// Brands (`tests/e2e/catalog_admin/brands.rs`).
 #[path = "catalog_admin/brands.rs"]
 mod brands;

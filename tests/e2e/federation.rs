@@ -17,7 +17,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use service_kit::demo::{DEMO_CUSTOMER_EMAIL, demo_id};
 use support::System;
-use test_support::error_codes;
+use test_support::{error_codes, sample_sum};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn products_through_the_router_return_the_seeded_catalog() {
@@ -740,19 +740,6 @@ async fn checkout_one(system: &System, token: &str, key: &str) -> Value {
     let order = placed["data"]["checkout"]["id"].clone();
     assert!(order.is_string(), "{placed}");
     order
-}
-
-/// The sum of the samples of `metric` whose labels contain every one of `labels`
-/// (Prometheus text format).
-fn sample_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(metric)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]

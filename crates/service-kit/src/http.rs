@@ -44,9 +44,21 @@ struct HttpState<E> {
     gateway_token: Arc<str>,
     parsed: Option<ParsedDocuments>,
     report: Option<ReadinessReport>,
+    answers: Option<AnswerCache>,
 }
 
+pub use crate::answers::AnswerCache;
+use crate::answers::{Lookup, json_response};
 pub use crate::readiness::ReadinessReport;
+
+/// What a subgraph may add to the routes every subgraph serves.
+#[derive(Default)]
+pub struct Extras {
+    /// More for `/ready` to report.
+    pub report: Option<ReadinessReport>,
+    /// Whole answers kept and served again (`crate::answers`).
+    pub answers: Option<AnswerCache>,
+}
 
 impl<E: Clone> Clone for HttpState<E> {
     fn clone(&self) -> Self {
@@ -57,6 +69,7 @@ impl<E: Clone> Clone for HttpState<E> {
             gateway_token: self.gateway_token.clone(),
             parsed: self.parsed.clone(),
             report: self.report.clone(),
+            answers: self.answers.clone(),
         }
     }
 }
@@ -95,16 +108,16 @@ pub fn subgraph_router<E: Executor>(
     stores: Stores,
     config: &crate::ServiceConfig,
 ) -> Router {
-    subgraph_router_reporting(executor, request_data, stores, config, None)
+    subgraph_router_with(executor, request_data, stores, config, Extras::default())
 }
 
-/// [`subgraph_router`] whose `/ready` answer also carries `report`.
-pub fn subgraph_router_reporting<E: Executor>(
+/// [`subgraph_router`] with a subgraph's [`Extras`].
+pub fn subgraph_router_with<E: Executor>(
     executor: E,
     request_data: RequestData,
     stores: Stores,
     config: &crate::ServiceConfig,
-    report: Option<ReadinessReport>,
+    extras: Extras,
 ) -> Router {
     Router::new()
         .route("/graphql", post(graphql::<E>))
@@ -117,7 +130,8 @@ pub fn subgraph_router_reporting<E: Executor>(
             stores,
             gateway_token: Arc::from(config.internal_token.as_str()),
             parsed: ParsedDocuments::new(config.parsed_document_cache),
-            report,
+            report: extras.report,
+            answers: extras.answers,
         })
 }
 
@@ -139,13 +153,13 @@ async fn graphql<E: Executor>(
     subgraph: Option<axum::Extension<crate::metrics::SubgraphName>>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> Response {
     let given = headers
         .get(crate::internal::TOKEN_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !crate::internal::constant_time_eq(given, state.gateway_token.as_bytes()) {
-        return refused(not_from_the_router());
+        return refused(not_from_the_router()).into_response();
     }
     let mut request = request.into_inner();
     if let Some(parsed) = &state.parsed {
@@ -181,35 +195,52 @@ async fn graphql<E: Executor>(
     let trace = crate::telemetry::traceparent_of(&span).map_or(trace, TraceParent);
     // This request's span in the trace (with traces off, the router's span that called it).
     span.record("span_id", trace.0.split('-').nth(2).unwrap_or_default());
-    match (state.request_data)(headers).await {
-        Ok(mut data) => {
-            data.insert(trace);
-            // The request arrives with no data of its own.
-            request.data = data;
-            let started = std::time::Instant::now();
-            let response =
-                tracing::Instrument::instrument(state.executor.execute(request), span).await;
-            if let Some(axum::Extension(crate::metrics::SubgraphName(name))) = subgraph {
-                let code = response.errors.first().map_or("OK", |error| {
-                    error
-                        .extensions
-                        .as_ref()
-                        .and_then(|e| match e.get("code") {
-                            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
-                            _ => None,
-                        })
-                        .unwrap_or("INTERNAL_SERVER_ERROR")
-                });
-                crate::metrics::graphql_request(
-                    name,
-                    operation.as_deref(),
-                    code,
-                    started.elapsed(),
-                );
-            }
-            response.into()
+    let mut data = match (state.request_data)(headers).await {
+        Ok(data) => data,
+        Err(error) => return refused(error).into_response(),
+    };
+    data.insert(trace);
+    let started = std::time::Instant::now();
+    let answered = |code: &str| {
+        if let Some(axum::Extension(crate::metrics::SubgraphName(name))) = subgraph {
+            crate::metrics::graphql_request(name, operation.as_deref(), code, started.elapsed());
         }
-        Err(error) => refused(error),
+    };
+    let pending = match state
+        .answers
+        .as_ref()
+        .map(|a| a.look_up(&mut request, &data))
+    {
+        Some(Lookup::Kept(body)) => {
+            answered("OK");
+            return json_response(body);
+        }
+        Some(Lookup::Run(pending)) => Some(pending),
+        Some(Lookup::Pass) | None => None,
+    };
+    // The request arrives with no data of its own.
+    request.data = data;
+    let response = tracing::Instrument::instrument(state.executor.execute(request), span).await;
+    answered(response.errors.first().map_or("OK", |error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| match e.get("code") {
+                Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+                _ => None,
+            })
+            .unwrap_or("INTERNAL_SERVER_ERROR")
+    }));
+    match (pending, &state.answers) {
+        (Some(pending), Some(answers)) => match serde_json::to_vec(&response) {
+            Ok(body) => {
+                let body = axum::body::Bytes::from(body);
+                answers.keep(pending, &response, &body);
+                json_response(body)
+            }
+            Err(_) => GraphQLResponse::from(response).into_response(),
+        },
+        _ => GraphQLResponse::from(response).into_response(),
     }
 }
 

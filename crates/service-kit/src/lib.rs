@@ -3,6 +3,7 @@
 //! migrations, the Redis pool (bb8-redis) with a key prefix, the error type that maps to the
 //! contract's error codes, cursor paging, money, and the HTTP server.
 
+pub mod answers;
 pub mod calls;
 pub mod config;
 pub mod db;

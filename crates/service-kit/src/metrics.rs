@@ -16,7 +16,9 @@
 //!   refunded; payment status changes; flash-sale admissions) and the outbox lag;
 //!   `events_consumed_total{stream, group, result}` and `event_consumer_delay_seconds`:
 //!   the bus consumers and their lag; `live_subscriptions_open{stream}`: subscriptions;
-//! - `flash_sale_attempts_total{outcome}` (catalog): admissions and rejections by reason.
+//! - `flash_sale_attempts_total{outcome}` (catalog): admissions and rejections by reason;
+//! - `answer_cache_total{subgraph, result}` (`hit`, `miss`): kept answers
+//!   (`crate::answers`, the catalog's product pages).
 
 use std::sync::OnceLock;
 use std::time::Duration;

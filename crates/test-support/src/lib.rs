@@ -250,6 +250,19 @@ pub fn error_codes(response: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The sum of the samples of `metric` whose labels contain every one of `labels`
+/// (Prometheus text format).
+pub fn sample_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// `EXPLAIN` of a diesel query, as the planner would run it on `conn`: the plan's lines.
 /// Tests use it (with `SET enable_seqscan = off`, so that a tiny table does not make a scan
 /// cheaper than any index) to prove that a query *can* be served by an index.

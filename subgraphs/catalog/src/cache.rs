@@ -109,6 +109,22 @@ impl ProductCache {
             .is_some_and(|memory| memory.epoch().is_some())
     }
 
+    /// The epoch of memory while its invalidations are live (a new one whenever it may have
+    /// missed some, or was told to forget everything).
+    pub fn memory_epoch(&self) -> Option<u64> {
+        self.memory.as_ref().and_then(|memory| memory.epoch())
+    }
+
+    /// Whether memory holds product `id` at `version` with its invalidations live: then
+    /// that is the product's current version, as exactly as memory is (answers that read
+    /// it are served again: `graphql::answers`).
+    pub fn holds(&self, id: Uuid, version: i64) -> bool {
+        self.memory.as_ref().is_some_and(|memory| {
+            memory.epoch().is_some()
+                && matches!(memory.rows.get(&id), Some(Held::Row(row)) if row.version == version)
+        })
+    }
+
     fn key(&self, id: Uuid) -> String {
         self.redis.key(&format!("catalog:product:{id}"))
     }

@@ -10,6 +10,10 @@ pub struct CatalogSettings {
     /// `CATALOG_MEMORY_CACHE`: how many products (and categories) each catalog replica keeps
     /// in memory in front of Redis (default 10000; 0 keeps none). See `cache.rs`.
     pub memory_cache: u64,
+    /// `CATALOG_ANSWER_CACHE_MIB` (default 64; 0 keeps none): how much of whole answers to
+    /// `product` queries (product pages) each replica keeps and serves again while the
+    /// product is unchanged. See `graphql/answers.rs`.
+    pub answer_cache_mib: u64,
     /// `FLASH_PURCHASES_PER_SECOND` (default 5): flash-sale purchase attempts one customer
     /// may make per second; more are `RATE_LIMITED`.
     pub flash_purchases_per_second: u32,
@@ -28,6 +32,7 @@ impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
             memory_cache: 10_000,
+            answer_cache_mib: 64,
             flash_purchases_per_second: 5,
             resend_admissions_after: Duration::from_secs(30),
             search_index_reconcile: Duration::from_secs(30),
@@ -40,6 +45,7 @@ impl SubgraphSettings for CatalogSettings {
         let defaults = Self::default();
         Ok(Self {
             memory_cache: env_parse("CATALOG_MEMORY_CACHE", defaults.memory_cache)?,
+            answer_cache_mib: env_parse("CATALOG_ANSWER_CACHE_MIB", defaults.answer_cache_mib)?,
             flash_purchases_per_second: env_parse(
                 "FLASH_PURCHASES_PER_SECOND",
                 defaults.flash_purchases_per_second,

@@ -78,6 +78,18 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
     let cache = cache::ProductCache::with_memory(stores.redis.clone(), settings.memory_cache)
         .on_write(on_write);
     let categories = cache::MemoryCategories::new(settings.memory_cache);
+    // Kept answers are served only while memory vouches for the products they read.
+    let answer_bytes = if settings.memory_cache == 0 {
+        0
+    } else {
+        settings.answer_cache_mib << 20
+    };
+    let answers = http::AnswerCache::new(
+        "catalog",
+        std::sync::Arc::new(graphql::answers::ProductAnswers(cache.clone())),
+        answer_bytes,
+        cache::MEMORY_TTL,
+    );
     let mut schema = service_kit::subgraph::protect(schema(), config);
     if let Some(index) = &index {
         schema = schema.data(index.clone());
@@ -112,10 +124,14 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             std::sync::Arc::new(move || ("searchIndex", index.report()));
         report
     });
-    Ok(
-        http::subgraph_router_reporting(schema, request_data, stores, config, report)
-            .merge(internal::routes(stock, &config.internal_token)),
+    Ok(http::subgraph_router_with(
+        schema,
+        request_data,
+        stores,
+        config,
+        http::Extras { report, answers },
     )
+    .merge(internal::routes(stock, &config.internal_token)))
 }
 
 /// Background work: the outbox relay; giving back the stock of cancelled and expired

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
+use service_kit::answers::AnswerReads;
 use service_kit::loader::{BatchWindow, batched, group_by};
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
@@ -17,10 +18,12 @@ use crate::db::{categories, products};
 use crate::memo::{MemoryDetails, ProductVersion};
 
 /// Products by id, any status (orders and carts keep pointing at archived products): from
-/// the Redis cache, and the misses in one PostgreSQL query.
+/// the Redis cache, and the misses in one PostgreSQL query. Each row's version is noted in
+/// the request's reads (an id not found: an answer not to keep).
 pub struct ProductLoader {
     pub db: DbPool,
     pub cache: ProductCache,
+    pub reads: AnswerReads,
 }
 
 impl Loader<Uuid> for ProductLoader {
@@ -31,13 +34,18 @@ impl Loader<Uuid> for ProductLoader {
         let ticket = self.cache.read_ticket();
         let mut found = self.cache.get_many(ids).await;
         let misses = missing(ids, &found);
-        if misses.is_empty() {
-            return Ok(found);
+        if !misses.is_empty() {
+            let mut conn = self.db.get().await?;
+            let rows = products::by_ids(&mut conn, &misses).await?;
+            self.cache.fill(&rows, ticket).await;
+            found.extend(rows.into_iter().map(|row| (row.id, row)));
         }
-        let mut conn = self.db.get().await?;
-        let rows = products::by_ids(&mut conn, &misses).await?;
-        self.cache.fill(&rows, ticket).await;
-        found.extend(rows.into_iter().map(|row| (row.id, row)));
+        for id in ids {
+            match found.get(id) {
+                Some(row) => self.reads.versioned(row.id, row.version),
+                None => self.reads.unversioned(),
+            }
+        }
         Ok(found)
     }
 }
@@ -74,14 +82,16 @@ impl Loader<Uuid> for CategoryLoader {
     }
 }
 
-/// The children of categories, by parent id, in display order.
-pub struct ChildCategoriesLoader(pub DbPool);
+/// The children of categories, by parent id, in display order. A new category adds to
+/// them: an answer that read them is not kept.
+pub struct ChildCategoriesLoader(pub DbPool, pub AnswerReads);
 
 impl Loader<Uuid> for ChildCategoriesLoader {
     type Value = Vec<CategoryRow>;
     type Error = ApiError;
 
     async fn load(&self, parent_ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<CategoryRow>>, ApiError> {
+        self.1.unversioned();
         let mut conn = self.0.get().await?;
         let rows = categories::children_of(&mut conn, parent_ids).await?;
         // Every row has a parent: only children of the ids asked were loaded.
@@ -184,14 +194,16 @@ impl Loader<ProductVersion> for AttributesLoader {
     }
 }
 
-/// Variants by id, any status.
-pub struct VariantLoader(pub DbPool);
+/// Variants by id, any status (read without their product's version: an answer that read
+/// them is not kept).
+pub struct VariantLoader(pub DbPool, pub AnswerReads);
 
 impl Loader<Uuid> for VariantLoader {
     type Value = VariantRow;
     type Error = ApiError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, VariantRow>, ApiError> {
+        self.1.unversioned();
         let mut conn = self.0.get().await?;
         let rows = variants::by_ids(&mut conn, ids).await?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
@@ -250,16 +262,20 @@ impl Loader<ProductVersion> for OptionsLoader {
     }
 }
 
-/// Adds a fresh set of loaders (a per-request cache) to a request's data.
+/// Adds a fresh set of loaders (a per-request cache) to a request's data, and what they
+/// read (`service_kit::answers`).
 pub fn add_loaders(
     db: &DbPool,
     (cache, categories, details): &(ProductCache, MemoryCategories, MemoryDetails),
     window: BatchWindow,
     data: &mut async_graphql::Data,
 ) {
+    let reads = AnswerReads::default();
+    data.insert(reads.clone());
     let products = ProductLoader {
         db: db.clone(),
         cache: cache.clone(),
+        reads: reads.clone(),
     };
     data.insert(batched(products, window));
     let categories = CategoryLoader {
@@ -267,14 +283,17 @@ pub fn add_loaders(
         memory: categories.clone(),
     };
     data.insert(batched(categories, window));
-    data.insert(batched(ChildCategoriesLoader(db.clone()), window));
+    data.insert(batched(
+        ChildCategoriesLoader(db.clone(), reads.clone()),
+        window,
+    ));
     data.insert(batched(BrandLoader(db.clone(), details.clone()), window));
     data.insert(batched(ImagesLoader(db.clone(), details.clone()), window));
     data.insert(batched(
         AttributesLoader(db.clone(), details.clone()),
         window,
     ));
-    data.insert(batched(VariantLoader(db.clone()), window));
+    data.insert(batched(VariantLoader(db.clone(), reads), window));
     data.insert(batched(VariantsLoader(db.clone(), details.clone()), window));
     data.insert(batched(OptionsLoader(db.clone(), details.clone()), window));
 }

@@ -1,5 +1,6 @@
 //! The catalog's GraphQL schema.
 
+pub mod answers;
 pub mod brands;
 pub mod facets;
 pub mod flash_purchases;
