@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use self::query::{Filter, Found, Listed};
-use self::rank::{Lexeme, Packed};
+use self::rank::{Lexeme, Packed, Posting};
 
 /// A product as the index holds it (only active products are held).
 #[derive(Clone, Debug)]
@@ -133,6 +133,8 @@ struct Columns {
     pairs: Vec<(u32, u32)>,
     /// The doc's lexemes, numbered ([`Index::lexemes`]).
     words: Vec<Packed>,
+    /// Its rank's divisor ([`rank::divisor`]).
+    divisor: Vec<f64>,
 }
 
 /// Every active product, and the version of every product seen.
@@ -148,7 +150,7 @@ pub struct Index {
     free: Vec<u32>,
     versions: HashMap<Uuid, i64>,
     /// Each lexeme's products (slots, unordered).
-    postings: BTreeMap<Box<str>, Vec<u32>>,
+    postings: BTreeMap<Box<str>, Posting>,
     /// Lexemes by number (never forgotten).
     lexemes: Interner,
     strings: Interner,
@@ -218,8 +220,8 @@ impl Index {
         for (number, _) in words.entries() {
             let text = self.lexemes.text(number);
             if let Some(posting) = self.postings.get_mut(text) {
-                posting.retain(|s| *s != slot);
-                if posting.is_empty() {
+                posting.remove(slot);
+                if posting.slots.is_empty() {
                     self.postings.remove(text);
                 }
             }
@@ -246,14 +248,15 @@ impl Index {
                 columns.price_max.push(NO_PRICE);
                 columns.pairs.push((0, 0));
                 columns.words.push(Packed::default());
+                columns.divisor.push(0.0);
                 (self.held.len() - 1) as u32
             }
         };
-        for (number, _) in words.entries() {
+        for (number, positions) in words.entries() {
             self.postings
                 .entry(self.lexemes.text(number).into())
                 .or_default()
-                .push(slot);
+                .add(slot, positions);
         }
         self.slots.insert(doc.id, slot);
         self.fill(slot, doc, words);
@@ -280,6 +283,7 @@ impl Index {
         columns.stock[at] = doc.stock;
         columns.price_min[at] = doc.price_min;
         columns.price_max[at] = doc.price_max.unwrap_or(NO_PRICE);
+        columns.divisor[at] = rank::divisor(&words);
         columns.words[at] = words;
         self.held[at] = Some(Held { doc });
         if self.stale_pairs > 1024 && self.stale_pairs > self.pairs.len() / 2 {

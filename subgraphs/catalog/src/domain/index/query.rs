@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::bits::Bits;
 use super::order::SortValue;
-use super::rank::{self, Finds, ts_rank};
+use super::rank::{self, Finds, Posting, ts_rank};
 use super::{Held, Index, NO_PRICE, NONE};
 use crate::domain::facets::AttributeSelection;
 use crate::domain::search::{Operand, Position, ProductSort, Scores, Search};
@@ -103,8 +103,8 @@ impl Index {
 
     /// Sets the bits of the slots an operand finds.
     fn found_by(&self, operand: &Operand, into: &mut Bits) {
-        for (_, slots) in self.lexemes_of(operand) {
-            into.set_all(slots);
+        for (_, posting) in self.lexemes_of(operand) {
+            into.set_all(&posting.slots);
         }
     }
 
@@ -112,7 +112,7 @@ impl Index {
     fn lexemes_of<'a>(
         &'a self,
         operand: &'a Operand,
-    ) -> impl Iterator<Item = (&'a str, &'a Vec<u32>)> + 'a {
+    ) -> impl Iterator<Item = (&'a str, &'a Posting)> + 'a {
         let from = operand.text.as_str();
         self.postings
             .range::<str, _>((Bound::Included(from), Bound::Unbounded))
@@ -340,6 +340,9 @@ impl Index {
 struct Ranking {
     operands: Vec<Finds>,
     all: bool,
+    /// For a query of one operand (most are one word): every slot's rank before
+    /// normalisation, from the postings alone ([`rank::one_operand_sums`]).
+    sums: Option<Vec<f32>>,
     /// By category number: the rank of the categories the words name (0 for the others).
     categories: Vec<f64>,
 }
@@ -366,7 +369,16 @@ impl Ranking {
                 .words
                 .first()
                 .is_some_and(|w| w.corrections.is_empty() && w.operands.len() > 1);
-        let operands = rank::distinct(operands)
+        let distinct = rank::distinct(operands);
+        let sums = match distinct.as_slice() {
+            // One operand is ranked as an OR even under an AND (`calc_rank_and`).
+            [operand] => Some(rank::one_operand_sums(
+                index.lexemes_of(operand).map(|(_, posting)| posting),
+                index.held.len(),
+            )),
+            _ => None,
+        };
+        let operands = distinct
             .iter()
             .map(|operand| {
                 let mut finds: Finds = index
@@ -389,6 +401,7 @@ impl Ranking {
         Self {
             operands,
             all,
+            sums,
             categories,
         }
     }
@@ -452,8 +465,11 @@ impl Ranking {
 fn score(index: &Index, slot: u32, search: &Search, ranking: &Ranking) -> Scores {
     let category = ranking.category_score(index, slot);
     let text = if search.tsquery.is_some() {
-        let words = &index.columns.words[slot as usize];
-        f64::from(ts_rank(words, &ranking.operands, ranking.all))
+        let at = slot as usize;
+        f64::from(match &ranking.sums {
+            Some(sums) => rank::normalized(sums[at], index.columns.divisor[at]),
+            None => ts_rank(&index.columns.words[at], &ranking.operands, ranking.all),
+        })
     } else {
         0.0
     };

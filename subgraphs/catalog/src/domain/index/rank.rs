@@ -135,6 +135,28 @@ impl Packed {
 /// The lexeme numbers an operand finds (a prefix finds several), ascending.
 pub type Finds = Vec<u32>;
 
+/// What one entry of a document (its positions) adds to `calc_rank_or`'s sum.
+pub fn entry_term(positions: &[u32]) -> f32 {
+    let mut sum = 0.0f32;
+    let mut heaviest = -1.0f32;
+    let mut heaviest_at = 0i32;
+    for (j, &position) in positions.iter().enumerate() {
+        let j = j as i32;
+        sum += weight(position) / ((j + 1) * (j + 1)) as f32;
+        if weight(position) > heaviest {
+            heaviest = weight(position);
+            heaviest_at = j;
+        }
+    }
+    heaviest + sum - heaviest / ((heaviest_at + 1) * (heaviest_at + 1)) as f32
+}
+
+/// `calc_rank_or`'s sum with one more entry's [`entry_term`] (entries in the document's
+/// order).
+pub fn add_term(rank: f32, term: f32) -> f32 {
+    (rank as f64 + term as f64 / 1.64493406685) as f32
+}
+
 /// `calc_rank_or`: each occurrence weighted, the first and heaviest ones most.
 fn rank_or(document: &Packed, operands: &[Finds]) -> f32 {
     let mut rank = 0.0f32;
@@ -144,19 +166,7 @@ fn rank_or(document: &Packed, operands: &[Finds]) -> f32 {
             .entries()
             .filter(|(number, _)| finds.binary_search(number).is_ok())
         {
-            let mut sum = 0.0f32;
-            let mut heaviest = -1.0f32;
-            let mut heaviest_at = 0i32;
-            for (j, &position) in positions.iter().enumerate() {
-                let j = j as i32;
-                sum += weight(position) / ((j + 1) * (j + 1)) as f32;
-                if weight(position) > heaviest {
-                    heaviest = weight(position);
-                    heaviest_at = j;
-                }
-            }
-            let term = heaviest + sum - heaviest / ((heaviest_at + 1) * (heaviest_at + 1)) as f32;
-            rank = (rank as f64 + term as f64 / 1.64493406685) as f32;
+            rank = add_term(rank, entry_term(positions));
         }
     }
     if !operands.is_empty() {
@@ -224,14 +234,118 @@ pub fn ts_rank(document: &Packed, operands: &[Finds], all: bool) -> f32 {
     if rank < 0.0 {
         rank = 1e-20;
     }
-    // Normalisation 1: divided by log2(1 + the document's length in positions).
-    let length = document.length();
-    (rank as f64 / (((length + 1) as f64).ln() / 2f64.ln())) as f32
+    normalized(rank, divisor(document))
+}
+
+/// Normalisation 1's divisor for `document`: log2(1 + its length in positions); 0 for an
+/// empty document (ranked 0).
+pub fn divisor(document: &Packed) -> f64 {
+    if document.is_empty() {
+        return 0.0;
+    }
+    ((document.length() + 1) as f64).ln() / 2f64.ln()
+}
+
+/// `ts_rank`'s last step: the rank divided by the document's [`divisor`].
+pub fn normalized(rank: f32, divisor: f64) -> f32 {
+    if divisor == 0.0 {
+        return 0.0;
+    }
+    (rank as f64 / divisor) as f32
+}
+
+/// `ts_rank(document, query, 1)` of every document for a query of ONE operand (a word or
+/// a prefix), by slot, before normalisation: summed from the postings of the lexemes it
+/// finds (`postings`, in byte order, which is every document's order), each entry's term
+/// computed when the document was indexed — so no document is read. Equal to
+/// [`ts_rank`]'s sum for such a query (a test checks it).
+pub fn one_operand_sums<'a>(postings: impl Iterator<Item = &'a Posting>, slots: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f32; slots];
+    for posting in postings {
+        for (slot, term) in posting.slots.iter().zip(&posting.terms) {
+            let sum = &mut sums[*slot as usize];
+            *sum = add_term(*sum, *term);
+        }
+    }
+    sums
+}
+
+/// The documents (slots, unordered) holding one lexeme, and what that entry of each adds
+/// to a one-operand rank ([`entry_term`]).
+#[derive(Debug, Default)]
+pub struct Posting {
+    pub slots: Vec<u32>,
+    pub terms: Vec<f32>,
+}
+
+impl Posting {
+    pub fn add(&mut self, slot: u32, positions: &[u32]) {
+        self.slots.push(slot);
+        self.terms.push(entry_term(positions));
+    }
+
+    pub fn remove(&mut self, slot: u32) {
+        if let Some(at) = self.slots.iter().position(|s| *s == slot) {
+            self.slots.swap_remove(at);
+            self.terms.swap_remove(at);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_one_operand_rank_from_the_postings_is_ts_rank() {
+        let documents = [
+            "'phone':1A,4B 'phonecase':2A 'red':3",
+            "'charger':1A 'phone':5,9C,12",
+            "'phones':2B 'phone':7",
+            "'tea':1A",
+        ];
+        let mut numbers: Vec<Box<str>> = Vec::new();
+        let mut number = |text: &str| match numbers.iter().position(|n| &**n == text) {
+            Some(at) => at as u32,
+            None => {
+                numbers.push(text.into());
+                (numbers.len() - 1) as u32
+            }
+        };
+        let documents: Vec<Packed> = documents
+            .iter()
+            .map(|text| Packed::new(&parse_tsvector(text).unwrap(), &mut number))
+            .collect();
+        let mut postings: std::collections::BTreeMap<Box<str>, Posting> = Default::default();
+        for (slot, document) in documents.iter().enumerate() {
+            for (lexeme, positions) in document.entries() {
+                let text = numbers[lexeme as usize].clone();
+                postings
+                    .entry(text)
+                    .or_default()
+                    .add(slot as u32, positions);
+            }
+        }
+        // `phone:*` finds phone, phonecase and phones.
+        let found: Vec<&Posting> = postings
+            .iter()
+            .filter(|(text, _)| text.starts_with("phone"))
+            .map(|(_, posting)| posting)
+            .collect();
+        let mut finds: Finds = postings
+            .keys()
+            .filter(|text| text.starts_with("phone"))
+            .map(|text| numbers.iter().position(|n| n == text).unwrap() as u32)
+            .collect();
+        finds.sort_unstable();
+        let sums = one_operand_sums(found.into_iter(), documents.len());
+        for (slot, document) in documents.iter().enumerate() {
+            let expected = ts_rank(document, std::slice::from_ref(&finds), false);
+            let got = normalized(sums[slot], divisor(document));
+            assert_eq!(got.to_bits(), expected.to_bits(), "document {slot}");
+        }
+        assert!(sums[0] > 0.0 && sums[3] == 0.0);
+    }
 
     #[test]
     fn tsvector_text_parses_with_quotes_weights_and_positions() {
