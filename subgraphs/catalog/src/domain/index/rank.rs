@@ -285,7 +285,9 @@ impl Posting {
     }
 
     pub fn remove(&mut self, slot: u32) {
-        if let Some(at) = self.slots.iter().position(|s| *s == slot) {
+        // Every entry of the slot (a document holds a lexeme once, but nothing of it may
+        // stay for the next document in the slot).
+        while let Some(at) = self.slots.iter().position(|s| *s == slot) {
             self.slots.swap_remove(at);
             self.terms.swap_remove(at);
         }
@@ -301,7 +303,7 @@ mod tests {
         let documents = [
             "'phone':1A,4B 'phonecase':2A 'red':3",
             "'charger':1A 'phone':5,9C,12",
-            "'phones':2B 'phone':7",
+            "'phone':7 'phones':2B",
             "'tea':1A",
         ];
         let mut numbers: Vec<Box<str>> = Vec::new();
