@@ -202,23 +202,7 @@ async fn kept_product_pages_change_with_every_write_and_go_only_to_the_same_perm
 
     // A category's children are read without a version: such answers are not kept, and a
     // new category shows at once.
-    let category = |name: &'static str, parent: Option<String>| {
-        let (system, admin) = (&system, &admin);
-        async move {
-            let made = system
-                .graphql_as(
-                    admin,
-                    "mutation($input: CategoryInput!) { createCategory(input: $input) { id } }",
-                    json!({ "input": { "name": name, "parentId": parent } }),
-                )
-                .await;
-            made["data"]["createCategory"]["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{made}"))
-                .to_owned()
-        }
-    };
-    let parent = category("Kept pages' lamps", None).await;
+    let parent = super::brands::category(&system, &admin, "Kept pages' lamps", None).await;
     let created = system
         .graphql_as(
             &admin,
@@ -246,7 +230,7 @@ async fn kept_product_pages_change_with_every_write_and_go_only_to_the_same_perm
         before,
         "an answer with children was kept"
     );
-    category("Kept pages' new child", Some(parent.clone())).await;
+    super::brands::category(&system, &admin, "Kept pages' new child", Some(&parent)).await;
     let read = system.graphql(CHILDREN, json!({ "id": desk_lamp })).await;
     let children = read["data"]["product"]["category"]["children"].to_string();
     assert!(children.contains("Kept pages' new child"), "{read}");

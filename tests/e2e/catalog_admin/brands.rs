@@ -26,7 +26,13 @@ async fn brands(system: &System, category: Option<&str>) -> Vec<String> {
     names(&system.graphql(BRANDS, json!({ "c": category })).await)
 }
 
-async fn category(system: &System, admin: &str, name: &str, parent: Option<&str>) -> String {
+/// A new category (by a catalog admin's token), its id.
+pub(super) async fn category(
+    system: &System,
+    admin: &str,
+    name: &str,
+    parent: Option<&str>,
+) -> String {
     let created = system
         .graphql_as(
             admin,
