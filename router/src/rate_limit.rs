@@ -33,7 +33,6 @@ use hive_router::executor::plugin_trait::RouterPlugin;
 use hive_router::query_planner::ast::selection_item::SelectionItem;
 use redis_connect::{Connection, Timeouts, Topology};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use crate::access::CLIENT_IP_HEADER;
 
@@ -140,7 +139,8 @@ pub struct MallRateLimit {
     default_operations: DefaultKeyedRateLimiter<String>,
     named_operations: HashMap<String, DefaultDirectRateLimiter>,
     redis: Topology,
-    connection: OnceCell<Connection>,
+    /// Opened on first use; replaced when it stops answering (`Connection::is_stuck`).
+    connection: std::sync::Mutex<Option<Connection>>,
     prefix: String,
 }
 
@@ -172,10 +172,15 @@ impl MallRateLimit {
     }
 
     async fn connection(&self) -> redis::RedisResult<Connection> {
-        self.connection
-            .get_or_try_init(|| self.redis.shared(TIMEOUTS))
-            .await
-            .cloned()
+        let kept = self.connection.lock().unwrap().clone();
+        match kept {
+            Some(conn) if !conn.is_stuck() => Ok(conn),
+            _ => {
+                let conn = self.redis.shared(TIMEOUTS).await?;
+                *self.connection.lock().unwrap() = Some(conn.clone());
+                Ok(conn)
+            }
+        }
     }
 
     /// Levels 2 and 3: the client's address first, then the caller's per-user limits of the
@@ -295,7 +300,7 @@ impl RouterPlugin for MallRateLimit {
             default_operations,
             named_operations,
             redis,
-            connection: OnceCell::new(),
+            connection: std::sync::Mutex::default(),
             prefix: config.redis_prefix,
         }))
     }

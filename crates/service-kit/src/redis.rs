@@ -55,9 +55,10 @@ impl bb8::ManageConnection for Reconnecting {
         redis::cmd("PING").query_async::<()>(conn).await
     }
 
-    fn has_broken(&self, _: &mut Self::Connection) -> bool {
-        // It heals itself; dropping it would only cost new TCP connections.
-        false
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        // A server connection heals itself; a cluster connection that stopped answering
+        // does not always (redis_connect::ClusterLink), and is replaced.
+        conn.is_stuck()
     }
 }
 
@@ -142,7 +143,18 @@ impl Redis {
     /// them, and fail after the checkout timeout.)
     pub async fn connection(&self) -> Result<Connection, bb8::RunError<redis::RedisError>> {
         let started = std::time::Instant::now();
-        let conn = self.pool.get().await;
+        // A stuck connection found here is dropped by the pool as it goes back (`has_broken`),
+        // and the next one is taken; the pool opens replacements meanwhile.
+        let mut conn = self.pool.get().await;
+        for _ in 0..self.pool.state().connections {
+            match &conn {
+                Ok(pooled) if pooled.is_stuck() => {
+                    drop(conn);
+                    conn = self.pool.get().await;
+                }
+                _ => break,
+            }
+        }
         metrics::histogram!("redis_pool_wait_seconds").record(started.elapsed().as_secs_f64());
         Ok(conn?.clone())
     }
