@@ -140,7 +140,8 @@ pub struct MallRateLimit {
     named_operations: HashMap<String, DefaultDirectRateLimiter>,
     redis: Topology,
     /// Opened on first use; replaced when it stops answering (`Connection::is_stuck`).
-    connection: std::sync::Mutex<Option<Connection>>,
+    connection: std::sync::RwLock<Option<Connection>>,
+    opening: tokio::sync::Mutex<()>,
     prefix: String,
 }
 
@@ -171,16 +172,31 @@ impl MallRateLimit {
         })
     }
 
+    /// The kept connection, unless it stopped answering.
+    fn kept(&self) -> Option<Connection> {
+        let kept = self
+            .connection
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.as_ref().filter(|conn| !conn.is_stuck()).cloned()
+    }
+
     async fn connection(&self) -> redis::RedisResult<Connection> {
-        let kept = self.connection.lock().unwrap().clone();
-        match kept {
-            Some(conn) if !conn.is_stuck() => Ok(conn),
-            _ => {
-                let conn = self.redis.shared(TIMEOUTS).await?;
-                *self.connection.lock().unwrap() = Some(conn.clone());
-                Ok(conn)
-            }
+        if let Some(conn) = self.kept() {
+            return Ok(conn);
         }
+        // One request at a time opens it (a cluster connection is a handshake with every
+        // node); the others wait and take what it opened.
+        let _opening = self.opening.lock().await;
+        if let Some(conn) = self.kept() {
+            return Ok(conn);
+        }
+        let conn = self.redis.shared(TIMEOUTS).await?;
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(conn.clone());
+        Ok(conn)
     }
 
     /// Levels 2 and 3: the client's address first, then the caller's per-user limits of the
@@ -300,7 +316,8 @@ impl RouterPlugin for MallRateLimit {
             default_operations,
             named_operations,
             redis,
-            connection: std::sync::Mutex::default(),
+            connection: std::sync::RwLock::default(),
+            opening: tokio::sync::Mutex::default(),
             prefix: config.redis_prefix,
         }))
     }

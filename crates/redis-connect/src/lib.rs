@@ -223,8 +223,11 @@ pub enum Connection {
 /// redis's cluster client can wedge after a failover: in `scripts/redis-cluster`'s failover
 /// test, one in three runs had a pooled connection whose every request timed out for 15 to
 /// 110 s after the cluster was whole again, while the process's other connections, and any
-/// new one, worked. A request that times out therefore marks its connection
-/// [`Connection::is_stuck`], and the pool replaces it (clones share the mark).
+/// new one, worked. A request that times out therefore marks its connection (and its clones)
+/// [`Connection::is_stuck`] for good: the pool drops it, and a later checkout opens a new
+/// one. The mark is not cleared by a later success: a connection wedged for some slots only
+/// still answers for the others. A genuinely slow Redis costs at most a new connection per
+/// pooled one per response timeout.
 #[derive(Clone)]
 pub struct ClusterLink {
     conn: ClusterConnection,
@@ -262,6 +265,14 @@ impl Connection {
         match self {
             Self::Cluster(link) => link.stuck.load(Ordering::Relaxed),
             Self::Server(_) | Self::Plain(_) => false,
+        }
+    }
+
+    /// Marks a cluster connection stuck for a caller that gave up waiting for its answer
+    /// (its own deadline, shorter than the response timeout, ended the request).
+    pub fn mark_stuck(&self) {
+        if let Self::Cluster(link) = self {
+            link.stuck.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -311,28 +322,30 @@ impl ConnectionLike for Connection {
                 if groups.len() <= 1 {
                     return watch(stuck, conn.req_packed_commands(cmd, offset, count));
                 }
-                let conn = conn.clone();
-                watch(
-                    stuck,
-                    Box::pin(async move {
-                        let sent = groups.iter().map(|(_, members)| {
-                            let mut conn = conn.clone();
-                            let mut part = redis::pipe();
-                            for &index in members {
-                                part.add_command(commands[index].clone());
-                            }
-                            async move { conn.req_packed_commands(&part, 0, members.len()).await }
-                        });
-                        let parts = futures::future::try_join_all(sent).await?;
-                        let mut answers = vec![Value::Nil; commands.len()];
-                        for ((_, members), part) in groups.iter().zip(parts) {
-                            for (&index, answer) in members.iter().zip(part) {
-                                answers[index] = answer;
-                            }
+                let (conn, stuck) = (conn.clone(), stuck.clone());
+                Box::pin(async move {
+                    // Each part is watched: the first error ends the others, and the one
+                    // that timed out must still mark the connection.
+                    let sent = groups.iter().map(|(_, members)| {
+                        let mut conn = conn.clone();
+                        let stuck = stuck.clone();
+                        let mut part = redis::pipe();
+                        for &index in members {
+                            part.add_command(commands[index].clone());
                         }
-                        Ok(answers.into_iter().skip(offset).take(count).collect())
-                    }),
-                )
+                        async move {
+                            watch(&stuck, conn.req_packed_commands(&part, 0, members.len())).await
+                        }
+                    });
+                    let parts = futures::future::try_join_all(sent).await?;
+                    let mut answers = vec![Value::Nil; commands.len()];
+                    for ((_, members), part) in groups.iter().zip(parts) {
+                        for (&index, answer) in members.iter().zip(part) {
+                            answers[index] = answer;
+                        }
+                    }
+                    Ok(answers.into_iter().skip(offset).take(count).collect())
+                })
             }
         }
     }
@@ -420,6 +433,21 @@ mod tests {
         let mut fresh = topology.shared(timeouts).await.unwrap();
         assert_eq!(echo(&mut fresh).await.unwrap(), "up");
         assert!(!fresh.is_stuck());
+
+        // A pipeline over several slots (sent as one part per slot on a cluster): the part
+        // that times out marks the connection, though another part answered.
+        let piped: RedisResult<(Option<String>, Option<(String, String)>)> = redis::pipe()
+            .get(format!("redis-connect-test:{}:other", std::process::id()))
+            .cmd("BLPOP")
+            .arg(&key)
+            .arg(1)
+            .query_async(&mut fresh)
+            .await;
+        assert!(
+            piped.as_ref().is_err_and(RedisError::is_timeout),
+            "{piped:?}"
+        );
+        assert_eq!(fresh.is_stuck(), topology.is_cluster());
     }
 
     #[test]

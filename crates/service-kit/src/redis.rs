@@ -24,6 +24,10 @@ const TIMEOUTS: Timeouts = Timeouts {
     retries: 1,
 };
 
+/// How long a readiness probe waits for its answer (readiness itself waits 2 s, pool
+/// checkout included).
+const PING_BUDGET: Duration = Duration::from_millis(1500);
+
 /// A bb8 manager of connections that heal themselves: redis's `ConnectionManager` for a
 /// server (multiplexed, reconnecting after an I/O error), a cluster connection for a Redis
 /// Cluster (reconnecting, following the slot map after a failover). bb8 cannot tell that a
@@ -143,8 +147,8 @@ impl Redis {
     /// them, and fail after the checkout timeout.)
     pub async fn connection(&self) -> Result<Connection, bb8::RunError<redis::RedisError>> {
         let started = std::time::Instant::now();
-        // A stuck connection found here is dropped by the pool as it goes back (`has_broken`),
-        // and the next one is taken; the pool opens replacements meanwhile.
+        // A stuck connection found here is dropped by the pool as it goes back (`has_broken`)
+        // and the next one is taken; once none is left, the pool opens a new one.
         let mut conn = self.pool.get().await;
         for _ in 0..self.pool.state().connections {
             match &conn {
@@ -178,7 +182,10 @@ impl Redis {
 
     /// Round trip to the server (readiness).
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut conn = self
+            .connection()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         // On a cluster, `PING` goes to every master and fails while one fails over; one
         // node's answer is what readiness asks for (a master down is a failover, not a
         // reason to take every replica out of service).
@@ -187,7 +194,43 @@ impl Redis {
         } else {
             redis::cmd("PING")
         };
-        let _: String = probe.query_async(&mut *conn).await?;
-        Ok(())
+        // Readiness gives up before the response timeout would mark a stuck connection, so
+        // the probe marks it itself: a replica must not stay unready on a wedged connection.
+        match tokio::time::timeout(PING_BUDGET, probe.query_async::<String>(&mut conn)).await {
+            Ok(answer) => answer.map(drop).map_err(Into::into),
+            Err(_) => {
+                conn.mark_stuck();
+                anyhow::bail!("Redis did not answer within {PING_BUDGET:?}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against `REDIS_URL` (a server in `scripts/test`, the cluster in `scripts/redis-cluster`).
+    #[tokio::test]
+    async fn a_stuck_cluster_connection_is_not_handed_out_again() {
+        let url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| crate::config::DEFAULT_REDIS_URL.into());
+        let redis = Redis::connect(&url, "service-kit-test:", 1).await.unwrap();
+        let mut conn = redis.connection().await.unwrap();
+        // Waits longer for an element than an answer may take (2 s).
+        let waited: redis::RedisResult<Option<(String, String)>> = redis::cmd("BLPOP")
+            .arg(redis.key("never"))
+            .arg(3)
+            .query_async(&mut conn)
+            .await;
+        assert!(waited.as_ref().is_err_and(|e| e.is_timeout()), "{waited:?}");
+        assert_eq!(conn.is_stuck(), redis.is_cluster());
+
+        // The pool's only connection is that one: a cluster's is dropped and a new one
+        // opened; a server's healed itself.
+        let next = redis.connection().await.unwrap();
+        assert!(!next.is_stuck());
+        redis.ping().await.unwrap();
+        assert_eq!(redis.pool().state().connections, 1);
     }
 }
