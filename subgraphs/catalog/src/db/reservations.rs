@@ -6,6 +6,7 @@ use diesel::sql_types::{Array, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use peer_api::{Reservation, ReservationStatus, ReservedLine, StockLine};
 use service_kit::ApiError;
+use service_kit::sql::prepared;
 use uuid::Uuid;
 
 use super::models::ProductRow;
@@ -69,15 +70,17 @@ pub async fn reserve(
     let products: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let variants: Vec<Option<Uuid>> = lines.iter().map(|l| l.variant_id).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    let rows: Vec<ReserveRow> = diesel::sql_query(
+    let rows: Vec<ReserveRow> = prepared(
         "SELECT outcome, product_id, quantity, available, product_name, unit_price, currency, \
          product::text AS product, variant_id, sku, variant_name, options::text AS options \
          FROM reserve_stock($1, $2, $3, $4)",
+        |q| {
+            q.bind::<SqlUuid, _>(order_id)
+                .bind::<Array<SqlUuid>, _>(&products)
+                .bind::<Array<Nullable<SqlUuid>>, _>(&variants)
+                .bind::<Array<Int4>, _>(&quantities)
+        },
     )
-    .bind::<SqlUuid, _>(order_id)
-    .bind::<Array<SqlUuid>, _>(&products)
-    .bind::<Array<Nullable<SqlUuid>>, _>(&variants)
-    .bind::<Array<Int4>, _>(&quantities)
     .load(conn)
     .await?;
     let Some(first) = <[ReserveRow]>::first(&rows) else {
@@ -186,11 +189,11 @@ pub async fn release(
     order_id: Uuid,
     reason: &str,
 ) -> Result<Vec<ProductRow>, ApiError> {
-    let rows: Vec<ProductJson> =
-        diesel::sql_query("SELECT product::text AS product FROM release_stock($1, $2)")
-            .bind::<SqlUuid, _>(order_id)
-            .bind::<Text, _>(reason)
-            .load(conn)
-            .await?;
+    let rows: Vec<ProductJson> = prepared(
+        "SELECT product::text AS product FROM release_stock($1, $2)",
+        |q| q.bind::<SqlUuid, _>(order_id).bind::<Text, _>(reason),
+    )
+    .load(conn)
+    .await?;
     product_rows(rows.into_iter().map(|r| r.product))
 }

@@ -2,12 +2,15 @@
 //! their status and address changes, the customer's and the admin's pages, and the unpaid
 //! ones due to expire. Values always travel as bind parameters.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use peer_api::ReservedLine;
 use service_kit::ApiError;
+use service_kit::sql::prepared;
 use uuid::Uuid;
 
 use super::schema::orders;
@@ -37,58 +40,13 @@ const FROM_CHECKOUT: &str = "UPDATE checkout_attempts SET state = 'PLACED' \
 const FROM_FLASH_SALE: &str =
     "SELECT $1::uuid AS order_id WHERE NOT EXISTS (SELECT 1 FROM orders WHERE id = $1)";
 
-/// Creates the order, its lines, its first history entry and its `OrderPlaced` event in one
-/// statement: for a checkout, if its attempt is still `RESERVING` (moving it to `PLACED`);
-/// for a flash-sale purchase, if it does not exist yet. `None` when not: a twin placed it
-/// already, or the sweeper abandoned the checkout.
-pub async fn place_order(
-    conn: &mut AsyncPgConnection,
-    order: &NewOrder<'_>,
-) -> Result<Option<OrderRow>, ApiError> {
-    let mut payload = serde_json::json!({
-        "orderId": order.id,
-        "userId": order.user_id,
-        "status": OrderStatus::PendingPayment,
-        "total": { "amount": order.subtotal, "currency": order.currency },
-        "fromCart": order.from_cart,
-        "items": order.lines.iter().map(|l| serde_json::json!({
-            "productId": l.product_id,
-            "variantId": l.variant_id,
-            "sku": l.sku,
-            "quantity": l.quantity,
-            "unitPrice": l.unit_price,
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(sale) = order.flash_sale {
-        payload["flashSaleId"] = serde_json::json!(sale);
-    }
-    let placed = if order.flash_sale.is_some() {
-        FROM_FLASH_SALE
-    } else {
-        FROM_CHECKOUT
-    };
-    let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
-    let names: Vec<&str> = order
-        .lines
-        .iter()
-        .map(|l| l.product_name.as_str())
-        .collect();
-    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
-    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
-    let variant_ids: Vec<Uuid> = order.lines.iter().map(|l| l.variant_id).collect();
-    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
-    let variant_names: Vec<&str> = order
-        .lines
-        .iter()
-        .map(|l| l.variant_name.as_str())
-        .collect();
-    let options = order
-        .lines
-        .iter()
-        .map(|l| serde_json::to_string(&l.options))
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|_| ApiError::Internal)?;
-    let row: Option<OrderRow> = diesel::sql_query(format!(
+/// The statement placing an order, from a checkout or from a flash sale: two fixed texts,
+/// each prepared once per connection.
+static PLACE_FROM_CHECKOUT: LazyLock<String> = LazyLock::new(|| place_order_sql(FROM_CHECKOUT));
+static PLACE_FROM_FLASH_SALE: LazyLock<String> = LazyLock::new(|| place_order_sql(FROM_FLASH_SALE));
+
+fn place_order_sql(placed: &str) -> String {
+    format!(
         "WITH placed AS ({placed}), new_order AS ( \
              INSERT INTO orders (id, number, user_id, status, currency, subtotal_amount, \
                  discount_amount, total_amount, created_at, version, expires_at, \
@@ -122,26 +80,81 @@ pub async fn place_order(
              FROM new_order o \
          ) \
          SELECT * FROM new_order"
-    ))
-    .bind::<SqlUuid, _>(order.id)
-    .bind::<SqlUuid, _>(order.user_id)
-    .bind::<Text, _>(order.currency)
-    .bind::<Int8, _>(order.subtotal)
-    .bind::<Int8, _>(order.payment_ttl.as_millis() as i64)
-    .bind::<Text, _>(order.shipping_address)
-    .bind::<Nullable<Text>, _>(order.note)
-    .bind::<Array<SqlUuid>, _>(&product_ids)
-    .bind::<Array<Text>, _>(&names)
-    .bind::<Array<Int8>, _>(&prices)
-    .bind::<Array<Int4>, _>(&quantities)
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Text, _>(ORDERS_STREAM)
-    .bind::<Text, _>(payload.to_string())
-    .bind::<Nullable<Text>, _>(order.traceparent.as_deref())
-    .bind::<Array<SqlUuid>, _>(&variant_ids)
-    .bind::<Array<Text>, _>(&skus)
-    .bind::<Array<Text>, _>(&variant_names)
-    .bind::<Array<Text>, _>(&options)
+    )
+}
+
+/// Creates the order, its lines, its first history entry and its `OrderPlaced` event in one
+/// statement: for a checkout, if its attempt is still `RESERVING` (moving it to `PLACED`);
+/// for a flash-sale purchase, if it does not exist yet. `None` when not: a twin placed it
+/// already, or the sweeper abandoned the checkout.
+pub async fn place_order(
+    conn: &mut AsyncPgConnection,
+    order: &NewOrder<'_>,
+) -> Result<Option<OrderRow>, ApiError> {
+    let mut payload = serde_json::json!({
+        "orderId": order.id,
+        "userId": order.user_id,
+        "status": OrderStatus::PendingPayment,
+        "total": { "amount": order.subtotal, "currency": order.currency },
+        "fromCart": order.from_cart,
+        "items": order.lines.iter().map(|l| serde_json::json!({
+            "productId": l.product_id,
+            "variantId": l.variant_id,
+            "sku": l.sku,
+            "quantity": l.quantity,
+            "unitPrice": l.unit_price,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(sale) = order.flash_sale {
+        payload["flashSaleId"] = serde_json::json!(sale);
+    }
+    let statement: &'static str = if order.flash_sale.is_some() {
+        &PLACE_FROM_FLASH_SALE
+    } else {
+        &PLACE_FROM_CHECKOUT
+    };
+    let product_ids: Vec<Uuid> = order.lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<&str> = order
+        .lines
+        .iter()
+        .map(|l| l.product_name.as_str())
+        .collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
+    let quantities: Vec<i32> = order.lines.iter().map(|l| l.quantity).collect();
+    let variant_ids: Vec<Uuid> = order.lines.iter().map(|l| l.variant_id).collect();
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let variant_names: Vec<&str> = order
+        .lines
+        .iter()
+        .map(|l| l.variant_name.as_str())
+        .collect();
+    let options = order
+        .lines
+        .iter()
+        .map(|l| serde_json::to_string(&l.options))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|_| ApiError::Internal)?;
+    let row: Option<OrderRow> = prepared(statement, |q| {
+        q.bind::<SqlUuid, _>(order.id)
+            .bind::<SqlUuid, _>(order.user_id)
+            .bind::<Text, _>(order.currency)
+            .bind::<Int8, _>(order.subtotal)
+            .bind::<Int8, _>(order.payment_ttl.as_millis() as i64)
+            .bind::<Text, _>(order.shipping_address)
+            .bind::<Nullable<Text>, _>(order.note)
+            .bind::<Array<SqlUuid>, _>(&product_ids)
+            .bind::<Array<Text>, _>(&names)
+            .bind::<Array<Int8>, _>(&prices)
+            .bind::<Array<Int4>, _>(&quantities)
+            .bind::<SqlUuid, _>(Uuid::now_v7())
+            .bind::<Text, _>(ORDERS_STREAM)
+            .bind::<Text, _>(payload.to_string())
+            .bind::<Nullable<Text>, _>(order.traceparent.as_deref())
+            .bind::<Array<SqlUuid>, _>(&variant_ids)
+            .bind::<Array<Text>, _>(&skus)
+            .bind::<Array<Text>, _>(&variant_names)
+            .bind::<Array<Text>, _>(&options)
+    })
     .get_result(conn)
     .await
     .optional()?;
@@ -182,7 +195,7 @@ pub async fn change_status(
     reason: Option<&str>,
     traceparent: Option<String>,
 ) -> Result<Option<OrderRow>, ApiError> {
-    Ok(diesel::sql_query(
+    Ok(prepared(
         "WITH changed AS ( \
              UPDATE orders SET status = $3, version = version + 1, \
                  cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END, \
@@ -204,16 +217,18 @@ pub async fn change_status(
              FROM changed c \
          ) \
          SELECT * FROM changed",
+        |q| {
+            q.bind::<SqlUuid, _>(order.id)
+                .bind::<Int4, _>(order.version)
+                .bind::<Text, _>(to.as_db())
+                .bind::<Nullable<Text>, _>(reason)
+                .bind::<Text, _>(&order.status)
+                .bind::<SqlUuid, _>(Uuid::now_v7())
+                .bind::<Text, _>(ORDERS_STREAM)
+                .bind::<Text, _>(event_name(to))
+                .bind::<Nullable<Text>, _>(traceparent.as_deref())
+        },
     )
-    .bind::<SqlUuid, _>(order.id)
-    .bind::<Int4, _>(order.version)
-    .bind::<Text, _>(to.as_db())
-    .bind::<Nullable<Text>, _>(reason)
-    .bind::<Text, _>(&order.status)
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Text, _>(ORDERS_STREAM)
-    .bind::<Text, _>(event_name(to))
-    .bind::<Nullable<Text>, _>(traceparent.as_deref())
     .get_result(conn)
     .await
     .optional()?)

@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use event_bus::NewEvent;
 use service_kit::ApiError;
+use service_kit::sql::prepared;
 use uuid::Uuid;
 
 use super::schema::{order_payers, orders};
@@ -62,17 +63,19 @@ pub async fn record_payment_version(
     version: i64,
     status: &str,
 ) -> Result<bool, ApiError> {
-    let changed = diesel::sql_query(
+    let changed = prepared(
         "INSERT INTO payment_versions (payment_id, order_id, version, status) \
          VALUES ($1, $2, $3, $4) \
          ON CONFLICT (payment_id) DO UPDATE \
          SET version = excluded.version, status = excluded.status, applied_at = now() \
          WHERE payment_versions.version < excluded.version",
+        |q| {
+            q.bind::<SqlUuid, _>(payment)
+                .bind::<SqlUuid, _>(order)
+                .bind::<BigInt, _>(version)
+                .bind::<Text, _>(status)
+        },
     )
-    .bind::<SqlUuid, _>(payment)
-    .bind::<SqlUuid, _>(order)
-    .bind::<BigInt, _>(version)
-    .bind::<Text, _>(status)
     .execute(conn)
     .await?;
     Ok(changed == 1)
