@@ -436,7 +436,7 @@ mod tests {
 
         // A pipeline over several slots (sent as one part per slot on a cluster): the part
         // that times out marks the connection, though another part answered.
-        let piped: RedisResult<(Option<String>, Option<(String, String)>)> = redis::pipe()
+        let piped: RedisResult<Value> = redis::pipe()
             .get(format!("redis-connect-test:{}:other", std::process::id()))
             .cmd("BLPOP")
             .arg(&key)
