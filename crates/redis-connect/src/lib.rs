@@ -245,10 +245,9 @@ impl ClusterLink {
 
 /// `answer`, after marking its connection `stuck` if it timed out.
 fn watch<'a, T: Send + 'a>(
-    stuck: &Arc<AtomicBool>,
+    stuck: &'a AtomicBool,
     answer: RedisFuture<'a, T>,
 ) -> RedisFuture<'a, T> {
-    let stuck = stuck.clone();
     Box::pin(async move {
         let answer = answer.await;
         if answer.as_ref().is_err_and(RedisError::is_timeout) {
@@ -322,19 +321,18 @@ impl ConnectionLike for Connection {
                 if groups.len() <= 1 {
                     return watch(stuck, conn.req_packed_commands(cmd, offset, count));
                 }
-                let (conn, stuck) = (conn.clone(), stuck.clone());
+                let (conn, stuck) = (conn.clone(), &**stuck);
                 Box::pin(async move {
                     // Each part is watched: the first error ends the others, and the one
                     // that timed out must still mark the connection.
                     let sent = groups.iter().map(|(_, members)| {
                         let mut conn = conn.clone();
-                        let stuck = stuck.clone();
                         let mut part = redis::pipe();
                         for &index in members {
                             part.add_command(commands[index].clone());
                         }
                         async move {
-                            watch(&stuck, conn.req_packed_commands(&part, 0, members.len())).await
+                            watch(stuck, conn.req_packed_commands(&part, 0, members.len())).await
                         }
                     });
                     let parts = futures::future::try_join_all(sent).await?;

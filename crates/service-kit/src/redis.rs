@@ -150,14 +150,16 @@ impl Redis {
         // A stuck connection found here is dropped by the pool as it goes back (`has_broken`)
         // and the next one is taken; once none is left, the pool opens a new one.
         let mut conn = self.pool.get().await;
-        for _ in 0..self.pool.state().connections {
-            match &conn {
-                Ok(pooled) if pooled.is_stuck() => {
-                    drop(conn);
-                    conn = self.pool.get().await;
-                }
-                _ => break,
+        // The pool's size is read only when a stuck one was found (it takes the pool's lock).
+        let mut left = None;
+        while conn.as_ref().is_ok_and(|pooled| pooled.is_stuck()) {
+            let left = left.get_or_insert_with(|| self.pool.state().connections);
+            if *left == 0 {
+                break;
             }
+            *left -= 1;
+            drop(conn);
+            conn = self.pool.get().await;
         }
         metrics::histogram!("redis_pool_wait_seconds").record(started.elapsed().as_secs_f64());
         Ok(conn?.clone())
