@@ -3,9 +3,14 @@
 
 use uuid::Uuid;
 
+use super::bits::Bits;
 use super::query::{ATTRIBUTE, BRAND, PRICE};
 use super::{Filter, Index, NO_PRICE, NONE};
 use crate::domain::facets::AttributeCount;
+
+/// Reading a candidate's pairs costs about as much as this many words or entries of the
+/// pairs' sets: a cache miss per product, then its few pairs.
+const ROW_COST: usize = 32;
 
 /// The lowest and highest price among the matching products, each with its product's
 /// currency (as `db::facets::Prices`).
@@ -36,6 +41,17 @@ impl Index {
     ///   missing exactly one chosen name counts for that name only), each shown in its
     ///   first spelling in byte order.
     pub(super) fn facet_counts(&self, rows: &[(u32, u32)], filter: &Filter) -> FacetCounts {
+        self.facet_counts_by(rows, filter, None)
+    }
+
+    /// [`Index::facet_counts`], the attributes counted from each row's pairs or from the
+    /// pairs' sets (`by_sets`; `None`: whichever reads less).
+    pub(super) fn facet_counts_by(
+        &self,
+        rows: &[(u32, u32)],
+        filter: &Filter,
+        by_sets: Option<bool>,
+    ) -> FacetCounts {
         // The interned lower-case name of each chosen name, by its bit.
         let chosen: Vec<Option<u32>> = filter
             .attributes
@@ -49,6 +65,12 @@ impl Index {
         let mut names: Vec<(i64, u32, usize)> = vec![(0, 0, usize::MAX); strings];
         // Whether spelling `a` comes before `b` in byte order.
         let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let by_sets = by_sets
+            .unwrap_or_else(|| self.facets_by_sets(rows.len(), chosen.iter().flatten().count()));
+        // With sets: the rows counted for every pair, and for each chosen name (by its
+        // bit) the rows missing only it, counted for that name's pairs only.
+        let mut all = Bits::new(if by_sets { self.held.len() } else { 0 });
+        let mut alone: Vec<Option<(u32, Bits)>> = chosen.iter().map(|_| None).collect();
         let mut brands = vec![0i64; self.brands.ids.len()];
         // The price and slot of the lowest and the highest.
         let mut lowest: Option<(i64, u32)> = None;
@@ -63,10 +85,15 @@ impl Index {
             }
             let (min, max) = (columns.price_min[at], columns.price_max[at]);
             if missed & !PRICE == 0 && max != NO_PRICE {
-                if lowest.is_none_or(|(price, other)| (min, id(slot)) < (price, id(other))) {
+                // The ids (a column of their own) only on a tie.
+                if lowest.is_none_or(|(price, other)| {
+                    min < price || (min == price && id(slot) < id(other))
+                }) {
                     lowest = Some((min, slot));
                 }
-                if highest.is_none_or(|(price, other)| (max, id(slot)) > (price, id(other))) {
+                if highest.is_none_or(|(price, other)| {
+                    max > price || (max == price && id(slot) > id(other))
+                }) {
                     highest = Some((max, slot));
                 }
             }
@@ -76,15 +103,28 @@ impl Index {
             let attributes = missed / ATTRIBUTE;
             let only = match attributes.count_ones() {
                 0 => None,
-                1 => match chosen[attributes.trailing_zeros() as usize] {
-                    Some(name) => Some(name),
-                    // A name no product has: nothing of it to count.
-                    None => continue,
-                },
+                1 => {
+                    let bit = attributes.trailing_zeros() as usize;
+                    match chosen[bit] {
+                        Some(name) => Some((bit, name)),
+                        // A name no product has: nothing of it to count.
+                        None => continue,
+                    }
+                }
                 _ => continue,
             };
+            if by_sets {
+                match only {
+                    None => all.set(slot),
+                    Some((bit, name)) => alone[bit]
+                        .get_or_insert_with(|| (name, Bits::new(self.held.len())))
+                        .1
+                        .set(slot),
+                }
+                continue;
+            }
             for pair in self.pairs_of(slot) {
-                if only.is_some_and(|name| name != pair.name_key) {
+                if only.is_some_and(|(_, name)| name != pair.name_key) {
                     continue;
                 }
                 let counted = &mut pairs[pair.key as usize];
@@ -104,6 +144,10 @@ impl Index {
                     name.2 = n;
                 }
             }
+        }
+        if by_sets {
+            let alone: Vec<(u32, Bits)> = alone.into_iter().flatten().collect();
+            self.count_by_sets(&all, &alone, &mut pairs, &mut names);
         }
         let mut attributes = Vec::new();
         for (key, (count, name, value)) in pairs.iter().enumerate() {
@@ -150,6 +194,82 @@ impl Index {
                 .collect(),
             attributes,
             prices,
+        }
+    }
+
+    /// Whether counting the attributes of `rows` candidates from the pairs' sets reads less
+    /// than reading the candidates' pairs (each name chosen adds a pass over the sets).
+    pub(super) fn facets_by_sets(&self, rows: usize, chosen: usize) -> bool {
+        self.facet_sets.cost(self.held.len()) * (1 + chosen) < rows * ROW_COST
+    }
+
+    /// Counts each pair's and each name's products among `all` (for every pair) and each
+    /// `alone` set (for its name's pairs only), with their first spellings, into the
+    /// arrays of [`Index::facet_counts_by`].
+    fn count_by_sets(
+        &self,
+        all: &Bits,
+        alone: &[(u32, Bits)],
+        pairs: &mut [(i64, u32, u32)],
+        names: &mut [(i64, u32, usize)],
+    ) {
+        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let of_name = |name: u32| alone.iter().filter(move |(n, _)| *n == name);
+        for (key, set) in self.facet_sets.keys() {
+            let count = set.count_in(all)
+                + of_name(set.name_key)
+                    .map(|(_, bits)| set.count_in(bits))
+                    .sum::<i64>();
+            if count == 0 {
+                continue;
+            }
+            let (name_label, value_label) = match set.spellings.as_slice() {
+                [(name, value, _)] => (*name, *value),
+                // Spelt in several ways: the first among the counted products.
+                _ => {
+                    let mut first: Option<(u32, u32)> = None;
+                    let sets = std::iter::once(all).chain(of_name(set.name_key).map(|(_, b)| b));
+                    for among in sets {
+                        for slot in set.ones_in(among) {
+                            let Some(pair) = self.pairs_of(slot).iter().find(|p| p.key == key)
+                            else {
+                                continue;
+                            };
+                            first = Some(match first {
+                                None => (pair.name_label, pair.value_label),
+                                Some((name, value)) => (
+                                    if before(pair.name_label, name) {
+                                        pair.name_label
+                                    } else {
+                                        name
+                                    },
+                                    if before(pair.value_label, value) {
+                                        pair.value_label
+                                    } else {
+                                        value
+                                    },
+                                ),
+                            });
+                        }
+                    }
+                    first.unwrap_or_default()
+                }
+            };
+            pairs[key as usize] = (count, name_label, value_label);
+            let name = &mut names[set.name_key as usize];
+            if name.0 == 0 || before(name_label, name.1) {
+                name.1 = name_label;
+            }
+            // Counted below, once per product.
+            name.0 = 1;
+        }
+        for (name, entry) in (0u32..).zip(names.iter_mut()) {
+            if entry.0 > 0 {
+                entry.0 = self.facet_sets.name_count_in(name, all)
+                    + of_name(name)
+                        .map(|(_, bits)| self.facet_sets.name_count_in(name, bits))
+                        .sum::<i64>();
+            }
         }
     }
 }

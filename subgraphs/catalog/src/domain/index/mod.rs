@@ -9,6 +9,9 @@
 //! to SQL then.
 
 mod bits;
+mod facet_sets;
+#[cfg(test)]
+mod facet_tests;
 pub mod facets;
 mod order;
 mod query;
@@ -146,6 +149,8 @@ pub struct Index {
     /// the end when they do not fit where the old ones were; compacted when half is stale).
     pairs: Vec<Pair>,
     stale_pairs: usize,
+    /// The same pairs as sets of slots, for counting facets over many candidates.
+    facet_sets: facet_sets::FacetSets,
     slots: HashMap<Uuid, u32>,
     free: Vec<u32>,
     versions: HashMap<Uuid, i64>,
@@ -227,7 +232,10 @@ impl Index {
             }
         }
         let at = slot as usize;
-        self.stale_pairs += self.columns.pairs[at].1 as usize;
+        let (start, len) = self.columns.pairs[at];
+        let held = &self.pairs[start as usize..(start + len) as usize];
+        self.facet_sets.remove(slot, held);
+        self.stale_pairs += len as usize;
         self.columns.pairs[at] = (0, 0);
         self.columns.category[at] = NONE;
         self.columns.brand[at] = NONE;
@@ -267,6 +275,11 @@ impl Index {
         let at = slot as usize;
         let pairs = self.intern_pairs(&doc.facets);
         let (start, len) = self.columns.pairs[at];
+        let held = &self.pairs[start as usize..(start + len) as usize];
+        if held != pairs.as_slice() {
+            self.facet_sets.remove(slot, held);
+            self.facet_sets.add(slot, &pairs, self.held.len());
+        }
         if pairs.len() <= len as usize {
             self.pairs[start as usize..start as usize + pairs.len()].copy_from_slice(&pairs);
             self.stale_pairs += len as usize - pairs.len();
