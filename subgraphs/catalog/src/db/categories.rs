@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::Float8;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use service_kit::sql::prepared;
 use uuid::Uuid;
 
 use super::models::CategoryRow;
@@ -106,14 +107,15 @@ pub async fn matching(
     conn: &mut AsyncPgConnection,
     tsquery: &str,
 ) -> QueryResult<Vec<CategoryMatch>> {
-    let rows: Vec<RankedCategory> = diesel::sql_query(
+    // Asked by every search: prepared once per connection.
+    let rows: Vec<RankedCategory> = prepared(
         "SELECT id, ts_rank(document, query, 2)::float8 AS rank \
          FROM categories, \
               to_tsvector('simple', name || ' ' || cjk_tokens(name)) AS document, \
               to_tsquery('simple', $1) AS query \
          WHERE document @@ query",
+        |q| q.bind::<diesel::sql_types::Text, _>(tsquery),
     )
-    .bind::<diesel::sql_types::Text, _>(tsquery)
     .load(conn)
     .await?;
     Ok(rows
@@ -133,14 +135,15 @@ struct CategoryId {
 
 /// `root` and all the categories under it; empty when there is no such category.
 pub async fn subtree(conn: &mut AsyncPgConnection, root: Uuid) -> QueryResult<Vec<Uuid>> {
-    let tree: Vec<CategoryId> = diesel::sql_query(
+    // Asked by every listing of a category: prepared once per connection.
+    let tree: Vec<CategoryId> = prepared(
         "WITH RECURSIVE tree AS (
              SELECT id FROM categories WHERE id = $1
              UNION ALL
              SELECT c.id FROM categories c JOIN tree t ON c.parent_id = t.id
          ) SELECT id FROM tree",
+        |q| q.bind::<diesel::sql_types::Uuid, _>(root),
     )
-    .bind::<diesel::sql_types::Uuid, _>(root)
     .load(conn)
     .await?;
     Ok(tree.into_iter().map(|c| c.id).collect())
