@@ -8,6 +8,10 @@ impl Bits {
         Self(vec![0; size.div_ceil(64)])
     }
 
+    pub(super) fn from_words(words: Vec<u64>) -> Self {
+        Self(words)
+    }
+
     pub(super) fn set(&mut self, slot: u32) {
         self.0[slot as usize / 64] |= 1 << (slot % 64);
     }

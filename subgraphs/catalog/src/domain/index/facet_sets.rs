@@ -106,6 +106,25 @@ impl KeySet {
 }
 
 impl FacetSets {
+    /// Checks the costs kept against the sets (tests).
+    #[cfg(test)]
+    pub(super) fn assert_costs(&self) -> (usize, usize) {
+        let all = self.keys.iter().map(|k| &k.slots).chain(&self.names);
+        let (mut sparse, mut dense) = (0, 0);
+        for set in all {
+            match set {
+                SlotSet::Sparse(list) => sparse += list.len(),
+                SlotSet::Dense { words, len } => {
+                    let ones: u32 = words.iter().map(|w| w.count_ones()).sum();
+                    assert_eq!(ones as usize, *len);
+                    dense += 1;
+                }
+            }
+        }
+        assert_eq!((sparse, dense), (self.sparse_entries, self.dense_sets));
+        (sparse, dense)
+    }
+
     /// What counting over every set reads, in words or list entries.
     pub(super) fn cost(&self, slots: usize) -> usize {
         self.sparse_entries + self.dense_sets * slots.div_ceil(64)
@@ -259,9 +278,12 @@ fn remove(set: &mut SlotSet, slot: u32, sparse: &mut usize, dense: &mut usize) {
                 words[at] &= !bit;
                 *len -= 1;
             }
-            if *len == 0 {
+            // Back to a list once few are left (with room before it turns dense again).
+            if *len < DENSE_AT / 2 || *len * DENSE_RATIO * 4 < words.len() * 64 {
+                let list: Vec<u32> = Bits::from_words(std::mem::take(words)).ones().collect();
+                *sparse += list.len();
                 *dense -= 1;
-                *set = SlotSet::default();
+                *set = SlotSet::Sparse(list);
             }
         }
     }

@@ -33,7 +33,7 @@ const MATERIALS: [&str; 40] = [
     "Elm", "Fir", "Hazel", "Larch", "Maple", "Teak", "Yew",
 ];
 
-fn doc(id: Uuid, version: i64, dice: &mut Dice, brands: &[Uuid]) -> Doc {
+fn doc(id: Uuid, version: i64, dice: &mut Dice, (brands, categories): (&[Uuid], &[Uuid])) -> Doc {
     let mut facets: Vec<(String, String)> = Vec::new();
     let mut pair = |name: &str, value: &str, dice: &mut Dice| {
         // Some products spell a pair otherwise: the facet shows the first spelling.
@@ -63,7 +63,7 @@ fn doc(id: Uuid, version: i64, dice: &mut Dice, brands: &[Uuid]) -> Doc {
     Doc {
         id,
         version,
-        category: None,
+        category: categories.get(dice.below(categories.len() + 1)).copied(),
         brand: brands.get(dice.below(brands.len() + 1)).copied(),
         stock: dice.below(3) as i32,
         sales_count: 0,
@@ -104,26 +104,27 @@ fn same(a: FacetCounts, b: FacetCounts, what: &str) {
 fn facets_counted_from_sets_equal_facets_counted_from_each_product() {
     let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
     let brands: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    // Most products in a few wide categories, some in a narrow one (few candidates).
+    let categories: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let of = (brands.as_slice(), categories.as_slice());
     let ids: Vec<Uuid> = (0..4000).map(|_| Uuid::new_v4()).collect();
     let mut index = Index::default();
     for id in &ids {
-        index.apply(*id, 1, Some(doc(*id, 1, &mut dice, &brands)), false);
+        index.apply(*id, 1, Some(doc(*id, 1, &mut dice, of)), false);
     }
+    let (_, dense) = index.facet_sets.assert_costs();
+    assert!(dense > 2, "common pairs and names are held dense: {dense}");
     // Changes: new pairs, archived products, products back with other pairs.
     for version in 2..4 {
         for id in &ids {
             match dice.below(10) {
                 0 => index.apply(*id, version, None, false),
-                1 | 2 => index.apply(
-                    *id,
-                    version,
-                    Some(doc(*id, version, &mut dice, &brands)),
-                    false,
-                ),
+                1 | 2 => index.apply(*id, version, Some(doc(*id, version, &mut dice, of)), false),
                 _ => false,
             };
         }
     }
+    index.facet_sets.assert_costs();
     let (mut by_sets_chosen, mut with_attributes) = (0, 0);
     for round in 0..300 {
         let brand_choice: Vec<Uuid> = brands
@@ -152,7 +153,16 @@ fn facets_counted_from_sets_equal_facets_counted_from_each_product() {
             1 => (None, Some(2_000)),
             _ => (None, None),
         };
+        let narrow = match dice.below(4) {
+            0 => Some(
+                [categories[dice.below(categories.len())]]
+                    .into_iter()
+                    .collect(),
+            ),
+            _ => None,
+        };
         let filter = Filter {
+            categories: narrow,
             brands: (dice.below(3) == 0).then_some(brand_choice.as_slice()),
             in_stock: (dice.below(4) == 0).then_some(true),
             min_price,

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::bits::Bits;
+use super::facet_sets::KeySet;
 use super::query::{ATTRIBUTE, BRAND, PRICE};
 use super::{Filter, Index, NO_PRICE, NONE};
 use crate::domain::facets::AttributeCount;
@@ -197,6 +198,46 @@ impl Index {
         }
     }
 
+    /// The first name and the first value in byte order of `key`'s spellings among the
+    /// products of `sets` (some hold it). Products are read one by one, as rows are, until
+    /// the first of all its spellings is found.
+    fn first_spelling<'a>(
+        &self,
+        key: u32,
+        set: &KeySet,
+        sets: impl Iterator<Item = &'a Bits>,
+    ) -> (u32, u32) {
+        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let least = |a: u32, b: u32| if before(b, a) { b } else { a };
+        let (mut names, mut values) = set
+            .spellings
+            .iter()
+            .map(|(n, v, _)| (*n, *v))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        names.sort_by(|a, b| self.strings.text(*a).cmp(self.strings.text(*b)));
+        values.sort_by(|a, b| self.strings.text(*a).cmp(self.strings.text(*b)));
+        let best = (
+            names.first().copied().unwrap_or_default(),
+            values.first().copied().unwrap_or_default(),
+        );
+        let mut first: Option<(u32, u32)> = None;
+        for among in sets {
+            for slot in set.ones_in(among) {
+                let Some(pair) = self.pairs_of(slot).iter().find(|p| p.key == key) else {
+                    continue;
+                };
+                let found = (pair.name_label, pair.value_label);
+                let now = first.map_or(found, |(n, v)| (least(n, found.0), least(v, found.1)));
+                if now == best {
+                    return best;
+                }
+                first = Some(now);
+            }
+        }
+        debug_assert!(first.is_some(), "a counted key has a counted product");
+        first.unwrap_or(best)
+    }
+
     /// Whether counting the attributes of `rows` candidates from the pairs' sets reads less
     /// than reading the candidates' pairs (each name chosen adds a pass over the sets).
     pub(super) fn facets_by_sets(&self, rows: usize, chosen: usize) -> bool {
@@ -227,32 +268,8 @@ impl Index {
                 [(name, value, _)] => (*name, *value),
                 // Spelt in several ways: the first among the counted products.
                 _ => {
-                    let mut first: Option<(u32, u32)> = None;
                     let sets = std::iter::once(all).chain(of_name(set.name_key).map(|(_, b)| b));
-                    for among in sets {
-                        for slot in set.ones_in(among) {
-                            let Some(pair) = self.pairs_of(slot).iter().find(|p| p.key == key)
-                            else {
-                                continue;
-                            };
-                            first = Some(match first {
-                                None => (pair.name_label, pair.value_label),
-                                Some((name, value)) => (
-                                    if before(pair.name_label, name) {
-                                        pair.name_label
-                                    } else {
-                                        name
-                                    },
-                                    if before(pair.value_label, value) {
-                                        pair.value_label
-                                    } else {
-                                        value
-                                    },
-                                ),
-                            });
-                        }
-                    }
-                    first.unwrap_or_default()
+                    self.first_spelling(key, set, sets)
                 }
             };
             pairs[key as usize] = (count, name_label, value_label);
