@@ -14,6 +14,7 @@ use diesel::sql_types::{Int4, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use event_bus::NewEvent;
 use service_kit::ApiError;
+use service_kit::sql::prepared;
 use uuid::Uuid;
 
 use super::flash_sales::{FlashSaleRow, return_to_variant};
@@ -116,6 +117,9 @@ struct Units {
 /// bounds: the sale's units held (`held`, raised here under the sale's row lock) never
 /// exceed its quantity, nor a buyer's units its per-user limit, whatever the Redis counters
 /// admitted.
+///
+/// Each statement is prepared once per connection: a sale's recordings queue on its row,
+/// so what PostgreSQL spends on each (parsing and planning included) adds up in a storm.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     new: &NewPurchase<'_>,
@@ -124,21 +128,26 @@ pub async fn record(
         .transaction(async |conn| {
             // One buyer's recordings queue here (not the whole sale's): the next statement
             // starts after the lock, so it sees every earlier purchase of this buyer.
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind::<Text, _>(format!("flash-buyer:{}:{}", new.sale, new.buyer))
-                .execute(conn)
-                .await?;
-            let terms: Option<SaleTerms> = diesel::sql_query(
+            let lock = format!("flash-buyer:{}:{}", new.sale, new.buyer);
+            prepared(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                |q| q.bind::<Text, _>(lock),
+            )
+            .execute(conn)
+            .await?;
+            let terms: Option<SaleTerms> = prepared(
                 "SELECT per_user_limit, (SELECT coalesce(sum(quantity), 0)::bigint \
                      FROM flash_sale_purchases \
                      WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL) AS holding, \
                    EXISTS (SELECT 1 FROM flash_sale_purchases \
                      WHERE user_id = $2 AND idempotency_key = $3) AS key_used \
                  FROM flash_sales WHERE id = $1",
+                |q| {
+                    q.bind::<SqlUuid, _>(new.sale)
+                        .bind::<SqlUuid, _>(new.buyer)
+                        .bind::<Text, _>(new.idempotency_key)
+                },
             )
-            .bind::<SqlUuid, _>(new.sale)
-            .bind::<SqlUuid, _>(new.buyer)
-            .bind::<Text, _>(new.idempotency_key)
             .get_result(conn)
             .await
             .optional()?;
@@ -152,7 +161,7 @@ pub async fn record(
                     Bound::LimitExceeded,
                 ))));
             }
-            let inserted: Option<WithVariant> = diesel::sql_query(
+            let inserted: Option<WithVariant> = prepared(
                 "INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
                      request_hash, quantity, unit_price, currency, product_id, product_name, \
                      address_id, status, variant_id, sku, variant_name, options) \
@@ -164,14 +173,16 @@ pub async fn record(
                  WHERE sale.id = $2 \
                  ON CONFLICT (user_id, idempotency_key) DO NOTHING \
                  RETURNING *, options::text AS options_json",
+                |q| {
+                    q.bind::<SqlUuid, _>(new.id)
+                        .bind::<SqlUuid, _>(new.sale)
+                        .bind::<SqlUuid, _>(new.buyer)
+                        .bind::<Text, _>(new.idempotency_key)
+                        .bind::<Text, _>(new.request_hash)
+                        .bind::<Int4, _>(new.quantity)
+                        .bind::<SqlUuid, _>(new.address)
+                },
             )
-            .bind::<SqlUuid, _>(new.id)
-            .bind::<SqlUuid, _>(new.sale)
-            .bind::<SqlUuid, _>(new.buyer)
-            .bind::<Text, _>(new.idempotency_key)
-            .bind::<Text, _>(new.request_hash)
-            .bind::<Int4, _>(new.quantity)
-            .bind::<SqlUuid, _>(new.address)
             .get_result(conn)
             .await
             .optional()?;
@@ -186,14 +197,16 @@ pub async fn record(
             let row = row.purchase;
             // Last, so that the sale's row lock (recordings, give-backs and rebuilds of one
             // sale queue on it) is held for this statement and the COMMIT only.
-            let raised = diesel::sql_query(
+            let raised = prepared(
                 "UPDATE flash_sales SET held = held + $3 \
                  WHERE id = $1 AND returned_at IS NULL AND counter_epoch = $2 \
                    AND held + $3 <= total_quantity",
+                |q| {
+                    q.bind::<SqlUuid, _>(new.sale)
+                        .bind::<Int4, _>(new.epoch)
+                        .bind::<Int4, _>(new.quantity)
+                },
             )
-            .bind::<SqlUuid, _>(new.sale)
-            .bind::<Int4, _>(new.epoch)
-            .bind::<Int4, _>(new.quantity)
             .execute(conn)
             .await?;
             if raised == 0 {
