@@ -8,15 +8,17 @@
 //! returned), and it is refused when the sale or the buyer's limit has no room left in the
 //! record, whatever Redis admitted.
 
+mod admitted;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Int4, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use event_bus::NewEvent;
 use service_kit::ApiError;
 use service_kit::sql::prepared;
 use uuid::Uuid;
 
+use self::admitted::{WithVariant, admitted_event};
 use super::flash_sales::{FlashSaleRow, return_to_variant};
 use super::models::ProductRow;
 use super::schema::{flash_sale_purchases, flash_sales};
@@ -443,68 +445,4 @@ pub async fn resend_pending(
         Ok(stale.len())
     })
     .await
-}
-
-/// A purchase with the variant it bought, as recorded (the columns past diesel's 16).
-#[derive(diesel::QueryableByName)]
-struct WithVariant {
-    #[diesel(embed)]
-    purchase: PurchaseRow,
-    #[diesel(sql_type = SqlUuid)]
-    variant_id: Uuid,
-    #[diesel(sql_type = Text)]
-    sku: String,
-    #[diesel(sql_type = Text)]
-    variant_name: String,
-    #[diesel(sql_type = Text)]
-    options_json: String,
-}
-
-/// Payload of `FlashSalePurchaseAdmitted` v1 (the variant's fields came with catalog v2:
-/// an order subgraph that does not know them ignores them).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Admitted<'a> {
-    purchase_id: Uuid,
-    sale_id: Uuid,
-    user_id: Uuid,
-    product_id: Uuid,
-    product_name: &'a str,
-    quantity: i32,
-    unit_price: i64,
-    currency: &'a str,
-    address_id: Uuid,
-    variant_id: Uuid,
-    sku: &'a str,
-    variant_name: &'a str,
-    options: serde_json::Value,
-}
-
-fn admitted_event(recorded: &WithVariant, traceparent: Option<String>) -> NewEvent {
-    let purchase = &recorded.purchase;
-    let options = serde_json::from_str(&recorded.options_json).unwrap_or_else(|error| {
-        tracing::error!(%error, purchase = %purchase.id, "unreadable variant options");
-        serde_json::Value::Array(Vec::new())
-    });
-    NewEvent::new(
-        FLASH_SALES_STREAM,
-        "FlashSalePurchaseAdmitted",
-        purchase.id,
-        &Admitted {
-            purchase_id: purchase.id,
-            sale_id: purchase.sale_id,
-            user_id: purchase.user_id,
-            product_id: purchase.product_id,
-            product_name: &purchase.product_name,
-            quantity: purchase.quantity,
-            unit_price: purchase.unit_price,
-            currency: &purchase.currency,
-            address_id: purchase.address_id,
-            variant_id: recorded.variant_id,
-            sku: &recorded.sku,
-            variant_name: &recorded.variant_name,
-            options,
-        },
-        traceparent,
-    )
 }
