@@ -10,7 +10,9 @@
 //!
 //! Run: `cargo bench --bench flash_sale` (needs PostgreSQL and Redis like the tests).
 //! Options (environment): `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` clients
-//! (default 64), `BENCH_UNITS` units on sale (default 1000).
+//! (default 64), `BENCH_UNITS` units on sale (default 1000), `BENCH_ROUNDS` (default 2):
+//! the anonymous and signed-in read rows alternate that many times, each kind reported
+//! over all its rounds.
 
 mod load;
 use e2e_harness as support;
@@ -112,6 +114,7 @@ async fn main() {
     let seconds = env_number("BENCH_SECONDS", 5);
     let workers = env_number("BENCH_WORKERS", 64) as usize;
     let units = env_number("BENCH_UNITS", 1000) as i64;
+    let rounds = env_number("BENCH_ROUNDS", 2);
     let client = reqwest::Client::new();
     let system = System::start_with(Options {
         flash_purchases_per_second: Some(100_000),
@@ -195,52 +198,55 @@ async fn main() {
         ),
     )
     .await;
-    let ids = detail_ids.clone();
-    measure(
-        &client,
-        &router,
-        DETAIL,
-        Arc::new(move |i| json!({ "id": ids[i % ids.len()] })),
-        workers,
-        1,
-    )
-    .await;
-
     // A nonce in every read, anonymous or signed in: the router never merges two of them
     // (identical anonymous reads in flight would be answered once), so both rows measure
     // the same work.
-    let ids = detail_ids.clone();
-    let reads = measure(
-        &client,
-        &router,
-        DETAIL,
-        Arc::new(move |i| json!({ "id": ids[i % ids.len()], "nonce": i })),
-        workers,
-        seconds,
-    )
-    .await;
+    let anonymous = {
+        let (client, router, ids) = (client.clone(), router.clone(), detail_ids.clone());
+        move |seconds: u64| {
+            let (client, router, ids) = (client.clone(), router.clone(), ids.clone());
+            async move {
+                let variables =
+                    Arc::new(move |i: usize| json!({ "id": ids[i % ids.len()], "nonce": i }));
+                measure(&client, &router, DETAIL, variables, workers, seconds).await
+            }
+        }
+    };
     // The same read signed in: what authentication (the router's token check, the
     // subgraph's token and session check) costs, which every purchase pays too.
-    let signed_in_reads = {
+    let signed_in = {
         let (client, router, buyers, ids) = (
             client.clone(),
             router.clone(),
             buyers.clone(),
             detail_ids.clone(),
         );
-        let next = Arc::new(AtomicUsize::new(0));
-        closed_loop(workers, seconds, move || {
+        move |seconds: u64| {
             let (client, router, buyers, ids) =
                 (client.clone(), router.clone(), buyers.clone(), ids.clone());
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            async move {
-                let token = &buyers[i % buyers.len()].token;
-                let variables = json!({ "id": ids[i % ids.len()], "nonce": i });
-                load::post(&client, &router, Some(token), DETAIL, variables).await
-            }
-        })
-        .await
+            let next = Arc::new(AtomicUsize::new(0));
+            closed_loop(workers, seconds, move || {
+                let (client, router, buyers, ids) =
+                    (client.clone(), router.clone(), buyers.clone(), ids.clone());
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let token = &buyers[i % buyers.len()].token;
+                    let variables = json!({ "id": ids[i % ids.len()], "nonce": i });
+                    load::post(&client, &router, Some(token), DETAIL, variables).await
+                }
+            })
+        }
     };
+    // Both read paths warmed, then their rows alternate over `BENCH_ROUNDS`, so a noisy
+    // moment, or caches expiring together (the router keeps a token's check 5 s, the
+    // subgraphs a session 10 s), fall on either row alike.
+    anonymous(1).await;
+    signed_in(1).await;
+    let (mut reads, mut signed_in_reads) = (anonymous(seconds).await, signed_in(seconds).await);
+    for _ in 1..rounds {
+        reads = reads.merge(anonymous(seconds).await);
+        signed_in_reads = signed_in_reads.merge(signed_in(seconds).await);
+    }
     failures.lock().unwrap().clear();
     let admitted = Arc::new(AtomicUsize::new(0));
     let last_admission = Arc::new(std::sync::Mutex::new(Instant::now()));

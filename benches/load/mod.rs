@@ -41,6 +41,15 @@ impl Latencies {
         self.micros[index] as f64 / 1000.0
     }
 
+    /// The answers of two measurements of the same request (rounds of one row).
+    pub fn merge(mut self, other: Latencies) -> Latencies {
+        self.micros.extend(other.micros);
+        self.micros.sort_unstable();
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self
+    }
+
     /// Answers per second.
     pub fn rps(&self) -> f64 {
         self.micros.len() as f64 / self.seconds
