@@ -242,14 +242,20 @@ async fn main() {
     // subgraphs a session 10 s), fall on either row alike.
     anonymous(1).await;
     signed_in(1).await;
-    let (mut reads, mut signed_in_reads) = (anonymous(seconds).await, signed_in(seconds).await);
+    mark("product detail");
+    let mut reads = anonymous(seconds).await;
+    mark("product detail, signed in");
+    let mut signed_in_reads = signed_in(seconds).await;
     for _ in 1..rounds {
+        mark("product detail");
         reads = reads.merge(anonymous(seconds).await);
+        mark("product detail, signed in");
         signed_in_reads = signed_in_reads.merge(signed_in(seconds).await);
     }
     failures.lock().unwrap().clear();
     let admitted = Arc::new(AtomicUsize::new(0));
     let last_admission = Arc::new(std::sync::Mutex::new(Instant::now()));
+    mark("purchase attempt");
     let attempts = closed_loop(
         workers,
         seconds,
@@ -326,4 +332,13 @@ async fn main() {
         "counters disagree with the admissions"
     );
     system.stop().await;
+}
+
+/// Prints when a row starts (Unix time, on stderr), to cut a system-wide profile taken with
+/// `perf record -k realtime` into rows.
+fn mark(row: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    eprintln!("row starts: {row} at {:.3}", now.as_secs_f64());
 }
