@@ -6,7 +6,7 @@ use service_kit::ApiError;
 
 use super::payments::change;
 use crate::db::{payments, webhook_events};
-use crate::domain::status::{Command, PaymentStatus};
+use crate::domain::status::{Command, PaymentStatus, decide};
 
 /// What the gateway reports about one payment.
 pub struct GatewayEvent {
@@ -62,16 +62,20 @@ pub async fn apply_gateway_event(
             Command::Approve => "approved at the gateway",
             _ => "declined at the gateway",
         };
-        match change(conn, row.id, event.command, note, traceparent).await {
-            Ok(applied) => Ok(GatewayOutcome::Applied(applied.decision.to)),
-            Err(ApiError::Conflict(why)) => {
-                tracing::warn!(payment = %row.id, %why, "gateway event does not fit the payment");
-                let status = PaymentStatus::from_db(&row.status)
-                    .ok_or_else(|| ApiError::corrupt("payments.status", &row.status))?;
-                Ok(GatewayOutcome::Ignored(status))
-            }
-            Err(other) => Err(other),
+        // A command the payment's status refuses (a decline after an approval) is news
+        // from the gateway, not an error: kept as seen and answered "ignored". Decided here,
+        // on the locked row and before any write, so that a statement failing in `change` is
+        // never taken for such a refusal: it fails the transaction and the gateway sends the
+        // event again (swallowed, it would leave the transaction aborted, and PostgreSQL
+        // answers the COMMIT of an aborted transaction with a silent ROLLBACK).
+        let status = PaymentStatus::from_db(&row.status)
+            .ok_or_else(|| ApiError::corrupt("payments.status", &row.status))?;
+        if let Err(why) = decide(status, row.amount, row.refunded_amount, event.command) {
+            tracing::warn!(payment = %row.id, %why, "gateway event does not fit the payment");
+            return Ok(GatewayOutcome::Ignored(status));
         }
+        let applied = change(conn, row.id, event.command, note, traceparent).await?;
+        Ok(GatewayOutcome::Applied(applied.decision.to))
     })
     .await
 }
