@@ -64,8 +64,7 @@ impl Index {
         let mut pairs: Vec<(i64, u32, u32)> = vec![(0, 0, 0); strings];
         // By interned name: products (each once: the last row counted), first spelling.
         let mut names: Vec<(i64, u32, usize)> = vec![(0, 0, usize::MAX); strings];
-        // Whether spelling `a` comes before `b` in byte order.
-        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let before = |a, b| self.before(a, b);
         let by_sets = by_sets
             .unwrap_or_else(|| self.facets_by_sets(rows.len(), chosen.iter().flatten().count()));
         // With sets: the rows counted for every pair, and for each chosen name (by its
@@ -198,6 +197,11 @@ impl Index {
         }
     }
 
+    /// Whether interned spelling `a` comes before `b` in byte order.
+    fn before(&self, a: u32, b: u32) -> bool {
+        a != b && self.strings.text(a) < self.strings.text(b)
+    }
+
     /// The first name and the first value in byte order of `key`'s spellings among the
     /// products of `sets` (some hold it). Products are read one by one, as rows are, until
     /// the first of all its spellings is found.
@@ -207,19 +211,10 @@ impl Index {
         set: &KeySet,
         sets: impl Iterator<Item = &'a Bits>,
     ) -> (u32, u32) {
-        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
-        let least = |a: u32, b: u32| if before(b, a) { b } else { a };
-        let (mut names, mut values) = set
-            .spellings
-            .iter()
-            .map(|(n, v, _)| (*n, *v))
-            .unzip::<_, _, Vec<_>, Vec<_>>();
-        names.sort_by(|a, b| self.strings.text(*a).cmp(self.strings.text(*b)));
-        values.sort_by(|a, b| self.strings.text(*a).cmp(self.strings.text(*b)));
-        let best = (
-            names.first().copied().unwrap_or_default(),
-            values.first().copied().unwrap_or_default(),
-        );
+        let least = |a: u32, b: u32| if self.before(b, a) { b } else { a };
+        let least_of = |(n, v): (u32, u32), (m, w): (u32, u32)| (least(n, m), least(v, w));
+        let spellings = set.spellings.iter().map(|(n, v, _)| (*n, *v));
+        let best = spellings.reduce(least_of).unwrap_or_default();
         let mut first: Option<(u32, u32)> = None;
         for among in sets {
             for slot in set.ones_in(among) {
@@ -227,7 +222,7 @@ impl Index {
                     continue;
                 };
                 let found = (pair.name_label, pair.value_label);
-                let now = first.map_or(found, |(n, v)| (least(n, found.0), least(v, found.1)));
+                let now = first.map_or(found, |held| least_of(held, found));
                 if now == best {
                     return best;
                 }
@@ -254,7 +249,7 @@ impl Index {
         pairs: &mut [(i64, u32, u32)],
         names: &mut [(i64, u32, usize)],
     ) {
-        let before = |a: u32, b: u32| a != b && self.strings.text(a) < self.strings.text(b);
+        let before = |a, b| self.before(a, b);
         let of_name = |name: u32| alone.iter().filter(move |(n, _)| *n == name);
         for (key, set) in self.facet_sets.keys() {
             let count = set.count_in(all)
