@@ -44,13 +44,25 @@ impl NewEvent {
         payload: &impl serde::Serialize,
         traceparent: Option<String>,
     ) -> Self {
+        let payload = serde_json::to_string(payload).expect("event payloads serialize");
+        Self::with_payload(stream, name, aggregate_id, payload, traceparent)
+    }
+
+    /// The same, with its payload already JSON (built by PostgreSQL, say).
+    pub fn with_payload(
+        stream: &str,
+        name: &str,
+        aggregate_id: impl ToString,
+        payload: String,
+        traceparent: Option<String>,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             stream: stream.to_owned(),
             name: name.to_owned(),
             version: 1,
             aggregate_id: aggregate_id.to_string(),
-            payload: serde_json::to_string(payload).expect("event payloads serialize"),
+            payload,
             traceparent,
             occurred_at: Utc::now(),
         }

@@ -40,7 +40,13 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     schema: "catalog",
     migrations: embed_migrations!("../../migrations/catalog"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/catalog"),
-    session_settings: "SET pg_trgm.similarity_threshold = 0.2",
+    // A flash-sale recording commits as its one statement ends: should the connection die
+    // while it waits for a lock, the server would otherwise commit it after the catalog
+    // had given up on it (read it back, found nothing, given its units back). Checked every
+    // 100 ms, a statement whose client is gone is cancelled instead, before the read-back's
+    // last try (workflows::flash_purchases, `read_back`).
+    session_settings: "SET pg_trgm.similarity_threshold = 0.2; \
+                       SET client_connection_check_interval = 100",
 };
 
 /// How the launcher, the tests and the binary start this subgraph.
@@ -102,6 +108,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
         .data(workflows::flash_purchases::PurchaseLimits {
             per_second: settings.flash_purchases_per_second,
         })
+        .data(workflows::flash_recorder::Recorder::default())
         .finish();
     let db = stores.db.clone();
     let window = config.loader_batch;

@@ -699,10 +699,10 @@ async fn redis_rolled_back_mid_sale_never_oversells_and_the_sale_goes_on() {
     system.stop().await;
 }
 
-/// A TCP proxy in front of PostgreSQL that, once armed, lets the `COMMIT` of the next
-/// transaction that recorded a flash-sale purchase through to the server and then cuts that
-/// connection before the server's answer comes back: the commit is done, the client cannot
-/// know it (an ambiguous commit).
+/// A TCP proxy in front of PostgreSQL that, once armed, lets the next recording of a
+/// flash-sale purchase (one call of `record_flash_purchases`, committed on its own) run and
+/// commit, and then cuts that connection before the server's answer comes back: the commit
+/// is done, the client cannot know it (an ambiguous commit).
 struct CommitCutter {
     address: std::net::SocketAddr,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -713,6 +713,10 @@ impl CommitCutter {
     async fn start(upstream: String) -> Self {
         use std::sync::atomic::Ordering;
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        // The recording's answer: a DataRow with the 3-byte text `NEW` (its outcome);
+        // then, once the implicit transaction has committed, ReadyForQuery, idle.
+        const RECORDED: &[u8] = b"\x00\x00\x00\x03NEW";
+        const COMMITTED: &[u8] = b"Z\x00\x00\x00\x05I";
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -727,57 +731,44 @@ impl CommitCutter {
                 tokio::spawn(async move {
                     let (mut client_read, mut client_write) = client.into_split();
                     let (mut server_read, mut server_write) = server.into_split();
-                    // Set: the server's answers are read and thrown away up to the one that
-                    // says COMMIT (its CommandComplete tag), and the connection ends. Ending
-                    // it before that could abort the transaction instead (unread answers
-                    // make the close a reset, and the server may not have read the COMMIT).
-                    let swallow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    let swallowing = swallow.clone();
+                    // Once cutting, the server's answers are read and thrown away up to
+                    // the ReadyForQuery that follows the commit, and the client's side of
+                    // the connection ends. Ending it before that could abort the
+                    // transaction instead (the server may not have reached the commit).
                     let answers = tokio::spawn(async move {
+                        let has = |chunk: &[u8], needle: &[u8]| {
+                            chunk.windows(needle.len()).any(|w| w == needle)
+                        };
                         let mut buffer = vec![0u8; 64 * 1024];
-                        let mut swallowed = Vec::new();
+                        let mut swallowed: Option<Vec<u8>> = None;
                         while let Ok(n) = server_read.read(&mut buffer).await {
                             if n == 0 {
                                 return;
                             }
-                            if swallowing.load(Ordering::SeqCst) {
-                                swallowed.extend_from_slice(&buffer[..n]);
-                                if swallowed.windows(7).any(|w| w == b"COMMIT\0") {
+                            let chunk = &buffer[..n];
+                            if swallowed.is_none()
+                                && has(chunk, RECORDED)
+                                && armed.swap(false, Ordering::SeqCst)
+                            {
+                                cut.fetch_add(1, Ordering::SeqCst);
+                                swallowed = Some(Vec::new());
+                            }
+                            if let Some(swallowed) = &mut swallowed {
+                                swallowed.extend_from_slice(chunk);
+                                if has(swallowed, COMMITTED) {
                                     return;
                                 }
                                 continue;
                             }
-                            if client_write.write_all(&buffer[..n]).await.is_err() {
+                            if client_write.write_all(chunk).await.is_err() {
                                 return;
                             }
                         }
                     });
-                    let mut recorded = false;
                     let mut buffer = vec![0u8; 64 * 1024];
                     while let Ok(n) = client_read.read(&mut buffer).await {
-                        if n == 0 {
+                        if n == 0 || server_write.write_all(&buffer[..n]).await.is_err() {
                             break;
-                        }
-                        let chunk = &buffer[..n];
-                        let has = |needle: &[u8]| chunk.windows(needle.len()).any(|w| w == needle);
-                        recorded |= has(b"INSERT INTO flash_sale_purchases");
-                        let cutting =
-                            recorded && has(b"COMMIT") && armed.swap(false, Ordering::SeqCst);
-                        if cutting {
-                            swallow.store(true, Ordering::SeqCst);
-                        }
-                        if server_write.write_all(chunk).await.is_err() {
-                            break;
-                        }
-                        if cutting {
-                            // The server commits and answers; the answer never reaches the
-                            // client, whose connection then ends.
-                            cut.fetch_add(1, Ordering::SeqCst);
-                            let _ = answers.await;
-                            return;
-                        }
-                        if has(b"COMMIT") || has(b"ROLLBACK") {
-                            recorded = false;
                         }
                     }
                     answers.abort();
@@ -936,6 +927,221 @@ async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
     let again = buy(&system, &sale_id, buyer, "lost-reply-1", 1).await;
     assert_eq!(answer(&again)["id"], lost.to_string(), "{again}");
     assert_eq!(held_in_record(&system, &sale_id).await, (2, 1));
+    system.stop().await;
+}
+
+/// Units held by the record for a sale: its `held` count.
+async fn sale_held(system: &System, sale: &str) -> i64 {
+    count(
+        system,
+        "catalog",
+        "SELECT held::bigint AS count FROM flash_sales WHERE id = $1::uuid",
+        sale,
+    )
+    .await
+}
+
+/// The epoch of a sale's counters, as the record has it.
+async fn sale_epoch(system: &System, sale: &str) -> i64 {
+    count(
+        system,
+        "catalog",
+        "SELECT counter_epoch::bigint AS count FROM flash_sales WHERE id = $1::uuid",
+        sale,
+    )
+    .await
+}
+
+/// One buyer's key recorded for two sales at once (a key is the buyer's, whatever the sale):
+/// the second recording waits on the first's purchase, not yet committed, and once that
+/// commits it answers the first's purchase, while its own sale's units held come back to
+/// where they were (it had raised them before its purchase was refused).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_recorded_meanwhile_for_another_sale_leaves_this_sale_as_it_was() {
+    use catalog_subgraph::db::flash_purchases::{NewPurchase, Recorded, record};
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let (first_item, second_item) = (
+        product(&system, &admin, "Twin key one", 100, 10).await,
+        product(&system, &admin, "Twin key two", 100, 10).await,
+    );
+    let first_sale = sale(&system, &admin, &first_item, (5, 2), (0, 600)).await;
+    let second_sale = sale(&system, &admin, &second_item, (5, 2), (0, 600)).await;
+    let buyer = buyers(&system, "twin-key", 1).await.remove(0);
+    let me = system
+        .graphql_as(&buyer.token, "{ me { id } }", json!({}))
+        .await;
+    let user: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let address: uuid::Uuid = buyer.address.parse().unwrap();
+    let (first_epoch, second_epoch) = (
+        sale_epoch(&system, &first_sale).await,
+        sale_epoch(&system, &second_sale).await,
+    );
+    let (first_id, second_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+
+    // The first recording runs inside a transaction left open.
+    let mut first = system.sql("catalog").await;
+    first.batch_execute("BEGIN").await.unwrap();
+    let recorded = record(
+        &mut first,
+        &NewPurchase {
+            id: first_id,
+            sale: first_sale.parse().unwrap(),
+            buyer: user,
+            idempotency_key: "twin-key-1".into(),
+            request_hash: "first".into(),
+            quantity: 1,
+            address,
+            epoch: first_epoch as i32,
+            traceparent: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(recorded, Recorded::New(_)), "not recorded");
+
+    let mut second = system.sql("catalog").await;
+    let second_sale_id: uuid::Uuid = second_sale.parse().unwrap();
+    let twin = tokio::spawn(async move {
+        record(
+            &mut second,
+            &NewPurchase {
+                id: second_id,
+                sale: second_sale_id,
+                buyer: user,
+                idempotency_key: "twin-key-1".into(),
+                request_hash: "second".into(),
+                quantity: 1,
+                address,
+                epoch: second_epoch as i32,
+                traceparent: None,
+            },
+        )
+        .await
+    });
+    // It waits for the first's key.
+    let mut watcher = system.sql("catalog").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: super::Count = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+               AND query LIKE '%record_flash_purchases%'",
+        )
+        .get_result(&mut watcher)
+        .await
+        .unwrap();
+        if waiting.count == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second recording never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!twin.is_finished());
+    first.batch_execute("COMMIT").await.unwrap();
+
+    let answered = twin.await.unwrap().unwrap();
+    let Recorded::Existing(existing) = answered else {
+        panic!("the second recording did not answer the first's purchase");
+    };
+    assert_eq!(existing.id, first_id);
+    assert_eq!(sale_held(&system, &first_sale).await, 1);
+    assert_eq!(sale_held(&system, &second_sale).await, 0);
+    assert_eq!(held_in_record(&system, &second_sale).await, (0, 0));
+    system.stop().await;
+}
+
+/// Admissions of a sale that arrive while one of its recordings waits are recorded
+/// together, in one transaction, each with its own outcome. Here another transaction holds
+/// the sale's row (as a give-back does) while five buyers buy: the first recording waits on
+/// it, the others queue behind it; once the row is free, all five have their purchase and
+/// their order, the record holds their units once, and they took fewer transactions than
+/// purchases (rows written by one transaction share its `xmin`).
+#[tokio::test(flavor = "multi_thread")]
+async fn admissions_waiting_for_a_sale_are_recorded_together() {
+    use diesel::sql_types::Text;
+    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Recorded together", 100, 10).await;
+    let sale_id = sale(&system, &admin, &item, (6, 1), (0, 600)).await;
+    let buyers = buyers(&system, "together", 6).await;
+    // Someone else's purchase installs the counters (a rebuild would queue on the row too).
+    let first = buy(&system, &sale_id, &buyers[5], "together-first", 1).await;
+    assert_ne!(answer(&first)["status"], "REJECTED", "{first}");
+
+    let mut holder = system.sql("catalog").await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    diesel::sql_query("SELECT 1 FROM flash_sales WHERE id = $1::uuid FOR UPDATE")
+        .bind::<Text, _>(&sale_id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..5).map(|i| format!("together-{i}")).collect();
+    let purchases = join_all(
+        buyers[..5]
+            .iter()
+            .zip(&keys)
+            .map(|(buyer, key)| buy(&system, &sale_id, buyer, key, 1)),
+    );
+    let release = async {
+        let mut watcher = system.sql("catalog").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: super::Count = diesel::sql_query(
+                "SELECT count(*) AS count FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                   AND query LIKE '%record_flash_purchases%'",
+            )
+            .get_result(&mut watcher)
+            .await
+            .unwrap();
+            assert!(
+                waiting.count <= 1,
+                "more than one recording of the sale at once"
+            );
+            if waiting.count == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no recording waited on the sale");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The other requests reach the sale's queue meanwhile.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        holder.batch_execute("COMMIT").await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(purchases, release);
+    for response in &answers {
+        assert!(
+            matches!(
+                answer(response)["status"].as_str(),
+                Some("PENDING" | "CONFIRMED")
+            ),
+            "{response}"
+        );
+    }
+    assert_eq!(held_in_record(&system, &sale_id).await, (6, 1));
+    let transactions = count(
+        &system,
+        "catalog",
+        "SELECT count(DISTINCT xmin::text)::bigint AS count FROM flash_sale_purchases \
+         WHERE sale_id = $1::uuid AND idempotency_key <> 'together-first'",
+        &sale_id,
+    )
+    .await;
+    assert!(
+        transactions < 5,
+        "five purchases recorded in {transactions} transactions: none together"
+    );
+    eventually("the six orders", || async {
+        flash_orders(&system, &item).await == (6, 6)
+    })
+    .await;
+    assert_eq!(remaining(&system, &sale_id).await, 0);
     system.stop().await;
 }
 

@@ -12,17 +12,18 @@ mod admitted;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Int4, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Int4, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use event_bus::NewEvent;
 use service_kit::ApiError;
 use service_kit::sql::prepared;
 use uuid::Uuid;
 
-use self::admitted::{WithVariant, admitted_event};
+use self::admitted::{ADMITTED, Due};
 use super::flash_sales::{FlashSaleRow, return_to_variant};
 use super::models::ProductRow;
 use super::schema::{flash_sale_purchases, flash_sales};
-use crate::domain::flash_sales::{Bound, buyer_room, sale_room, within_buyer_limit};
+use crate::domain::flash_sales::{Bound, buyer_room, sale_room};
 
 /// The stream of flash-sale events.
 pub const FLASH_SALES_STREAM: &str = "flash-sales";
@@ -50,12 +51,12 @@ pub struct PurchaseRow {
 }
 
 /// An admitted purchase to record.
-pub struct NewPurchase<'a> {
+pub struct NewPurchase {
     pub id: Uuid,
     pub sale: Uuid,
     pub buyer: Uuid,
-    pub idempotency_key: &'a str,
-    pub request_hash: &'a str,
+    pub idempotency_key: String,
+    pub request_hash: String,
     pub quantity: i32,
     pub address: Uuid,
     /// The epoch of the counters that admitted it.
@@ -78,167 +79,107 @@ pub enum Recorded {
     Refused(Bound),
 }
 
-/// Why the recording transaction rolled back.
-enum Abort {
-    Failed(ApiError),
-    With(Box<Recorded>),
-}
-
-impl From<ApiError> for Abort {
-    fn from(error: ApiError) -> Self {
-        Abort::Failed(error)
-    }
-}
-
-impl From<diesel::result::Error> for Abort {
-    fn from(error: diesel::result::Error) -> Self {
-        Abort::Failed(error.into())
-    }
-}
-
-/// The sale's columns the recording transaction needs.
-#[derive(QueryableByName)]
-struct SaleTerms {
-    #[diesel(sql_type = diesel::sql_types::Int4)]
-    per_user_limit: i32,
-    /// The buyer's units not given back.
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    holding: i64,
-    /// The buyer recorded a purchase under this key already.
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    key_used: bool,
-}
-
 #[derive(QueryableByName)]
 struct Units {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     units: i64,
 }
 
-/// Records an admitted purchase and its event, in one transaction, within the record's
-/// bounds: the sale's units held (`held`, raised here under the sale's row lock) never
-/// exceed its quantity, nor a buyer's units its per-user limit, whatever the Redis counters
-/// admitted.
+/// What `record_flash_purchases` answers for one admission (migrations/catalog).
+#[derive(QueryableByName)]
+struct Recording {
+    /// The admission's place in the batch, from 1.
+    #[diesel(sql_type = Int4)]
+    n: i32,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+    /// Absent (every column NULL) when there is no purchase to show.
+    #[diesel(embed)]
+    purchase: Option<PurchaseRow>,
+}
+
+/// Records admitted purchases of `sale`, each with its event, in one transaction and one
+/// statement (a call of the SQL function `record_flash_purchases`, prepared once per
+/// connection), each within the record's bounds: the sale's units held (`held`, raised under
+/// the sale's row lock) never exceed its quantity, nor a buyer's units its per-user limit,
+/// whatever the Redis counters admitted. What became of each, in order; one admission's
+/// refusal never undoes another's recording.
 ///
-/// Each statement is prepared once per connection: a sale's recordings queue on its row,
-/// so what PostgreSQL spends on each (parsing and planning included) adds up in a storm.
-pub async fn record(
+/// A sale's recordings queue on its row through their COMMIT (WAL flush included): recorded
+/// together, the admissions waiting for a sale share one.
+pub async fn record_batch(
     conn: &mut AsyncPgConnection,
-    new: &NewPurchase<'_>,
-) -> Result<Recorded, ApiError> {
-    let outcome = conn
-        .transaction(async |conn| {
-            // One buyer's recordings queue here (not the whole sale's): the next statement
-            // starts after the lock, so it sees every earlier purchase of this buyer.
-            let lock = format!("flash-buyer:{}:{}", new.sale, new.buyer);
-            prepared(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                |q| q.bind::<Text, _>(lock),
-            )
-            .execute(conn)
-            .await?;
-            let terms: Option<SaleTerms> = prepared(
-                "SELECT per_user_limit, (SELECT coalesce(sum(quantity), 0)::bigint \
-                     FROM flash_sale_purchases \
-                     WHERE sale_id = $1 AND user_id = $2 AND returned_at IS NULL) AS holding, \
-                   EXISTS (SELECT 1 FROM flash_sale_purchases \
-                     WHERE user_id = $2 AND idempotency_key = $3) AS key_used \
-                 FROM flash_sales WHERE id = $1",
-                |q| {
-                    q.bind::<SqlUuid, _>(new.sale)
-                        .bind::<SqlUuid, _>(new.buyer)
-                        .bind::<Text, _>(new.idempotency_key)
-                },
-            )
-            .get_result(conn)
-            .await
-            .optional()?;
-            // No such sale, or the key was recorded before (Redis had forgotten it: that
-            // purchase is looked up below).
-            let Some(terms) = terms.filter(|terms| !terms.key_used) else {
-                return Err(Abort::With(Box::new(Recorded::Stale)));
-            };
-            if !within_buyer_limit(terms.holding, new.quantity, terms.per_user_limit) {
-                return Err(Abort::With(Box::new(Recorded::Refused(
-                    Bound::LimitExceeded,
-                ))));
-            }
-            let inserted: Option<WithVariant> = prepared(
-                "INSERT INTO flash_sale_purchases (id, sale_id, user_id, idempotency_key, \
-                     request_hash, quantity, unit_price, currency, product_id, product_name, \
-                     address_id, status, variant_id, sku, variant_name, options) \
-                 SELECT $1, sale.id, $3, $4, $5, $6, sale.price, sale.currency, \
-                        sale.product_id, p.name, $7, 'PENDING', v.id, v.sku, \
-                        variant_name(v.options, p.name), v.options \
-                 FROM flash_sales sale JOIN products p ON p.id = sale.product_id \
-                      JOIN product_variants v ON v.id = sale.variant_id \
-                 WHERE sale.id = $2 \
-                 ON CONFLICT (user_id, idempotency_key) DO NOTHING \
-                 RETURNING *, options::text AS options_json",
-                |q| {
-                    q.bind::<SqlUuid, _>(new.id)
-                        .bind::<SqlUuid, _>(new.sale)
-                        .bind::<SqlUuid, _>(new.buyer)
-                        .bind::<Text, _>(new.idempotency_key)
-                        .bind::<Text, _>(new.request_hash)
-                        .bind::<Int4, _>(new.quantity)
-                        .bind::<SqlUuid, _>(new.address)
-                },
-            )
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some(row) = inserted else {
-                // A twin request with the same key recorded it meanwhile: its purchase is
-                // looked up below (this very admission's units stay taken; another's go back).
-                return Err(Abort::With(Box::new(Recorded::Stale)));
-            };
-            admitted_event(&row, new.traceparent.clone())
-                .insert(conn)
-                .await?;
-            let row = row.purchase;
-            // Last, so that the sale's row lock (recordings, give-backs and rebuilds of one
-            // sale queue on it) is held for this statement and the COMMIT only.
-            let raised = prepared(
-                "UPDATE flash_sales SET held = held + $3 \
-                 WHERE id = $1 AND returned_at IS NULL AND counter_epoch = $2 \
-                   AND held + $3 <= total_quantity",
-                |q| {
-                    q.bind::<SqlUuid, _>(new.sale)
-                        .bind::<Int4, _>(new.epoch)
-                        .bind::<Int4, _>(new.quantity)
-                },
-            )
-            .execute(conn)
-            .await?;
-            if raised == 0 {
-                let sale: Option<FlashSaleRow> = flash_sales::table
-                    .find(new.sale)
-                    .select(FlashSaleRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?;
-                return Err(Abort::With(Box::new(match sale {
-                    Some(sale) if sale.returned_at.is_none() && sale.counter_epoch == new.epoch => {
-                        Recorded::Refused(Bound::SoldOut)
-                    }
-                    _ => Recorded::Stale,
-                })));
-            }
-            Ok(row)
-        })
-        .await;
-    match outcome {
-        Ok(row) => Ok(Recorded::New(row)),
-        Err(Abort::Failed(error)) => Err(error),
-        Err(Abort::With(recorded)) => match *recorded {
-            Recorded::Stale => Ok(match by_key(conn, new.buyer, new.idempotency_key).await? {
-                Some(existing) => Recorded::Existing(existing),
-                None => Recorded::Stale,
-            }),
-            recorded => Ok(recorded),
-        },
+    sale: Uuid,
+    batch: &[NewPurchase],
+) -> Result<Vec<Recorded>, ApiError> {
+    if batch.iter().any(|new| new.sale != sale) {
+        tracing::error!(%sale, "a batch of recordings mixes sales");
+        return Err(ApiError::Internal);
     }
+    let column = |of: fn(&NewPurchase) -> Uuid| batch.iter().map(of).collect::<Vec<_>>();
+    let (ids, buyers, addresses) = (
+        column(|new| new.id),
+        column(|new| new.buyer),
+        column(|new| new.address),
+    );
+    let keys: Vec<&str> = batch
+        .iter()
+        .map(|new| new.idempotency_key.as_str())
+        .collect();
+    let hashes: Vec<&str> = batch.iter().map(|new| new.request_hash.as_str()).collect();
+    let quantities: Vec<i32> = batch.iter().map(|new| new.quantity).collect();
+    let epochs: Vec<i32> = batch.iter().map(|new| new.epoch).collect();
+    let events: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
+    let traceparents: Vec<Option<&str>> =
+        batch.iter().map(|new| new.traceparent.as_deref()).collect();
+    let mut recordings: Vec<Recording> = prepared(
+        "SELECT r.n, r.outcome, (r.purchase).* FROM record_flash_purchases(\
+             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) r",
+        |q| {
+            q.bind::<SqlUuid, _>(sale)
+                .bind::<Array<SqlUuid>, _>(ids)
+                .bind::<Array<SqlUuid>, _>(buyers)
+                .bind::<Array<Text>, _>(keys)
+                .bind::<Array<Text>, _>(hashes)
+                .bind::<Array<Int4>, _>(quantities)
+                .bind::<Array<SqlUuid>, _>(addresses)
+                .bind::<Array<Int4>, _>(epochs)
+                .bind::<Array<SqlUuid>, _>(events)
+                .bind::<Array<Nullable<Text>>, _>(traceparents)
+                .bind::<Text, _>(FLASH_SALES_STREAM)
+                .bind::<Text, _>(ADMITTED)
+        },
+    )
+    .load(conn)
+    .await?;
+    recordings.sort_by_key(|recording| recording.n);
+    let answered: Vec<i32> = recordings.iter().map(|recording| recording.n).collect();
+    if answered != (1..=batch.len() as i32).collect::<Vec<_>>() {
+        tracing::error!(%sale, ?answered, asked = batch.len(), "record_flash_purchases answered other admissions");
+        return Err(ApiError::Internal);
+    }
+    recordings
+        .into_iter()
+        .map(|recording| {
+            let bound = Bound::of_reason(&recording.outcome);
+            Ok(match (recording.outcome.as_str(), recording.purchase, bound) {
+                ("NEW", Some(row), _) => Recorded::New(row),
+                ("EXISTING", Some(row), _) => Recorded::Existing(row),
+                ("STALE", None, _) => Recorded::Stale,
+                (_, None, Some(bound)) => Recorded::Refused(bound),
+                (outcome, ..) => {
+                    tracing::error!(outcome, %sale, "unknown answer from record_flash_purchases");
+                    return Err(ApiError::Internal);
+                }
+            })
+        })
+        .collect()
+}
+
+/// Records one admitted purchase ([`record_batch`] of one).
+pub async fn record(conn: &mut AsyncPgConnection, new: &NewPurchase) -> Result<Recorded, ApiError> {
+    let mut recorded = record_batch(conn, new.sale, std::slice::from_ref(new)).await?;
+    recorded.pop().ok_or(ApiError::Internal)
 }
 
 /// What the record says of a sale for one buyer.
@@ -297,6 +238,29 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Purch
         .first(conn)
         .await
         .optional()?)
+}
+
+/// Purchase `id`, recorded by `buyer` under `key`, once no recording of that key is under
+/// way: it waits for the key's lock, which a recording holds until it commits or rolls back
+/// (`record_flash_purchases`), so that a recording whose answer was lost is read after it
+/// ended, not before.
+pub async fn find_settled(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    buyer: Uuid,
+    key: &str,
+) -> Result<Option<PurchaseRow>, ApiError> {
+    let lock = format!("flash-key:{buyer}:{key}");
+    conn.transaction(async |conn| {
+        prepared(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            |q| q.bind::<Text, _>(lock),
+        )
+        .execute(conn)
+        .await?;
+        find(conn, id).await
+    })
+    .await
 }
 
 /// The buyer's purchase under `key`.
@@ -426,8 +390,8 @@ pub async fn resend_pending(
         return Ok(0);
     }
     conn.transaction(async |conn| {
-        let stale: Vec<WithVariant> = diesel::sql_query(
-            "SELECT *, options::text AS options_json FROM flash_sale_purchases \
+        let stale: Vec<Due> = diesel::sql_query(
+            "SELECT p.id, flash_admitted_payload(p) AS payload FROM flash_sale_purchases p \
              WHERE status = 'PENDING' AND sent_at < $1 \
              ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
@@ -435,14 +399,23 @@ pub async fn resend_pending(
         .bind::<diesel::sql_types::Int8, _>(limit)
         .load(conn)
         .await?;
-        for purchase in &stale {
-            admitted_event(purchase, None).insert(conn).await?;
-            diesel::update(flash_sale_purchases::table.find(purchase.purchase.id))
+        let resent = stale.len();
+        for purchase in stale {
+            NewEvent::with_payload(
+                FLASH_SALES_STREAM,
+                ADMITTED,
+                purchase.id,
+                purchase.payload,
+                None,
+            )
+            .insert(conn)
+            .await?;
+            diesel::update(flash_sale_purchases::table.find(purchase.id))
                 .set(flash_sale_purchases::sent_at.eq(Utc::now()))
                 .execute(conn)
                 .await?;
         }
-        Ok(stale.len())
+        Ok(resent)
     })
     .await
 }

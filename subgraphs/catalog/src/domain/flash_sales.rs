@@ -1,8 +1,9 @@
 //! Flash-sale rules: phases, bounds and invariants (no I/O).
 //!
-//! The record's bounds (kept by `db::flash_purchases::record`): a sale's units held by its
-//! buyers (`held`) never exceed its `total_quantity`, nor any buyer's units the per-user
-//! limit; the Redis counters can only ever under-sell.
+//! The record's bounds (kept in PostgreSQL by `record_flash_purchases`, which
+//! `db::flash_purchases::record_batch` calls): a sale's units held by its buyers (`held`) never
+//! exceed its `total_quantity`, nor any buyer's units the per-user limit; the Redis counters
+//! can only ever under-sell.
 
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
@@ -139,11 +140,6 @@ impl Bound {
             _ => None,
         }
     }
-}
-
-/// Whether a buyer holding `holding` units may take `quantity` more under `per_user_limit`.
-pub fn within_buyer_limit(holding: i64, quantity: i32, per_user_limit: i32) -> bool {
-    holding + i64::from(quantity) <= i64::from(per_user_limit)
 }
 
 /// Units the record lets a sale still admit (`held` never exceeds `total_quantity`).
@@ -309,10 +305,9 @@ mod tests {
 
     #[test]
     fn the_per_user_limit_includes_what_is_held() {
-        assert!(within_buyer_limit(0, 2, 2));
-        assert!(within_buyer_limit(1, 1, 2));
-        assert!(!within_buyer_limit(1, 2, 2));
+        assert_eq!(buyer_room(2, 0), 2);
         assert_eq!(buyer_room(2, 1), 1);
+        assert_eq!(buyer_room(2, 2), 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use service_kit::{DbPool, Redis, validate};
 
 use crate::domain::flash_sales::{self as rules, PurchaseStatus};
 use crate::workflows::flash_purchases::{self, Purchase, PurchaseLimits, Request};
+use crate::workflows::flash_recorder::Recorder;
 
 /// Where a purchase is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -111,6 +112,7 @@ impl FlashPurchaseMutation {
             flash_purchases::purchase(
                 ctx.data_unchecked::<DbPool>(),
                 ctx.data_unchecked::<Redis>(),
+                ctx.data_unchecked::<Recorder>(),
                 *ctx.data_unchecked::<PurchaseLimits>(),
                 request,
             )

@@ -10,6 +10,7 @@
 use service_kit::{ApiError, DbPool, Redis};
 use uuid::Uuid;
 
+use super::flash_recorder::Recorder;
 use super::flash_sales::{Rebuilt, rebuild_counters};
 use crate::db::flash_purchases::{self, NewPurchase, PurchaseRow, Recorded};
 use crate::domain::flash_sales::{Bound, Phase, PurchaseStatus};
@@ -82,10 +83,11 @@ impl From<PurchaseRow> for Purchase {
 pub async fn purchase(
     db: &DbPool,
     redis: &Redis,
+    recorder: &Recorder,
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
-    let answer = decide(db, redis, limits, request).await;
+    let answer = decide(db, redis, recorder, limits, request).await;
     // Labels from a fixed set (a rejection's reason is one of a few codes).
     let outcome: metrics::SharedString = match &answer {
         Ok(purchase) => match (purchase.status, purchase.reason.as_deref()) {
@@ -103,6 +105,7 @@ pub async fn purchase(
 async fn decide(
     db: &DbPool,
     redis: &Redis,
+    recorder: &Recorder,
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
@@ -149,7 +152,7 @@ async fn decide(
                     epoch,
                     request: request.clone(),
                 };
-                if let Some(answer) = settle(db, redis, admission).await? {
+                if let Some(answer) = settle(db, redis, recorder, admission).await? {
                     return Ok(answer);
                 }
             }
@@ -170,7 +173,7 @@ async fn decide(
                     epoch,
                     request: request.clone(),
                 };
-                if let Some(answer) = settle(db, redis, admission).await? {
+                if let Some(answer) = settle(db, redis, recorder, admission).await? {
                     return Ok(answer);
                 }
                 // Admitted again, it is another admission: a new id, so that the same id
@@ -191,12 +194,13 @@ async fn decide(
 async fn settle(
     db: &DbPool,
     redis: &Redis,
+    recorder: &Recorder,
     admission: Admission,
 ) -> Result<Option<Purchase>, ApiError> {
     let (id, sale, epoch) = (admission.id, admission.request.sale, admission.epoch);
     let recording = {
-        let (db, redis) = (db.clone(), redis.clone());
-        tokio::spawn(async move { admission.record(&db, &redis).await })
+        let (db, redis, recorder) = (db.clone(), redis.clone(), recorder.clone());
+        tokio::spawn(async move { admission.record(&db, &redis, &recorder).await })
     };
     match recording.await.map_err(|_| ApiError::Internal)?? {
         Outcome::Recorded(purchase) => Ok(Some(purchase)),
@@ -308,24 +312,26 @@ impl Admission {
     /// into the counters. When the recording failed (a lost connection, perhaps during
     /// COMMIT), the purchase is read back first: units of a purchase that did commit stay
     /// taken.
-    async fn record(self, db: &DbPool, redis: &Redis) -> Result<Outcome, ApiError> {
+    async fn record(
+        self,
+        db: &DbPool,
+        redis: &Redis,
+        recorder: &Recorder,
+    ) -> Result<Outcome, ApiError> {
         let request = &self.request;
         let new = NewPurchase {
             id: self.id,
             sale: request.sale,
             buyer: request.buyer,
-            idempotency_key: &request.key,
-            request_hash: &request.fingerprint,
+            idempotency_key: request.key.clone(),
+            request_hash: request.fingerprint.clone(),
             quantity: request.quantity,
             address: request.address,
             epoch: self.epoch,
             traceparent: request.traceparent.clone(),
         };
-        let recorded = async {
-            let mut conn = db.get().await?;
-            flash_purchases::record(&mut conn, &new).await
-        }
-        .await;
+        // With the other admissions of the sale waiting meanwhile (flash_recorder.rs).
+        let recorded = recorder.record(db, new).await;
         // A failure may hide a commit (the reply to COMMIT lost): a purchase that is in the
         // record keeps its units. When that cannot be read either, they go back all the
         // same: the record's bounds refuse what counters with units too many admit, and
@@ -364,20 +370,23 @@ impl Admission {
         }
     }
 
-    /// This admission's purchase, if PostgreSQL has it and can say so.
+    /// This admission's purchase, if PostgreSQL has it and can say so, once no recording of
+    /// its key is under way (a recording whose connection died is cancelled by the server
+    /// within 100 ms: the catalog's `client_connection_check_interval`).
     async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
         // A few tries: the pool may first hand out connections that died with the one that
         // failed; the last try opens a connection of its own.
         for pause in [0, 50, 250] {
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let (id, buyer, key) = (self.id, self.request.buyer, &self.request.key);
             let found = if pause < 250 {
                 match db.get().await {
-                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Ok(mut conn) => flash_purchases::find_settled(&mut conn, id, buyer, key).await,
                     Err(_) => continue,
                 }
             } else {
                 match db.dedicated_connection().await {
-                    Ok(mut conn) => flash_purchases::find(&mut conn, self.id).await,
+                    Ok(mut conn) => flash_purchases::find_settled(&mut conn, id, buyer, key).await,
                     Err(_) => continue,
                 }
             };

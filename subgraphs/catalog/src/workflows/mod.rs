@@ -3,6 +3,7 @@
 
 pub mod brands;
 pub mod flash_purchases;
+pub mod flash_recorder;
 pub mod flash_sales;
 pub mod listing;
 pub mod products;
