@@ -159,6 +159,12 @@ BEGIN
     END LOOP;
 END
 $$;
+-- Its lock waits end within `lock_timeout`, so that a call whose client is gone (its answer
+-- lost: the catalog reads the purchases back and gives units back for what it does not
+-- find) can neither commit long after nor hold up the sale's later recordings: once that
+-- long has passed, the read-back's answer is final (workflows::flash_purchases,
+-- `read_back`; 3 s there too).
 ALTER FUNCTION record_flash_purchases(uuid, uuid[], uuid[], text[], text[], integer[], uuid[],
                                       integer[], uuid[], text[], text, text)
-    SET plan_cache_mode = force_generic_plan;
+    SET plan_cache_mode = force_generic_plan
+    SET lock_timeout = '3s';

@@ -41,10 +41,11 @@ pub static DATABASE: DatabaseSpec = DatabaseSpec {
     migrations: embed_migrations!("../../migrations/catalog"),
     migrations_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/catalog"),
     // A flash-sale recording commits as its one statement ends: should the connection die
-    // while it waits for a lock, the server would otherwise commit it after the catalog
-    // had given up on it (read it back, found nothing, given its units back). Checked every
-    // 100 ms, a statement whose client is gone is cancelled instead, before the read-back's
-    // last try (workflows::flash_purchases, `read_back`).
+    // while it waits for a lock, the server could commit it after the catalog gave up on it
+    // (read it back, found nothing, gave its units back). Checked every 100 ms, a
+    // statement whose client is gone is cancelled instead (a connection silently cut is
+    // not seen: the recording's `lock_timeout` bounds that one; workflows::flash_purchases,
+    // `read_back`).
     session_settings: "SET pg_trgm.similarity_threshold = 0.2; \
                        SET client_connection_check_interval = 100",
 };

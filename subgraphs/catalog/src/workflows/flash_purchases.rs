@@ -7,6 +7,8 @@
 //! (`crate::events`). Counters found wrong are rebuilt from the record
 //! (`crate::workflows::flash_sales::rebuild_counters`).
 
+use std::time::Duration;
+
 use service_kit::{ApiError, DbPool, Redis};
 use uuid::Uuid;
 
@@ -16,12 +18,17 @@ use crate::db::flash_purchases::{self, NewPurchase, PurchaseRow, Recorded};
 use crate::domain::flash_sales::{Bound, Phase, PurchaseStatus};
 use crate::flash_counters::{self, Attempt, Decision, GiveBack};
 
+/// How long a recording's statement may outlive its connection: the `lock_timeout` of
+/// `record_flash_purchases` (3 s), and a margin for what it does once it holds its locks.
+const STRAY_RECORDING: Duration = Duration::from_millis(3_500);
 /// How often an attempt is decided again after the counters moved under it (rebuilt).
 const ROUNDS: usize = 4;
 /// How often a sale's rejections are checked against the record: longer than a recording
-/// can wait for a database connection (5 s), so that between two checks every admission
-/// then in flight has been recorded or has given its units back.
-const AUDIT_EVERY: std::time::Duration = std::time::Duration::from_secs(6);
+/// can wait for a database connection (5 s), so that between two checks an admission then
+/// in flight has normally been recorded or has given its units back. One in flight longer
+/// (queued behind a batch, or read back after its answer was lost) may find the counters
+/// rebuilt under it: its epoch is gone, it is refused as stale and decided again.
+const AUDIT_EVERY: Duration = Duration::from_secs(6);
 
 /// How fast one customer may try (from `FLASH_PURCHASES_PER_SECOND`).
 #[derive(Clone, Copy)]
@@ -370,16 +377,26 @@ impl Admission {
         }
     }
 
-    /// This admission's purchase, if PostgreSQL has it and can say so, once no recording of
-    /// its key is under way (a recording whose connection died is cancelled by the server
-    /// within 100 ms: the catalog's `client_connection_check_interval`).
+    /// This admission's purchase, if PostgreSQL has it and can say so. A recording whose
+    /// answer was lost may still be running on the server: its lock waits end within its
+    /// `lock_timeout` ([`STRAY_RECORDING`] with a margin), and a statement whose client is
+    /// gone is cancelled within 100 ms (the catalog's `client_connection_check_interval`).
+    /// So "not there" is final only once that long has passed; a purchase found earlier
+    /// is answered at once.
     async fn read_back(&self, db: &DbPool) -> Option<PurchaseRow> {
-        // A few tries: the pool may first hand out connections that died with the one that
-        // failed; the last try opens a connection of its own.
-        for pause in [0, 50, 250] {
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            let (id, buyer, key) = (self.id, self.request.buyer, &self.request.key);
-            let found = if pause < 250 {
+        let (id, buyer, key) = (self.id, self.request.buyer, &self.request.key);
+        let pauses = [
+            Duration::ZERO,
+            Duration::from_millis(50),
+            Duration::from_millis(250),
+            STRAY_RECORDING,
+        ];
+        let last = pauses.len() - 1;
+        for (round, pause) in pauses.into_iter().enumerate() {
+            tokio::time::sleep(pause).await;
+            // The pool may first hand out connections that died with the one that failed;
+            // the last tries open a connection of their own.
+            let found = if round < 2 {
                 match db.get().await {
                     Ok(mut conn) => flash_purchases::find_settled(&mut conn, id, buyer, key).await,
                     Err(_) => continue,
@@ -391,7 +408,9 @@ impl Admission {
                 }
             };
             match found {
-                Ok(found) => return found,
+                Ok(Some(row)) => return Some(row),
+                Ok(None) if round == last => return None,
+                Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(error = %error.message(), purchase = %self.id, "reading an admission back failed");
                 }
