@@ -10,7 +10,8 @@
 //!
 //! Run: `cargo bench --bench flash_sale` (needs PostgreSQL and Redis like the tests).
 //! Options (environment): `BENCH_SECONDS` per row (default 5), `BENCH_WORKERS` clients
-//! (default 64), `BENCH_UNITS` units on sale (default 1000), `BENCH_ROUNDS` (default 2):
+//! (default 64), `BENCH_UNITS` units on sale (default 1000), `BENCH_DIRECT=1` (the two reads
+//! also sent to the catalog itself, without the router), `BENCH_ROUNDS` (default 2):
 //! the anonymous and signed-in read rows alternate that many times, each kind reported
 //! over all its rounds.
 
@@ -201,37 +202,32 @@ async fn main() {
     // (identical anonymous reads in flight would be answered once), so both rows measure
     // the same work.
     let anonymous = {
-        let (client, router, ids) = (client.clone(), router.clone(), detail_ids.clone());
-        move |seconds: u64| {
-            let (client, router, ids) = (client.clone(), router.clone(), ids.clone());
+        let (client, ids) = (client.clone(), detail_ids.clone());
+        move |url: String, seconds: u64| {
+            let (client, ids) = (client.clone(), ids.clone());
             async move {
                 let variables =
                     Arc::new(move |i: usize| json!({ "id": ids[i % ids.len()], "nonce": i }));
-                measure(&client, &router, DETAIL, variables, workers, seconds).await
+                measure(&client, &url, DETAIL, variables, workers, seconds).await
             }
         }
     };
     // The same read signed in: what authentication (the router's token check, the
     // subgraph's token and session check) costs, which every purchase pays too.
     let signed_in = {
-        let (client, router, buyers, ids) = (
-            client.clone(),
-            router.clone(),
-            buyers.clone(),
-            detail_ids.clone(),
-        );
-        move |seconds: u64| {
-            let (client, router, buyers, ids) =
-                (client.clone(), router.clone(), buyers.clone(), ids.clone());
+        let (client, buyers, ids) = (client.clone(), buyers.clone(), detail_ids.clone());
+        move |url: String, seconds: u64| {
+            let (client, buyers, ids) = (client.clone(), buyers.clone(), ids.clone());
+            let url = Arc::new(url);
             let next = Arc::new(AtomicUsize::new(0));
             closed_loop(workers, seconds, move || {
-                let (client, router, buyers, ids) =
-                    (client.clone(), router.clone(), buyers.clone(), ids.clone());
+                let (client, url, buyers, ids) =
+                    (client.clone(), url.clone(), buyers.clone(), ids.clone());
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 async move {
                     let token = &buyers[i % buyers.len()].token;
                     let variables = json!({ "id": ids[i % ids.len()], "nonce": i });
-                    load::post(&client, &router, Some(token), DETAIL, variables).await
+                    load::post(&client, &url, Some(token), DETAIL, variables).await
                 }
             })
         }
@@ -239,18 +235,52 @@ async fn main() {
     // Both read paths warmed, then their rows alternate over `BENCH_ROUNDS`, so a noisy
     // moment, or caches expiring together (the router keeps a token's check 5 s, the
     // subgraphs a session 10 s), fall on either row alike.
-    anonymous(1).await;
-    signed_in(1).await;
-    mark("product detail");
-    let mut reads = anonymous(seconds).await;
-    mark("product detail, signed in");
-    let mut signed_in_reads = signed_in(seconds).await;
-    for _ in 1..rounds {
-        mark("product detail");
-        reads = reads.merge(anonymous(seconds).await);
-        mark("product detail, signed in");
-        signed_in_reads = signed_in_reads.merge(signed_in(seconds).await);
-    }
+    // The rows of one kind of read (anonymous, then signed in), alternating over the rounds.
+    let alternate = |url: String, rows: [&'static str; 2]| {
+        let (anonymous, signed_in) = (anonymous.clone(), signed_in.clone());
+        async move {
+            anonymous(url.clone(), 1).await;
+            signed_in(url.clone(), 1).await;
+            mark(rows[0]);
+            let mut reads = anonymous(url.clone(), seconds).await;
+            mark(rows[1]);
+            let mut signed_in_reads = signed_in(url.clone(), seconds).await;
+            for _ in 1..rounds {
+                mark(rows[0]);
+                reads = reads.merge(anonymous(url.clone(), seconds).await);
+                mark(rows[1]);
+                signed_in_reads = signed_in_reads.merge(signed_in(url.clone(), seconds).await);
+            }
+            (reads, signed_in_reads)
+        }
+    };
+    let (reads, signed_in_reads) = alternate(
+        router.clone(),
+        ["product detail", "product detail, signed in"],
+    )
+    .await;
+    // The same two reads sent to the catalog itself (`BENCH_DIRECT=1`): whether what being
+    // signed in costs is the router's or the subgraph's.
+    let direct = if env_number("BENCH_DIRECT", 0) == 1 {
+        let catalog = system
+            .subgraph_addrs
+            .iter()
+            .find(|(name, _)| *name == "catalog")
+            .map(|(_, addr)| format!("http://{addr}/graphql"))
+            .expect("the catalog's address");
+        Some(
+            alternate(
+                catalog,
+                [
+                    "product detail, direct",
+                    "product detail, signed in, direct",
+                ],
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     failures.lock().unwrap().clear();
     let admitted = Arc::new(AtomicUsize::new(0));
     let last_admission = Arc::new(std::sync::Mutex::new(Instant::now()));
@@ -329,6 +359,21 @@ async fn main() {
         signed_in_reads.rps() / reads.rps(),
         signed_in_reads.percentile(0.99) / reads.percentile(0.99)
     );
+    if let Some((reads, signed_in_reads)) = &direct {
+        println!("\nThe same reads sent to the catalog itself (no router):\n");
+        println!("| request | req/s | p50 ms | p99 ms | max ms | errors |");
+        println!("|---|---|---|---|---|---|");
+        println!("{}", reads.row("product detail, direct"));
+        println!(
+            "{}",
+            signed_in_reads.row("product detail, signed in, direct")
+        );
+        println!(
+            "direct: signed-in ÷ anonymous ×{:.2}, p99 ×{:.2}\n",
+            signed_in_reads.rps() / reads.rps(),
+            signed_in_reads.percentile(0.99) / reads.percentile(0.99)
+        );
+    }
     println!(
         "admitted {admitted} of {} attempts; orders {} ({} units); remaining {remaining}; \
          oversold {}",
