@@ -882,10 +882,7 @@ async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
     assert_ne!(answer(&first)["status"], "REJECTED", "{first}");
 
     let buyer = &buyers[0];
-    let me = system
-        .graphql_as(&buyer.token, "{ me { id } }", json!({}))
-        .await;
-    let user: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let user = user_id(&system, buyer).await;
     let (sale, address): (uuid::Uuid, uuid::Uuid) =
         (sale_id.parse().unwrap(), buyer.address.parse().unwrap());
     let fingerprint = catalog_subgraph::domain::flash_sales::purchase_fingerprint(sale, 1, address);
@@ -930,6 +927,41 @@ async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
     system.stop().await;
 }
 
+/// The id of `buyer`'s account.
+async fn user_id(system: &System, buyer: &Buyer) -> uuid::Uuid {
+    let me = system
+        .graphql_as(&buyer.token, "{ me { id } }", json!({}))
+        .await;
+    me["data"]["me"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until a recording of flash-sale purchases waits on a lock in this system's
+/// database (never more than one at once), or fails with `what` after 10 s.
+async fn one_recording_waiting(system: &System, what: &str) {
+    use diesel_async::RunQueryDsl as _;
+    let mut watcher = system.sql("catalog").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: super::Count = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+               AND query LIKE '%record_flash_purchases%'",
+        )
+        .get_result(&mut watcher)
+        .await
+        .unwrap();
+        assert!(
+            waiting.count <= 1,
+            "more than one recording waiting at once"
+        );
+        if waiting.count == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Units held by the record for a sale: its `held` count.
 async fn sale_held(system: &System, sale: &str) -> i64 {
     count(
@@ -959,7 +991,7 @@ async fn sale_epoch(system: &System, sale: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_recorded_meanwhile_for_another_sale_leaves_this_sale_as_it_was() {
     use catalog_subgraph::db::flash_purchases::{NewPurchase, Recorded, record};
-    use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+    use diesel_async::SimpleAsyncConnection as _;
     let system = flash_system().await;
     let admin = system.admin_token().await;
     let (first_item, second_item) = (
@@ -969,10 +1001,7 @@ async fn a_key_recorded_meanwhile_for_another_sale_leaves_this_sale_as_it_was() 
     let first_sale = sale(&system, &admin, &first_item, (5, 2), (0, 600)).await;
     let second_sale = sale(&system, &admin, &second_item, (5, 2), (0, 600)).await;
     let buyer = buyers(&system, "twin-key", 1).await.remove(0);
-    let me = system
-        .graphql_as(&buyer.token, "{ me { id } }", json!({}))
-        .await;
-    let user: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let user = user_id(&system, &buyer).await;
     let address: uuid::Uuid = buyer.address.parse().unwrap();
     let (first_epoch, second_epoch) = (
         sale_epoch(&system, &first_sale).await,
@@ -1021,26 +1050,7 @@ async fn a_key_recorded_meanwhile_for_another_sale_leaves_this_sale_as_it_was() 
         .await
     });
     // It waits for the first's key.
-    let mut watcher = system.sql("catalog").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: super::Count = diesel::sql_query(
-            "SELECT count(*) AS count FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock' \
-               AND query LIKE '%record_flash_purchases%'",
-        )
-        .get_result(&mut watcher)
-        .await
-        .unwrap();
-        if waiting.count == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the second recording never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    one_recording_waiting(&system, "the second recording never waited").await;
     assert!(!twin.is_finished());
     first.batch_execute("COMMIT").await.unwrap();
 
@@ -1090,27 +1100,7 @@ async fn admissions_waiting_for_a_sale_are_recorded_together() {
             .map(|(buyer, key)| buy(&system, &sale_id, buyer, key, 1)),
     );
     let release = async {
-        let mut watcher = system.sql("catalog").await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let waiting: super::Count = diesel::sql_query(
-                "SELECT count(*) AS count FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock' \
-                   AND query LIKE '%record_flash_purchases%'",
-            )
-            .get_result(&mut watcher)
-            .await
-            .unwrap();
-            assert!(
-                waiting.count <= 1,
-                "more than one recording of the sale at once"
-            );
-            if waiting.count == 1 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "no recording waited on the sale");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        one_recording_waiting(&system, "no recording waited on the sale").await;
         // The other requests reach the sale's queue meanwhile.
         tokio::time::sleep(Duration::from_millis(500)).await;
         holder.batch_execute("COMMIT").await.unwrap();

@@ -116,12 +116,9 @@ pub async fn record_batch(
         tracing::error!(%sale, "a batch of recordings mixes sales");
         return Err(ApiError::Internal);
     }
-    let column = |of: fn(&NewPurchase) -> Uuid| batch.iter().map(of).collect::<Vec<_>>();
-    let (ids, buyers, addresses) = (
-        column(|new| new.id),
-        column(|new| new.buyer),
-        column(|new| new.address),
-    );
+    let ids: Vec<Uuid> = batch.iter().map(|new| new.id).collect();
+    let buyers: Vec<Uuid> = batch.iter().map(|new| new.buyer).collect();
+    let addresses: Vec<Uuid> = batch.iter().map(|new| new.address).collect();
     let keys: Vec<&str> = batch
         .iter()
         .map(|new| new.idempotency_key.as_str())
