@@ -808,3 +808,116 @@ async fn search_values_are_parameters_even_without_standard_conforming_strings()
         );
     }
 }
+
+/// One batch of flash-sale recordings (one call of `record_flash_purchases`) answers each
+/// admission on its own, in order, against what the batch recorded before it, and raises
+/// the sale's `held` by what it recorded, with one `FlashSalePurchaseAdmitted` each.
+#[tokio::test]
+async fn a_batch_of_flash_recordings_answers_each_admission_on_its_own() {
+    use catalog_subgraph::db::flash_purchases::{NewPurchase, Recorded, record_batch};
+    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    use diesel_async::RunQueryDsl;
+    use uuid::Uuid;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    let (test, _schema) = seeded().await;
+    let mut conn = test.stores.db.get().await.unwrap();
+    // 3 units, at most 2 per buyer, counters of epoch 0.
+    let sale = Uuid::now_v7();
+    diesel::sql_query(
+        "INSERT INTO flash_sales (id, product_id, variant_id, currency, price, total_quantity, \
+                                  per_user_limit, starts_at, ends_at) \
+         SELECT $1, v.product_id, v.id, 'CNY', 50, 3, 2, now(), now() + interval '1 hour' \
+           FROM product_variants v ORDER BY v.id LIMIT 1",
+    )
+    .bind::<SqlUuid, _>(sale)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (a, b, c, d) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let admission = |buyer: Uuid, key: &str, epoch: i32| NewPurchase {
+        id: Uuid::now_v7(),
+        sale,
+        buyer,
+        idempotency_key: key.to_owned(),
+        request_hash: "same request".to_owned(),
+        quantity: 1,
+        address: Uuid::now_v7(),
+        epoch,
+        traceparent: None,
+    };
+    let batch = vec![
+        admission(a, "key-a-1", 0),
+        admission(a, "key-a-2", 0),
+        admission(a, "key-a-3", 0),
+        admission(b, "key-b-1", 0),
+        admission(c, "key-c-1", 0),
+        admission(a, "key-a-1", 0),
+        admission(d, "key-d-1", 7),
+    ];
+    let first = batch[0].id;
+    let describe = |recorded: &Recorded| match recorded {
+        Recorded::New(row) => format!("NEW {}", row.idempotency_key),
+        Recorded::Existing(row) => format!(
+            "EXISTING {} {}",
+            row.idempotency_key,
+            if row.id == first { "first" } else { "other" }
+        ),
+        Recorded::Stale => "STALE".to_owned(),
+        Recorded::Refused(bound) => bound.reason().to_owned(),
+    };
+    let answers: Vec<String> = record_batch(&mut conn, sale, &batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(describe)
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "NEW key-a-1",
+            "NEW key-a-2",
+            "LIMIT_EXCEEDED",
+            "NEW key-b-1",
+            "SOLD_OUT",
+            "EXISTING key-a-1 first",
+            "STALE",
+        ]
+    );
+    async fn held(conn: &mut diesel_async::AsyncPgConnection, sale: Uuid) -> i64 {
+        let held: Count =
+            diesel::sql_query("SELECT held::bigint AS n FROM flash_sales WHERE id = $1")
+                .bind::<SqlUuid, _>(sale)
+                .get_result(conn)
+                .await
+                .unwrap();
+        held.n
+    }
+    assert_eq!(held(&mut conn, sale).await, 3);
+    let events: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM outbox o JOIN flash_sale_purchases p \
+             ON o.aggregate_id = p.id::text \
+          WHERE p.sale_id = $1 AND o.name = 'FlashSalePurchaseAdmitted'",
+    )
+    .bind::<SqlUuid, _>(sale)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(events.n, 3);
+    // The next batch starts from what this one recorded.
+    let next = record_batch(&mut conn, sale, &[admission(d, "key-d-2", 0)])
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(describe).collect::<Vec<_>>(), ["SOLD_OUT"]);
+    assert_eq!(held(&mut conn, sale).await, 3);
+}
