@@ -4,8 +4,9 @@
 -- to 64 times in one transaction, each time a new row version that the next UPDATE walks
 -- past (none can be pruned before the COMMIT). In a batch of 50 that made an admission
 -- cost 0.5 ms, most of it there (2,000 such updates of one row in one transaction: 217 ms,
--- against 12 ms for 2,000 reads of it). The batch now locks the sale's row once, after
--- its advisory locks as before, counts in a variable, and writes `held` once at the end.
+-- against 12 ms for 2,000 reads of it). The batch now locks the sale's row once, when its
+-- first admission gets past the key and the buyer's limit (as the first UPDATE did, after
+-- the advisory locks), counts in a variable, and writes `held` once at the end.
 -- The product's and variant's snapshot is read once per batch too. The outcomes are those
 -- of `record_flash_admission`, which this replaces.
 
@@ -37,6 +38,7 @@ DECLARE
     v_lock bigint;
     v_sale flash_sales;
     v_found boolean;
+    v_locked boolean := false;
     v_held bigint;
     v_holding bigint;
     v_line record;
@@ -56,11 +58,10 @@ BEGIN
     LOOP
         PERFORM pg_advisory_xact_lock(v_lock);
     END LOOP;
-    -- The sale's row lock, held to the COMMIT right after the call returns: its `held`,
-    -- epoch and return cannot change under the batch.
-    SELECT * INTO v_sale FROM flash_sales WHERE id = p_sale FOR UPDATE;
+    -- Read without a lock: a sale is never deleted, and its limit, price and unit never
+    -- change. Its `held`, epoch and return are read again under its row lock.
+    SELECT * INTO v_sale FROM flash_sales WHERE id = p_sale;
     v_found := FOUND;
-    v_held := v_sale.held;
     -- The unit's snapshot, read once for the batch (`variant_name`, a SQL function with a
     -- subquery, is planned again at every call: 0.25 ms an admission when it was read in
     -- each admission's INSERT).
@@ -94,9 +95,17 @@ BEGIN
                 outcome := 'LIMIT_EXCEEDED';
                 EXIT checked;
             END IF;
+            -- The sale's row lock, held to the COMMIT right after the call returns (a batch
+            -- refused before this point writes nothing and locks nothing): its `held`,
+            -- epoch and return cannot change under the rest of the batch.
+            IF NOT v_locked THEN
+                SELECT * INTO v_sale FROM flash_sales WHERE id = p_sale FOR NO KEY UPDATE;
+                v_locked := true;
+                v_held := v_sale.held;
+            END IF;
             -- Counters rebuilt since this admission (another epoch), or units returned.
             EXIT checked WHEN v_sale.returned_at IS NOT NULL
-                           OR v_sale.counter_epoch <> p_epochs[i];
+                           OR v_sale.counter_epoch IS DISTINCT FROM p_epochs[i];
             IF v_held + p_quantities[i] > v_sale.total_quantity THEN
                 outcome := 'SOLD_OUT';
                 EXIT checked;
@@ -131,7 +140,7 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
-    IF v_found AND v_held <> v_sale.held THEN
+    IF v_locked AND v_held <> v_sale.held THEN
         UPDATE flash_sales SET held = held + (v_held - v_sale.held) WHERE id = p_sale;
     END IF;
 END

@@ -920,4 +920,32 @@ async fn a_batch_of_flash_recordings_answers_each_admission_on_its_own() {
         .unwrap();
     assert_eq!(next.iter().map(describe).collect::<Vec<_>>(), ["SOLD_OUT"]);
     assert_eq!(held(&mut conn, sale).await, 3);
+
+    // A batch refused before anything is counted (a key again, a buyer at the limit)
+    // takes no lock on the sale: it is answered while another transaction holds the row
+    // (else it would wait, then fail on the function's 3 s lock timeout).
+    use diesel_async::SimpleAsyncConnection as _;
+    let mut other = test.stores.db.get().await.unwrap();
+    other.batch_execute("BEGIN").await.unwrap();
+    diesel::sql_query("SELECT 1 AS n FROM flash_sales WHERE id = $1 FOR UPDATE")
+        .bind::<SqlUuid, _>(sale)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        record_batch(
+            &mut conn,
+            sale,
+            &[admission(a, "key-a-1", 0), admission(a, "key-a-4", 0)],
+        ),
+    )
+    .await
+    .expect("answered while the sale's row is held elsewhere")
+    .unwrap();
+    assert_eq!(
+        refused.iter().map(describe).collect::<Vec<_>>(),
+        ["EXISTING key-a-1 first", "LIMIT_EXCEEDED"]
+    );
+    other.batch_execute("ROLLBACK").await.unwrap();
 }
