@@ -79,15 +79,16 @@ BEGIN
         purchase := NULL;
         <<checked>>
         BEGIN
-            EXIT checked WHEN NOT v_found;
             -- Each statement sees every earlier purchase of this buyer and key (theirs
-            -- committed before the locks were granted, or this batch's own).
+            -- committed before the locks were granted, or this batch's own), so a key
+            -- not found here is not found later in this admission either.
             SELECT * INTO purchase FROM flash_sale_purchases
              WHERE user_id = p_buyers[i] AND idempotency_key = p_keys[i];
             IF FOUND THEN
                 outcome := 'EXISTING';
                 EXIT checked;
             END IF;
+            EXIT checked WHEN NOT v_found;
             SELECT coalesce(sum(quantity), 0) INTO v_holding FROM flash_sale_purchases
              WHERE sale_id = p_sale AND user_id = p_buyers[i] AND returned_at IS NULL;
             -- The per-user limit counts what the buyer holds already.
@@ -120,9 +121,16 @@ BEGIN
                     v_line.variant_name, v_line.options)
             ON CONFLICT (user_id, idempotency_key) DO NOTHING
             RETURNING * INTO purchase;
-            -- Not found: the key was recorded meanwhile by a recording that did not queue
-            -- on the key's lock (none does today: a safety net); nothing was counted.
-            EXIT checked WHEN NOT FOUND;
+            IF NOT FOUND THEN
+                -- The key was recorded meanwhile by a recording that did not queue on the
+                -- key's lock (none does today: a safety net); nothing was counted.
+                SELECT * INTO purchase FROM flash_sale_purchases
+                 WHERE user_id = p_buyers[i] AND idempotency_key = p_keys[i];
+                IF FOUND THEN
+                    outcome := 'EXISTING';
+                END IF;
+                EXIT checked;
+            END IF;
             v_held := v_held + p_quantities[i];
             INSERT INTO outbox (id, stream, name, version, aggregate_id, payload,
                                 traceparent, occurred_at)
@@ -130,14 +138,6 @@ BEGIN
                     flash_admitted_payload(purchase), p_traceparents[i], clock_timestamp());
             outcome := 'NEW';
         END;
-        IF outcome = 'STALE' THEN
-            -- Not recordable: the buyer's purchase under this key, if there is one now.
-            SELECT * INTO purchase FROM flash_sale_purchases
-             WHERE user_id = p_buyers[i] AND idempotency_key = p_keys[i];
-            IF FOUND THEN
-                outcome := 'EXISTING';
-            END IF;
-        END IF;
         RETURN NEXT;
     END LOOP;
     IF v_locked AND v_held <> v_sale.held THEN
