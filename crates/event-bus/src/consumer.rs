@@ -23,6 +23,9 @@ use service_kit::subgraph::{Shutdown, Worker, pause};
 use crate::settle::consumers_of;
 use crate::{Event, stream_key};
 
+mod handlers;
+use handlers::{Batches, EachEvent, Handler, Labels, Read};
+
 /// How a consumer retries events whose handling failed.
 #[derive(Clone, Copy, Debug)]
 pub struct Retries {
@@ -46,6 +49,8 @@ impl Default for Retries {
 
 /// How long one read waits for new events (also the delay to notice a shutdown).
 const BLOCK: Duration = Duration::from_millis(500);
+/// Entries one read takes (at most what a [`batch_consumer_worker`]'s handler gets at once).
+pub const READ_COUNT: usize = 100;
 /// Pending entries looked at per claim round.
 const CLAIM_COUNT: usize = 100;
 
@@ -109,21 +114,63 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    let each = EachEvent {
+        handler,
+        concurrency: concurrency.max(1),
+    };
+    worker(redis, (stream, group), retries, each)
+}
+
+/// Like [`consumer_worker`], but `handler` gets the events of each read at once (up to
+/// [`READ_COUNT`], in stream order), and they are acknowledged together once it succeeded:
+/// for consumers that save by doing their work once per read (one transaction, one call to
+/// a peer). A batch that fails is handled again one event at a time, so one event that
+/// always fails holds back (and is dead-lettered) alone.
+pub fn batch_consumer_worker<H, F>(
+    redis: Redis,
+    stream: &'static str,
+    group: &'static str,
+    handler: H,
+) -> Worker
+where
+    H: Fn(Vec<Event>) -> F + Send + Sync + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    batch_consumer_worker_with(redis, (stream, group), Retries::default(), handler)
+}
+
+/// A [`batch_consumer_worker`] with its own retry settings (tests shorten them).
+pub fn batch_consumer_worker_with<H, F>(
+    redis: Redis,
+    (stream, group): (&'static str, &'static str),
+    retries: Retries,
+    handler: H,
+) -> Worker
+where
+    H: Fn(Vec<Event>) -> F + Send + Sync + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    worker(redis, (stream, group), retries, Batches { handler })
+}
+
+fn worker(
+    redis: Redis,
+    (stream, group): (&'static str, &'static str),
+    retries: Retries,
+    handler: impl Handler,
+) -> Worker {
     assert!(
         consumers_of(stream).contains(&group),
         "consumer group {group} of stream {stream} is not listed in event_bus::settle::CONSUMERS"
     );
-    let concurrency = concurrency.max(1);
     let handler = Arc::new(handler);
     Box::new(move |mut shutdown: Shutdown| {
         Box::pin(async move {
             let consumer = Consumer {
                 key: stream_key(&redis, stream),
                 dead_letters: dead_letter_key(&redis, stream),
-                stream,
-                group,
+                labels: Labels { stream, group },
                 name: format!("{group}-{}", uuid::Uuid::new_v4().simple()),
-                concurrency,
                 retries,
             };
             loop {
@@ -141,32 +188,26 @@ where
 struct Consumer {
     key: String,
     dead_letters: String,
-    stream: &'static str,
-    group: &'static str,
+    labels: Labels,
     /// This replica's name in the group.
     name: String,
-    concurrency: usize,
     retries: Retries,
 }
 
 impl Consumer {
-    async fn consume<H, F>(
+    async fn consume(
         &self,
         redis: &Redis,
-        handler: &H,
+        handler: &impl Handler,
         shutdown: &mut Shutdown,
-    ) -> anyhow::Result<()>
-    where
-        H: Fn(Event) -> F,
-        F: Future<Output = anyhow::Result<()>>,
-    {
+    ) -> anyhow::Result<()> {
         let mut conn = redis.dedicated().await?;
         // From the start of the stream the first time: events published before this
         // service first ran are still handled.
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&self.key)
-            .arg(self.group)
+            .arg(self.labels.group)
             .arg("0")
             .arg("MKSTREAM")
             .query_async(&mut conn)
@@ -186,10 +227,10 @@ impl Consumer {
             }
             let read: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
                 .arg("GROUP")
-                .arg(self.group)
+                .arg(self.labels.group)
                 .arg(&self.name)
                 .arg("COUNT")
-                .arg(100)
+                .arg(READ_COUNT)
                 .arg("BLOCK")
                 .arg(BLOCK.as_millis() as u64)
                 .arg("STREAMS")
@@ -198,7 +239,7 @@ impl Consumer {
                 .query_async(&mut conn)
                 .await?;
             for stream in read.map(|r| r.keys).unwrap_or_default() {
-                self.handle_all(&conn, &stream.ids, handler).await?;
+                self.handle_all(&mut conn, stream.ids, handler).await?;
             }
         }
         Ok(())
@@ -206,20 +247,16 @@ impl Consumer {
 
     /// Claims and handles again up to [`CLAIM_COUNT`] pending entries idle long enough,
     /// from `cursor` on; dead-letters those delivered too often. The next cursor.
-    async fn retry_pending<H, F>(
+    async fn retry_pending(
         &self,
         conn: &mut service_kit::redis::Connection,
         cursor: &str,
-        handler: &H,
-    ) -> anyhow::Result<String>
-    where
-        H: Fn(Event) -> F,
-        F: Future<Output = anyhow::Result<()>>,
-    {
+        handler: &impl Handler,
+    ) -> anyhow::Result<String> {
         let idle = self.retries.claim_after.as_millis() as u64;
         let pending: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
             .arg(&self.key)
-            .arg(self.group)
+            .arg(self.labels.group)
             .arg("IDLE")
             .arg(idle)
             .arg(cursor)
@@ -247,14 +284,14 @@ impl Consumer {
             let mut claim = redis::cmd("XCLAIM");
             claim
                 .arg(&self.key)
-                .arg(self.group)
+                .arg(self.labels.group)
                 .arg(&self.name)
                 .arg(idle);
             for entry in &retry {
                 claim.arg(&entry.id);
             }
             let claimed: redis::streams::StreamClaimReply = claim.query_async(conn).await?;
-            self.handle_all(conn, &claimed.ids, handler).await?;
+            self.handle_all(conn, claimed.ids, handler).await?;
         }
         Ok(next)
     }
@@ -279,7 +316,7 @@ impl Consumer {
             .first()
             .and_then(|entry| entry.get::<String>("event"));
         let record = serde_json::json!({
-            "group": self.group,
+            "group": self.labels.group,
             "entry": id,
             "deliveries": deliveries,
             "at": chrono::Utc::now(),
@@ -289,108 +326,51 @@ impl Consumer {
             .atomic()
             .hset(
                 &self.dead_letters,
-                format!("{}/{id}", self.group),
+                format!("{}/{id}", self.labels.group),
                 record.to_string(),
             )
             .ignore()
             .cmd("XACK")
             .arg(&self.key)
-            .arg(self.group)
+            .arg(self.labels.group)
             .arg(id)
             .ignore()
             .query_async(conn)
             .await?;
         tracing::error!(
-            stream = self.stream,
-            group = self.group,
+            stream = self.labels.stream,
+            group = self.labels.group,
             entry = id,
             deliveries,
             "event dead-lettered after failing every delivery; replay it once the cause is fixed"
         );
-        metrics::counter!("events_dead_lettered_total", "stream" => self.stream, "group" => self.group)
+        metrics::counter!("events_dead_lettered_total", "stream" => self.labels.stream, "group" => self.labels.group)
             .increment(1);
         Ok(())
     }
 
-    /// Handles `entries`, `concurrency` at a time (in order when 1).
-    async fn handle_all<H, F>(
-        &self,
-        conn: &service_kit::redis::Connection,
-        entries: &[redis::streams::StreamId],
-        handler: &H,
-    ) -> anyhow::Result<()>
-    where
-        H: Fn(Event) -> F,
-        F: Future<Output = anyhow::Result<()>>,
-    {
-        for chunk in entries.chunks(self.concurrency) {
-            let mut conns = vec![conn.clone(); chunk.len()];
-            let handled = futures::future::join_all(
-                chunk
-                    .iter()
-                    .zip(conns.iter_mut())
-                    .map(|(entry, conn)| self.handle(conn, entry, handler)),
-            )
-            .await;
-            handled.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        }
-        Ok(())
-    }
-
-    async fn handle<H, F>(
+    /// Handles `entries` and acknowledges those done, with one `XACK`.
+    async fn handle_all(
         &self,
         conn: &mut service_kit::redis::Connection,
-        entry: &redis::streams::StreamId,
-        handler: &H,
-    ) -> anyhow::Result<()>
-    where
-        H: Fn(Event) -> F,
-        F: Future<Output = anyhow::Result<()>>,
-    {
-        let (stream, group) = (self.stream, self.group);
-        let event = entry
-            .get::<String>("event")
-            .and_then(|json| serde_json::from_str::<Event>(&json).ok());
-        let done = match event {
-            None => {
-                // Retrying cannot make it readable.
-                tracing::error!(id = %entry.id, stream, group, "unreadable event dropped");
-                true
-            }
-            Some(event) => {
-                let (name, id) = (event.name.clone(), event.id);
-                let delay = (chrono::Utc::now() - event.occurred_at)
-                    .num_milliseconds()
-                    .max(0);
-                metrics::histogram!("event_consumer_delay_seconds", "stream" => stream, "group" => group)
-                    .record(delay as f64 / 1000.0);
-                // The handling continues the trace of the request that caused the event.
-                let span = tracing::info_span!(
-                    "event",
-                    otel.name = %format!("{group} handles {name}"),
-                    event = %name,
-                    stream = %stream,
-                    group = %group,
-                );
-                service_kit::telemetry::continue_trace(&span, event.traceparent.as_deref());
-                let handled = tracing::Instrument::instrument(handler(event), span).await;
-                let result = if handled.is_ok() { "ok" } else { "retry" };
-                metrics::counter!("events_consumed_total", "stream" => stream, "group" => group, "result" => result)
-                    .increment(1);
-                match handled {
-                    Ok(()) => true,
-                    Err(error) => {
-                        tracing::warn!(%error, event = %name, %id, "event handler failed; it will be retried");
-                        false
-                    }
-                }
-            }
-        };
-        if done {
+        entries: Vec<redis::streams::StreamId>,
+        handler: &impl Handler,
+    ) -> anyhow::Result<()> {
+        let reads = entries
+            .into_iter()
+            .map(|entry| Read {
+                event: entry
+                    .get::<String>("event")
+                    .and_then(|json| serde_json::from_str::<Event>(&json).ok()),
+                id: entry.id,
+            })
+            .collect();
+        let done = handler.handle(self.labels, reads).await;
+        if !done.is_empty() {
             let _: i64 = redis::cmd("XACK")
                 .arg(&self.key)
-                .arg(group)
-                .arg(&entry.id)
+                .arg(self.labels.group)
+                .arg(&done)
                 .query_async(conn)
                 .await?;
         }
