@@ -195,6 +195,25 @@ pub struct AddressOf {
     pub address_id: Option<Uuid>,
 }
 
+/// User `POST /internal/addresses`: several saved addresses at once (at most
+/// [`MAX_ADDRESSES`]), answered by [`SavedAddresses`] in the same order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressesOf {
+    pub addresses: Vec<AddressOf>,
+}
+
+/// Most addresses one [`AddressesOf`] may ask for.
+pub const MAX_ADDRESSES: usize = 200;
+
+/// The answer to [`AddressesOf`]: per address asked, in order, the address, or `None`
+/// where [`AddressOf`] would have answered `NOT_FOUND`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedAddresses {
+    pub addresses: Vec<Option<PostalAddress>>,
+}
+
 /// A postal address (the answer to [`AddressOf`], and an order's shipping address).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -2,8 +2,8 @@
 //! the catalog holds the stock, the cart the lines, the user subgraph the saved addresses.
 
 use peer_api::{
-    AddressOf, CartLines, CartOf, CheckedOut, GivenBack, OrdersClosed, PostalAddress, ReleaseStock,
-    Released, Reservation, ReserveStock, StockLine,
+    AddressOf, AddressesOf, CartLines, CartOf, CheckedOut, GivenBack, OrdersClosed, PostalAddress,
+    ReleaseStock, Released, Reservation, ReserveStock, SavedAddresses, StockLine,
 };
 use service_kit::internal::InternalClient;
 use service_kit::{ApiError, ServiceConfig};
@@ -94,5 +94,43 @@ impl Peers {
                 },
             )
             .await
+    }
+
+    /// Several saved addresses in one call, in the order asked; `None` where
+    /// [`Peers::saved_address`] would answer `NOT_FOUND`. A user subgraph older than
+    /// `/internal/addresses` (a rollout that has not reached it yet) is asked one address at
+    /// a time.
+    pub async fn saved_addresses(
+        &self,
+        asked: Vec<AddressOf>,
+    ) -> Result<Vec<Option<PostalAddress>>, ApiError> {
+        let count = asked.len();
+        let found: Result<SavedAddresses, _> = self
+            .user
+            .post(
+                "/internal/addresses",
+                &AddressesOf {
+                    addresses: asked.clone(),
+                },
+            )
+            .await;
+        match found {
+            Ok(found) if found.addresses.len() == count => Ok(found.addresses),
+            Ok(_) => Err(ApiError::Internal),
+            Err(ApiError::Internal) => {
+                let one_by_one = asked.into_iter().map(|a| async move {
+                    match self.saved_address(a.user_id, a.address_id).await {
+                        Ok(address) => Ok(Some(address)),
+                        Err(ApiError::NotFound(_) | ApiError::BadUserInput { .. }) => Ok(None),
+                        Err(error) => Err(error),
+                    }
+                });
+                futures::future::join_all(one_by_one)
+                    .await
+                    .into_iter()
+                    .collect()
+            }
+            Err(error) => Err(error),
+        }
     }
 }

@@ -366,6 +366,82 @@ async fn purchases_are_idempotent_only_while_the_sale_runs_and_a_cancelled_unit_
     system.stop().await;
 }
 
+/// Twenty buyers rush twenty units at once, six of them with another buyer's address:
+/// their admissions arrive together and the order subgraph places a read of them at a
+/// time (one call for the addresses, one transaction). Each buyer still gets their own
+/// outcome: an order shipping to their own address, or `ADDRESS_NOT_FOUND` with the unit
+/// back on sale.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rush_with_wrong_addresses_answers_each_buyer_on_their_own() {
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Rush", 500, 30).await;
+    let rush_sale = sale(&system, &admin, &item, (20, 1), (0, 600)).await;
+    let mut rush = buyers(&system, "rush", 20).await;
+    // Each buyer's address names them.
+    for (i, buyer) in rush.iter_mut().enumerate() {
+        let mut address = super::address();
+        address["recipient"] = json!(format!("Buyer {i}"));
+        let added = system
+            .graphql_as(
+                &buyer.token,
+                "mutation($i: AddressInput!) { addAddress(input: $i) { id } }",
+                json!({ "i": address }),
+            )
+            .await;
+        buyer.address = added["data"]["addAddress"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{added}"))
+            .to_owned();
+    }
+    let wrong = [1, 4, 7, 10, 13, 16];
+    let attempts = join_all(rush.iter().enumerate().map(|(i, buyer)| {
+        let mut input = purchase(&rush_sale, buyer, &format!("rush-key-{i}"), 1);
+        if wrong.contains(&i) {
+            input["input"]["addressId"] = json!(rush[(i + 1) % rush.len()].address);
+        }
+        let system = &system;
+        async move { system.graphql_as(&buyer.token, BUY, input).await }
+    }))
+    .await;
+    for (i, (buyer, attempt)) in rush.iter().zip(&attempts).enumerate() {
+        assert_ne!(answer(attempt)["status"], "REJECTED", "{attempt}");
+        let id = answer(attempt)["id"].as_str().unwrap();
+        let outcome = settled(&system, &buyer.token, id, Duration::from_secs(15)).await;
+        if wrong.contains(&i) {
+            assert_eq!(outcome["status"], "REJECTED", "buyer {i}: {outcome}");
+            assert_eq!(
+                outcome["reason"], "ADDRESS_NOT_FOUND",
+                "buyer {i}: {outcome}"
+            );
+            continue;
+        }
+        assert_eq!(outcome["status"], "CONFIRMED", "buyer {i}: {outcome}");
+        let order = system
+            .graphql_as(
+                &buyer.token,
+                "query($id: ID!) { order(id: $id) { status shippingAddress { recipient } } }",
+                json!({ "id": outcome["order"]["id"] }),
+            )
+            .await;
+        assert_eq!(
+            order["data"]["order"]["shippingAddress"]["recipient"],
+            format!("Buyer {i}"),
+            "buyer {i}: {order}"
+        );
+        assert_eq!(
+            order["data"]["order"]["status"], "PENDING_PAYMENT",
+            "{order}"
+        );
+    }
+    eventually("the refused units back on sale", || async {
+        remaining(&system, &rush_sale).await == 6
+    })
+    .await;
+    assert_eq!(flash_orders(&system, &item).await, (14, 14));
+    system.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_buyer_flooding_purchases_is_rate_limited() {
     let system = System::start_with(Options {

@@ -174,6 +174,18 @@ pub async fn find_order(
         .optional()?)
 }
 
+/// The status of each of these orders that exists.
+pub async fn statuses_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, ApiError> {
+    Ok(orders::table
+        .filter(orders::id.eq_any(ids))
+        .select((orders::id, orders::status))
+        .load(conn)
+        .await?)
+}
+
 /// The event name of a move to `status`.
 fn event_name(status: OrderStatus) -> &'static str {
     match status {

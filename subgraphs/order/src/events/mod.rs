@@ -8,7 +8,7 @@
 
 pub mod live;
 
-use event_bus::consumer::unordered_consumer_worker;
+use event_bus::consumer::batch_consumer_worker;
 use event_bus::{Event, consumer_worker};
 use service_kit::config::EventSettings;
 use service_kit::subgraph::periodic_worker;
@@ -18,10 +18,6 @@ use crate::config::OrderSettings;
 use crate::db::checkouts::{self, Abandon};
 use crate::peers::Peers;
 use crate::workflows::{flash_orders, lifecycle};
-
-/// Flash-sale orders one replica creates at once (each holds a database connection and
-/// asks the user subgraph for the address).
-const FLASH_ORDERS_AT_ONCE: usize = 8;
 
 /// Orders expired (or checkouts abandoned) per transaction.
 const SWEEP_BATCH: i64 = 200;
@@ -75,27 +71,26 @@ fn stock_reconciler(db: DbPool, services: Peers, events: &EventSettings) -> Work
 }
 
 /// The order subgraph's consumer of the catalog's `flash-sales` stream: orders of admitted
-/// flash-sale purchases.
+/// flash-sale purchases, all those of a read at once ([`flash_orders::place_all`]).
 fn flash_sale_events(db: DbPool, redis: Redis, services: Peers, settings: OrderSettings) -> Worker {
-    // Admissions are independent of each other: several orders are created at once.
-    unordered_consumer_worker(
-        redis,
-        "flash-sales",
-        "order",
-        FLASH_ORDERS_AT_ONCE,
-        move |event: Event| {
-            let (db, services, settings) = (db.clone(), services.clone(), settings.clone());
-            async move {
+    batch_consumer_worker(redis, "flash-sales", "order", move |events: Vec<Event>| {
+        let (db, services, settings) = (db.clone(), services.clone(), settings.clone());
+        async move {
+            let mut admissions = Vec::with_capacity(events.len());
+            for event in events {
                 if event.name != "FlashSalePurchaseAdmitted" || event.version != 1 {
-                    return Ok(());
+                    continue;
                 }
-                let purchase: flash_orders::Admitted = serde_json::from_value(event.payload)?;
-                flash_orders::place(&db, &services, &settings, &purchase, event.traceparent)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message()))
+                admissions.push(flash_orders::Admission {
+                    purchase: serde_json::from_value(event.payload)?,
+                    traceparent: event.traceparent,
+                });
             }
-        },
-    )
+            flash_orders::place_all(&db, &services, &settings, admissions)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))
+        }
+    })
 }
 
 /// The order subgraph's consumer of the `payments` stream.

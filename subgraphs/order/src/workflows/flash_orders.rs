@@ -7,15 +7,18 @@
 //! the order cannot be created (the address is not the buyer's), `FlashOrderRefused` lets
 //! the catalog reject the purchase and give its units back.
 
+use std::collections::HashMap;
+
+use diesel_async::AsyncConnection as _;
 use event_bus::NewEvent;
-use peer_api::{ReservedLine, SelectedOption};
+use peer_api::{AddressOf, PostalAddress, ReservedLine, SelectedOption};
 use serde::Deserialize;
 use service_kit::{ApiError, DbPool};
 use uuid::Uuid;
 
 use crate::config::OrderSettings;
-use crate::db::ORDERS_STREAM;
 use crate::db::orders::{self, NewOrder};
+use crate::db::{ORDERS_STREAM, OrderRow};
 use crate::peers::Peers;
 
 /// Payload of the catalog's `FlashSalePurchaseAdmitted` v1.
@@ -69,32 +72,90 @@ impl Admitted {
     }
 }
 
-/// Creates the order of an admitted purchase, once. Errors are transient (retried).
-pub async fn place(
+/// An admitted purchase, with the trace of the request that admitted it.
+pub struct Admission {
+    pub purchase: Admitted,
+    pub traceparent: Option<String>,
+}
+
+/// Creates the orders of admitted purchases, once each, for a read of the `flash-sales`
+/// stream at a time: one look for the orders that exist, one call to the user subgraph for
+/// the addresses, and one transaction for all the new orders and the answers to the
+/// catalog (a thousand admissions in a second cost a few dozen commits, not a thousand).
+/// Errors are transient: the whole read is retried (each order still once).
+pub async fn place_all(
     db: &DbPool,
     services: &Peers,
     settings: &OrderSettings,
-    purchase: &Admitted,
-    traceparent: Option<String>,
+    mut admissions: Vec<Admission>,
 ) -> Result<(), ApiError> {
-    let mut conn = db.get().await?;
-    if let Some(order) = orders::find_order(&mut conn, purchase.purchase_id).await? {
-        // Sent again (its first `OrderPlaced` may have been lost with a Redis restart):
-        // tell the catalog where the order is.
-        return exists(&mut conn, purchase, &order.status, traceparent).await;
+    // Sorted by purchase (and each once): two replicas placing overlapping reads (one
+    // took over the other's late entries) insert in the same order and never deadlock.
+    admissions.sort_by_key(|a| a.purchase.purchase_id);
+    admissions.dedup_by_key(|a| a.purchase.purchase_id);
+    if admissions.is_empty() {
+        return Ok(());
     }
-    drop(conn);
-    let address = match services
-        .saved_address(purchase.user_id, Some(purchase.address_id))
-        .await
-    {
-        Ok(address) => address,
-        Err(ApiError::NotFound(_) | ApiError::BadUserInput { .. }) => {
-            return refuse(db, purchase, "ADDRESS_NOT_FOUND", traceparent).await;
-        }
-        Err(error) => return Err(error),
+    let ids: Vec<Uuid> = admissions.iter().map(|a| a.purchase.purchase_id).collect();
+    let existing: HashMap<Uuid, String> = {
+        let mut conn = db.get().await?;
+        orders::statuses_of(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .collect()
     };
-    let address_json = serde_json::to_string(&address).map_err(|_| ApiError::Internal)?;
+    let (new, sent_again): (Vec<_>, Vec<_>) = admissions
+        .into_iter()
+        .partition(|a| !existing.contains_key(&a.purchase.purchase_id));
+    let asked = new
+        .iter()
+        .map(|a| AddressOf {
+            user_id: a.purchase.user_id,
+            address_id: Some(a.purchase.address_id),
+        })
+        .collect::<Vec<_>>();
+    let addresses = if asked.is_empty() {
+        Vec::new()
+    } else {
+        services.saved_addresses(asked).await?
+    };
+    let mut conn = db.get().await?;
+    let placed = conn
+        .transaction(async |conn| {
+            // Sent again (its first `OrderPlaced` may have been lost with a Redis
+            // restart): tell the catalog where the order is.
+            for admission in &sent_again {
+                let status = &existing[&admission.purchase.purchase_id];
+                exists(conn, admission, status).await?;
+            }
+            let mut placed = Vec::with_capacity(new.len());
+            for (admission, address) in new.iter().zip(&addresses) {
+                let Some(address) = address else {
+                    refuse(conn, admission, "ADDRESS_NOT_FOUND").await?;
+                    continue;
+                };
+                if let Some(order) = place(conn, settings, admission, address).await? {
+                    placed.push(order);
+                }
+            }
+            Ok::<_, ApiError>(placed)
+        })
+        .await?;
+    for (order, admission) in placed {
+        tracing::info!(order = %order.id, number = %order.number, sale = %admission.sale_id, total = order.total_amount, "flash sale order placed");
+    }
+    Ok(())
+}
+
+/// Places the order of one admission (`None`: it exists already).
+async fn place<'a>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    settings: &OrderSettings,
+    admission: &'a Admission,
+    address: &PostalAddress,
+) -> Result<Option<(OrderRow, &'a Admitted)>, ApiError> {
+    let purchase = &admission.purchase;
+    let address_json = serde_json::to_string(address).map_err(|_| ApiError::Internal)?;
     let subtotal = purchase
         .unit_price
         .checked_mul(i64::from(purchase.quantity))
@@ -110,14 +171,12 @@ pub async fn place(
         note: None,
         from_cart: false,
         lines: &lines,
-        traceparent,
+        traceparent: admission.traceparent.clone(),
         flash_sale: Some(purchase.sale_id),
     };
-    let mut conn = db.get().await?;
-    if let Some(placed) = orders::place_order(&mut conn, &order).await? {
-        tracing::info!(order = %placed.id, number = %placed.number, sale = %purchase.sale_id, total = placed.total_amount, "flash sale order placed");
-    }
-    Ok(())
+    Ok(orders::place_order(conn, &order)
+        .await?
+        .map(|placed| (placed, purchase)))
 }
 
 /// Payload of `FlashOrderExists` v1.
@@ -133,10 +192,10 @@ struct Exists<'a> {
 /// the purchase is confirmed once; an order already closed gives its units back once).
 async fn exists(
     conn: &mut diesel_async::AsyncPgConnection,
-    purchase: &Admitted,
+    admission: &Admission,
     status: &str,
-    traceparent: Option<String>,
 ) -> Result<(), ApiError> {
+    let purchase = &admission.purchase;
     NewEvent::new(
         ORDERS_STREAM,
         "FlashOrderExists",
@@ -146,7 +205,7 @@ async fn exists(
             order_id: purchase.purchase_id,
             status,
         },
-        traceparent,
+        admission.traceparent.clone(),
     )
     .insert(conn)
     .await?;
@@ -166,13 +225,12 @@ struct Refused<'a> {
 /// Tells the catalog the purchase gets no order (idempotent there: a purchase is
 /// rejected and its units given back once).
 async fn refuse(
-    db: &DbPool,
-    purchase: &Admitted,
+    conn: &mut diesel_async::AsyncPgConnection,
+    admission: &Admission,
     reason: &str,
-    traceparent: Option<String>,
 ) -> Result<(), ApiError> {
+    let purchase = &admission.purchase;
     tracing::warn!(purchase = %purchase.purchase_id, reason, "flash sale order refused");
-    let mut conn = db.get().await?;
     NewEvent::new(
         ORDERS_STREAM,
         "FlashOrderRefused",
@@ -183,9 +241,9 @@ async fn refuse(
             user_id: purchase.user_id,
             reason,
         },
-        traceparent,
+        admission.traceparent.clone(),
     )
-    .insert(&mut conn)
+    .insert(conn)
     .await?;
     Ok(())
 }

@@ -52,6 +52,24 @@ pub async fn saved(
         .optional()
 }
 
+/// The addresses with these ids, and the default addresses of these users (whoever owns
+/// them: the caller matches each to the user who asked).
+pub async fn saved_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    defaults_of: &[Uuid],
+) -> QueryResult<Vec<AddressRow>> {
+    addresses::table
+        .filter(
+            addresses::id.eq_any(ids).or(addresses::user_id
+                .eq_any(defaults_of)
+                .and(addresses::is_default)),
+        )
+        .select(AddressRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// Inserts a new address.
 pub async fn insert(conn: &mut AsyncPgConnection, row: &AddressRow) -> QueryResult<usize> {
     diesel::insert_into(addresses::table)
