@@ -288,6 +288,23 @@ pub async fn confirm(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, Api
     Ok(changed == 1)
 }
 
+/// Their orders exist: each of these purchases still `PENDING` → `CONFIRMED`, in one
+/// statement. The ids of those that changed.
+pub async fn confirm_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, ApiError> {
+    Ok(diesel::update(
+        flash_sale_purchases::table
+            .filter(flash_sale_purchases::id.eq_any(ids))
+            .filter(flash_sale_purchases::status.eq("PENDING")),
+    )
+    .set(flash_sale_purchases::status.eq("CONFIRMED"))
+    .returning(flash_sale_purchases::id)
+    .get_results(conn)
+    .await?)
+}
+
 /// Where a purchase's units went back to.
 pub enum GivenBack {
     /// To the sale, still selling: the caller puts them back into its counters of `epoch`.

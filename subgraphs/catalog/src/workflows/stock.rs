@@ -140,6 +140,23 @@ impl FlashReturns {
         Ok(())
     }
 
+    /// Purchases `ids` have their orders: those still `PENDING` → `CONFIRMED`, in one
+    /// statement. A deadlock with another locker of one of them fails the statement: the
+    /// consumer then handles its events one at a time.
+    pub async fn confirm_all(&self, ids: Vec<Uuid>) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.db.get().await?;
+        let confirmed = flash_purchases::confirm_many(&mut conn, &ids)
+            .await
+            .map_err(anyhow_error)?;
+        for id in confirmed {
+            tracing::info!(purchase = %id, "flash sale purchase confirmed");
+        }
+        Ok(())
+    }
+
     /// Gives back the units of purchase `id` (if it is one, once): to the sale's counters
     /// while it sells, else to the product. With `rejection`, the purchase had no order.
     /// Whether this call gave them back.
