@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use service_kit::money::Money;
 
 use super::brands::Brand;
+use super::loaders::loaders;
 use crate::db::filter::ListingConditions;
 use crate::workflows::listing;
 
@@ -40,7 +40,7 @@ impl ProductFacets {
     /// products first, then by name.
     async fn brands(&self, ctx: &Context<'_>) -> Result<Vec<BrandFacet>> {
         let mut conn = service_kit::db::connection(ctx).await?;
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::BrandLoader>>();
+        let loader = loaders(ctx).brands();
         let by_id =
             async |ids: Vec<uuid::Uuid>| Ok(loader.load_many(ids).await?.into_values().collect());
         let counted =

@@ -2,14 +2,13 @@
 //! the `FlashSale` type. See `db/flash_sales.rs` for how their units are kept, and
 //! `workflows/flash_sales.rs` for creating them.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use auth::{CallerExt as _, RequirePermission};
 use chrono::{DateTime, Utc};
 use service_kit::money::Money;
 use service_kit::{ApiError, Redis};
 
-use super::loaders::ProductLoader;
+use super::loaders::loaders;
 use super::types::Product;
 use crate::cache::ProductCache;
 use crate::db::flash_sales::{self, FlashSaleRow, NewSale};
@@ -65,7 +64,7 @@ impl FlashSale {
     /// The product on sale (also when it has since been archived).
     async fn product(&self, ctx: &Context<'_>) -> Result<Product> {
         // Through the request's loader (not `query`'s helper: `query` uses this module).
-        let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
+        let loader = loaders(ctx).products();
         Ok(loader
             .load_one(self.row.product_id)
             .await?

@@ -2,8 +2,9 @@
 //! lookups cost one `= ANY($1)` query per batch.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{DataLoader, Loader};
 use service_kit::answers::AnswerReads;
 use service_kit::loader::{BatchWindow, batched, group_by};
 use service_kit::{ApiError, DbPool};
@@ -262,38 +263,123 @@ impl Loader<ProductVersion> for OptionsLoader {
     }
 }
 
-/// Adds a fresh set of loaders (a per-request cache) to a request's data, and what they
+/// The stores and caches the loaders read.
+pub type LoaderSources = (ProductCache, MemoryCategories, MemoryDetails);
+
+/// Adds the request's loaders (a per-request cache, [`Loaders`]) to its data, and what they
 /// read (`service_kit::answers`).
 pub fn add_loaders(
     db: &DbPool,
-    (cache, categories, details): &(ProductCache, MemoryCategories, MemoryDetails),
+    sources: &LoaderSources,
     window: BatchWindow,
     data: &mut async_graphql::Data,
 ) {
     let reads = AnswerReads::default();
     data.insert(reads.clone());
-    let products = ProductLoader {
+    data.insert(Loaders {
         db: db.clone(),
-        cache: cache.clone(),
-        reads: reads.clone(),
-    };
-    data.insert(batched(products, window));
-    let categories = CategoryLoader {
-        db: db.clone(),
-        memory: categories.clone(),
-    };
-    data.insert(batched(categories, window));
-    data.insert(batched(
-        ChildCategoriesLoader(db.clone(), reads.clone()),
+        sources: sources.clone(),
         window,
-    ));
-    data.insert(batched(BrandLoader(db.clone(), details.clone()), window));
-    data.insert(batched(ImagesLoader(db.clone(), details.clone()), window));
-    data.insert(batched(
-        AttributesLoader(db.clone(), details.clone()),
-        window,
-    ));
-    data.insert(batched(VariantLoader(db.clone(), reads), window));
-    data.insert(batched(VariantsLoader(db.clone(), details.clone()), window));
-    data.insert(batched(OptionsLoader(db.clone(), details.clone()), window));
+        reads,
+        products: OnceLock::new(),
+        categories: OnceLock::new(),
+        child_categories: OnceLock::new(),
+        brands: OnceLock::new(),
+        images: OnceLock::new(),
+        attributes: OnceLock::new(),
+        variant: OnceLock::new(),
+        variants: OnceLock::new(),
+        options: OnceLock::new(),
+    });
+}
+
+/// A request's loaders, each made when the request first needs it: most requests use one
+/// or two of them, a flash-sale purchase none, and making all nine for every request was
+/// a measurable share of a purchase's time (benches/README.md).
+pub struct Loaders {
+    db: DbPool,
+    sources: LoaderSources,
+    window: BatchWindow,
+    reads: AnswerReads,
+    products: OnceLock<DataLoader<ProductLoader>>,
+    categories: OnceLock<DataLoader<CategoryLoader>>,
+    child_categories: OnceLock<DataLoader<ChildCategoriesLoader>>,
+    brands: OnceLock<DataLoader<BrandLoader>>,
+    images: OnceLock<DataLoader<ImagesLoader>>,
+    attributes: OnceLock<DataLoader<AttributesLoader>>,
+    variant: OnceLock<DataLoader<VariantLoader>>,
+    variants: OnceLock<DataLoader<VariantsLoader>>,
+    options: OnceLock<DataLoader<OptionsLoader>>,
+}
+
+/// The loaders of the request `ctx` belongs to.
+pub fn loaders<'a>(ctx: &async_graphql::Context<'a>) -> &'a Loaders {
+    ctx.data_unchecked::<Loaders>()
+}
+
+impl Loaders {
+    fn made<'a, T: Send + Sync + 'static>(
+        &self,
+        cell: &'a OnceLock<DataLoader<T>>,
+        loader: impl FnOnce() -> T,
+    ) -> &'a DataLoader<T> {
+        cell.get_or_init(|| batched(loader(), self.window))
+    }
+
+    pub fn products(&self) -> &DataLoader<ProductLoader> {
+        self.made(&self.products, || ProductLoader {
+            db: self.db.clone(),
+            cache: self.sources.0.clone(),
+            reads: self.reads.clone(),
+        })
+    }
+
+    pub fn categories(&self) -> &DataLoader<CategoryLoader> {
+        self.made(&self.categories, || CategoryLoader {
+            db: self.db.clone(),
+            memory: self.sources.1.clone(),
+        })
+    }
+
+    pub fn child_categories(&self) -> &DataLoader<ChildCategoriesLoader> {
+        self.made(&self.child_categories, || {
+            ChildCategoriesLoader(self.db.clone(), self.reads.clone())
+        })
+    }
+
+    pub fn brands(&self) -> &DataLoader<BrandLoader> {
+        self.made(&self.brands, || {
+            BrandLoader(self.db.clone(), self.sources.2.clone())
+        })
+    }
+
+    pub fn images(&self) -> &DataLoader<ImagesLoader> {
+        self.made(&self.images, || {
+            ImagesLoader(self.db.clone(), self.sources.2.clone())
+        })
+    }
+
+    pub fn attributes(&self) -> &DataLoader<AttributesLoader> {
+        self.made(&self.attributes, || {
+            AttributesLoader(self.db.clone(), self.sources.2.clone())
+        })
+    }
+
+    pub fn variant(&self) -> &DataLoader<VariantLoader> {
+        self.made(&self.variant, || {
+            VariantLoader(self.db.clone(), self.reads.clone())
+        })
+    }
+
+    pub fn variants(&self) -> &DataLoader<VariantsLoader> {
+        self.made(&self.variants, || {
+            VariantsLoader(self.db.clone(), self.sources.2.clone())
+        })
+    }
+
+    pub fn options(&self) -> &DataLoader<OptionsLoader> {
+        self.made(&self.options, || {
+            OptionsLoader(self.db.clone(), self.sources.2.clone())
+        })
+    }
 }

@@ -1,12 +1,11 @@
 //! The catalog's root queries and the `Product` entity resolver.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
 use service_kit::{ApiError, validate};
 use uuid::Uuid;
 
 use super::listing::{self, ProductConnection, ProductFilter, ProductSort};
-use super::loaders::ProductLoader;
+use super::loaders::loaders;
 use super::types::{Category, Product};
 use crate::db::categories;
 
@@ -114,7 +113,7 @@ impl Query {
             )
             .into());
         }
-        let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
+        let loader = loaders(ctx).products();
         let keys: Vec<Uuid> = ids
             .iter()
             .enumerate()
@@ -176,6 +175,6 @@ impl Query {
 }
 
 pub(crate) async fn load_product(ctx: &Context<'_>, uuid: Uuid) -> Result<Option<Product>> {
-    let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
+    let loader = loaders(ctx).products();
     Ok(loader.load_one(uuid).await?.map(Product))
 }

@@ -1,12 +1,11 @@
 //! The catalog's GraphQL types.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use service_kit::ApiError;
 use service_kit::money::Money;
 
-use super::loaders::{CategoryLoader, ChildCategoriesLoader, ProductLoader};
+use super::loaders::loaders;
 use crate::db::models::{CategoryRow, ProductRow};
 use crate::db::variants::VariantRow;
 use crate::domain::details::{Image, gallery};
@@ -33,7 +32,7 @@ impl Category {
         let Some(parent_id) = self.0.parent_id else {
             return Ok(None);
         };
-        let loader = ctx.data_unchecked::<DataLoader<CategoryLoader>>();
+        let loader = loaders(ctx).categories();
         Ok(loader.load_one(parent_id).await?.map(Category))
     }
 
@@ -42,7 +41,7 @@ impl Category {
     // tree at most 5), far below the default list size of 20.
     #[graphql(directive = service_kit::subgraph::list_size::apply(None, None, Some(10), None))]
     async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        let loader = ctx.data_unchecked::<DataLoader<ChildCategoriesLoader>>();
+        let loader = loaders(ctx).child_categories();
         let rows = loader.load_one(self.0.id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Category).collect())
     }
@@ -74,7 +73,7 @@ impl Product {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::db::variants::VariantRow>> {
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::VariantsLoader>>();
+        let loader = loaders(ctx).variants();
         Ok(loader.load_one(self.version()).await?.unwrap_or_default())
     }
 }
@@ -117,13 +116,13 @@ impl Product {
         let Some(category_id) = self.0.category_id else {
             return Ok(None);
         };
-        let loader = ctx.data_unchecked::<DataLoader<CategoryLoader>>();
+        let loader = loaders(ctx).categories();
         Ok(loader.load_one(category_id).await?.map(Category))
     }
 
     /// The gallery in display order (`imageUrl` is the first).
     async fn images(&self, ctx: &Context<'_>) -> Result<Vec<ProductImage>> {
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::ImagesLoader>>();
+        let loader = loaders(ctx).images();
         let stored = loader.load_one(self.version()).await?.unwrap_or_default();
         let images = stored
             .into_iter()
@@ -143,7 +142,7 @@ impl Product {
 
     /// Specification shared by every variant, e.g. Material: cotton.
     async fn attributes(&self, ctx: &Context<'_>) -> Result<Vec<ProductAttribute>> {
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::AttributesLoader>>();
+        let loader = loaders(ctx).attributes();
         Ok(loader
             .load_one(self.version())
             .await?
@@ -161,13 +160,13 @@ impl Product {
         let Some(brand_id) = self.0.brand_id else {
             return Ok(None);
         };
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::BrandLoader>>();
+        let loader = loaders(ctx).brands();
         Ok(loader.load_one(brand_id).await?.map(super::brands::Brand))
     }
 
     /// The sales options the variants differ in, e.g. Color: red, blue; Size: S, M, L.
     async fn options(&self, ctx: &Context<'_>) -> Result<Vec<ProductOption>> {
-        let loader = ctx.data_unchecked::<DataLoader<super::loaders::OptionsLoader>>();
+        let loader = loaders(ctx).options();
         Ok(loader
             .load_one(self.version())
             .await?
@@ -263,7 +262,7 @@ pub struct ProductVariant(pub VariantRow);
 
 impl ProductVariant {
     async fn product_row(&self, ctx: &Context<'_>) -> Result<crate::db::models::ProductRow> {
-        let loader = ctx.data_unchecked::<DataLoader<ProductLoader>>();
+        let loader = loaders(ctx).products();
         loader
             .load_one(self.0.product_id)
             .await?

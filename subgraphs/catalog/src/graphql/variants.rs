@@ -1,12 +1,11 @@
 //! The admin mutations that add and change variants (SKU); the `ProductVariant` entity is
 //! in `types`.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use auth::{CallerExt as _, RequirePermission};
 use service_kit::validate;
 
-use super::loaders::VariantLoader;
+use super::loaders::loaders;
 use super::types::{ProductStatus, ProductVariant};
 use crate::domain::urls::check_url;
 use crate::domain::variants::VariantInput;
@@ -124,6 +123,6 @@ impl VariantMutation {
 
 /// A variant by id, any status (references from carts and orders).
 pub async fn load_variant(ctx: &Context<'_>, id: uuid::Uuid) -> Result<Option<ProductVariant>> {
-    let loader = ctx.data_unchecked::<DataLoader<VariantLoader>>();
+    let loader = loaders(ctx).variant();
     Ok(loader.load_one(id).await?.map(ProductVariant))
 }
