@@ -16,9 +16,9 @@ use uuid::Uuid;
 use crate::workflows::stock::{FlashReturns, StockService, anyhow_error};
 
 /// The catalog's consumer of the `orders` stream, a read at a time: the confirmations of
-/// flash-sale purchases that follow each other are applied together (one statement for
-/// the orders of a sale's rush, not one commit each), everything else one event at a time,
-/// in stream order.
+/// flash-sale purchases that follow each other (events the catalog ignores, such as an
+/// order paid, in between) are applied together, one statement for the orders of a sale's
+/// rush instead of a commit each; everything else one event at a time, in stream order.
 pub fn order_events(redis: Redis, stock: StockService) -> Worker {
     batch_consumer_worker(redis, "orders", "catalog", move |events: Vec<Event>| {
         let stock = stock.clone();
@@ -26,29 +26,76 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
             let flash = FlashReturns::of(&stock);
             let mut confirmations = Vec::new();
             for event in events {
-                // A flash-sale purchase's order exists (it has the purchase's id).
-                if event.name == "OrderPlaced" && event.payload.get("flashSaleId").is_some() {
-                    confirmations.push(event.aggregate_id.parse()?);
+                let Some(action) = Action::of(&event) else {
+                    continue;
+                };
+                let order_id: Uuid = event.aggregate_id.parse()?;
+                if let Action::Confirm = action {
+                    confirmations.push(order_id);
                     continue;
                 }
                 flash
                     .confirm_all(std::mem::take(&mut confirmations))
                     .await?;
-                handle(&stock, &flash, event).await?;
+                apply(&stock, &flash, action, order_id).await?;
             }
             flash.confirm_all(confirmations).await
         }
     })
 }
 
-/// One event of the `orders` stream other than a flash-sale order placed.
-async fn handle(stock: &StockService, flash: &FlashReturns, event: Event) -> anyhow::Result<()> {
-    let order_id: Uuid = event.aggregate_id.parse()?;
-    let reason = match event.name.as_str() {
-        "OrderCancelled" => "order cancelled",
-        "OrderExpired" => "order expired",
-        "OrderRefunded" => "order refunded",
-        "CheckoutAbandoned" => {
+/// What an event of the `orders` stream asks of the catalog.
+enum Action {
+    /// A flash-sale purchase's order exists (it has the purchase's id).
+    Confirm,
+    /// An order closed: what it holds goes back.
+    Close(&'static str),
+    /// A checkout abandoned: its reserved stock goes back.
+    Abandon,
+    /// An admission sent again found its order: confirmed, and if that order is closed
+    /// already (its own event lost), its units go back.
+    Exists { closed: bool },
+    /// A flash-sale purchase got no order: rejected, its units back.
+    Refused(String),
+}
+
+impl Action {
+    /// `None`: an event the catalog ignores.
+    fn of(event: &Event) -> Option<Self> {
+        Some(match event.name.as_str() {
+            "OrderPlaced" if event.payload.get("flashSaleId").is_some() => Self::Confirm,
+            "OrderCancelled" => Self::Close("order cancelled"),
+            "OrderExpired" => Self::Close("order expired"),
+            "OrderRefunded" => Self::Close("order refunded"),
+            "CheckoutAbandoned" => Self::Abandon,
+            "FlashOrderExists" => Self::Exists {
+                closed: matches!(
+                    event.payload["status"].as_str(),
+                    Some("CANCELLED" | "EXPIRED" | "REFUNDED")
+                ),
+            },
+            "FlashOrderRefused" => Self::Refused(
+                event.payload["reason"]
+                    .as_str()
+                    .unwrap_or("ORDER_REFUSED")
+                    .to_owned(),
+            ),
+            _ => return None,
+        })
+    }
+}
+
+/// One action other than a confirmation, for order (or purchase) `order_id`.
+async fn apply(
+    stock: &StockService,
+    flash: &FlashReturns,
+    action: Action,
+    order_id: Uuid,
+) -> anyhow::Result<()> {
+    match action {
+        Action::Confirm => flash.confirm(order_id).await,
+        Action::Close(reason) => stock.close_order(order_id, reason).await.map(|_| ()),
+        Action::Abandon => {
             let reason = "checkout abandoned";
             if stock
                 .release(order_id, reason)
@@ -57,28 +104,15 @@ async fn handle(stock: &StockService, flash: &FlashReturns, event: Event) -> any
             {
                 tracing::info!(order = %order_id, reason, "stock released");
             }
-            return Ok(());
+            Ok(())
         }
-        // An admission sent again found its order: confirmed, and if that order is closed
-        // already (its own event lost), its units go back.
-        "FlashOrderExists" => {
+        Action::Exists { closed } => {
             flash.confirm(order_id).await?;
-            let closed = matches!(
-                event.payload["status"].as_str(),
-                Some("CANCELLED" | "EXPIRED" | "REFUNDED")
-            );
             if closed {
                 flash.give_back(order_id, None).await?;
             }
-            return Ok(());
+            Ok(())
         }
-        "FlashOrderRefused" => {
-            let why = event.payload["reason"].as_str().unwrap_or("ORDER_REFUSED");
-            flash.give_back(order_id, Some(why)).await?;
-            return Ok(());
-        }
-        _ => return Ok(()),
-    };
-    stock.close_order(order_id, reason).await?;
-    Ok(())
+        Action::Refused(why) => flash.give_back(order_id, Some(&why)).await.map(|_| ()),
+    }
 }
