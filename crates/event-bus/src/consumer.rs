@@ -349,7 +349,8 @@ impl Consumer {
         Ok(())
     }
 
-    /// Handles `entries` and acknowledges those done, with one `XACK`.
+    /// Handles `entries` and acknowledges those done, with one `XACK` (and those of a
+    /// failed batch one by one as they are handled again alone).
     async fn handle_all(
         &self,
         conn: &mut service_kit::redis::Connection,
@@ -365,12 +366,25 @@ impl Consumer {
                 id: entry.id,
             })
             .collect();
-        let done = handler.handle(self.labels, reads).await;
+        let handled = handler.handle(self.labels, reads).await;
+        self.acknowledge(conn, &handled.done).await?;
+        for read in handled.alone {
+            let handled = handler.handle(self.labels, vec![read]).await;
+            self.acknowledge(conn, &handled.done).await?;
+        }
+        Ok(())
+    }
+
+    async fn acknowledge(
+        &self,
+        conn: &mut service_kit::redis::Connection,
+        done: &[String],
+    ) -> anyhow::Result<()> {
         if !done.is_empty() {
             let _: i64 = redis::cmd("XACK")
                 .arg(&self.key)
                 .arg(self.labels.group)
-                .arg(&done)
+                .arg(done)
                 .query_async(conn)
                 .await?;
         }

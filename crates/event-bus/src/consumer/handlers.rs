@@ -19,11 +19,21 @@ pub(super) struct Labels {
     pub group: &'static str,
 }
 
+/// What became of the entries of one read.
+pub(super) struct Handled {
+    /// The ids of the entries done (handled, or unreadable: retrying cannot make them
+    /// readable), which the consumer acknowledges.
+    pub done: Vec<String>,
+    /// Entries of a batch that failed, to be handled again one at a time (each
+    /// acknowledged as soon as it is done, so that a slow retry of the others leaves none
+    /// already handled waiting for other replicas to claim it).
+    pub alone: Vec<Read>,
+}
+
 /// What a consumer does with the entries of one read.
 pub(super) trait Handler: Send + Sync + 'static {
-    /// Handles `reads`; the ids of the entries done (handled, or unreadable: retrying
-    /// cannot make them readable), which the consumer acknowledges.
-    fn handle(&self, labels: Labels, reads: Vec<Read>) -> impl Future<Output = Vec<String>> + Send;
+    /// Handles `reads`.
+    fn handle(&self, labels: Labels, reads: Vec<Read>) -> impl Future<Output = Handled> + Send;
 }
 
 /// A handler of one event at a time, `concurrency` of them at once (in stream order when
@@ -38,7 +48,7 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    async fn handle(&self, labels: Labels, mut reads: Vec<Read>) -> Vec<String> {
+    async fn handle(&self, labels: Labels, mut reads: Vec<Read>) -> Handled {
         let mut done = Vec::with_capacity(reads.len());
         while !reads.is_empty() {
             let rest = reads.split_off(self.concurrency.min(reads.len()));
@@ -65,14 +75,18 @@ where
             .await;
             done.extend(handled.into_iter().flatten());
         }
-        done
+        Handled {
+            done,
+            alone: Vec::new(),
+        }
     }
 }
 
 /// A handler of all the events of a read at once (in stream order), for consumers that
 /// save by doing their work once per read (one transaction, one call to a peer). It must
 /// be idempotent per event like any other. A batch whose handling fails is handled again
-/// one event at a time, so that one event that always fails holds back only itself.
+/// one event at a time (by the consumer, [`Handled::alone`]), so that one event that
+/// always fails holds back only itself.
 pub(super) struct Batches<H> {
     pub handler: H,
 }
@@ -82,7 +96,7 @@ where
     H: Fn(Vec<Event>) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    async fn handle(&self, labels: Labels, reads: Vec<Read>) -> Vec<String> {
+    async fn handle(&self, labels: Labels, reads: Vec<Read>) -> Handled {
         let mut done = Vec::with_capacity(reads.len());
         let mut events = Vec::with_capacity(reads.len());
         for read in reads {
@@ -95,7 +109,10 @@ where
             }
         }
         if events.is_empty() {
-            return done;
+            return Handled {
+                done,
+                alone: Vec::new(),
+            };
         }
         observed(labels, &events.iter().map(|(_, e)| e).collect::<Vec<_>>());
         // One event alone continues the trace of the request that caused it; a batch has
@@ -113,6 +130,7 @@ where
         let batch = events.iter().map(|(_, event)| event.clone()).collect();
         let handled = tracing::Instrument::instrument((self.handler)(batch), span).await;
         counted(labels, handled.is_ok(), events.len() as u64);
+        let mut alone = Vec::new();
         match handled {
             Ok(()) => done.extend(events.into_iter().map(|(id, _)| id)),
             Err(error) if events.len() == 1 => {
@@ -121,22 +139,13 @@ where
             }
             Err(error) => {
                 tracing::warn!(%error, count = events.len(), "event batch failed; handling its events one at a time");
-                for (id, event) in events {
-                    let span = event_span(labels, &event.name, event.traceparent.as_deref());
-                    let (name, event_id) = (event.name.clone(), event.id);
-                    let handled =
-                        tracing::Instrument::instrument((self.handler)(vec![event]), span).await;
-                    counted(labels, handled.is_ok(), 1);
-                    match handled {
-                        Ok(()) => done.push(id),
-                        Err(error) => {
-                            tracing::warn!(%error, event = %name, id = %event_id, "event handler failed; it will be retried");
-                        }
-                    }
-                }
+                alone.extend(events.into_iter().map(|(id, event)| Read {
+                    id,
+                    event: Some(event),
+                }));
             }
         }
-        done
+        Handled { done, alone }
     }
 }
 

@@ -163,8 +163,9 @@ async fn failing_events_are_dead_lettered_and_never_starve_the_retry_of_others()
 }
 
 /// Five events read at once by a batch consumer, one of which always fails: the batch
-/// fails, its events are handled again one at a time, the four good ones are acknowledged
-/// (each handled once) and the bad one alone is dead-lettered.
+/// fails, its events are handled again one at a time, each good one acknowledged as soon
+/// as it is handled (not at the end of the read), each handled once, and the bad one
+/// alone is dead-lettered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_with_an_event_that_always_fails_holds_back_only_that_event() {
     let redis = redis().await;
@@ -175,7 +176,8 @@ async fn a_batch_with_an_event_that_always_fails_holds_back_only_that_event() {
             good.push(entry);
         }
     }
-    let batches = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    // Per call of the handler: how many events it got, and how many were pending then.
+    let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, usize)>::new()));
     let handled = Arc::new(AtomicUsize::new(0));
     let retries = Retries {
         claim_after: Duration::from_millis(100),
@@ -183,15 +185,17 @@ async fn a_batch_with_an_event_that_always_fails_holds_back_only_that_event() {
         max_deliveries: 3,
     };
     let worker = {
-        let (batches, handled) = (batches.clone(), handled.clone());
+        let (batches, handled, redis) = (batches.clone(), handled.clone(), redis.clone());
         batch_consumer_worker_with(
             redis.clone(),
             ("orders", "cart"),
             retries,
             move |events: Vec<Event>| {
-                let (batches, handled) = (batches.clone(), handled.clone());
+                let (batches, handled, redis) = (batches.clone(), handled.clone(), redis.clone());
                 async move {
-                    batches.lock().unwrap().push(events.len());
+                    let mut conn = redis.connection().await?;
+                    let waiting = pending(&redis, &mut conn).await;
+                    batches.lock().unwrap().push((events.len(), waiting));
                     if events.iter().any(|e| e.name == "Poison") {
                         anyhow::bail!("always fails");
                     }
@@ -209,8 +213,13 @@ async fn a_batch_with_an_event_that_always_fails_holds_back_only_that_event() {
     )
     .await;
     let batches = batches.lock().unwrap().clone();
-    assert_eq!(batches[0], 5, "one read, one batch: {batches:?}");
-    assert!(batches[1..].iter().all(|n| *n == 1), "{batches:?}");
+    let sizes: Vec<usize> = batches.iter().map(|(size, _)| *size).collect();
+    assert_eq!(sizes[0], 5, "one read, one batch: {batches:?}");
+    assert!(sizes[1..].iter().all(|n| *n == 1), "{batches:?}");
+    // Alone, in stream order (good, good, bad, good, good): each good one was acknowledged
+    // before the next was handled; the bad one stayed pending.
+    let waiting: Vec<usize> = batches[1..6].iter().map(|(_, waiting)| *waiting).collect();
+    assert_eq!(waiting, [5, 4, 3, 3, 2], "{batches:?}");
     assert_eq!(handled.load(Ordering::SeqCst), 4, "each good event once");
     assert_eq!(pending(&redis, &mut conn).await, 0, "nothing left pending");
     for entry in good {
