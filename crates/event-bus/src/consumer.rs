@@ -73,30 +73,7 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    unordered_consumer_worker(redis, stream, group, 1, handler)
-}
-
-/// Like [`consumer_worker`], but up to `concurrency` events at once and in no particular
-/// order (in stream order when it is 1): for streams whose events are independent of each
-/// other (flash-sale admissions).
-pub fn unordered_consumer_worker<H, F>(
-    redis: Redis,
-    stream: &'static str,
-    group: &'static str,
-    concurrency: usize,
-    handler: H,
-) -> Worker
-where
-    H: Fn(Event) -> F + Send + Sync + 'static,
-    F: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    consumer_worker_with(
-        redis,
-        (stream, group),
-        concurrency,
-        Retries::default(),
-        handler,
-    )
+    consumer_worker_with(redis, (stream, group), Retries::default(), handler)
 }
 
 /// A consumer with its own retry settings (tests shorten them).
@@ -106,7 +83,6 @@ where
 pub fn consumer_worker_with<H, F>(
     redis: Redis,
     (stream, group): (&'static str, &'static str),
-    concurrency: usize,
     retries: Retries,
     handler: H,
 ) -> Worker
@@ -114,11 +90,7 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let each = EachEvent {
-        handler,
-        concurrency: concurrency.max(1),
-    };
-    worker(redis, (stream, group), retries, each)
+    worker(redis, (stream, group), retries, EachEvent { handler })
 }
 
 /// Like [`consumer_worker`], but `handler` gets the events of each read at once (up to
@@ -360,9 +332,7 @@ impl Consumer {
         let reads = entries
             .into_iter()
             .map(|entry| Read {
-                event: entry
-                    .get::<String>("event")
-                    .and_then(|json| serde_json::from_str::<Event>(&json).ok()),
+                json: entry.get::<String>("event"),
                 id: entry.id,
             })
             .collect();

@@ -104,21 +104,13 @@ impl Peers {
         &self,
         asked: Vec<AddressOf>,
     ) -> Result<Vec<Option<PostalAddress>>, ApiError> {
-        let count = asked.len();
-        let found: Result<SavedAddresses, _> = self
-            .user
-            .post(
-                "/internal/addresses",
-                &AddressesOf {
-                    addresses: asked.clone(),
-                },
-            )
-            .await;
+        let asked = AddressesOf { addresses: asked };
+        let found: Result<SavedAddresses, _> = self.user.post("/internal/addresses", &asked).await;
         match found {
-            Ok(found) if found.addresses.len() == count => Ok(found.addresses),
+            Ok(found) if found.addresses.len() == asked.addresses.len() => Ok(found.addresses),
             Ok(_) => Err(ApiError::Internal),
             Err(ApiError::Internal) => {
-                let one_by_one = asked.into_iter().map(|a| async move {
+                let one_by_one = asked.addresses.into_iter().map(|a| async move {
                     match self.saved_address(a.user_id, a.address_id).await {
                         Ok(address) => Ok(Some(address)),
                         Err(ApiError::NotFound(_) | ApiError::BadUserInput { .. }) => Ok(None),

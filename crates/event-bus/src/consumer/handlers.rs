@@ -1,15 +1,23 @@
 //! How a consumer's handler takes the events of one read (or one claim of pending
-//! entries): one at a time, a few at once ([`EachEvent`]), or all together ([`Batches`]).
-//! Either way the consumer acknowledges the entries handled with one `XACK` per read.
+//! entries): one at a time, in stream order ([`EachEvent`]), or all together
+//! ([`Batches`]). Either way the consumer acknowledges the entries handled with one `XACK`
+//! per read.
 
 use std::future::Future;
 
 use crate::Event;
 
-/// One entry read from the stream: its id, and its event (`None`: unreadable).
+/// One entry read from the stream: its id, and its `event` field (JSON).
 pub(super) struct Read {
     pub id: String,
-    pub event: Option<Event>,
+    pub json: Option<String>,
+}
+
+impl Read {
+    /// Its event (`None`: unreadable).
+    fn event(&self) -> Option<Event> {
+        serde_json::from_str(self.json.as_deref()?).ok()
+    }
 }
 
 /// The stream and group, for logs and metrics.
@@ -36,11 +44,9 @@ pub(super) trait Handler: Send + Sync + 'static {
     fn handle(&self, labels: Labels, reads: Vec<Read>) -> impl Future<Output = Handled> + Send;
 }
 
-/// A handler of one event at a time, `concurrency` of them at once (in stream order when
-/// it is 1).
+/// A handler of one event at a time, in stream order.
 pub(super) struct EachEvent<H> {
     pub handler: H,
-    pub concurrency: usize,
 }
 
 impl<H, F> Handler for EachEvent<H>
@@ -48,32 +54,19 @@ where
     H: Fn(Event) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    async fn handle(&self, labels: Labels, mut reads: Vec<Read>) -> Handled {
+    async fn handle(&self, labels: Labels, reads: Vec<Read>) -> Handled {
         let mut done = Vec::with_capacity(reads.len());
-        while !reads.is_empty() {
-            let rest = reads.split_off(self.concurrency.min(reads.len()));
-            let chunk = std::mem::replace(&mut reads, rest);
-            let handled = futures::future::join_all(chunk.into_iter().map(|read| async move {
-                let Some(event) = read.event else {
-                    unreadable(labels, &read.id);
-                    return Some(read.id);
-                };
-                observed(labels, &[&event]);
-                let span = event_span(labels, &event.name, event.traceparent.as_deref());
-                let (name, id) = (event.name.clone(), event.id);
-                let handled =
-                    tracing::Instrument::instrument((self.handler)(event), span).await;
-                counted(labels, handled.is_ok(), 1);
-                match handled {
-                    Ok(()) => Some(read.id),
-                    Err(error) => {
-                        tracing::warn!(%error, event = %name, %id, "event handler failed; it will be retried");
-                        None
-                    }
-                }
-            }))
-            .await;
-            done.extend(handled.into_iter().flatten());
+        for read in reads {
+            let Some(event) = read.event() else {
+                unreadable(labels, &read.id);
+                done.push(read.id);
+                continue;
+            };
+            observed(labels, [&event]);
+            let one = One::of(&event);
+            if one.handled(labels, (self.handler)(event)).await {
+                done.push(read.id);
+            }
         }
         Handled {
             done,
@@ -98,54 +91,87 @@ where
 {
     async fn handle(&self, labels: Labels, reads: Vec<Read>) -> Handled {
         let mut done = Vec::with_capacity(reads.len());
-        let mut events = Vec::with_capacity(reads.len());
+        let (mut kept, mut events) = (Vec::with_capacity(reads.len()), Vec::new());
         for read in reads {
-            match read.event {
-                Some(event) => events.push((read.id, event)),
+            match read.event() {
+                Some(event) => {
+                    events.push(event);
+                    kept.push(read);
+                }
                 None => {
                     unreadable(labels, &read.id);
                     done.push(read.id);
                 }
             }
         }
-        if events.is_empty() {
-            return Handled {
-                done,
-                alone: Vec::new(),
-            };
-        }
-        observed(labels, &events.iter().map(|(_, e)| e).collect::<Vec<_>>());
-        // One event alone continues the trace of the request that caused it; a batch has
-        // its own span (each event's trace continues in what the handler writes).
-        let span = match events.as_slice() {
-            [(_, event)] => event_span(labels, &event.name, event.traceparent.as_deref()),
-            _ => tracing::info_span!(
-                "events",
-                otel.name = %format!("{} handles {} events", labels.group, events.len()),
-                count = events.len(),
-                stream = %labels.stream,
-                group = %labels.group,
-            ),
+        observed(labels, &events);
+        let handled = match events.len() {
+            0 => true,
+            // One event alone continues the trace of the request that caused it.
+            1 => {
+                One::of(&events[0])
+                    .handled(labels, (self.handler)(events))
+                    .await
+            }
+            count => {
+                let span = tracing::info_span!(
+                    "events",
+                    otel.name = %format!("{} handles {count} events", labels.group),
+                    count,
+                    stream = %labels.stream,
+                    group = %labels.group,
+                );
+                let handled = tracing::Instrument::instrument((self.handler)(events), span).await;
+                counted(labels, handled.is_ok(), count as u64);
+                match handled {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::warn!(%error, count, "event batch failed; handling its events one at a time");
+                        return Handled { done, alone: kept };
+                    }
+                }
+            }
         };
-        let batch = events.iter().map(|(_, event)| event.clone()).collect();
-        let handled = tracing::Instrument::instrument((self.handler)(batch), span).await;
-        counted(labels, handled.is_ok(), events.len() as u64);
-        let mut alone = Vec::new();
-        match handled {
-            Ok(()) => done.extend(events.into_iter().map(|(id, _)| id)),
-            Err(error) if events.len() == 1 => {
-                let event = &events[0].1;
-                tracing::warn!(%error, event = %event.name, id = %event.id, "event handler failed; it will be retried");
-            }
-            Err(error) => {
-                tracing::warn!(%error, count = events.len(), "event batch failed; handling its events one at a time");
-                alone.extend(events.into_iter().map(|(id, event)| Read {
-                    id,
-                    event: Some(event),
-                }));
-            }
+        if handled {
+            done.extend(kept.into_iter().map(|read| read.id));
         }
-        Handled { done, alone }
+        Handled {
+            done,
+            alone: Vec::new(),
+        }
+    }
+}
+
+/// What logs and traces name of one event.
+struct One {
+    name: String,
+    id: uuid::Uuid,
+    traceparent: Option<String>,
+}
+
+impl One {
+    fn of(event: &Event) -> Self {
+        Self {
+            name: event.name.clone(),
+            id: event.id,
+            traceparent: event.traceparent.clone(),
+        }
+    }
+
+    /// Runs its `handling` in a span that continues the trace of the request that caused
+    /// it, counted and logged; whether it succeeded.
+    async fn handled(
+        self,
+        labels: Labels,
+        handling: impl Future<Output = anyhow::Result<()>>,
+    ) -> bool {
+        let span = event_span(labels, &self.name, self.traceparent.as_deref());
+        let handled = tracing::Instrument::instrument(handling, span).await;
+        counted(labels, handled.is_ok(), 1);
+        if let Err(error) = &handled {
+            tracing::warn!(%error, event = %self.name, id = %self.id, "event handler failed; it will be retried");
+        }
+        handled.is_ok()
     }
 }
 
@@ -164,7 +190,7 @@ fn event_span(labels: Labels, name: &str, traceparent: Option<&str>) -> tracing:
 }
 
 /// How long the events waited after their commit (`event_consumer_delay_seconds`).
-fn observed(labels: Labels, events: &[&Event]) {
+fn observed<'a>(labels: Labels, events: impl IntoIterator<Item = &'a Event>) {
     let now = chrono::Utc::now();
     for event in events {
         let delay = (now - event.occurred_at).num_milliseconds().max(0);

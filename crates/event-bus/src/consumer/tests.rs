@@ -32,6 +32,14 @@ async fn publish(redis: &Redis, name: &str) -> String {
         .unwrap()
 }
 
+/// Retries quick enough for a test: claimed after 100 ms, dead-lettered at the third
+/// delivery.
+const QUICK_RETRIES: Retries = Retries {
+    claim_after: Duration::from_millis(100),
+    claim_every: Duration::from_millis(100),
+    max_deliveries: 3,
+};
+
 /// Runs `worker` until `finished(entries dead-lettered so far)`, then stops it (failing
 /// with `state()` after 20 s); a connection for the checks that follow.
 async fn run_until(
@@ -102,18 +110,12 @@ async fn failing_events_are_dead_lettered_and_never_starve_the_retry_of_others()
     let good = publish(&redis, "Good").await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let handled = Arc::new(AtomicUsize::new(0));
-    let retries = Retries {
-        claim_after: Duration::from_millis(100),
-        claim_every: Duration::from_millis(100),
-        max_deliveries: 3,
-    };
     let worker = {
         let (attempts, handled) = (attempts.clone(), handled.clone());
         consumer_worker_with(
             redis.clone(),
             ("orders", "cart"),
-            1,
-            retries,
+            QUICK_RETRIES,
             move |event: Event| {
                 let (attempts, handled) = (attempts.clone(), handled.clone());
                 async move {
@@ -179,17 +181,12 @@ async fn a_batch_with_an_event_that_always_fails_holds_back_only_that_event() {
     // Per call of the handler: how many events it got, and how many were pending then.
     let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, usize)>::new()));
     let handled = Arc::new(AtomicUsize::new(0));
-    let retries = Retries {
-        claim_after: Duration::from_millis(100),
-        claim_every: Duration::from_millis(100),
-        max_deliveries: 3,
-    };
     let worker = {
         let (batches, handled, redis) = (batches.clone(), handled.clone(), redis.clone());
         batch_consumer_worker_with(
             redis.clone(),
             ("orders", "cart"),
-            retries,
+            QUICK_RETRIES,
             move |events: Vec<Event>| {
                 let (batches, handled, redis) = (batches.clone(), handled.clone(), redis.clone());
                 async move {

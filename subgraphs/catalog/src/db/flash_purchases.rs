@@ -275,25 +275,9 @@ pub async fn by_key(
         .optional()?)
 }
 
-/// Its order exists: `PENDING` → `CONFIRMED`. Whether it changed.
-pub async fn confirm(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, ApiError> {
-    let changed = diesel::update(
-        flash_sale_purchases::table
-            .find(id)
-            .filter(flash_sale_purchases::status.eq("PENDING")),
-    )
-    .set(flash_sale_purchases::status.eq("CONFIRMED"))
-    .execute(conn)
-    .await?;
-    Ok(changed == 1)
-}
-
 /// Their orders exist: each of these purchases still `PENDING` → `CONFIRMED`, in one
 /// statement. The ids of those that changed.
-pub async fn confirm_many(
-    conn: &mut AsyncPgConnection,
-    ids: &[Uuid],
-) -> Result<Vec<Uuid>, ApiError> {
+pub async fn confirm(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
     Ok(diesel::update(
         flash_sale_purchases::table
             .filter(flash_sale_purchases::id.eq_any(ids))

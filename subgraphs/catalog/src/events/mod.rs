@@ -34,12 +34,10 @@ pub fn order_events(redis: Redis, stock: StockService) -> Worker {
                     confirmations.push(order_id);
                     continue;
                 }
-                flash
-                    .confirm_all(std::mem::take(&mut confirmations))
-                    .await?;
+                flash.confirm(std::mem::take(&mut confirmations)).await?;
                 apply(&stock, &flash, action, order_id).await?;
             }
-            flash.confirm_all(confirmations).await
+            flash.confirm(confirmations).await
         }
     })
 }
@@ -93,7 +91,7 @@ async fn apply(
     order_id: Uuid,
 ) -> anyhow::Result<()> {
     match action {
-        Action::Confirm => flash.confirm(order_id).await,
+        Action::Confirm => flash.confirm(vec![order_id]).await,
         Action::Close(reason) => stock.close_order(order_id, reason).await.map(|_| ()),
         Action::Abandon => {
             let reason = "checkout abandoned";
@@ -107,7 +105,7 @@ async fn apply(
             Ok(())
         }
         Action::Exists { closed } => {
-            flash.confirm(order_id).await?;
+            flash.confirm(vec![order_id]).await?;
             if closed {
                 flash.give_back(order_id, None).await?;
             }

@@ -128,27 +128,15 @@ impl FlashReturns {
         }
     }
 
-    /// Purchase `id` has its order: `PENDING` → `CONFIRMED` (once).
-    pub async fn confirm(&self, id: Uuid) -> anyhow::Result<()> {
-        let mut conn = self.db.get().await?;
-        if flash_purchases::confirm(&mut conn, id)
-            .await
-            .map_err(anyhow_error)?
-        {
-            tracing::info!(purchase = %id, "flash sale purchase confirmed");
-        }
-        Ok(())
-    }
-
-    /// Purchases `ids` have their orders: those still `PENDING` → `CONFIRMED`, in one
-    /// statement. A deadlock with another locker of one of them fails the statement: the
+    /// Purchases `ids` have their orders: those still `PENDING` → `CONFIRMED` (once), in
+    /// one statement. A deadlock with another locker of one of them fails the statement: the
     /// consumer then handles its events one at a time.
-    pub async fn confirm_all(&self, ids: Vec<Uuid>) -> anyhow::Result<()> {
+    pub async fn confirm(&self, ids: Vec<Uuid>) -> anyhow::Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
         let mut conn = self.db.get().await?;
-        let confirmed = flash_purchases::confirm_many(&mut conn, &ids)
+        let confirmed = flash_purchases::confirm(&mut conn, &ids)
             .await
             .map_err(anyhow_error)?;
         for id in confirmed {
