@@ -23,13 +23,14 @@
 
 use std::sync::LazyLock;
 
+mod admissions;
+pub use admissions::{Admissions, Attempt, Decision, Seen, admit, admit_all};
+
 use chrono::{DateTime, Utc};
 use service_kit::redis::redis;
 use service_kit::{ApiError, Redis};
 use uuid::Uuid;
 
-static ADMIT: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("flash_counters/admit.lua")));
 static GIVE_BACK: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("flash_counters/give_back.lua")));
 static INSTALL: LazyLock<redis::Script> =
@@ -43,49 +44,6 @@ static FORGET_REJECTION: LazyLock<redis::Script> = LazyLock::new(|| {
            redis.call('DEL', KEYS[1], KEYS[2]) return 1 end return 0",
     )
 });
-
-/// How long a rejected attempt (and its key) is remembered.
-const REJECTION_TTL_SECONDS: u64 = 3600;
-/// How long an admitted purchase's key is remembered in Redis (PostgreSQL keeps it).
-const ADMISSION_KEY_TTL_SECONDS: u64 = 24 * 3600;
-
-/// One purchase attempt, as the counters see it.
-pub struct Attempt<'a> {
-    pub buyer: Uuid,
-    pub sale: Uuid,
-    pub quantity: i32,
-    pub purchase: Uuid,
-    pub idempotency_key: &'a str,
-    /// Fingerprint of what was asked (sale, quantity, address): a key reused for something
-    /// else is a conflict.
-    pub request_hash: &'a str,
-    pub per_second: u32,
-}
-
-/// What an earlier attempt with the same key got.
-pub struct Seen {
-    pub purchase: Uuid,
-    pub request_hash: String,
-    /// `None`: admitted.
-    pub rejection: Option<String>,
-    /// The epoch of the counters that admitted it (absent from keys written before it was
-    /// kept).
-    pub epoch: Option<i32>,
-}
-
-/// The counters' decision.
-pub enum Decision {
-    /// Over the buyer's attempts per second; allowed again in this many milliseconds.
-    RateLimited(u64),
-    /// The key was used before.
-    Seen(Seen),
-    /// The sale's counters are not in Redis: rebuild them from the record and ask again.
-    Rebuild,
-    /// `SOLD_OUT`, `LIMIT_EXCEEDED` or `NOT_ACTIVE`.
-    Rejected(String),
-    /// Admitted by the counters of this epoch; the units are taken.
-    Admitted { epoch: i32 },
-}
 
 /// The hash tag of a sale's keys: the last four hex digits of its id (65,536 tags, spread
 /// over the cluster's slots).
@@ -129,63 +87,6 @@ fn rejected_key(redis: &Redis, purchase: Uuid) -> String {
         "flash:{{{}}}:rejected:{purchase}",
         shard(purchase)
     ))
-}
-
-/// Runs the admission script for `attempt`.
-pub async fn admit(redis: &Redis, attempt: &Attempt<'_>) -> Result<Decision, ApiError> {
-    let mut conn = redis.connection().await.map_err(unavailable)?;
-    let answer: Vec<String> = ADMIT
-        .key(rate_key(redis, attempt.sale, attempt.buyer))
-        .key(idempotency_key(
-            redis,
-            attempt.sale,
-            attempt.buyer,
-            attempt.idempotency_key,
-        ))
-        .key(state_key(redis, attempt.sale))
-        .key(held_key(redis, attempt.sale))
-        .key(rejected_key(redis, attempt.purchase))
-        .arg(attempt.buyer.to_string())
-        .arg(attempt.quantity)
-        .arg(attempt.purchase.to_string())
-        .arg(attempt.request_hash)
-        .arg(attempt.per_second)
-        .arg(REJECTION_TTL_SECONDS)
-        .arg(ADMISSION_KEY_TTL_SECONDS)
-        .invoke_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
-    let unreadable = || {
-        tracing::error!(?answer, "unexpected answer of the flash admission script");
-        ApiError::Internal
-    };
-    let value = || answer.get(1).ok_or_else(unreadable);
-    Ok(match answer.first().map(String::as_str) {
-        Some("RATE_LIMITED") => Decision::RateLimited(value()?.parse().unwrap_or(1000)),
-        Some("SEEN") => {
-            // `purchase|hash|reason` (rejected) or `purchase|hash||epoch` (admitted).
-            let mut parts = value()?.splitn(4, '|');
-            let purchase = parts.next().and_then(|id| id.parse().ok());
-            let request_hash = parts.next();
-            let rejection = parts.next().filter(|reason| !reason.is_empty());
-            let epoch = parts.next().and_then(|epoch| epoch.parse().ok());
-            match (purchase, request_hash) {
-                (Some(purchase), Some(hash)) => Decision::Seen(Seen {
-                    purchase,
-                    request_hash: hash.to_owned(),
-                    rejection: rejection.map(str::to_owned),
-                    epoch,
-                }),
-                _ => return Err(unreadable()),
-            }
-        }
-        Some("REBUILD") => Decision::Rebuild,
-        Some("REJECTED") => Decision::Rejected(value()?.clone()),
-        Some("ADMITTED") => Decision::Admitted {
-            epoch: value()?.parse().map_err(|_| unreadable())?,
-        },
-        _ => return Err(unreadable()),
-    })
 }
 
 /// Units going back into a sale's counters.
@@ -371,14 +272,14 @@ pub async fn held_unchanged_since_last_check(
 
 /// Forgets the rejection of `attempt` (the counters that rejected it were wrong), so that it
 /// can be decided again under the same key.
-pub async fn forget_rejection(redis: &Redis, attempt: &Attempt<'_>) -> Result<(), ApiError> {
+pub async fn forget_rejection(redis: &Redis, attempt: &Attempt) -> Result<(), ApiError> {
     let mut conn = redis.connection().await.map_err(unavailable)?;
     let _forgotten: i64 = FORGET_REJECTION
         .key(idempotency_key(
             redis,
             attempt.sale,
             attempt.buyer,
-            attempt.idempotency_key,
+            &attempt.idempotency_key,
         ))
         .key(rejected_key(redis, attempt.purchase))
         .arg(attempt.purchase.to_string())

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod events;
 pub mod flash_counters;
 pub mod graphql;
+pub mod grouped;
 pub mod internal;
 pub mod memo;
 pub mod search_index;
@@ -110,6 +111,7 @@ pub fn router(stores: Stores, config: &ServiceConfig) -> anyhow::Result<axum::Ro
             per_second: settings.flash_purchases_per_second,
         })
         .data(workflows::flash_recorder::Recorder::default())
+        .data(flash_counters::Admissions::default())
         .finish();
     let db = stores.db.clone();
     let window = config.loader_batch;

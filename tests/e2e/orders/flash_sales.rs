@@ -971,8 +971,8 @@ async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
             sale,
             quantity: 1,
             purchase: lost,
-            idempotency_key: "lost-reply-1",
-            request_hash: &fingerprint,
+            idempotency_key: "lost-reply-1".into(),
+            request_hash: fingerprint,
             per_second: 100,
         },
     )
@@ -1000,6 +1000,114 @@ async fn an_admission_whose_reply_was_lost_is_recorded_by_the_retry() {
     let again = buy(&system, &sale_id, buyer, "lost-reply-1", 1).await;
     assert_eq!(answer(&again)["id"], lost.to_string(), "{again}");
     assert_eq!(held_in_record(&system, &sale_id).await, (2, 1));
+    system.stop().await;
+}
+
+/// Attempts of one sale sent to the counters together (one call of the admission script)
+/// are decided one after the other, each as if alone: the units left and a buyer's limit
+/// move within the batch, a key used earlier in it is answered what it got, and a batch
+/// sent again (its reply lost) gets the same answers without its attempts being counted
+/// again against the buyer's attempts per second.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_attempts_is_decided_one_after_the_other() {
+    use catalog_subgraph::flash_counters::{Attempt, Decision, admit_all, purchase_id, state};
+    let system = flash_system().await;
+    let admin = system.admin_token().await;
+    let item = product(&system, &admin, "Batch", 100, 10).await;
+    let sale_id = sale(&system, &admin, &item, (4, 2), (0, 600)).await;
+    let others = buyers(&system, "batch", 1).await;
+    // Someone else's purchase installs the counters: 3 units left.
+    let first = buy(&system, &sale_id, &others[0], "batch-other", 1).await;
+    assert_ne!(answer(&first)["status"], "REJECTED", "{first}");
+    let sale: uuid::Uuid = sale_id.parse().unwrap();
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let attempt = |buyer: uuid::Uuid, key: &str| Attempt {
+        buyer,
+        sale,
+        quantity: 1,
+        purchase: purchase_id(sale),
+        idempotency_key: key.into(),
+        request_hash: "h".into(),
+        per_second: 4,
+    };
+    let batch = [
+        attempt(a, "k-1"),
+        attempt(a, "k-2"),
+        attempt(a, "k-3"),
+        attempt(b, "k-1"),
+        attempt(b, "k-4"),
+        attempt(a, "k-1"),
+    ];
+    let redis = system.redis().await;
+    let seen = |decisions: &[Decision]| -> Vec<String> {
+        decisions
+            .iter()
+            .map(|decision| match decision {
+                Decision::Admitted { .. } => "ADMITTED".to_owned(),
+                Decision::Rejected(reason) => reason.clone(),
+                Decision::Seen(seen) => {
+                    let of = batch.iter().position(|a| a.purchase == seen.purchase);
+                    format!("SEEN {of:?} {:?}", seen.rejection)
+                }
+                Decision::RateLimited(_) => "RATE_LIMITED".to_owned(),
+                Decision::Rebuild => "REBUILD".to_owned(),
+            })
+            .collect()
+    };
+    let decided: Vec<Decision> = admit_all(&redis, &batch)
+        .await
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|e| panic!("{}", e.message())))
+        .collect();
+    assert_eq!(
+        seen(&decided),
+        [
+            "ADMITTED",
+            "ADMITTED",
+            "LIMIT_EXCEEDED",
+            "ADMITTED",
+            "SOLD_OUT",
+            "SEEN Some(0) None",
+        ]
+    );
+    let counters = state(&redis, sale).await.unwrap().expect("counters");
+    assert_eq!(counters.remaining, 0);
+
+    // The same batch again (the cluster client's retry of a call whose reply was lost): each
+    // attempt gets what it got, the admitted ones their own purchase, nothing taken twice,
+    // and none is refused for the attempts per second (four of `a`'s were counted, its
+    // limit) — except the last, an attempt of its own reusing a key, counted again.
+    let again: Vec<Decision> = admit_all(&redis, &batch)
+        .await
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|e| panic!("{}", e.message())))
+        .collect();
+    assert_eq!(
+        seen(&again)[..5],
+        [
+            "SEEN Some(0) None",
+            "SEEN Some(1) None",
+            "SEEN Some(2) Some(\"LIMIT_EXCEEDED\")",
+            "SEEN Some(3) None",
+            "SEEN Some(4) Some(\"SOLD_OUT\")",
+        ]
+    );
+    let counters = state(&redis, sale).await.unwrap().expect("counters");
+    assert_eq!(counters.remaining, 0);
+
+    // A sale whose counters Redis does not have: every attempt is sent to rebuild them.
+    let gone = uuid::Uuid::new_v4();
+    let lost = [attempt(a, "k-5"), attempt(b, "k-5")].map(|attempt| Attempt {
+        sale: gone,
+        purchase: purchase_id(gone),
+        ..attempt
+    });
+    let decided: Vec<Decision> = admit_all(&redis, &lost)
+        .await
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|e| panic!("{}", e.message())))
+        .collect();
+    assert_eq!(seen(&decided), ["REBUILD", "REBUILD"]);
     system.stop().await;
 }
 

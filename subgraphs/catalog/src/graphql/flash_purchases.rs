@@ -6,6 +6,7 @@ use auth::CallerExt as _;
 use service_kit::{DbPool, Redis, validate};
 
 use crate::domain::flash_sales::{self as rules, PurchaseStatus};
+use crate::flash_counters::Admissions;
 use crate::workflows::flash_purchases::{self, Purchase, PurchaseLimits, Request};
 use crate::workflows::flash_recorder::Recorder;
 
@@ -112,7 +113,10 @@ impl FlashPurchaseMutation {
             flash_purchases::purchase(
                 ctx.data_unchecked::<DbPool>(),
                 ctx.data_unchecked::<Redis>(),
-                ctx.data_unchecked::<Recorder>(),
+                (
+                    ctx.data_unchecked::<Admissions>(),
+                    ctx.data_unchecked::<Recorder>(),
+                ),
                 *ctx.data_unchecked::<PurchaseLimits>(),
                 request,
             )

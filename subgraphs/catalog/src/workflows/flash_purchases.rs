@@ -16,7 +16,7 @@ use super::flash_recorder::Recorder;
 use super::flash_sales::{Rebuilt, rebuild_counters};
 use crate::db::flash_purchases::{self, NewPurchase, PurchaseRow, Recorded};
 use crate::domain::flash_sales::{Bound, Phase, PurchaseStatus};
-use crate::flash_counters::{self, Attempt, Decision, GiveBack};
+use crate::flash_counters::{self, Admissions, Attempt, Decision, GiveBack};
 
 /// How long a recording's statement may outlive its connection: the `lock_timeout` of
 /// `record_flash_purchases` (3 s), and a margin for what it does once it holds its locks.
@@ -87,16 +87,36 @@ impl From<PurchaseRow> for Purchase {
 
 /// Decides one purchase attempt (see the module's documentation), counted in
 /// `flash_sale_attempts_total` by outcome.
+///
+/// In a task of its own: once an attempt is on its way to the counters (waiting for its
+/// sale's next call among others, `Admissions`), it is decided and, if admitted, recorded
+/// even if its client goes away meanwhile — else its units would stay taken in the
+/// counters with nothing recorded, until a check of the counters against the record.
 pub async fn purchase(
     db: &DbPool,
     redis: &Redis,
-    recorder: &Recorder,
+    (admissions, recorder): (&Admissions, &Recorder),
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
-    let answer = decide(db, redis, recorder, limits, request).await;
+    let (db, redis, admissions, recorder) = (
+        db.clone(),
+        redis.clone(),
+        admissions.clone(),
+        recorder.clone(),
+    );
+    let decided = tokio::spawn(tracing::Instrument::in_current_span(async move {
+        let answer = decide(&db, &redis, (&admissions, &recorder), limits, request).await;
+        count(&answer);
+        answer
+    }));
+    decided.await.map_err(|_| ApiError::Internal)?
+}
+
+/// Counts an attempt's outcome in `flash_sale_attempts_total`.
+fn count(answer: &Result<Purchase, ApiError>) {
     // Labels from a fixed set (a rejection's reason is one of a few codes).
-    let outcome: metrics::SharedString = match &answer {
+    let outcome: metrics::SharedString = match answer {
         Ok(purchase) => match (purchase.status, purchase.reason.as_deref()) {
             (PurchaseStatus::Rejected, Some(reason)) => reason.to_owned().into(),
             (PurchaseStatus::Rejected, None) => "REJECTED".into(),
@@ -106,13 +126,12 @@ pub async fn purchase(
         Err(error) => error.code().into(),
     };
     metrics::counter!("flash_sale_attempts_total", "outcome" => outcome).increment(1);
-    answer
 }
 
 async fn decide(
     db: &DbPool,
     redis: &Redis,
-    recorder: &Recorder,
+    (admissions, recorder): (&Admissions, &Recorder),
     limits: PurchaseLimits,
     request: Request,
 ) -> Result<Purchase, ApiError> {
@@ -122,12 +141,12 @@ async fn decide(
         sale: request.sale,
         quantity: request.quantity,
         purchase: id,
-        idempotency_key: &request.key,
-        request_hash: &request.fingerprint,
+        idempotency_key: request.key.clone(),
+        request_hash: request.fingerprint.clone(),
         per_second: limits.per_second,
     };
     for _ in 0..ROUNDS {
-        match flash_counters::admit(redis, &attempt).await? {
+        match admissions.admit(redis, attempt.clone()).await? {
             Decision::RateLimited(millis) => {
                 return Err(ApiError::RateLimited {
                     message: "too many purchase attempts: retry in a moment".into(),

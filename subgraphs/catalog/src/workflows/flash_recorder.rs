@@ -10,107 +10,41 @@
 //!
 //! Each process batches its own admissions; PostgreSQL keeps the bounds across processes.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use service_kit::{ApiError, DbPool};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::db::flash_purchases::{self, NewPurchase, Recorded};
+use crate::grouped::Grouped;
 
 /// Admissions recorded in one transaction at most.
 pub const MAX_BATCH: usize = 64;
 
-/// An admission waiting in its sale's queue, and where its answer goes.
-struct Waiting {
-    purchase: NewPurchase,
-    answer: oneshot::Sender<Result<Recorded, ApiError>>,
-}
+/// The admissions waiting to be recorded, by sale (`crate::grouped`).
+#[derive(Clone)]
+pub struct Recorder(Grouped<NewPurchase, Result<Recorded, ApiError>>);
 
-/// The admissions waiting, by sale. A sale has an entry while its recordings are under way
-/// (one task records them, batch after batch, until its queue is empty).
-#[derive(Clone, Default)]
-pub struct Recorder {
-    queues: Arc<Mutex<HashMap<Uuid, Vec<Waiting>>>>,
+impl Default for Recorder {
+    fn default() -> Self {
+        Self(Grouped::new(MAX_BATCH))
+    }
 }
 
 impl Recorder {
     /// Records `purchase` with whatever else of its sale is waiting; what became of it.
     pub async fn record(&self, db: &DbPool, purchase: NewPurchase) -> Result<Recorded, ApiError> {
-        let (answer, answered) = oneshot::channel();
+        let db = db.clone();
         let sale = purchase.sale;
-        let waiting = Waiting { purchase, answer };
-        let start = match self
-            .queues
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(sale)
-        {
-            Entry::Occupied(mut queue) => {
-                queue.get_mut().push(waiting);
-                false
-            }
-            Entry::Vacant(queue) => {
-                queue.insert(vec![waiting]);
-                true
-            }
-        };
-        if start {
-            // A task of its own: a caller that goes away does not abandon the others.
-            tokio::spawn(self.clone().drain(db.clone(), sale));
-        }
-        answered.await.map_err(|_| ApiError::Internal)?
-    }
-
-    /// Records the sale's queue, batch after batch, until it is empty.
-    async fn drain(self, db: DbPool, sale: Uuid) {
-        // Should this task end early (a panic), the sale's queue goes with it: its waiting
-        // admissions get an error rather than waiting for good, and the next starts anew.
-        let mut guard = Draining {
-            recorder: &self,
-            sale,
-            done: false,
-        };
-        loop {
-            let batch: Vec<Waiting> = {
-                let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(queue) = queues.get_mut(&sale).filter(|queue| !queue.is_empty()) else {
-                    queues.remove(&sale);
-                    guard.done = true;
-                    return;
-                };
-                let take = queue.len().min(MAX_BATCH);
-                queue.drain(..take).collect()
-            };
-            metrics::histogram!("flash_sale_recording_batch_size").record(batch.len() as f64);
-            let (purchases, answers): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .map(|waiting| (waiting.purchase, waiting.answer))
-                .unzip();
-            let recorded = record_all(&db, sale, &purchases).await;
-            for (answer, recorded) in answers.into_iter().zip(recorded) {
-                // A caller that went away: its recording stands all the same.
-                let _ = answer.send(recorded);
-            }
-        }
-    }
-}
-
-/// Ends a sale's queue if its task ends without emptying it.
-struct Draining<'a> {
-    recorder: &'a Recorder,
-    sale: Uuid,
-    done: bool,
-}
-
-impl Drop for Draining<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let mut queues = (self.recorder.queues.lock()).unwrap_or_else(PoisonError::into_inner);
-            queues.remove(&self.sale);
-        }
+        self.0
+            .submit(sale, purchase, move |batch: Vec<NewPurchase>| {
+                let db = db.clone();
+                async move {
+                    metrics::histogram!("flash_sale_recording_batch_size")
+                        .record(batch.len() as f64);
+                    record_all(&db, sale, &batch).await
+                }
+            })
+            .await
+            .unwrap_or(Err(ApiError::Internal))
     }
 }
 
