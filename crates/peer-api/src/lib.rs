@@ -1,7 +1,9 @@
 //! The messages subgraphs exchange over their internal routes (`/internal/...`, never
 //! through the router): the bodies of requests and answers, shared by the subgraph that
 //! serves a route and the one that calls it. Kept apart from `service-kit`, so that a
-//! message changes only the two sides that use it.
+//! message changes only the two sides that use it. Also the GraphQL documents a subgraph
+//! sends another's `/graphql` directly ([`catalog_entities`]): subgraphs validate documents
+//! the fast way, so the subgraph that serves them checks them with every rule in its tests.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -225,4 +227,19 @@ pub struct PostalAddress {
     pub district: String,
     pub line1: String,
     pub postal_code: Option<String>,
+}
+
+/// The documents the cart sends the catalog's `/graphql` (variable `r`: the
+/// representations), checked against the catalog's schema with every validation rule by the
+/// catalog's tests.
+pub mod catalog_entities {
+    /// Products with their variants.
+    pub const PRODUCTS: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+        ... on Product { id status \
+        variants { id status inStock price { amount currency } } } } }";
+    /// Variants with their product.
+    pub const VARIANT_OWNERS: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
+        ... on ProductVariant { id status product { id } } } }";
+    /// Every document above.
+    pub const ALL: [&str; 2] = [PRODUCTS, VARIANT_OWNERS];
 }

@@ -93,10 +93,9 @@ impl CatalogClient {
 
     /// The products among `ids` the catalog knows (any status), with their variants.
     pub async fn products(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductInfo>, ApiError> {
-        const QUERY: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
-            ... on Product { id status \
-            variants { id status inStock price { amount currency } } } } }";
-        let found: Vec<ProductInfo> = self.entities(QUERY, "Product", ids).await?;
+        let found: Vec<ProductInfo> = self
+            .entities(peer_api::catalog_entities::PRODUCTS, "Product", ids)
+            .await?;
         Ok(found.into_iter().map(|p| (p.id, p)).collect())
     }
 
@@ -105,9 +104,13 @@ impl CatalogClient {
         &self,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, VariantOwner>, ApiError> {
-        const QUERY: &str = "query($r: [_Any!]!) { _entities(representations: $r) { \
-            ... on ProductVariant { id status product { id } } } }";
-        let found: Vec<VariantOwner> = self.entities(QUERY, "ProductVariant", ids).await?;
+        let found: Vec<VariantOwner> = self
+            .entities(
+                peer_api::catalog_entities::VARIANT_OWNERS,
+                "ProductVariant",
+                ids,
+            )
+            .await?;
         Ok(found.into_iter().map(|v| (v.id, v)).collect())
     }
 

@@ -174,3 +174,31 @@ pub fn workers(stores: &Stores, config: &ServiceConfig) -> anyhow::Result<Vec<Wo
 pub async fn run(config: ServiceConfig) -> anyhow::Result<()> {
     SUBGRAPH.run(config).await
 }
+
+#[cfg(test)]
+mod tests {
+    /// Subgraphs validate documents the fast way (`service_kit::subgraph::protect`), so a
+    /// document another service sends the catalog directly is checked here, with every rule
+    /// (the schema as built, without `protect`, validates strictly).
+    #[tokio::test]
+    async fn the_documents_other_services_send_are_valid_with_every_rule() {
+        let schema = super::schema().finish();
+        for document in peer_api::catalog_entities::ALL {
+            let request = async_graphql::Request::new(document).variables(
+                async_graphql::Variables::from_json(serde_json::json!({ "r": [] })),
+            );
+            let response = schema.execute(request).await;
+            assert!(
+                response.errors.is_empty(),
+                "{document}: {:?}",
+                response.errors
+            );
+        }
+        // And the check refuses what the fast way lets through: an unknown argument.
+        let unknown = peer_api::catalog_entities::PRODUCTS.replace("inStock", "inStock(at: 1)");
+        let request = async_graphql::Request::new(unknown).variables(
+            async_graphql::Variables::from_json(serde_json::json!({ "r": [] })),
+        );
+        assert!(!schema.execute(request).await.errors.is_empty());
+    }
+}
