@@ -212,11 +212,11 @@ async fn decide(
     Err(ApiError::Unavailable("the flash sale counters"))
 }
 
-/// Records an admission — even if the client goes away meanwhile: admitted units must not
-/// stay taken without a record — and answers with the purchase; or, when the counters that
-/// admitted it were rebuilt meanwhile, rolled back to an older epoch, or admitted more
-/// than the record allows, rebuilds them (unless another request did already) and answers
-/// `None`: decide again.
+/// Records an admission — even if the client goes away meanwhile, as [`purchase`] runs in
+/// a task of its own: admitted units must not stay taken without a record — and answers
+/// with the purchase; or, when the counters that admitted it were rebuilt meanwhile,
+/// rolled back to an older epoch, or admitted more than the record allows, rebuilds them
+/// (unless another request did already) and answers `None`: decide again.
 async fn settle(
     db: &DbPool,
     redis: &Redis,
@@ -224,11 +224,7 @@ async fn settle(
     admission: Admission,
 ) -> Result<Option<Purchase>, ApiError> {
     let (id, sale, epoch) = (admission.id, admission.request.sale, admission.epoch);
-    let recording = {
-        let (db, redis, recorder) = (db.clone(), redis.clone(), recorder.clone());
-        tokio::spawn(async move { admission.record(&db, &redis, &recorder).await })
-    };
-    match recording.await.map_err(|_| ApiError::Internal)?? {
+    match admission.record(db, redis, recorder).await? {
         Outcome::Recorded(purchase) => Ok(Some(purchase)),
         Outcome::Stale | Outcome::Refused => rebuild(db, redis, id, sale, Some(epoch)).await,
     }
